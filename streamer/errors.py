@@ -1,0 +1,25 @@
+"""Errors that end the daemon with a clear one-line message, and the exit statuses systemd acts on."""
+from __future__ import annotations
+
+# sysexits.h EX_CONFIG: the unit lists it in RestartPreventExitStatus=, so a bad config, bad weights or a taken
+# port stops the service once with a clear line instead of a restart loop.
+EXIT_CONFIG = 78
+EXIT_RUNTIME = 1
+
+
+class StreamerError(Exception):
+    """Base for errors we explain to the user; the CLI prints `str(exc)` and exits with `exit_code`."""
+
+    exit_code = EXIT_RUNTIME
+
+
+class ConfigError(StreamerError):
+    """The configuration is invalid; the message names the key and the fix."""
+
+    exit_code = EXIT_CONFIG
+
+
+class WeightsError(StreamerError):
+    """Weights are missing, unreadable, or not the network we build; the message says how to get the right file."""
+
+    exit_code = EXIT_CONFIG

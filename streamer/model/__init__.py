@@ -1,0 +1,83 @@
+"""The model layer: MiDaS v2.1 small, its weights, its preprocessing and its inference backends, behind one object."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..options import opt
+from .backends import OnnxRuntimeBackend, TorchBackend, choose_backend
+from .midas import STRIDE, MidasSmall
+from .preprocess import NET_SIZE, Preprocessor
+from .weights import WEIGHTS_SHA256, LoadedWeights, cache_dir, load_into, read_state_dict, resolve_weights_path
+
+log = logging.getLogger(__name__)
+MODEL_NAME = "midas_v21_small_256"
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    weights: str = opt("", "path to midas_v21_small_256.pt; empty: $DEPTH_STREAMER_WEIGHTS, else the file "
+                           "`depth-streamer weights fetch` downloads")
+    backend: str = opt("auto", "inference backend; auto = onnxruntime on the CPU, torch on CUDA",
+                       choices=("auto", "torch", "onnxruntime"))
+    device: str = opt("auto", "where torch runs; auto = cuda when available", choices=("auto", "cpu", "cuda"))
+    threads: int = opt(0, "intra-op threads for inference; 0 = every core this process may use", min=0, max=256)
+    net_size: int = opt(NET_SIZE, "network input size: the longer side, keeping aspect, in multiples of 32",
+                        unit="px", min=64, max=1024)
+
+
+class DepthModel:
+    """BGR frame in, raw relative inverse depth (network resolution, float32) out."""
+
+    def __init__(self, backend: TorchBackend | OnnxRuntimeBackend, weights: LoadedWeights,
+                 net_size: int = NET_SIZE) -> None:
+        self.backend = backend
+        self.preprocess = Preprocessor(net_size)
+        self.weights_path = weights.path
+        self.weights_sha256 = weights.sha256
+        self.official_weights = weights.official
+
+    def predict(self, bgr: np.ndarray) -> np.ndarray:
+        return self.backend.infer(self.preprocess(bgr))
+
+    def warm_up(self, width: int, height: int, runs: int = 2) -> float:
+        """Build the session for this frame size and run it; returns the last run's milliseconds."""
+        dummy = np.zeros((height, width, 3), np.uint8)
+        ms = 0.0
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            self.predict(dummy)
+            ms = (time.perf_counter() - t0) * 1e3
+        return ms
+
+    @property
+    def meta(self) -> dict:
+        return {"model": MODEL_NAME, "weights_sha256": self.weights_sha256,
+                "weights_official": self.official_weights, **self.backend.describe()}
+
+
+def build_network(weights: LoadedWeights) -> MidasSmall:
+    model = MidasSmall()
+    load_into(model, weights)
+    return model.eval()
+
+
+def load_depth_model(options: ModelOptions, weights_path: str | None = None) -> DepthModel:
+    """Read and strictly load the weights, then build the configured backend. Raises WeightsError/StreamerError."""
+    if options.net_size % STRIDE:
+        raise ValueError(f"net_size must be a multiple of {STRIDE}")
+    weights = read_state_dict(resolve_weights_path(weights_path, options.weights))
+    if not weights.official:
+        # Loud on purpose: random or foreign weights give plausible-looking but meaningless depth.
+        log.warning("weights %s (sha256 %s) are NOT the official MiDaS v2.1 small file (sha256 %s); depth from "
+                    "them is only as good as they are", weights.path, weights.sha256[:16], WEIGHTS_SHA256[:16])
+    network = build_network(weights)
+    backend_name, device = choose_backend(options.backend, options.device)
+    if backend_name == "torch":
+        backend = TorchBackend(network, device=device, threads=options.threads)
+    else:
+        backend = OnnxRuntimeBackend(network, weights.sha256, cache_dir() / "onnx", threads=options.threads)
+    return DepthModel(backend, weights, options.net_size)

@@ -1,0 +1,173 @@
+"""Inference backends: torch (CPU or CUDA) and ONNX Runtime (CPU), both taking 1x3xHxW float32 -> HxW float32.
+
+ONNX Runtime is the CPU default because it runs this network ~2x faster than torch eager here (fused
+conv+activation kernels, NCHWc layout); torch stays for CUDA and as the reference. The ONNX file is exported from
+the loaded torch model once per input size and cached on disk under a key of everything that shapes it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import StreamerError
+from .midas import MidasSmall
+
+log = logging.getLogger(__name__)
+
+ONNX_OPSET = 17
+# Bump when MidasSmall's forward changes in a way that alters the exported graph: old cache files then never match.
+MODEL_REVISION = 1
+
+
+def default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class TorchBackend:
+    """torch eval + inference_mode, channels_last; CUDA when `device` is cuda."""
+
+    name = "torch"
+
+    def __init__(self, model: MidasSmall, device: str = "cpu", threads: int = 0) -> None:
+        self.device = torch.device(device)
+        self.threads = threads or default_threads()
+        if self.device.type == "cpu":
+            torch.set_num_threads(self.threads)  # process-wide in torch; the worker owns inference anyway
+        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            t = torch.from_numpy(x).to(self.device, memory_format=torch.channels_last, non_blocking=True)
+            out = self.model(t)
+            return out[0].float().cpu().numpy()
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "device": str(self.device), "threads": self.threads}
+
+
+class OnnxRuntimeBackend:
+    """ONNX Runtime on the CPU; one session per input size, built lazily from the on-disk export cache."""
+
+    name = "onnxruntime"
+
+    def __init__(self, model: MidasSmall, weights_sha256: str, cache_dir: Path, threads: int = 0,
+                 opset: int = ONNX_OPSET) -> None:
+        import onnxruntime  # imported here so the torch-only path does not need it
+
+        self._ort = onnxruntime
+        self.model = model.eval().cpu()
+        self.weights_sha256 = weights_sha256
+        self.cache_dir = Path(cache_dir)
+        self.threads = threads or default_threads()
+        self.opset = opset
+        self._sessions: dict[tuple[int, int], object] = {}
+        self.exports = 0  # how many times this process exported (tests read it to prove cache hits)
+
+    def cache_key(self, height: int, width: int) -> dict:
+        import onnx
+
+        return {"model": "midas_v21_small", "revision": MODEL_REVISION, "weights_sha256": self.weights_sha256,
+                "input": [1, 3, height, width], "opset": self.opset, "torch": torch.__version__,
+                "onnx": onnx.__version__, "onnxruntime": self._ort.__version__}
+
+    def cache_path(self, height: int, width: int) -> Path:
+        key = json.dumps(self.cache_key(height, width), sort_keys=True)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+        return self.cache_dir / f"midas_small_{height}x{width}_{digest}.onnx"
+
+    def onnx_file(self, height: int, width: int) -> Path:
+        """The cached export for this size, exporting it first if it is absent or damaged."""
+        path = self.cache_path(height, width)
+        sidecar = path.with_suffix(".json")
+        if path.is_file() and sidecar.is_file():
+            try:
+                meta = json.loads(sidecar.read_text())
+                if meta.get("key") == self.cache_key(height, width) and meta.get("sha256") == _file_sha256(path):
+                    return path
+            except (OSError, ValueError):
+                pass
+            log.warning("ONNX export cache %s is damaged; exporting again", path)
+        self._export(path, height, width)
+        return path
+
+    def _export(self, path: Path, height: int, width: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log.info("exporting the network to ONNX for %dx%d (once per weights, size and library versions)",
+                 width, height)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".onnx.part", dir=path.parent)
+        os.close(fd)
+        try:
+            dummy = torch.zeros(1, 3, height, width)
+            with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+                warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice is not for users
+                # The TorchScript exporter: ~1 s here against ~5 s for the dynamo one, same graph and speed in ORT.
+                torch.onnx.export(self.model, (dummy,), tmp, dynamo=False, opset_version=self.opset,
+                                  input_names=["image"], output_names=["depth"], do_constant_folding=True)
+            os.replace(tmp, path)
+            meta = {"key": self.cache_key(height, width), "sha256": _file_sha256(path)}
+            _atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
+            self.exports += 1
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def session(self, height: int, width: int):
+        key = (height, width)
+        if key not in self._sessions:
+            ort = self._ort
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = self.threads
+            opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            path = self.onnx_file(height, width)
+            try:
+                self._sessions[key] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # a file that passed the checksum but ORT rejects: re-export once
+                log.warning("ONNX Runtime rejected %s (%s); exporting again", path, exc)
+                self._export(path, height, width)
+                self._sessions[key] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return self._sessions[key]
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        session = self.session(x.shape[2], x.shape[3])
+        return session.run(None, {"image": x})[0][0]
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "device": "cpu", "threads": self.threads}
+
+
+def choose_backend(backend: str, device: str) -> tuple[str, str]:
+    """Resolve "auto": ONNX Runtime on the CPU, torch on CUDA. Returns (backend, device)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise StreamerError(f"model.device = {device!r} but torch sees no CUDA device "
+                            f"(torch {torch.__version__}); set model.device = \"cpu\"")
+    if backend == "auto":
+        backend = "torch" if device.startswith("cuda") else "onnxruntime"
+    if backend == "onnxruntime" and device != "cpu":
+        raise StreamerError(f"the onnxruntime backend runs on the CPU only; with model.device = {device!r} "
+                            f"set model.backend = \"torch\" (or \"auto\")")
+    return backend, device
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
