@@ -58,6 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("path", nargs="?", type=Path)
     v.set_defaults(handler=cmd_weights_verify)
 
+    r = sub.add_parser("run", help="run the daemon: capture -> depth -> ZeroMQ + MJPEG preview")
+    r.add_argument("--config", type=Path, help="TOML config (see configs/); without it, built-in defaults")
+    r.add_argument("--source", help="demo, /dev/videoN, rtsp://..., http://... or a video file (source.url)")
+    r.add_argument("--weights", help="weights file (overrides $DEPTH_STREAMER_WEIGHTS and model.weights)")
+    r.add_argument("--backend", choices=("auto", "torch", "onnxruntime"))
+    r.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    r.add_argument("--threads", type=int)
+    r.add_argument("--camera-id", dest="camera_id", help="camera id in every header (zmq.camera_id)")
+    r.add_argument("--http-port", dest="http_port", type=int)
+    r.add_argument("--zmq-port", dest="zmq_port", type=int)
+    r.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override any config key")
+    r.add_argument("--check", action="store_true", help="validate the config, print it, and exit")
+    r.set_defaults(handler=cmd_run)
+
+    vw = sub.add_parser("view", help="preview window for a running daemon (ZeroMQ or MJPEG URL)")
+    vw.add_argument("address", nargs="?", default="http://127.0.0.1:8080/stream.mjpg",
+                    help="tcp://HOST:PORT (ZeroMQ color topic) or http://HOST:PORT/stream.mjpg")
+    vw.add_argument("--view", choices=("depth", "side_by_side", "overlay"))
+    vw.add_argument("--token", help="bearer token for a protected MJPEG server")
+    vw.set_defaults(handler=cmd_view)
+
     b = sub.add_parser("bench", help="inference latency per backend and size; --pipeline VIDEO for the whole pipeline")
     b.add_argument("--weights")
     b.add_argument("--backends", default="onnxruntime,torch")
@@ -96,6 +117,26 @@ def cmd_infer(args: argparse.Namespace) -> int:
         log.error("%d of %d inputs failed", failed, len(args.images))
         return EXIT_RUNTIME
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import config as cfg
+    from .daemon import Daemon, with_cli_overrides
+
+    daemon = Daemon(args.config, with_cli_overrides(args), weights=args.weights)
+    if args.check:
+        print(cfg.to_toml(daemon.conf))
+        return 0
+    return daemon.run()
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    from .publish.viewer import ViewerError, run_viewer
+
+    try:
+        return int(run_viewer(args.address, view=args.view, token=args.token) or 0)
+    except ViewerError as exc:
+        raise StreamerError(str(exc)) from None
 
 
 def cmd_weights_fetch(args: argparse.Namespace) -> int:

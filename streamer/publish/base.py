@@ -1,0 +1,127 @@
+"""The publisher contract: `publish(frame)` drops the frame in a latest-wins slot and returns at once; the
+publisher's own thread takes the newest frame and does the slow part (render, encode, send).
+
+It works like this: `start()` runs `_open()` in the caller (so a port already in use fails there, loudly), then a
+daemon worker loops `frame = slot.get(poll_s)` -> `_send(frame)` -> `_tick()` until `stop()`, and calls `_close()`
+on its way out, so sockets are closed by the thread that used them. Nothing is raised out of the worker: errors
+are logged and counted.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from streamer.frame import DepthFrame
+from streamer.handoff import LatestSlot
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("depth", "side_by_side", "overlay")  # the view names the injected `render(frame, view)` understands
+
+Render = Callable[[DepthFrame, str], np.ndarray]  # (frame, view name) -> H x W x 3 uint8 BGR
+Health = Callable[[], tuple[bool, str]]  # -> (ok, reason)
+NoSignal = Callable[[], str | None]  # -> why the source is offline, or None while it delivers
+Stats = Callable[[], dict]
+
+
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError(f"JPEG encoding failed for an image of shape {image.shape}")
+    return buf.tobytes()
+
+
+class Publisher:
+    """Base for every publisher: owns the slot, the worker thread, the running check and the counters.
+
+    Subclasses fill `_open` (caller's thread), `_send(frame)` (worker, newest frame only), `_tick` (worker, after
+    every frame or `poll_s` without one: heartbeats) and `_close` (worker, once, on the way out)."""
+
+    poll_s = 0.1  # longest the worker sleeps without frames: bounds heartbeat jitter and stop latency
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = threading.Lock()  # serialises start/stop
+        self._slot: LatestSlot[DepthFrame] = LatestSlot()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        # Plain counters written only by the worker thread.
+        self.sent = 0  # frames handed to the transport
+        self.send_drops = 0  # frames the transport refused (e.g. zmq.Again)
+        self.errors = 0  # frames or ticks that raised
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError(f"{self.name}: already started")
+            self._stop.clear()
+            self._slot = LatestSlot()
+            self._open()
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Stop the worker, waiting up to `timeout` s; True when it has finished (and closed its sockets)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is None:
+                return True
+            self._stop.set()
+            self._slot.close()
+        thread.join(timeout)
+        if thread.is_alive():
+            log.warning("%s: worker still busy %.1f s after stop", self.name, timeout)
+            return False
+        return True
+
+    def publish(self, frame: DepthFrame) -> None:
+        """Hot path: never blocks; an older frame the worker has not taken yet is replaced and counted as dropped."""
+        self._slot.put(frame)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def published(self) -> int:
+        return self._slot.put_count
+
+    @property
+    def dropped(self) -> int:
+        return self._slot.dropped + self.send_drops
+
+    def counters(self) -> dict:
+        return {"published": self.published, "sent": self.sent, "dropped": self.dropped, "errors": self.errors}
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self._slot.get(self.poll_s)
+                try:
+                    if frame is not None and not self._stop.is_set():
+                        self._send(frame)
+                    self._tick()
+                except Exception:
+                    self.errors += 1
+                    log.exception("%s: publishing failed", self.name)
+        finally:
+            try:
+                self._close()
+            except Exception:
+                log.exception("%s: closing failed", self.name)
+
+    def _open(self) -> None:
+        pass
+
+    def _send(self, frame: DepthFrame) -> None:
+        raise NotImplementedError
+
+    def _tick(self) -> None:
+        pass
+
+    def _close(self) -> None:
+        pass

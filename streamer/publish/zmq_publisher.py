@@ -1,0 +1,204 @@
+"""ZmqPublisher: depth arrays, colorized JPEGs and a status heartbeat on one ZeroMQ PUB socket (see WIRE.md).
+
+Why PUB with a tiny SNDHWM and non-blocking sends: a PUB socket never waits for subscribers. When one subscriber
+stops reading, ZeroMQ queues at most `hwm_frames` frames for it (plus the kernel's socket buffers) and silently drops
+the rest for that subscriber only; the others, and the pipeline, carry on. Those per-subscriber drops are invisible
+here - the subscriber sees them as gaps in `seq`. What this side counts is frames replaced in the slot before the
+worker took them and sends refused with zmq.Again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import zmq
+
+from streamer.frame import DepthFrame
+from streamer.options import opt
+from streamer.publish.base import VIEWS, Health, NoSignal, Publisher, Render, Stats, encode_jpeg
+from streamer.publish.client import WIRE_VERSION
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ZmqPublisherOptions:
+    host: str = opt("127.0.0.1", "interface to bind; 0.0.0.0 publishes to the whole network, unauthenticated")
+    port: int = opt(5555, "TCP port to bind; 0 picks a free one (see `endpoint`)", min=0, max=65535)
+    camera_id: str = opt("camera0", "camera id written into every header")
+    send_depth: bool = opt(True, "publish the `depth` topic (relative inverse depth array)")
+    send_color: bool = opt(True, "publish the `color` topic (colorized view as JPEG)")
+    depth_field: str = opt("depth", "array on the depth topic: steadied `depth`, or the network's `raw` output",
+                           choices=("depth", "raw"))
+    depth_dtype: str = opt("float32", "depth payload dtype; float16 halves the bandwidth (about 3 significant "
+                           "digits, plenty for relative depth)", choices=("float32", "float16"))
+    color_view: str = opt("depth", "view rendered for the color topic", choices=VIEWS)
+    jpeg_quality: int = opt(80, "JPEG quality of the color topic", min=10, max=100)
+    status_interval_s: float = opt(1.0, "period of the status heartbeat, sent with or without frames",
+                                   unit="s", min=0.05, max=60.0)
+    stale_after_s: float = opt(2.0, "the status says `stalled` after this long without a frame",
+                               unit="s", min=0.1, max=300.0)
+    hwm_frames: int = opt(2, "frames ZeroMQ queues per subscriber before dropping for it; small keeps frames "
+                          "fresh and memory bounded", unit="frames", min=1, max=100)
+
+
+class ZmqPublisher(Publisher):
+    """PUB socket publishing topics `depth`, `color` and `status` as [topic, JSON header, payload]."""
+
+    def __init__(self, options: ZmqPublisherOptions = ZmqPublisherOptions(), *, render: Render | None = None,
+                 health: Health | None = None, no_signal: NoSignal | None = None,
+                 stats: Stats | None = None) -> None:
+        super().__init__("zmq-publisher")
+        if options.send_color and render is None:
+            raise ValueError("zmq.send_color needs a render callable")
+        self.options = options
+        self._render = render
+        self._health = health
+        self._no_signal = no_signal
+        self._stats = stats
+        self._host = socket.gethostname()  # capture_mono is only comparable on the same host
+        self._ctx: zmq.Context | None = None
+        self._sock: zmq.Socket | None = None
+        self.endpoint = ""  # the address actually bound, e.g. tcp://127.0.0.1:5555
+        self._last_seq = -1
+        self._last_sent_mono: float | None = None
+        self._next_status = 0.0
+        self._subscribed: set[bytes] = set()
+        self._window = (time.monotonic(), 0)  # (start, frames sent since) for the status fps
+
+    def _open(self) -> None:
+        o = self.options
+        self._ctx = zmq.Context()
+        # XPUB rather than PUB: same wire behaviour for subscribers, but we also hear their (un)subscriptions,
+        # which is how pause_when_idle knows whether anyone wants frames.
+        sock = self._ctx.socket(zmq.XPUB)
+        sock.setsockopt(zmq.LINGER, 0)  # never hold up shutdown for unsent frames
+        # SNDHWM counts messages: a frame is one per topic, and a heartbeat must fit behind it or it is dropped.
+        sock.setsockopt(zmq.SNDHWM, o.hwm_frames * (int(o.send_depth) + int(o.send_color)) + 1)
+        # ZMTP heartbeats notice subscribers that vanished without closing (pulled cable, frozen host).
+        sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6000)
+        host = "*" if o.host in ("*", "0.0.0.0") else o.host
+        try:
+            sock.bind(f"tcp://{host}:{o.port or '*'}")
+        except zmq.ZMQError as e:
+            sock.close()
+            self._ctx.term()
+            raise OSError(f"zmq: cannot bind {o.host}:{o.port}: {e}") from e
+        self._sock = sock
+        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._next_status = 0.0
+        log.info("zmq: publishing on %s", self.endpoint)
+
+    def _send(self, frame: DepthFrame) -> None:
+        o = self.options
+        ok = True
+        if o.send_depth:
+            src = frame.depth if o.depth_field == "depth" else frame.raw
+            # Little-endian, C-contiguous: no copy for the usual float32 array, so the send is zero-copy.
+            arr = np.ascontiguousarray(src, dtype="<f2" if o.depth_dtype == "float16" else "<f4")
+            header = self._header("depth", frame, "raw", arr.shape, o.depth_dtype, field=o.depth_field)
+            ok &= self._send_message(b"depth", header, arr)
+        if o.send_color:
+            assert self._render is not None
+            image = self._render(frame, o.color_view)
+            jpeg = encode_jpeg(image, o.jpeg_quality)
+            header = self._header("color", frame, "jpeg", image.shape, "uint8", view=o.color_view)
+            ok &= self._send_message(b"color", header, jpeg)
+        if ok:
+            self.sent += 1
+        else:
+            self.send_drops += 1
+        self._last_seq = frame.frame.seq
+        self._last_sent_mono = time.monotonic()
+        start, n = self._window
+        self._window = (start, n + 1)
+
+    def subscribers(self) -> int:
+        """How many frame topics (depth, color) have at least one subscriber right now."""
+        return sum(1 for topic in (b"depth", b"color") if any(topic.startswith(p) for p in self._subscribed))
+
+    def _drain_subscriptions(self) -> None:
+        # XPUB reports the first subscription to a prefix and the last unsubscription from it (also when a
+        # subscriber disconnects), so a set of prefixes is exactly "someone wants this".
+        while self._sock is not None:
+            try:
+                msg = self._sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if msg[:1] == b"\x01":
+                self._subscribed.add(msg[1:])
+            elif msg[:1] == b"\x00":
+                self._subscribed.discard(msg[1:])
+
+    def _tick(self) -> None:
+        self._drain_subscriptions()
+        now = time.monotonic()
+        if now < self._next_status:
+            return
+        self._next_status = now + self.options.status_interval_s
+        header = {"v": WIRE_VERSION, "topic": "status", "camera": self.options.camera_id, "host": self._host,
+                  "publish_wall": time.time(), "publish_mono": now, "encoding": "json"}
+        self._send_message(b"status", header, json.dumps(self._status(now), default=str).encode())
+
+    def _status(self, now: float) -> dict:
+        start, n = self._window
+        self._window = (now, 0)
+        state, reason = self._state(now)
+        status = {"state": state, "reason": reason, "fps": round(n / max(now - start, 1e-6), 2),
+                  "last_seq": self._last_seq, **self.counters()}
+        if self._stats is not None:
+            try:
+                status["stats"] = self._stats()
+            except Exception as e:
+                status["stats"] = {"error": repr(e)}
+        return status
+
+    def _state(self, now: float) -> tuple[str, str]:
+        try:
+            reason = self._no_signal() if self._no_signal is not None else None
+            if reason:
+                return "no_signal", reason
+            ok, why = self._health() if self._health is not None else (True, "")
+            if not ok:
+                return "unhealthy", why
+        except Exception as e:
+            return "unknown", f"status callback failed: {e!r}"
+        if self._last_sent_mono is None:
+            return "starting", "waiting for the first frame"
+        if now - self._last_sent_mono > self.options.stale_after_s:
+            return "stalled", f"no frame for {now - self._last_sent_mono:.1f} s"
+        return "streaming", ""
+
+    def _header(self, topic: str, frame: DepthFrame, encoding: str, shape: tuple, dtype: str, **extra: object) -> dict:
+        f, meta = frame.frame, frame.meta
+        return {
+            "v": WIRE_VERSION, "topic": topic, "camera": self.options.camera_id, "host": self._host,
+            "seq": f.seq, "capture_wall": f.capture_wall, "capture_mono": f.capture_mono,
+            "done_mono": frame.done_mono, "publish_wall": time.time(), "publish_mono": time.monotonic(),
+            "shape": [int(s) for s in shape], "dtype": dtype, "encoding": encoding,
+            "depth_range": [float(x) for x in frame.depth_range], "align": [float(x) for x in frame.align],
+            "infer_ms": float(frame.infer_ms), "model": meta.get("model"),
+            "weights_sha256": meta.get("weights_sha256"), "backend": meta.get("backend"), **extra,
+        }
+
+    def _send_message(self, topic: bytes, header: dict, payload: bytes | np.ndarray) -> bool:
+        assert self._sock is not None
+        try:
+            self._sock.send_multipart([topic, json.dumps(header, default=str).encode(), payload],
+                                      flags=zmq.NOBLOCK, copy=False)
+            return True
+        except zmq.Again:  # a PUB socket drops rather than refuses, but never wait if it ever does
+            return False
+
+    def _close(self) -> None:
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None

@@ -1,0 +1,19 @@
+"""Frame sources: one capture thread each, the newest frame in a LatestSlot. `create_source` picks one by url."""
+from __future__ import annotations
+
+from streamer.frame import CapturedFrame
+from streamer.handoff import LatestSlot
+from streamer.sources.av_source import AvSource
+from streamer.sources.base import Source, SourceFault, SourceStats
+from streamer.sources.demo import DemoSource
+from streamer.sources.options import SourceOptions, source_kind
+
+__all__ = ["AvSource", "DemoSource", "Source", "SourceFault", "SourceOptions", "SourceStats", "create_source",
+           "source_kind"]
+
+
+def create_source(options: SourceOptions, slot: LatestSlot[CapturedFrame] | None = None) -> Source:
+    """A not yet started source for `options.url`: 'demo' -> DemoSource; webcams, network streams, files -> AvSource."""
+    if source_kind(options.url) == "demo":
+        return DemoSource(options, slot)
+    return AvSource(options, slot)

@@ -1,0 +1,195 @@
+"""AvSource: webcams (v4l2), RTSP/HTTP streams and video files decoded with PyAV into BGR frames."""
+from __future__ import annotations
+
+import logging
+import time
+
+import av
+import av.container
+import av.error
+import numpy as np
+
+from streamer.frame import CapturedFrame
+from streamer.handoff import LatestSlot
+from streamer.sources.base import Source, SourceFault
+from streamer.sources.options import SourceOptions, redact, source_kind, webcam_device
+
+log = logging.getLogger(__name__)
+
+MAX_PTS_GAP_S = 5.0  # pacing: a jump forward in pts longer than this restarts the clock instead of freezing
+MAX_LATE_S = 0.5  # pacing: this far behind (slow decode, pts jumping back) restarts the clock instead of bursting
+
+
+class AvSource(Source):
+    """One FFmpeg input, reopened after every failure. Files end (or loop); live inputs are retried forever."""
+
+    def __init__(self, options: SourceOptions, slot: LatestSlot[CapturedFrame] | None = None) -> None:
+        super().__init__(options, slot)
+        self.kind = source_kind(options.url)
+        if self.kind == "demo":
+            raise ValueError("url: 'demo' is served by DemoSource, not AvSource")
+        self.target = webcam_device(options.url) if self.kind == "webcam" else options.url
+        self.label = redact(self.target)
+
+    def _session(self) -> str | None:
+        opts = self.options
+        while True:
+            container = self._open()
+            try:
+                got = self._decode(container)
+            finally:
+                container.close()
+            if self._stop.is_set():
+                return None
+            if self.kind != "file":
+                raise SourceFault(f"{self.label}: stream ended (end of file from the sender)")
+            if got == 0:
+                raise SourceFault(f"{self.label}: no decodable video frames")
+            if not opts.loop:
+                return f"{self.label}: end of file"
+            log.debug("%s: looping", self.label)
+
+    def _open(self) -> av.container.InputContainer:
+        opts = self.options
+        fmt, av_options = input_args(self.kind, self.target, opts)
+        started = time.monotonic()
+        try:
+            container = av.open(self.target, format=fmt, options=av_options,
+                                timeout=(opts.open_timeout, opts.read_timeout))
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            reason = describe_error(exc, opts.open_timeout, time.monotonic() - started)
+            raise SourceFault(f"cannot open {self.label}: {reason}") from exc
+        if not container.streams.video:
+            container.close()
+            raise SourceFault(f"{self.label}: no video stream")
+        return container
+
+    def _decode(self, container: av.container.InputContainer) -> int:
+        """Emit every frame of one opened input; return how many, or raise SourceFault on read errors and stalls."""
+        opts = self.options
+        stream = container.streams.video[0]
+        period = 1.0 / float(stream.average_rate or stream.guessed_rate or 30)
+        pace = opts.pace and self.kind == "file"
+        clock: tuple[float, float, float] | None = None  # pacing state, see _pace
+        t = -period
+        last_progress = time.monotonic()
+        got = 0
+        # Demux every stream, not just the video: a read then returns for each audio/data packet too, so the stall
+        # watchdog below runs even when a stream keeps sending everything but pictures.
+        packets = container.demux()
+        try:
+            while not self._stop.is_set():
+                read_at = time.monotonic()
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except av.error.FFmpegError as exc:
+                    reason = describe_error(exc, opts.read_timeout, time.monotonic() - read_at)
+                    raise SourceFault(f"{self.label}: read failed: {reason}") from exc
+                video = packet.stream.index == stream.index
+                for frame in self._decode_packet(packet) if video else ():
+                    t = frame.time if frame.time is not None else t + period
+                    if pace:
+                        clock, wait = _pace(clock, t)
+                        if wait > 0 and self._stop.wait(wait):
+                            return got
+                    try:
+                        image = to_bgr(frame, opts.max_width, opts.max_height)
+                    except (av.error.FFmpegError, ValueError) as exc:
+                        self.stats.decode_errors += 1
+                        log.debug("%s: cannot convert a %s frame: %s", self.label, frame.format.name, exc)
+                        continue
+                    self._note_format(frame.width, frame.height, frame.format.name)
+                    self._emit(image, pts=frame.time)
+                    got += 1
+                    last_progress = time.monotonic()
+                if time.monotonic() - last_progress > opts.stall_timeout:
+                    raise SourceFault(f"{self.label}: no frame for {opts.stall_timeout:g} s")
+        finally:
+            packets.close()  # run the demuxer's cleanup now, while the container is still open
+        return got
+
+    def _decode_packet(self, packet: av.Packet) -> list[av.VideoFrame]:
+        """The good frames of one packet; damaged packets and corrupt frames are counted and skipped."""
+        try:
+            frames = packet.decode()
+        except (av.error.FFmpegError, ValueError) as exc:  # the next keyframe will bring the picture back
+            self.stats.decode_errors += 1
+            log.debug("%s: skipped an undecodable packet: %s", self.label, exc)
+            return []
+        if self.options.skip_corrupt:
+            if packet.is_corrupt:  # the demuxer saw damage (e.g. MPEG-TS continuity errors): pictures are smeared
+                self.stats.decode_errors += max(len(frames), 1)
+                return []
+            good = [f for f in frames if not f.is_corrupt]
+            self.stats.decode_errors += len(frames) - len(good)
+            return good
+        return frames
+
+
+def input_args(kind: str, target: str, opts: SourceOptions) -> tuple[str | None, dict[str, str]]:
+    """(FFmpeg input format, input options) for av.open: v4l2 capture settings, RTSP transport, user extras."""
+    fmt = None
+    av_options: dict[str, str] = {}
+    if kind == "webcam":
+        fmt = "v4l2"
+        if opts.pixel_format:
+            av_options["input_format"] = opts.pixel_format
+        if opts.width and opts.height:
+            av_options["video_size"] = f"{opts.width}x{opts.height}"
+        if opts.fps:
+            av_options["framerate"] = f"{opts.fps:g}"
+    elif target.lower().startswith(("rtsp://", "rtsps://")):
+        av_options["rtsp_transport"] = opts.rtsp_transport
+    av_options.update({str(k): str(v) for k, v in opts.av_options.items()})
+    return fmt, av_options
+
+
+def to_bgr(frame: av.VideoFrame, max_width: int = 0, max_height: int = 0) -> np.ndarray:
+    """H x W x 3 uint8 BGR, C-contiguous, in memory no decoder will reuse; shrunk to fit max_* when they are set."""
+    width, height = fit_within(frame.width, frame.height, max_width, max_height)
+    shrink = (width, height) != (frame.width, frame.height)
+    # One scaler thread: capture shares the CPU with the depth net, and sws threads would only fight it.
+    out = frame.reformat(width=width, height=height, format="bgr24",
+                         interpolation="AREA" if shrink else None, threads=1)
+    image = out.to_ndarray()
+    if out is frame:  # already bgr24: the array is a view of the decoder's buffer
+        return np.array(image, order="C", copy=True)
+    return np.ascontiguousarray(image)  # copies only when rows carry alignment padding
+
+
+def fit_within(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
+    """The largest size with the same aspect that fits max_width x max_height (0 = no limit); never upscales."""
+    scale = 1.0
+    if max_width and width > max_width:
+        scale = max_width / width
+    if max_height and height * scale > max_height:
+        scale = max_height / height
+    if scale >= 1.0:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def describe_error(exc: BaseException, timeout: float, elapsed: float) -> str:
+    """A short human-readable reason for an FFmpeg or OS error that ended a call lasting `elapsed` s."""
+    detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    if isinstance(exc, av.error.ExitError):  # our interrupt callback fired: the timeout ran out
+        return f"timed out after {timeout:g} s"
+    if elapsed >= timeout * 0.95:  # some demuxers (RTSP) turn the interrupt into their own error code
+        return f"timed out after {timeout:g} s ({detail})"
+    return detail
+
+
+def _pace(clock: tuple[float, float, float] | None, t: float) -> tuple[tuple[float, float, float], float]:
+    """(clock, seconds to wait) to release the frame at stream time `t` on the monotonic clock.
+
+    The clock is (monotonic, stream time) of the anchor frame plus the previous stream time. It restarts when
+    time runs backwards (a loop, concatenated streams), jumps far ahead, or decoding fell far behind.
+    """
+    now = time.monotonic()
+    if clock is not None and t >= clock[2]:
+        due = clock[0] + (t - clock[1])
+        if -MAX_LATE_S <= due - now <= MAX_PTS_GAP_S:
+            return (clock[0], clock[1], t), due - now
+    return (now, t, t), 0.0

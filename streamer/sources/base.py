@@ -1,0 +1,164 @@
+"""The source contract: one capture thread per source, newest frame in a LatestSlot, typed stats, retry with backoff.
+
+It works like this: `start()` runs `_run` in a daemon thread. `_run` calls the subclass's `_session()` (open, decode
+and `_emit` frames until stopped, ended or failed) again and again. A session that fails raises `SourceFault`
+with a human-readable reason: the source goes `offline`, waits the next backoff step (interruptible by `stop()`)
+and opens again. Nothing is raised out of the thread; everything a caller needs to know is in `stats`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+from streamer.frame import CapturedFrame
+from streamer.handoff import LatestSlot
+from streamer.sources.options import SourceOptions
+
+log = logging.getLogger(__name__)
+
+State = Literal["starting", "live", "offline", "ended"]
+
+
+class SourceFault(Exception):
+    """A capture session failed; the message is the reason shown in `stats.reason`."""
+
+
+@dataclass(slots=True)
+class SourceStats:
+    """Written only by the capture thread with plain assignments; readers take `snapshot()` for a coherent copy."""
+
+    state: State = "starting"
+    reason: str = ""  # why the source is in this state ("" when live)
+    state_since: float = 0.0  # time.monotonic() of the last state change
+    frames: int = 0  # frames decoded and handed to the slot
+    decode_errors: int = 0  # packets that failed to decode plus frames dropped as corrupt
+    reconnects: int = 0  # sessions opened again after a failure
+    resolution_changes: int = 0
+    last_frame_mono: float | None = None  # time.monotonic() of the newest frame
+    width: int = 0  # decoded size and pixel format of the newest frame, before conversion to BGR
+    height: int = 0
+    pix_fmt: str = ""
+
+    def snapshot(self) -> SourceStats:
+        return replace(self)
+
+
+def backoff_delay(schedule: tuple[float, ...], failures: int) -> float:
+    """The wait before reconnect attempt number `failures` (0-based); the last step repeats."""
+    return schedule[min(failures, len(schedule) - 1)]
+
+
+class Source:
+    """Base of every frame source. Subclasses implement `_session()` and call `_emit()` / `_note_format()`.
+
+    A source runs once: start, then stop. It owns its thread; it owns its slot unless one is passed in, and
+    closes an owned slot when it stops or ends, which wakes consumers waiting on it.
+    """
+
+    kind = "source"
+
+    def __init__(self, options: SourceOptions, slot: LatestSlot[CapturedFrame] | None = None) -> None:
+        self.options = options
+        self.frames: LatestSlot[CapturedFrame] = slot if slot is not None else LatestSlot()
+        self._owns_slot = slot is None
+        self.stats = SourceStats(state_since=time.monotonic())
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = -1
+
+    # -- control, from any thread ------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError(f"{self.kind} source already started (sources run once)")
+        self._thread = threading.Thread(target=self._run, name=f"{self.kind}-capture", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Ask the capture thread to finish and wait at most `timeout` s; True when it has ended.
+
+        Every wait in the thread wakes on the stop event. A call blocked inside FFmpeg cannot be woken, but the
+        open/read timeouts bound it and the thread is a daemon, so this never hangs and never holds the process.
+        """
+        self._stop.set()
+        if self._owns_slot:
+            self.frames.close()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- the capture thread ------------------------------------------------------------------------------------
+    def _session(self) -> str | None:
+        """Capture until stopped (return None), ended for good (return the reason) or failed (raise SourceFault)."""
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                frames_before = self.stats.frames
+                try:
+                    ended = self._session()
+                except SourceFault as exc:
+                    reason = str(exc)
+                except Exception as exc:  # a surprise must not kill capture: report it and retry like a fault
+                    log.exception("%s source: unexpected error", self.kind)
+                    reason = f"unexpected {type(exc).__name__}: {exc}"
+                else:
+                    if ended is not None and not self._stop.is_set():
+                        self._set_state("ended", ended)
+                        if self.options.on_eof == "idle":
+                            while not self._stop.wait(1.0):
+                                pass
+                    return
+                if self._stop.is_set():
+                    return
+                if self.stats.frames > frames_before:
+                    failures = 0  # it was live in between: start the backoff over
+                delay = backoff_delay(self.options.backoff, failures)
+                failures += 1
+                self._set_state("offline", f"{reason} (retry in {delay:g} s)")
+                if self._stop.wait(delay):
+                    return
+                self.stats.reconnects += 1
+        finally:
+            if self._owns_slot:
+                self.frames.close()
+
+    def _emit(self, image: np.ndarray, pts: float | None = None, truth_depth: np.ndarray | None = None) -> None:
+        """Hand one frame to the slot (the hot path). `image` must be an H x W x 3 uint8 BGR array this source owns."""
+        mono = time.monotonic()
+        self._seq += 1
+        frame = CapturedFrame(seq=self._seq, image=image, capture_wall=time.time(), capture_mono=mono, pts=pts,
+                              truth_depth=truth_depth)
+        stats = self.stats
+        stats.frames += 1
+        stats.last_frame_mono = mono
+        if stats.state != "live":
+            self._set_state("live", "")
+        self.frames.put(frame)
+
+    def _note_format(self, width: int, height: int, pix_fmt: str) -> None:
+        stats = self.stats
+        if (width, height) != (stats.width, stats.height) and stats.width:
+            stats.resolution_changes += 1
+            log.info("%s source: resolution %dx%d -> %dx%d", self.kind, stats.width, stats.height, width, height)
+        stats.width, stats.height, stats.pix_fmt = width, height, pix_fmt
+
+    def _set_state(self, state: State, reason: str) -> None:
+        stats = self.stats
+        if state != stats.state:
+            stats.state_since = time.monotonic()
+        if (state, reason) != (stats.state, stats.reason):
+            level = logging.WARNING if state == "offline" else logging.INFO
+            log.log(level, "%s source %s%s", self.kind, state, f": {reason}" if reason else "")
+        stats.state, stats.reason = state, reason

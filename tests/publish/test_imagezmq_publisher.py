@@ -1,0 +1,53 @@
+"""An unmodified imagezmq.ImageHub (PUB/SUB mode) receives ImageZmqPublisher's frames, JPEG and raw."""
+from __future__ import annotations
+
+import imagezmq
+import numpy as np
+import cv2
+import pytest
+
+from streamer.publish.imagezmq_publisher import ImageZmqPublisher, ImageZmqPublisherOptions
+
+
+@pytest.fixture
+def hub_and_publisher(renderer):
+    made = []
+
+    def make(**kw):
+        pub = ImageZmqPublisher(ImageZmqPublisherOptions(port=0, name="porch-pi", **kw), render=renderer)
+        pub.start()
+        hub = imagezmq.ImageHub(open_port=pub.endpoint, REQ_REP=False)
+        made.append((pub, hub))
+        return pub, hub
+
+    yield make
+    for pub, hub in made:
+        hub.close()
+        assert pub.stop(2.0)
+
+
+def wait_readable(hub: imagezmq.ImageHub, timeout_s: float = 5.0) -> None:
+    # ImageHub's receives block forever; poll its socket first so a broken publisher fails the test, not hangs it.
+    assert hub.zmq_socket.poll(int(timeout_s * 1000)), "nothing received"
+
+
+def test_recv_jpg(hub_and_publisher, feeder):
+    pub, hub = hub_and_publisher()
+    assert pub.options.send == "jpeg" and pub.endpoint.startswith("tcp://127.0.0.1:")
+    with feeder(pub.publish, fps=50):
+        for _ in range(3):
+            wait_readable(hub)
+            msg, jpg = hub.recv_jpg()
+            image = cv2.imdecode(np.frombuffer(jpg, dtype="uint8"), cv2.IMREAD_COLOR)
+            assert msg == "porch-pi" and image.shape == (48, 64, 3)
+
+
+def test_recv_image(hub_and_publisher, feeder, frames, renderer):
+    pub, hub = hub_and_publisher(send="image", view="side_by_side")
+    with feeder(pub.publish, fps=50) as feed:
+        wait_readable(hub)
+        msg, image = hub.recv_image()
+        sent = feed.count
+    assert msg == "porch-pi" and image.dtype == np.uint8 and image.shape == (48, 128, 3)
+    # Bit-exact: the image is one of the frames fed so far, rendered as side_by_side.
+    assert any(np.array_equal(image, renderer(frames(k), "side_by_side")) for k in range(sent + 1))
