@@ -99,5 +99,5 @@ def _make_backend(name: str, network: MidasSmall, sha: str, threads: int):
     if name == "torch":
         return TorchBackend(network, device="cpu", threads=threads)
     if name == "onnxruntime":
-        return OnnxRuntimeBackend(network, sha, cache_dir() / "onnx", threads=threads)
+        return OnnxRuntimeBackend(sha, lambda: network, cache_dir() / "onnx", threads=threads)
     raise SystemExit(f"unknown backend {name!r}: choose torch or onnxruntime")

@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sizes", default="256x256,256x192,256x128", help="WxH list")
     b.add_argument("--threads", default="", help="comma list of thread counts (default: 1 and all cores)")
     b.add_argument("--runs", type=int, default=30)
+    b.add_argument("--pipeline", metavar="VIDEO", help="benchmark the whole pipeline on VIDEO against the official "
+                                                        "MiDaS camera loop instead of the network alone")
+    b.add_argument("--seconds", type=float, default=15.0, help="--pipeline: seconds per measurement")
+    b.add_argument("--paced-fps", type=float, default=30.0, help="--pipeline: camera rate the file stands in for")
+    b.add_argument("--net-size", type=int, default=256)
     b.set_defaults(handler=cmd_bench)
     return parser
 
@@ -157,6 +162,11 @@ def cmd_weights_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.pipeline:
+        from .bench_pipeline import bench_pipeline
+
+        bench_pipeline(args.pipeline, args.weights, args.seconds, args.paced_fps, args.net_size)
+        return 0
     from .bench import bench_model
 
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",") if s]

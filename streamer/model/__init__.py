@@ -9,9 +9,9 @@ import numpy as np
 
 from ..options import opt
 from .backends import OnnxRuntimeBackend, TorchBackend, choose_backend
-from .midas import STRIDE, MidasSmall
-from .preprocess import NET_SIZE, Preprocessor
-from .weights import WEIGHTS_SHA256, LoadedWeights, cache_dir, load_into, read_state_dict, resolve_weights_path
+from .preprocess import NET_SIZE, STRIDE, Preprocessor
+from .weights import (WEIGHTS_SHA256, LoadedWeights, WeightsFile, cache_dir, identify, load_into, read_state_dict,
+                      resolve_weights_path)
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "midas_v21_small_256"
@@ -28,11 +28,15 @@ class ModelOptions:
     net_size: int = opt(NET_SIZE, "network input size: the longer side, keeping aspect, in multiples of 32",
                         unit="px", min=64, max=1024)
 
+    def validate(self) -> None:
+        if self.net_size % STRIDE:
+            raise ValueError(f"net_size = {self.net_size}: must be a multiple of {STRIDE} (e.g. 256, 320, 384)")
+
 
 class DepthModel:
     """BGR frame in, raw relative inverse depth (network resolution, float32) out."""
 
-    def __init__(self, backend: TorchBackend | OnnxRuntimeBackend, weights: LoadedWeights,
+    def __init__(self, backend: TorchBackend | OnnxRuntimeBackend, weights: WeightsFile,
                  net_size: int = NET_SIZE) -> None:
         self.backend = backend
         self.preprocess = Preprocessor(net_size)
@@ -59,7 +63,10 @@ class DepthModel:
                 "weights_official": self.official_weights, **self.backend.describe()}
 
 
-def build_network(weights: LoadedWeights) -> MidasSmall:
+def build_network(weights: LoadedWeights):
+    """The torch MidasSmall with `weights` strictly loaded (imports torch and timm)."""
+    from .midas import MidasSmall
+
     model = MidasSmall()
     load_into(model, weights)
     return model.eval()
@@ -67,17 +74,19 @@ def build_network(weights: LoadedWeights) -> MidasSmall:
 
 def load_depth_model(options: ModelOptions, weights_path: str | None = None) -> DepthModel:
     """Read and strictly load the weights, then build the configured backend. Raises WeightsError/StreamerError."""
-    if options.net_size % STRIDE:
-        raise ValueError(f"net_size must be a multiple of {STRIDE}")
-    weights = read_state_dict(resolve_weights_path(weights_path, options.weights))
+    options.validate()
+    path = resolve_weights_path(weights_path, options.weights)
+    backend_name, device = choose_backend(options.backend, options.device)
+    weights = read_state_dict(path) if backend_name == "torch" else identify(path)
     if not weights.official:
         # Loud on purpose: random or foreign weights give plausible-looking but meaningless depth.
         log.warning("weights %s (sha256 %s) are NOT the official MiDaS v2.1 small file (sha256 %s); depth from "
                     "them is only as good as they are", weights.path, weights.sha256[:16], WEIGHTS_SHA256[:16])
-    network = build_network(weights)
-    backend_name, device = choose_backend(options.backend, options.device)
     if backend_name == "torch":
-        backend = TorchBackend(network, device=device, threads=options.threads)
+        backend = TorchBackend(build_network(weights), device=device, threads=options.threads)
     else:
-        backend = OnnxRuntimeBackend(network, weights.sha256, cache_dir() / "onnx", threads=options.threads)
+        backend = OnnxRuntimeBackend(weights.sha256, lambda: build_network(read_state_dict(path)),
+                                     cache_dir() / "onnx", threads=options.threads)
+        if not backend.verified_before():
+            backend.network()  # strict load now, so bad weights fail at start-up rather than at the first frame
     return DepthModel(backend, weights, options.net_size)

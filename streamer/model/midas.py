@@ -13,7 +13,6 @@ from torch import nn
 BACKBONE = "tf_efficientnet_lite3"
 FEATURES = 64  # decoder width of the small model; the expanded decoder uses 64/128/256/512
 BACKBONE_CHANNELS = (32, 48, 136, 384)  # backbone features at strides 4, 8, 16, 32
-STRIDE = 32  # network inputs must be multiples of this on both sides
 
 
 class ResidualConvUnit(nn.Module):

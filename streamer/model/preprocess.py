@@ -11,8 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .midas import STRIDE
-
+STRIDE = 32  # MidasSmall needs both sides to be multiples of this (five stride-2 stages)
 NET_SIZE = 256  # the small model's training size: the longer side after an "upper_bound" resize
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)

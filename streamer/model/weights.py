@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from ..errors import WeightsError
 
 WEIGHTS_NAME = "midas_v21_small_256.pt"
@@ -74,18 +72,24 @@ def how_to_place(path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class LoadedWeights:
+class WeightsFile:
+    """A weights file we have checked exists and hashed, without reading it as a checkpoint (no torch needed)."""
+
     path: Path
     sha256: str
-    state_dict: dict[str, torch.Tensor]
 
     @property
     def official(self) -> bool:
         return self.sha256 == WEIGHTS_SHA256
 
 
-def read_state_dict(path: str | os.PathLike | None) -> LoadedWeights:
-    """Read a checkpoint (a state dict, or one wrapped as {"model": ...} / {"state_dict": ...}) safely."""
+@dataclass(frozen=True)
+class LoadedWeights(WeightsFile):
+    state_dict: dict  # key -> torch.Tensor
+
+
+def identify(path: str | os.PathLike | None) -> WeightsFile:
+    """Check that `path` names a non-empty file and hash it; raises WeightsError saying what to do."""
     if path is None or str(path).strip() == "":
         raise WeightsError("no weights path given: pass --weights PATH, set $DEPTH_STREAMER_WEIGHTS or model.weights, "
                            "or run `depth-streamer weights fetch`")
@@ -96,6 +100,15 @@ def read_state_dict(path: str | os.PathLike | None) -> LoadedWeights:
         raise WeightsError(f"weights path is not a file: {path}")
     if path.stat().st_size == 0:
         raise WeightsError(f"weights file is empty: {path}. Delete it and run `depth-streamer weights fetch`")
+    return WeightsFile(path=path, sha256=sha256_of(path))
+
+
+def read_state_dict(path: str | os.PathLike | None) -> LoadedWeights:
+    """Read a checkpoint (a state dict, or one wrapped as {"model": ...} / {"state_dict": ...}) safely."""
+    import torch
+
+    file = identify(path)
+    path = file.path
     try:
         # weights_only=True: a checkpoint is data; never let a downloaded file run code while unpickling.
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -105,10 +118,12 @@ def read_state_dict(path: str | os.PathLike | None) -> LoadedWeights:
                            f"({type(exc).__name__}: {first_line}). Delete it and run `depth-streamer weights fetch` "
                            f"(or `depth-streamer weights verify {path}` to compare its sha256)") from None
     state = _unwrap(obj, path)
-    return LoadedWeights(path=path, sha256=sha256_of(path), state_dict=state)
+    return LoadedWeights(path=path, sha256=file.sha256, state_dict=state)
 
 
-def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
+def _unwrap(obj: object, path: Path) -> dict:
+    import torch
+
     if isinstance(obj, Mapping):
         for key in ("model", "state_dict"):
             if key in obj and isinstance(obj[key], Mapping):
@@ -123,7 +138,7 @@ def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
     return dict(obj)
 
 
-def load_into(model: torch.nn.Module, weights: LoadedWeights) -> None:
+def load_into(model, weights: LoadedWeights) -> None:
     """Load strictly: every key present with the right shape; `num_batches_tracked` may be absent (unused in eval)."""
     expected = model.state_dict()
     given = weights.state_dict

@@ -89,7 +89,10 @@ class AvSource(Source):
                     raise SourceFault(f"{self.label}: read failed: {reason}") from exc
                 video = packet.stream.index == stream.index
                 for frame in self._decode_packet(packet) if video else ():
-                    t = frame.time if frame.time is not None else t + period
+                    if opts.pace_fps:  # stand-in for a camera of another rate: frame index, not timestamps
+                        t = got / opts.pace_fps
+                    else:
+                        t = frame.time if frame.time is not None else t + period
                     if pace:
                         clock, wait = _pace(clock, t)
                         if wait > 0 and self._stop.wait(wait):

@@ -44,6 +44,8 @@ class SourceOptions:
                                unit="s", min=1, max=600)
     pace: bool = opt(True, "files and demo: release frames at their native rate against the monotonic clock, so "
                            "they stand in for a camera; false = as fast as decoding goes")
+    pace_fps: float = opt(0.0, "files: release frames at this rate instead of the file's own (0 = the file's "
+                               "rate); lets a recording stand in for a faster camera", unit="1/s", min=0, max=1000)
     loop: bool = opt(False, "files: start over at the end")
     on_eof: str = opt("stop", "files, not looping: at the end go to state 'ended' and then end the capture thread "
                               "('stop', the frame slot closes) or keep it idle ('idle')", choices=("stop", "idle"))

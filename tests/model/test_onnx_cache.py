@@ -1,17 +1,22 @@
 """The ONNX export cache: exported once, reused, never stale, repaired when damaged."""
 from __future__ import annotations
 
-import numpy as np
+import subprocess
+import sys
 
-from streamer.model import build_network
+import numpy as np
+import pytest
+
+from streamer.errors import WeightsError
+from streamer.model import ModelOptions, build_network, load_depth_model
 from streamer.model.backends import OnnxRuntimeBackend
 from streamer.model.weights import read_state_dict
-from tests.conftest import SEED_WEIGHTS
+from tests.conftest import SEED_WEIGHTS, subprocess_env
 
 
 def _backend(cache, sha="a" * 64, opset=17):
-    network = build_network(read_state_dict(SEED_WEIGHTS))
-    return OnnxRuntimeBackend(network, sha, cache, threads=1, opset=opset)
+    return OnnxRuntimeBackend(sha, lambda: build_network(read_state_dict(SEED_WEIGHTS)), cache, threads=1,
+                              opset=opset)
 
 
 def test_export_is_cached_and_reused(tmp_path):
@@ -51,3 +56,28 @@ def test_damaged_cache_file_is_exported_again(tmp_path):
     again = _backend(tmp_path)
     np.testing.assert_array_equal(again.infer(x), ref)
     assert again.exports == 1
+
+
+def _load_in_subprocess(cache, weights, code_after="") -> subprocess.CompletedProcess:
+    code = ("import sys; from streamer.model import ModelOptions, load_depth_model; "
+            f"m = load_depth_model(ModelOptions(backend='onnxruntime', device='cpu'), {str(weights)!r}); "
+            "import numpy as np; d = m.predict(np.zeros((480, 640, 3), np.uint8)); "
+            "print('torch imported:', 'torch' in sys.modules, d.shape)" + code_after)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
+                          env=subprocess_env(DEPTH_STREAMER_CACHE=str(cache)))
+
+
+def test_warm_cache_runs_without_importing_torch(tmp_path):
+    cold = _load_in_subprocess(tmp_path, SEED_WEIGHTS)
+    assert cold.returncode == 0, cold.stderr
+    assert "torch imported: True (192, 256)" in cold.stdout  # first run: strict load + export need torch
+    warm = _load_in_subprocess(tmp_path, SEED_WEIGHTS)
+    assert warm.returncode == 0, warm.stderr
+    assert "torch imported: False (192, 256)" in warm.stdout  # same weights bytes: the cached export suffices
+
+
+def test_bad_weights_fail_at_load_with_a_cold_cache(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(SEED_WEIGHTS.read_bytes()[:4096])
+    with pytest.raises(WeightsError, match="truncated"):
+        load_depth_model(ModelOptions(backend="onnxruntime", device="cpu"), str(bad))

@@ -1,0 +1,189 @@
+"""`depth-streamer bench --pipeline VIDEO`: the whole pipeline against the official MiDaS camera loop, same run.
+
+(a) baseline: what isl-org/MiDaS `run.py` does per camera frame — sequential read, float64 cubic resize, normalise,
+    torch eager forward, bicubic upsample to frame size, per-frame min/max, inferno — at the same network size;
+(b) ours at full speed: the real Pipeline (unpaced file -> ONNX Runtime -> steady -> publishers), in this process;
+(c) ours as deployed: a `depth-streamer run` subprocess on the file paced at a camera rate, measured from outside
+    with a real ZeroMQ subscriber (capture -> publish latency from the headers) and /proc (RSS), plus the time from
+    process start to the first published frame with a warm export cache.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import torch
+
+from .daemon import Pipeline, load_config
+from .model import build_network, load_depth_model
+from .model.backends import default_threads
+from .model.preprocess import MEAN, STD
+from .model.weights import read_state_dict, resolve_weights_path
+
+
+def official_frame_loop(video: str, weights: str, seconds: float, net_size: int) -> dict:
+    """The official run.py camera loop, step for step (no window: imshow is the one thing we cannot do here)."""
+    torch.set_num_threads(default_threads())
+    model = build_network(read_state_dict(weights))  # torch eager, NCHW, float32: run.py without --optimize
+    times, frames = [], 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with av.open(video) as container:
+            for frame in container.decode(video=0):
+                t0 = time.perf_counter()
+                bgr = frame.to_ndarray(format="bgr24")
+                rgb = np.flip(bgr, 2)  # run.py: "flip required to get RGB"
+                image = _official_transform(rgb / 255, net_size)
+                with torch.no_grad():
+                    sample = torch.from_numpy(image).unsqueeze(0)
+                    prediction = model.forward(sample)
+                    prediction = torch.nn.functional.interpolate(
+                        prediction.unsqueeze(1), size=rgb.shape[:2], mode="bicubic", align_corners=False,
+                    ).squeeze().cpu().numpy()
+                lo, hi = prediction.min(), prediction.max()  # per-frame min/max: the flicker we remove
+                normalized = 255 * (prediction - lo) / (hi - lo)
+                colored = cv2.applyColorMap(np.uint8(normalized), cv2.COLORMAP_INFERNO)
+                np.concatenate((bgr, colored), axis=1)  # create_side_by_side
+                times.append((time.perf_counter() - t0) * 1e3)
+                frames += 1
+                if time.monotonic() >= deadline:
+                    break
+    total = sum(times) / 1e3
+    return {"fps": frames / total, "frames": frames, "latency_ms": _pcts(times)}
+
+
+def _official_transform(rgb: np.ndarray, net_size: int) -> np.ndarray:
+    from .model.preprocess import network_size
+
+    h, w = rgb.shape[:2]
+    net_w, net_h = network_size(w, h, net_size)
+    resized = cv2.resize(rgb, (net_w, net_h), interpolation=cv2.INTER_CUBIC)  # float64, as run.py
+    normalized = (resized - MEAN.astype(np.float64)) / STD.astype(np.float64)
+    return np.ascontiguousarray(np.transpose(normalized, (2, 0, 1))).astype(np.float32)
+
+
+def our_pipeline_full_speed(video: str, weights: str, seconds: float, net_size: int) -> dict:
+    conf = load_config(None, [f'source.url="{video}"', "source.pace=false", "source.loop=true",
+                              "zmq.port=0", "http.port=0", f"model.net_size={net_size}"])
+    model = load_depth_model(conf["model"], weights)
+    pipeline = Pipeline(conf, model)
+    pipeline.start(conf["daemon"].warmup_timeout_s)
+    try:
+        time.sleep(2.0)  # past start-up transients
+        f0, d0, t0 = pipeline.stats.inferred.total, pipeline.slot.dropped, time.monotonic()
+        time.sleep(seconds)
+        f1, d1, t1 = pipeline.stats.inferred.total, pipeline.slot.dropped, time.monotonic()
+        snap = pipeline.stats.snapshot()
+    finally:
+        pipeline.stop(1.0)
+    return {"fps": (f1 - f0) / (t1 - t0), "frames": f1 - f0, "skipped_by_newest_wins": d1 - d0,
+            "latency_ms": snap["latency_ms"], "infer_ms": snap["infer_ms"], "backend": model.meta["backend"]}
+
+
+def our_daemon_paced(video: str, weights: str, seconds: float, fps: float, net_size: int) -> dict:
+    """A real daemon process on the file paced at `fps`, measured from outside."""
+    import zmq
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    zmq_port, http_port = _free_port(), _free_port()
+    cmd = [sys.executable, "-m", "streamer", "--log-level", "warning", "run", "--weights", weights,
+           "--source", video, "--set", "source.loop=true", "--set", f"source.pace_fps={fps}",
+           "--set", f"model.net_size={net_size}", "--zmq-port", str(zmq_port), "--http-port", str(http_port)]
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"depth")
+    sub.connect(f"tcp://127.0.0.1:{zmq_port}")
+    t_start = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        if not sub.poll(60_000):
+            raise RuntimeError(f"no frame from the daemon within 60 s: {proc.stderr.read() if proc.poll() else ''}")
+        startup_s = time.monotonic() - t_start
+        time.sleep(3.0)  # steady state: the first seconds hold the warm-up
+        while sub.poll(0):  # drop what queued during the wait
+            sub.recv_multipart()
+        before = _stats(http_port)
+        latencies, rss = [], []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if sub.poll(200):
+                _, header, _ = sub.recv_multipart()
+                h = json.loads(header)
+                latencies.append((h["publish_mono"] - h["capture_mono"]) * 1e3)
+            if len(latencies) % 20 == 0:
+                rss.append(_rss_mb(proc.pid))
+        after = _stats(http_port)
+        rss.append(_rss_mb(proc.pid))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        sub.close()
+        ctx.term()
+    span = seconds
+    captured = after["source"]["frames"] - before["source"]["frames"]
+    return {"startup_to_first_frame_s": startup_s, "fps_in": captured / span,
+            "fps_out": (after["frames_out"] - before["frames_out"]) / span,
+            "dropped": after["dropped"] - before["dropped"], "captured": captured,
+            "capture_to_publish_ms": _pcts(latencies), "rss_mb": {"median": statistics.median(rss), "max": max(rss)}}
+
+
+def bench_pipeline(video: str, weights: str | None, seconds: float, paced_fps: float, net_size: int) -> dict:
+    weights_path = str(resolve_weights_path(weights))
+    if not Path(weights_path).is_file():
+        raise SystemExit(f"--pipeline needs weights: {weights_path} does not exist (pass --weights)")
+    print(f"video {video}; weights {weights_path}; {default_threads()} cores; {seconds:g} s per measurement\n")
+    print("(a) baseline: official run.py camera loop (torch eager) ...", flush=True)
+    base = official_frame_loop(video, weights_path, seconds, net_size)
+    print(f"    {base['fps']:.1f} fps, per-frame latency {base['latency_ms']}")
+    print("(b) ours, full speed (same network size) ...", flush=True)
+    ours = our_pipeline_full_speed(video, weights_path, seconds, net_size)
+    print(f"    {ours['fps']:.1f} fps ({ours['backend']}), capture->steady latency {ours['latency_ms']}, "
+          f"inference {ours['infer_ms']}")
+    print(f"    speed-up over the baseline: {ours['fps'] / base['fps']:.2f}x")
+    print(f"(c) ours as a daemon process, file paced at {paced_fps:g} fps ...", flush=True)
+    paced = our_daemon_paced(video, weights_path, seconds, paced_fps, net_size)
+    print(f"    start -> first published frame {paced['startup_to_first_frame_s']:.2f} s (warm export cache)")
+    print(f"    in {paced['fps_in']:.1f} fps, out {paced['fps_out']:.1f} fps, dropped {paced['dropped']} of "
+          f"{paced['captured']} captured (newest frame wins)")
+    print(f"    capture->publish latency {paced['capture_to_publish_ms']}, RSS {paced['rss_mb']} MB")
+    return {"baseline": base, "ours": ours, "paced": paced, "speedup": ours["fps"] / base["fps"]}
+
+
+def _pcts(values_ms: list[float]) -> dict:
+    if not values_ms:
+        return {}
+    arr = np.asarray(values_ms)
+    return {f"p{q}": round(float(np.percentile(arr, q)), 1) for q in (50, 90, 99)}
+
+
+def _stats(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
