@@ -43,5 +43,9 @@ test: setup
 bench: setup
 	$(VENV)/bin/depth-streamer bench
 
+# One service instance per camera: /etc/depth-streamer/<name>.toml -> depth-streamer@<name> (see README).
+install-service:
+	bash systemd/install.sh
+
 clean:
 	rm -rf $(VENV) build *.egg-info

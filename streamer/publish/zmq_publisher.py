@@ -183,7 +183,8 @@ class ZmqPublisher(Publisher):
             "shape": [int(s) for s in shape], "dtype": dtype, "encoding": encoding,
             "depth_range": [float(x) for x in frame.depth_range], "align": [float(x) for x in frame.align],
             "infer_ms": float(frame.infer_ms), "model": meta.get("model"),
-            "weights_sha256": meta.get("weights_sha256"), "backend": meta.get("backend"), **extra,
+            "weights_sha256": meta.get("weights_sha256"), "weights_official": meta.get("weights_official"),
+            "backend": meta.get("backend"), **extra,
         }
 
     def _send_message(self, topic: bytes, header: dict, payload: bytes | np.ndarray) -> bool:

@@ -87,6 +87,12 @@ class AvSource(Source):
                 except av.error.FFmpegError as exc:
                     reason = describe_error(exc, opts.read_timeout, time.monotonic() - read_at)
                     raise SourceFault(f"{self.label}: read failed: {reason}") from exc
+                waited = time.monotonic() - read_at
+                if self.kind == "network" and waited >= 0.95 * opts.read_timeout:
+                    # When a live read times out, libavformat flushes its parser and hands back the picture it was
+                    # holding instead of the error. That picture is old: emitting it as new would hide the stall
+                    # for another whole read_timeout. Treat the read as the timeout it was.
+                    raise SourceFault(f"{self.label}: read timed out: no data for {waited:.1f} s")
                 video = packet.stream.index == stream.index
                 for frame in self._decode_packet(packet) if video else ():
                     if opts.pace_fps:  # stand-in for a camera of another rate: frame index, not timestamps

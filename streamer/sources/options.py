@@ -38,9 +38,10 @@ class SourceOptions:
                                      "udp has less latency", choices=("tcp", "udp", "udp_multicast", "http", "https"))
     open_timeout: float = opt(10.0, "give up opening (connect, handshake, stream probing) after this long",
                               unit="s", min=0.5, max=120)
-    read_timeout: float = opt(5.0, "give up a read that got no data for this long (network streams and files)",
+    # 3 s + 5 s: a stream that stops (packets or just pictures) is noticed and reopened within the 5 s promised.
+    read_timeout: float = opt(3.0, "give up a read that got no data for this long (network streams and files)",
                               unit="s", min=0.5, max=120)
-    stall_timeout: float = opt(10.0, "watchdog: go offline and reconnect when no frame was decoded for this long",
+    stall_timeout: float = opt(5.0, "watchdog: go offline and reconnect when no frame was decoded for this long",
                                unit="s", min=1, max=600)
     pace: bool = opt(True, "files and demo: release frames at their native rate against the monotonic clock, so "
                            "they stand in for a camera; false = as fast as decoding goes")

@@ -161,6 +161,16 @@ def test_paced_file_runs_at_its_frame_rate_and_unpaced_much_faster(fixture_video
     assert 0.025 < float(np.median(gaps)) < 0.09  # 50 ms apart, loosely
 
 
+def test_pace_fps_stands_in_for_a_faster_camera(fixture_video, running) -> None:
+    path = fixture_video("cockatoo_640x480.mp4")  # 20 fps natively
+    fast_camera = running(create_source(SourceOptions(url=str(path), pace_fps=40.0)))
+    native = running(create_source(SourceOptions(url=str(path))))
+    time.sleep(1.5)
+    n_fast, n_native = fast_camera.stats.frames, native.stats.frames
+    assert 45 <= n_fast <= 75, n_fast  # ~61 at 40 fps; loose, the CPU is shared
+    assert n_fast >= 1.5 * n_native, (n_fast, n_native)
+
+
 def test_loop_starts_over(media: Callable[..., Path], running) -> None:
     source = running(fast(media("loop.mp4", frames=10), loop=True))
     assert wait_for(lambda: source.stats.frames >= 35, 10.0)

@@ -41,8 +41,8 @@ def test_every_option_declares_default_help_and_unit_where_it_has_one() -> None:
     assert names[0] == "url" and {"backoff", "stall_timeout", "on_eof", "rtsp_transport", "demo_seed"} <= set(names)
     for name, default, meta in rows:
         assert meta["help"], name
-        if isinstance(default, float) and name != "fps":
-            assert meta["unit"] == "s", name
+        if isinstance(default, float):
+            assert meta["unit"] == ("1/s" if name.endswith("fps") else "s"), name
     defaults = SourceOptions()
     assert defaults.url == "demo" and defaults.rtsp_transport == "tcp" and defaults.pace is True
     assert defaults.backoff == (1.0, 2.0, 5.0, 10.0, 30.0)

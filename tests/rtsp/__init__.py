@@ -1,0 +1,1 @@
+"""Real-process fault tests of AvSource against a GStreamer RTSP server that the tests kill, restart and stall."""
