@@ -85,15 +85,19 @@ class Pipeline:
 
     def start(self, warmup_timeout_s: float) -> None:
         started = []
-        try:
-            for publisher in self.publishers:
+        for publisher in self.publishers:
+            try:
                 publisher.start()  # binds now: a taken port fails here, before any camera is opened
-                started.append(publisher)
-        except (OSError, zmq.ZMQError) as exc:
-            for publisher in started:
-                publisher.stop(1.0)
-            raise ConfigError(f"cannot listen: {exc}. Another depth-streamer (or another program) holds the port; "
-                              f"choose another [http] port / [zmq] port or stop the other process") from None
+            except (OSError, zmq.ZMQError) as exc:
+                for running in started:
+                    running.stop(1.0)
+                # Name the listener: "[Errno 98] Address already in use" alone does not say which of the ports.
+                section = "zmq" if publisher is self.zmq else "http" if publisher is self.mjpeg else "imagezmq"
+                where = f"{publisher.options.host}:{publisher.options.port}"
+                raise ConfigError(f"cannot listen on {where} ([{section}] port): {exc}. Another depth-streamer (or "
+                                  f"another program) holds the port; choose another [{section}] port or stop the "
+                                  f"other process") from None
+            started.append(publisher)
         self.source.start()
         self._warm_up(warmup_timeout_s)
         self.worker.start()
@@ -110,6 +114,13 @@ class Pipeline:
         ms = self.model.warm_up(width, height)
         log.info("network warm at %dx%d in %.1f s (last run %.0f ms)", width, height, time.monotonic() - t0, ms)
 
+    def drain(self, timeout_s: float) -> None:
+        """Wait until the worker has taken and processed the last captured frame, and publishers had a moment."""
+        deadline = time.monotonic() + timeout_s
+        while (self.slot.pending or self.worker.busy) and self.worker.alive and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(min(0.3, max(0.0, deadline - time.monotonic())))  # publisher threads poll every 0.1 s
+
     def stop(self, timeout: float = 1.0) -> None:
         # Upstream first, so nothing new flows into a stage that is shutting down.
         self.source.stop(timeout)
@@ -121,6 +132,15 @@ class Pipeline:
     def has_audience(self) -> bool:
         return self.zmq.subscribers() > 0 or self.mjpeg.viewers() > 0
 
+    def idle(self) -> bool:
+        """Inference paused on purpose: pause_when_idle and nobody subscribed or watching."""
+        return self.conf["daemon"].pause_when_idle and not self.has_audience()
+
+    def serving(self) -> bool:
+        """Up end to end: a depth frame was published, or (idle) frames reach the warm network and are skipped only
+        because nobody watches. Without the second case an idle daemon would never be READY=1 for systemd."""
+        return self.stats.last_output_mono is not None or (self.idle() and self.stats.skipped_idle > 0)
+
     def no_signal(self) -> str | None:
         s = self.source.stats
         if s.state == "live":
@@ -131,6 +151,8 @@ class Pipeline:
         reason = self.no_signal()
         if reason:
             return False, reason
+        if self.idle():  # no depth frames on purpose: neither "starting" nor "stalled"
+            return True, "idle: inference paused until someone subscribes or watches"
         age = self.stats.snapshot()["last_output_age_s"]
         if age is None:
             return False, "starting: no depth frame published yet"
@@ -167,7 +189,7 @@ class Pipeline:
         last_out = self.stats.last_output_mono
         last_in = self.source.stats.last_frame_mono
         now = time.monotonic()
-        if self.conf["daemon"].pause_when_idle and not self.has_audience():
+        if self.idle():
             return (last_in is not None and now - last_in < self.conf["daemon"].stall_s), "idle"
         reference = last_out if last_out is not None else self.started_mono
         return now - reference < self.conf["daemon"].stall_s, "live"
@@ -231,12 +253,15 @@ class Daemon:
                 log.error("the inference worker stopped unexpectedly; exiting so the service manager restarts us")
                 return EXIT_RUNTIME
             if pipeline.source.stats.state == "ended" and not pipeline.source.running:
-                log.info("source ended (%s); exiting", pipeline.source.stats.reason or "end of file")
+                pipeline.drain(timeout_s=5.0)  # the file's last frame still deserves its depth
+                log.info("source ended (%s) after %d depth frames; exiting",
+                         pipeline.source.stats.reason or "end of file", pipeline.stats.inferred.total)
                 return 0
-            if not ready and pipeline.stats.last_output_mono is not None:
+            if not ready and pipeline.serving():
                 ready = True
                 self.notifier.ready(self._status_line(pipeline))
-                log.info("ready: first depth frame published")
+                log.info("ready: %s", "first depth frame published" if pipeline.stats.last_output_mono is not None
+                         else "idle, inference paused until someone subscribes or watches")
             ok, why = pipeline.progressing()
             if watchdog_every and now >= next_ping:
                 if ok:

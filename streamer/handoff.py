@@ -42,3 +42,8 @@ class LatestSlot(Generic[T]):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def pending(self) -> bool:
+        """An item is waiting to be taken."""
+        return self._item is not None

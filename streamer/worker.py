@@ -39,6 +39,7 @@ class InferenceWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._meta = model.meta
+        self.busy = False  # inside process(): lets the supervisor drain the last frame of a file before exiting
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
@@ -62,6 +63,7 @@ class InferenceWorker:
             if self.audience is not None and not self.audience():
                 self.stats.skipped_idle += 1  # the next frame after someone arrives is processed: resume < 1 frame
                 continue
+            self.busy = True
             try:
                 result = self.process(frame)
             except Exception as exc:  # one bad frame must not end the stream; the count and message are in stats
@@ -69,6 +71,8 @@ class InferenceWorker:
                 log.exception("inference failed on frame %d", frame.seq)
                 time.sleep(0.05)  # a persistent failure must not spin a core
                 continue
+            finally:
+                self.busy = False
             for output in self.outputs:
                 output.publish(result)
 

@@ -166,6 +166,8 @@ class ZmqPublisher(Publisher):
             ok, why = self._health() if self._health is not None else (True, "")
             if not ok:
                 return "unhealthy", why
+            if why.startswith("idle"):  # paused on purpose (pause_when_idle): not "stalled"
+                return "idle", why
         except Exception as e:
             return "unknown", f"status callback failed: {e!r}"
         if self._last_sent_mono is None:

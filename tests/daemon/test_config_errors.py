@@ -1,0 +1,78 @@
+"""Mistakes a person makes when starting the daemon end it at once with exit status 78 (EX_CONFIG, which the systemd
+unit does not restart on) and one clear ERROR line naming the problem: no traceback, no hang.
+
+The cases start together (three at a time): each is mostly interpreter start-up, and the box has two cores.
+"""
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SEED_WEIGHTS, cli, subprocess_env
+
+from .harness import COCKATOO, free_port
+
+EX_CONFIG = 78
+LIMIT_S = 20.0
+
+
+def run_case(argv: list[str], cache: Path) -> tuple[int | None, float, str]:
+    t0 = time.monotonic()
+    try:
+        done = subprocess.run(argv, cwd=REPO, env=subprocess_env(DEPTH_STREAMER_CACHE=str(cache)),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=LIMIT_S)
+    except subprocess.TimeoutExpired as exc:
+        return None, time.monotonic() - t0, str(exc.stderr or "")
+    return done.returncode, time.monotonic() - t0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory, daemon_cache):
+    """{case: (exit status or None on timeout, seconds, output, words the error line must contain)}."""
+    tmp = tmp_path_factory.mktemp("bad-inputs")
+    truncated = tmp / "truncated.pt"
+    truncated.write_bytes(SEED_WEIGHTS.read_bytes()[: SEED_WEIGHTS.stat().st_size // 2])
+    busy = socket.socket()  # holds the HTTP port for the "port in use" case
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    busy_port = busy.getsockname()[1]
+
+    def run_args(*args: str, weights: Path = SEED_WEIGHTS, source: str = str(COCKATOO),
+                 http_port: int | None = None) -> list[str]:
+        return cli("run", "--weights", str(weights), "--source", source, "--http-port", str(http_port or free_port()),
+                   "--zmq-port", str(free_port()), "--set", f"imagezmq.port={free_port()}", *args)
+
+    cases = {
+        "missing_weights": (run_args(weights=tmp / "nope.pt"), ["weights file not found", str(tmp / "nope.pt")]),
+        "corrupt_weights": (run_args(weights=truncated), ["cannot read weights file", "truncated/corrupt"]),
+        "unknown_key": (run_args("--set", "source.fsp=3"), ["[source] fsp", "unknown key", "did you mean `fps`"]),
+        "bad_type": (run_args("--set", 'source.fps="fast"'), ["[source] fps", "must be a number"]),
+        "bad_url": (run_args(source="rtsp:///live"), ["url", "rtsp:///live", "no host"]),
+        "http_port_in_use": (run_args(http_port=busy_port), ["cannot listen", str(busy_port), "in use"]),
+    }
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            futures = {name: pool.submit(run_case, argv, daemon_cache) for name, (argv, _) in cases.items()}
+            yield {name: (*futures[name].result(), cases[name][1]) for name in cases}
+    finally:
+        busy.close()
+
+
+@pytest.mark.parametrize("case", ["missing_weights", "corrupt_weights", "unknown_key", "bad_type", "bad_url",
+                                  "http_port_in_use"])
+def test_bad_start_exits_78_with_one_clear_line(outcomes, case):
+    rc, elapsed, output, words = outcomes[case]
+    assert rc is not None, f"still running after {LIMIT_S:g} s (hang):\n{output}"
+    assert rc == EX_CONFIG, f"exit {rc}, expected {EX_CONFIG}:\n{output}"
+    assert elapsed < LIMIT_S
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if re.search(r"\bERROR\b", line)]
+    assert len(errors) == 1, f"expected one ERROR line:\n{output}"
+    for word in words:
+        assert word in errors[0], f"{word!r} not in {errors[0]!r}"
