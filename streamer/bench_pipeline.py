@@ -15,7 +15,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import av
@@ -24,6 +23,10 @@ import numpy as np
 import torch
 
 from .daemon import Pipeline, load_config
+from .measure import free_port as _free_port
+from .measure import http_stats as _stats
+from .measure import pcts as _pcts
+from .measure import rss_mb as _rss_mb
 from .model import build_network, load_depth_model
 from .model.backends import default_threads
 from .model.preprocess import MEAN, STD
@@ -160,30 +163,3 @@ def bench_pipeline(video: str, weights: str | None, seconds: float, paced_fps: f
           f"{paced['captured']} captured (newest frame wins)")
     print(f"    capture->publish latency {paced['capture_to_publish_ms']}, RSS {paced['rss_mb']} MB")
     return {"baseline": base, "ours": ours, "paced": paced, "speedup": ours["fps"] / base["fps"]}
-
-
-def _pcts(values_ms: list[float]) -> dict:
-    if not values_ms:
-        return {}
-    arr = np.asarray(values_ms)
-    return {f"p{q}": round(float(np.percentile(arr, q)), 1) for q in (50, 90, 99)}
-
-
-def _stats(port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as response:
-        return json.loads(response.read())
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -90,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seconds", type=float, default=15.0, help="--pipeline: seconds per measurement")
     b.add_argument("--paced-fps", type=float, default=30.0, help="--pipeline: camera rate the file stands in for")
     b.add_argument("--net-size", type=int, default=256)
+    b.add_argument("--soak", metavar="VIDEO", help="run one daemon on VIDEO (looping, paced) for --minutes under "
+                                                    "MJPEG viewers and ZeroMQ subscribers, sampling it from outside")
+    b.add_argument("--minutes", type=float, default=10.0, help="--soak: how long")
+    b.add_argument("--mjpeg-clients", type=int, default=5, help="--soak: MJPEG viewers reading /stream.mjpg")
+    b.add_argument("--zmq-subscribers", type=int, default=2, help="--soak: ZeroMQ subscribers; with 2 or more "
+                                                                  "the last one is deliberately slow")
+    b.add_argument("--sample-s", type=float, default=10.0, help="--soak: seconds between samples")
+    b.add_argument("--json", metavar="OUT", help="--soak: write every sample and the summary here")
     b.set_defaults(handler=cmd_bench)
     return parser
 
@@ -162,6 +170,12 @@ def cmd_weights_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.soak:
+        from .soak import SoakOptions, run_soak
+
+        return run_soak(SoakOptions(video=args.soak, weights=args.weights, minutes=args.minutes,
+                                    paced_fps=args.paced_fps, mjpeg_clients=args.mjpeg_clients,
+                                    zmq_subscribers=args.zmq_subscribers, sample_s=args.sample_s), args.json)
     if args.pipeline:
         from .bench_pipeline import bench_pipeline
 
