@@ -2,7 +2,8 @@
 
 (a) baseline: what isl-org/MiDaS `run.py` does per camera frame — sequential read, float64 cubic resize, normalise,
     torch eager forward, bicubic upsample to frame size, per-frame min/max, inferno — at the same network size;
-(b) ours at full speed: the real Pipeline (unpaced file -> ONNX Runtime -> steady -> publishers), in this process;
+(b) ours at full speed: the real Pipeline (file paced at 100 fps, faster than the network can take frames, ->
+    ONNX Runtime -> steady -> publishers), in this process;
 (c) ours as deployed: a `depth-streamer run` subprocess on the file paced at a camera rate, measured from outside
     with a real ZeroMQ subscriber (capture -> publish latency from the headers) and /proc (RSS), plus the time from
     process start to the first published frame with a warm export cache.
@@ -31,6 +32,9 @@ from .model import build_network, load_depth_model
 from .model.backends import default_threads
 from .model.preprocess import MEAN, STD
 from .model.weights import read_state_dict, resolve_weights_path
+
+
+FULL_SPEED_INPUT_FPS = 100
 
 
 def official_frame_loop(video: str, weights: str, seconds: float, net_size: int) -> dict:
@@ -75,7 +79,9 @@ def _official_transform(rgb: np.ndarray, net_size: int) -> np.ndarray:
 
 
 def our_pipeline_full_speed(video: str, weights: str, seconds: float, net_size: int) -> dict:
-    conf = load_config(None, [f'source.url="{video}"', "source.pace=false", "source.loop=true",
+    # Paced well above what the network can take, not unpaced: an unpaced decoder spins a whole core producing
+    # frames nobody will see (newest-wins drops them), which a camera never does. The network never waits.
+    conf = load_config(None, [f'source.url="{video}"', f"source.pace_fps={FULL_SPEED_INPUT_FPS}", "source.loop=true",
                               "zmq.port=0", "http.port=0", f"model.net_size={net_size}"])
     model = load_depth_model(conf["model"], weights)
     pipeline = Pipeline(conf, model)

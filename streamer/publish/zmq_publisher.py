@@ -97,13 +97,16 @@ class ZmqPublisher(Publisher):
     def _send(self, frame: DepthFrame) -> None:
         o = self.options
         ok = True
-        if o.send_depth:
+        self._drain_subscriptions()
+        # Build a topic's message only when someone subscribed to it: a colour JPEG costs ~3 ms of a 2-core
+        # budget that inference needs, and PUB would drop it unsent anyway.
+        if o.send_depth and self._wanted(b"depth"):
             src = frame.depth if o.depth_field == "depth" else frame.raw
             # Little-endian, C-contiguous: no copy for the usual float32 array, so the send is zero-copy.
             arr = np.ascontiguousarray(src, dtype="<f2" if o.depth_dtype == "float16" else "<f4")
             header = self._header("depth", frame, "raw", arr.shape, o.depth_dtype, field=o.depth_field)
             ok &= self._send_message(b"depth", header, arr)
-        if o.send_color:
+        if o.send_color and self._wanted(b"color"):
             assert self._render is not None
             image = self._render(frame, o.color_view)
             jpeg = encode_jpeg(image, o.jpeg_quality)
@@ -120,7 +123,10 @@ class ZmqPublisher(Publisher):
 
     def subscribers(self) -> int:
         """How many frame topics (depth, color) have at least one subscriber right now."""
-        return sum(1 for topic in (b"depth", b"color") if any(topic.startswith(p) for p in self._subscribed))
+        return sum(1 for topic in (b"depth", b"color") if self._wanted(topic))
+
+    def _wanted(self, topic: bytes) -> bool:
+        return any(topic.startswith(prefix) for prefix in self._subscribed)
 
     def _drain_subscriptions(self) -> None:
         # XPUB reports the first subscription to a prefix and the last unsubscription from it (also when a
