@@ -137,9 +137,12 @@ class Pipeline:
         return self.conf["daemon"].pause_when_idle and not self.has_audience()
 
     def serving(self) -> bool:
-        """Up end to end: a depth frame was published, or (idle) frames reach the warm network and are skipped only
-        because nobody watches. Without the second case an idle daemon would never be READY=1 for systemd."""
-        return self.stats.last_output_mono is not None or (self.idle() and self.stats.skipped_idle > 0)
+        """Up end to end (the network is warm by now): a depth frame was published; or frames reach the network and
+        are skipped only because nobody watches; or the camera is down and we say so on every channel while the
+        source retries. Without the last two, systemd would never see READY=1 and would kill and restart a daemon
+        that is doing exactly its job (TimeoutStartSec), fighting the source's own reconnect backoff."""
+        return (self.stats.last_output_mono is not None or (self.idle() and self.stats.skipped_idle > 0)
+                or self.source.stats.state == "offline")
 
     def no_signal(self) -> str | None:
         s = self.source.stats
@@ -261,7 +264,8 @@ class Daemon:
                 ready = True
                 self.notifier.ready(self._status_line(pipeline))
                 log.info("ready: %s", "first depth frame published" if pipeline.stats.last_output_mono is not None
-                         else "idle, inference paused until someone subscribes or watches")
+                         else "idle, inference paused until someone subscribes or watches" if pipeline.idle()
+                         else f"serving, camera offline: {pipeline.source.stats.reason}")
             ok, why = pipeline.progressing()
             if watchdog_every and now >= next_ping:
                 if ok:

@@ -29,6 +29,21 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
+@pytest.fixture
+def running():
+    """running(source) starts a frame source and guarantees a prompt stop at teardown, whatever the test did."""
+    started = []
+
+    def start(source):
+        source.start()
+        started.append(source)
+        return source
+
+    yield start
+    for source in started:
+        assert source.stop(timeout=6.0), f"{source.kind} source did not stop"
+
+
 def cli(*args: str) -> list[str]:
     """The installed console script, run as a real subprocess with this interpreter."""
     return [sys.executable, "-m", "streamer", *args]

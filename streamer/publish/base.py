@@ -13,6 +13,7 @@ import threading
 from typing import Callable
 
 import cv2
+import zmq
 import numpy as np
 
 from streamer.frame import DepthFrame
@@ -125,3 +126,26 @@ class Publisher:
 
     def _close(self) -> None:
         pass
+
+
+def bind_zmq(kind: int, host: str, port: int, hwm: int, label: str) -> tuple[zmq.Context, zmq.Socket, str]:
+    """A publishing socket of `kind` bound to host:port (0 = any free port): (context, socket, actual endpoint).
+
+    Linger 0 (never hold up shutdown for unsent frames), a small send high-water mark (a slow subscriber loses
+    frames instead of growing our memory), and ZMTP heartbeats so subscribers that vanished without closing
+    (pulled cable, frozen host) are noticed. A bind failure is an OSError naming the address."""
+    ctx = zmq.Context()
+    sock = ctx.socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, hwm)
+    sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6000)
+    bind_host = "*" if host in ("*", "0.0.0.0") else host
+    try:
+        sock.bind(f"tcp://{bind_host}:{port or '*'}")
+    except zmq.ZMQError as e:
+        sock.close()
+        ctx.term()
+        raise OSError(f"{label}: cannot bind {host}:{port}: {e}") from e
+    return ctx, sock, sock.getsockopt_string(zmq.LAST_ENDPOINT)
+

@@ -19,7 +19,7 @@ import zmq
 
 from streamer.frame import DepthFrame
 from streamer.options import opt
-from streamer.publish.base import VIEWS, Publisher, Render, encode_jpeg
+from streamer.publish.base import VIEWS, Publisher, Render, bind_zmq, encode_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +50,7 @@ class ImageZmqPublisher(Publisher):
 
     def _open(self) -> None:
         o = self.options
-        self._ctx = zmq.Context()
-        sock = self._ctx.socket(zmq.PUB)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.SNDHWM, o.sndhwm)
-        host = "*" if o.host in ("*", "0.0.0.0") else o.host
-        try:
-            sock.bind(f"tcp://{host}:{o.port or '*'}")
-        except zmq.ZMQError as e:
-            sock.close()
-            self._ctx.term()
-            raise OSError(f"imagezmq: cannot bind {o.host}:{o.port}: {e}") from e
-        self._sock = sock
-        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._ctx, self._sock, self.endpoint = bind_zmq(zmq.PUB, o.host, o.port, o.sndhwm, "imagezmq")
         log.info("imagezmq: publishing on %s", self.endpoint)
 
     def _send(self, frame: DepthFrame) -> None:

@@ -19,7 +19,7 @@ import zmq
 
 from streamer.frame import DepthFrame
 from streamer.options import opt
-from streamer.publish.base import VIEWS, Health, NoSignal, Publisher, Render, Stats, encode_jpeg
+from streamer.publish.base import VIEWS, Health, NoSignal, Publisher, Render, Stats, bind_zmq, encode_jpeg
 from streamer.publish.client import WIRE_VERSION
 
 log = logging.getLogger(__name__)
@@ -72,25 +72,11 @@ class ZmqPublisher(Publisher):
 
     def _open(self) -> None:
         o = self.options
-        self._ctx = zmq.Context()
         # XPUB rather than PUB: same wire behaviour for subscribers, but we also hear their (un)subscriptions,
-        # which is how pause_when_idle knows whether anyone wants frames.
-        sock = self._ctx.socket(zmq.XPUB)
-        sock.setsockopt(zmq.LINGER, 0)  # never hold up shutdown for unsent frames
-        # SNDHWM counts messages: a frame is one per topic, and a heartbeat must fit behind it or it is dropped.
-        sock.setsockopt(zmq.SNDHWM, o.hwm_frames * (int(o.send_depth) + int(o.send_color)) + 1)
-        # ZMTP heartbeats notice subscribers that vanished without closing (pulled cable, frozen host).
-        sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
-        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6000)
-        host = "*" if o.host in ("*", "0.0.0.0") else o.host
-        try:
-            sock.bind(f"tcp://{host}:{o.port or '*'}")
-        except zmq.ZMQError as e:
-            sock.close()
-            self._ctx.term()
-            raise OSError(f"zmq: cannot bind {o.host}:{o.port}: {e}") from e
-        self._sock = sock
-        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        # which is how pause_when_idle (and lazy encoding) know whether anyone wants frames.
+        # The high-water mark counts messages: a frame is one per topic, and a heartbeat must fit behind it.
+        hwm = o.hwm_frames * (int(o.send_depth) + int(o.send_color)) + 1
+        self._ctx, self._sock, self.endpoint = bind_zmq(zmq.XPUB, o.host, o.port, hwm, "zmq")
         self._next_status = 0.0
         log.info("zmq: publishing on %s", self.endpoint)
 

@@ -16,7 +16,7 @@ import zmq
 
 from tests.rtsp.harness import RtspServer, gst_rtsp_problem
 
-from .harness import DaemonProcess, decode_jpeg, wait_until
+from .harness import DaemonProcess, decode_jpeg, free_port, wait_until
 
 OFFLINE_WITHIN_S = 5.0
 BACK_WITHIN_S = 10.0
@@ -126,3 +126,27 @@ def test_stalled_camera_is_detected_with_default_timeouts_and_reopened(spawn, ca
     assert "timed out" in reason or "no frame" in reason, reason
     camera.resume()
     wait_until(lambda: _health(daemon)[0] == 200, BACK_WITHIN_S, "frames back after the stall")
+
+
+def test_camera_absent_at_start_then_plugged_in(spawn, notify):
+    """Down at boot: the daemon comes up (READY=1, so systemd does not kill it), says why on /healthz and keeps the
+    watchdog fed while the source retries; once the camera appears, depth flows without a restart."""
+    server = RtspServer()
+    server.port = free_port()  # where the camera will appear; nothing listens there yet
+    try:
+        daemon = spawn("--set", "source.backoff=[0.5, 1.0]", "--set", "daemon.warmup_timeout_s=1",
+                       source=server.url, env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"},
+                       drop_env=("WATCHDOG_PID",))
+        daemon.wait_for(lambda: "READY=1" in notify.lines(), 90.0, "READY=1 with the camera down")
+        status, reason = _health(daemon)
+        assert status == 503 and "offline" in reason and "refused" in reason.lower(), reason
+        t = time.monotonic()
+        daemon.wait_for(lambda: notify.lines(since=t).count("WATCHDOG=1") >= 2, 5.0, "watchdog fed while offline")
+        assert any(line.startswith("STATUS=offline") for line in notify.lines()), notify.lines()
+        assert daemon.frames_out() == 0
+
+        server.start()  # the camera is plugged in
+        wait_until(lambda: _health(daemon)[0] == 200, BACK_WITHIN_S, "depth once the camera appears")
+        assert daemon.frames_out() > 0 and daemon.alive
+    finally:
+        server.close()

@@ -5,7 +5,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from streamer.sources import Source
 
 from .harness import JunkServer, RtspServer, gst_rtsp_problem
 
@@ -43,16 +42,3 @@ def junk_server() -> Iterator[Callable[[bytes], JunkServer]]:
         server.close()
 
 
-@pytest.fixture
-def running() -> Iterator[Callable[[Source], Source]]:
-    """running(source) starts it and guarantees a prompt stop at teardown."""
-    started: list[Source] = []
-
-    def start(source: Source) -> Source:
-        source.start()
-        started.append(source)
-        return source
-
-    yield start
-    for source in started:
-        assert source.stop(timeout=6.0), f"{source.kind} source did not stop"

@@ -12,10 +12,11 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from tests.sources.source_helpers import TcpServer
 
 HERE = Path(__file__).resolve().parent
 SERVER_SCRIPT = HERE / "server.py"
@@ -161,41 +162,15 @@ class RtspServer:
         self.process = None
 
 
-class JunkServer:
+class JunkServer(TcpServer):
     """A plain TCP server on 127.0.0.1 that answers every connection with `payload` bytes and closes it."""
 
     def __init__(self, payload: bytes | Callable[[bytes], bytes]) -> None:
-        self.payload = payload
-        self.connections = 0
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(0.2)
-        self.port = self._sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="junk-server", daemon=True)
-        self._thread.start()
+        def answer(conn: socket.socket) -> None:
+            request = conn.recv(4096)
+            conn.sendall(payload(request) if callable(payload) else payload)
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                conn.settimeout(2.0)
-                try:
-                    request = conn.recv(4096)
-                    data = self.payload(request) if callable(self.payload) else self.payload
-                    conn.sendall(data)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-        self._sock.close()
+        super().__init__(answer)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from source_helpers import FIXTURES, TcpServer, write_video
 
-from streamer.sources import Source
 
 
 @pytest.fixture(scope="session")
@@ -36,19 +35,6 @@ def fixture_video() -> Callable[[str], Path]:
     return find
 
 
-@pytest.fixture
-def running() -> Iterator[Callable[[Source], Source]]:
-    """running(source) starts it and guarantees a prompt stop at teardown, whatever the test did."""
-    started: list[Source] = []
-
-    def start(source: Source) -> Source:
-        source.start()
-        started.append(source)
-        return source
-
-    yield start
-    for source in started:
-        assert source.stop(timeout=3.0), f"{source.kind} source did not stop"
 
 
 @pytest.fixture
