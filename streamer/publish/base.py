@@ -149,3 +149,10 @@ def bind_zmq(kind: int, host: str, port: int, hwm: int, label: str) -> tuple[zmq
         raise OSError(f"{label}: cannot bind {host}:{port}: {e}") from e
     return ctx, sock, sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
+
+def close_zmq(ctx: zmq.Context | None, sock: zmq.Socket | None) -> None:
+    """Close what `bind_zmq` opened, dropping unsent messages (linger 0): shutdown never waits for a subscriber."""
+    if sock is not None:
+        sock.close(linger=0)
+    if ctx is not None:
+        ctx.term()

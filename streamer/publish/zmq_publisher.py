@@ -19,7 +19,7 @@ import zmq
 
 from streamer.frame import DepthFrame
 from streamer.options import opt
-from streamer.publish.base import VIEWS, Health, NoSignal, Publisher, Render, Stats, bind_zmq, encode_jpeg
+from streamer.publish.base import VIEWS, Health, NoSignal, Publisher, Render, Stats, bind_zmq, close_zmq, encode_jpeg
 from streamer.publish.client import WIRE_VERSION
 
 log = logging.getLogger(__name__)
@@ -191,9 +191,5 @@ class ZmqPublisher(Publisher):
             return False
 
     def _close(self) -> None:
-        if self._sock is not None:
-            self._sock.close(linger=0)
-            self._sock = None
-        if self._ctx is not None:
-            self._ctx.term()
-            self._ctx = None
+        close_zmq(self._ctx, self._sock)
+        self._ctx = self._sock = None

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.sources.source_helpers import TcpServer
+from tests.sources.source_helpers import TcpServer, wait_for  # noqa: F401 (re-exported for the RTSP tests)
 
 HERE = Path(__file__).resolve().parent
 SERVER_SCRIPT = HERE / "server.py"
@@ -171,13 +171,3 @@ class JunkServer(TcpServer):
             conn.sendall(payload(request) if callable(payload) else payload)
 
         super().__init__(answer)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
-    """Poll `predicate` until true or `timeout` s pass (monotonic); returns its last value."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return predicate()
-        time.sleep(step)
-    return True
