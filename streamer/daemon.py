@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -98,8 +99,12 @@ class Pipeline:
                                   f"another program) holds the port; choose another [{section}] port or stop the "
                                   f"other process") from None
             started.append(publisher)
-        self.source.start()
-        self._warm_up(warmup_timeout_s)
+        try:
+            self.source.start()
+            self._warm_up(warmup_timeout_s)  # a cold export cache meets bad weights here: WeightsError
+        except BaseException:
+            self.stop(0.5)  # close the listeners we opened before the error goes up (and out, with its exit code)
+            raise
         self.worker.start()
 
     def _warm_up(self, timeout_s: float) -> None:
@@ -205,6 +210,8 @@ class Daemon:
         self.weights = weights
         self.conf = load_config(config_path, overrides)
         self.notifier = Notifier()
+        # A person at a terminal gets a status line every 10 s; under systemd STATUS= (systemctl status) has it.
+        self.terminal = sys.stderr.isatty() and not self.notifier.enabled
         self._stop = threading.Event()
         self._reload = threading.Event()
         self.exit_code = 0
@@ -245,6 +252,7 @@ class Daemon:
         ready = False
         watchdog_every = self.notifier.watchdog_interval()
         next_ping = next_status = 0.0
+        next_terminal = time.monotonic() + 10.0
         while not self._stop.wait(0.2):
             pipeline = self._pipeline
             now = time.monotonic()
@@ -275,7 +283,11 @@ class Daemon:
                     log.warning("not pinging the watchdog: %s", why)
                     next_ping = now + 1.0
             if now >= next_status:
-                self.notifier.status(self._status_line(pipeline))
+                line = self._status_line(pipeline)
+                self.notifier.status(line)
+                if self.terminal and now >= next_terminal:
+                    log.info("status: %s", line)
+                    next_terminal = now + 10.0
                 next_status = now + 2.0
         log.info("stopping")
         return 0

@@ -25,11 +25,6 @@ class FrameRenderer:
         self._colored: OrderedDict[int, np.ndarray] = OrderedDict()
         self._images: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
 
-    def colorized(self, frame: DepthFrame) -> np.ndarray:
-        """The depth colorized at camera resolution (BGR uint8)."""
-        with self._lock:
-            return self._colorized_locked(frame)
-
     def image(self, frame: DepthFrame, view: str) -> np.ndarray:
         if view not in VIEWS:
             raise ValueError(f"unknown view {view!r}; views are {', '.join(VIEWS)}")
