@@ -11,10 +11,7 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,10 +21,7 @@ import numpy as np
 import torch
 
 from .daemon import Pipeline, load_config
-from .measure import free_port as _free_port
-from .measure import http_stats as _stats
-from .measure import pcts as _pcts
-from .measure import rss_mb as _rss_mb
+from .measure import DaemonProcess, http_stats, pcts, rss_mb
 from .model import build_network, load_depth_model
 from .model.backends import default_threads
 from .model.preprocess import MEAN, STD
@@ -65,7 +59,7 @@ def official_frame_loop(video: str, weights: str, seconds: float, net_size: int)
                 if time.monotonic() >= deadline:
                     break
     total = sum(times) / 1e3
-    return {"fps": frames / total, "frames": frames, "latency_ms": _pcts(times)}
+    return {"fps": frames / total, "frames": frames, "latency_ms": pcts(times)}
 
 
 def _official_transform(rgb: np.ndarray, net_size: int) -> np.ndarray:
@@ -102,43 +96,35 @@ def our_daemon_paced(video: str, weights: str, seconds: float, fps: float, net_s
     """A real daemon process on the file paced at `fps`, measured from outside."""
     import zmq
 
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    zmq_port, http_port = _free_port(), _free_port()
-    cmd = [sys.executable, "-m", "streamer", "--log-level", "warning", "run", "--weights", weights,
-           "--source", video, "--set", "source.loop=true", "--set", f"source.pace_fps={fps}",
-           "--set", f"model.net_size={net_size}", "--zmq-port", str(zmq_port), "--http-port", str(http_port)]
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"depth")
-    sub.connect(f"tcp://127.0.0.1:{zmq_port}")
     t_start = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    daemon = DaemonProcess(video, weights, fps, ["--set", f"model.net_size={net_size}"])
+    sub.connect(f"tcp://127.0.0.1:{daemon.zmq_port}")
     try:
         if not sub.poll(60_000):
-            raise RuntimeError(f"no frame from the daemon within 60 s: {proc.stderr.read() if proc.poll() else ''}")
+            raise RuntimeError("no frame from the daemon within 60 s:\n  " + "\n  ".join(daemon.log_tail))
         startup_s = time.monotonic() - t_start
         time.sleep(3.0)  # steady state: the first seconds hold the warm-up
         while sub.poll(0):  # drop what queued during the wait
             sub.recv_multipart()
-        before = _stats(http_port)
-        latencies, rss = [], []
+        before = http_stats(daemon.http_port)
+        latencies, rss = [], [rss_mb(daemon.proc.pid)]
         deadline = time.monotonic() + seconds
+        next_rss = time.monotonic() + 1.0
         while time.monotonic() < deadline:
             if sub.poll(200):
                 _, header, _ = sub.recv_multipart()
                 h = json.loads(header)
                 latencies.append((h["publish_mono"] - h["capture_mono"]) * 1e3)
-            if len(latencies) % 20 == 0:
-                rss.append(_rss_mb(proc.pid))
-        after = _stats(http_port)
-        rss.append(_rss_mb(proc.pid))
+            if time.monotonic() >= next_rss:  # once a second, not per message
+                rss.append(rss_mb(daemon.proc.pid))
+                next_rss += 1.0
+        after = http_stats(daemon.http_port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        daemon.stop()
         sub.close()
         ctx.term()
     span = seconds
@@ -146,7 +132,7 @@ def our_daemon_paced(video: str, weights: str, seconds: float, fps: float, net_s
     return {"startup_to_first_frame_s": startup_s, "fps_in": captured / span,
             "fps_out": (after["frames_out"] - before["frames_out"]) / span,
             "dropped": after["dropped"] - before["dropped"], "captured": captured,
-            "capture_to_publish_ms": _pcts(latencies), "rss_mb": {"median": statistics.median(rss), "max": max(rss)}}
+            "capture_to_publish_ms": pcts(latencies), "rss_mb": {"median": statistics.median(rss), "max": max(rss)}}
 
 
 def bench_pipeline(video: str, weights: str | None, seconds: float, paced_fps: float, net_size: int) -> dict:

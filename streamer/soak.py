@@ -9,21 +9,16 @@ after warm-up and as threads or fds that do not stay flat.
 """
 from __future__ import annotations
 
-import ctypes
 import json
-import signal
-import subprocess
-import sys
 import threading
 import time
-from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import zmq
 
 from .errors import EXIT_RUNTIME, StreamerError
-from .measure import free_port, http_stats
+from .measure import DaemonProcess, http_stats
 from .soak_clients import READ_TIMEOUT_S, SLOW_PAUSE_S, MjpegViewer, ZmqReader
 from .soak_report import HEADER, Sampler, format_row, print_summary, summarize
 
@@ -67,44 +62,6 @@ class SoakOptions:
         return min(WARMUP_S, self.duration_s / 2)
 
 
-class DaemonProcess:
-    """The daemon under test. In its own session, so a Ctrl-C reaches only us and we stop it in order; and told to
-    get SIGTERM if we die, so a killed soak never leaves a looping daemon behind."""
-
-    def __init__(self, opts: SoakOptions) -> None:
-        self.zmq_port, self.http_port = free_port(), free_port()
-        cmd = [sys.executable, "-m", "streamer", "--log-level", "warning", "run", "--source", opts.video,
-               "--set", "source.loop=true", "--set", f"source.pace_fps={opts.paced_fps}",
-               "--set", f"http.max_clients={max(8, opts.mjpeg_clients)}",
-               "--zmq-port", str(self.zmq_port), "--http-port", str(self.http_port)]
-        if opts.weights:
-            cmd += ["--weights", opts.weights]
-        self.log_tail: deque[str] = deque(maxlen=30)
-        libc = ctypes.CDLL(None, use_errno=True)
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                     preexec_fn=lambda: libc.prctl(1, signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
-        # Drain the log so the daemon never blocks on a full pipe; keep the tail to show if it dies.
-        threading.Thread(target=self._drain, name="daemon-log", daemon=True).start()
-
-    def _drain(self) -> None:
-        for line in self.proc.stderr:  # type: ignore[union-attr]
-            self.log_tail.append(line.rstrip())
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(STOP_GRACE_S)
-        return self.proc.returncode
-
-
 def run_soak(opts: SoakOptions, json_out: str | None = None) -> int:
     """Run the soak and print the summary; the exit status is 0 unless the daemon died."""
     with_slow = opts.zmq_subscribers >= 2
@@ -112,7 +69,8 @@ def run_soak(opts: SoakOptions, json_out: str | None = None) -> int:
           f"{opts.sample_s:g} s; {opts.mjpeg_clients} MJPEG viewers, {opts.zmq_subscribers - with_slow} normal "
           f"ZeroMQ subscriber(s)" + (f", a slow one from t={opts.baseline_s:g} s" if with_slow else ""), flush=True)
     stop = threading.Event()
-    daemon = DaemonProcess(opts)
+    daemon = DaemonProcess(opts.video, opts.weights, opts.paced_fps,
+                           ["--set", f"http.max_clients={max(8, opts.mjpeg_clients)}"], stop_grace_s=STOP_GRACE_S)
     ctx = zmq.Context()
     normals = [ZmqReader(ctx, daemon.zmq_port, stop, f"sub{i}") for i in range(opts.zmq_subscribers - with_slow)]
     slow = ZmqReader(ctx, daemon.zmq_port, stop, "slow", pause_s=SLOW_PAUSE_S) if with_slow else None

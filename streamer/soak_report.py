@@ -11,7 +11,8 @@ from .measure import fd_count, http_stats, load_1m, pcts, rss_mb, thread_count
 from .soak_clients import MjpegViewer, ZmqReader
 
 if TYPE_CHECKING:  # annotations only: soak.py imports this module, so a runtime import would be circular
-    from .soak import DaemonProcess, SoakOptions
+    from .measure import DaemonProcess
+    from .soak import SoakOptions
 
 RSS_TARGET_PCT = 10.0
 
