@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from .steady import ColorOptions, Steadier, SteadyOptions
 from .worker import InferenceWorker
 
 log = logging.getLogger(__name__)
+RATE_WINDOW_S = 5.0  # fps_in is measured over this window, like fps_out (a lifetime average hides outages)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class Pipeline:
         self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers, self.stats,
                                       audience=audience)
         self.started_mono = time.monotonic()
+        self._input_window: deque[tuple[float, int]] = deque()  # (monotonic, frames captured) for fps_in
+        self._input_lock = threading.Lock()
 
     def start(self, warmup_timeout_s: float) -> None:
         started = []
@@ -183,9 +187,15 @@ class Pipeline:
         }
 
     def source_rate(self) -> float:
-        src = self.source.stats
-        span = time.monotonic() - self.started_mono
-        return src.frames / span if span > 0 else 0.0
+        """Captured frames per second over the last few seconds (the source counts frames; the rate is ours)."""
+        with self._input_lock:  # /stats handlers, the ZeroMQ heartbeat and the supervisor all ask
+            now, frames = time.monotonic(), self.source.stats.frames
+            window = self._input_window
+            window.append((now, frames))
+            while len(window) > 2 and now - window[0][0] > RATE_WINDOW_S:
+                window.popleft()
+            t0, f0 = window[0]
+        return (frames - f0) / (now - t0) if now - t0 > 0.5 else 0.0
 
     def progressing(self) -> tuple[bool, str]:
         """Whether the watchdog should be pinged: frames advance, or the source is offline and retrying."""
@@ -256,6 +266,7 @@ class Daemon:
         while not self._stop.wait(0.2):
             pipeline = self._pipeline
             now = time.monotonic()
+            pipeline.source_rate()  # keeps the fps_in window fresh between /stats requests
             if self._reload.is_set():
                 self._reload.clear()
                 self._reload_config()

@@ -83,6 +83,8 @@ def test_camera_death_is_reported_everywhere_and_recovery_follows(spawn, camera)
     assert code == 503 and "offline" in headers.get("x-no-signal", ""), headers
     assert decode_jpeg(body).shape[2] == 3  # the no-signal picture itself
     print(f"offline reported {detected_s:.2f} s after the kill: {reason}")
+    # fps_in is a current rate, not a lifetime average: with the camera gone it falls to zero.
+    wait_until(lambda: daemon.stats()["fps_in"] < 1.0, 8.0, "fps_in to fall while the camera is down")
 
     camera.restart()
     restarted = time.monotonic()
