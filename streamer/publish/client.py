@@ -15,6 +15,7 @@ Needs only pyzmq and numpy, so it can be copied into other projects.
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import zmq
@@ -45,6 +46,9 @@ def decode(parts: list) -> tuple[str, dict, Payload]:
     raise ValueError(f"unknown payload encoding {encoding!r}")
 
 
+DRAIN_MIN_S = 0.05  # longest a recv(0) spends draining a burst
+
+
 class DepthSubscriber:
     """SUB socket connected to a ZmqPublisher; `recv(timeout)` returns the newest message or None."""
 
@@ -65,7 +69,10 @@ class DepthSubscriber:
         """Newest message of the topic that has waited longest, or None if nothing arrived within `timeout` s."""
         if not self._pending and not self._sock.poll(int(timeout * 1000)):
             return None
-        while True:  # drain everything already here; keep the newest per topic
+        # Drain what is already here, keeping the newest per topic; bounded, so a publisher faster than we can
+        # read can never keep us in here indefinitely (at most about twice `timeout` in all).
+        deadline = time.monotonic() + max(timeout, DRAIN_MIN_S)
+        while time.monotonic() < deadline:
             try:
                 parts = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
