@@ -1,4 +1,4 @@
-"""`depth-streamer` command line: run, infer, weights fetch|verify, bench, view."""
+"""`depth-streamer` command line: run, infer, weights fetch|verify, view, bench model|pipeline|soak."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import EXIT_RUNTIME, StreamerError
+from streamer.errors import EXIT_RUNTIME, StreamerError
 
 log = logging.getLogger("streamer")
 
@@ -79,26 +79,34 @@ def build_parser() -> argparse.ArgumentParser:
     vw.add_argument("--token", help="bearer token for a protected MJPEG server")
     vw.set_defaults(handler=cmd_view)
 
-    b = sub.add_parser("bench", help="inference latency per backend and size; --pipeline VIDEO for the whole pipeline")
-    b.add_argument("--weights")
-    b.add_argument("--backends", default="onnxruntime,torch")
-    b.add_argument("--sizes", default="256x256,256x192,256x128", help="WxH list")
-    b.add_argument("--threads", default="", help="comma list of thread counts (default: 1 and all cores)")
-    b.add_argument("--runs", type=int, default=30)
-    b.add_argument("--pipeline", metavar="VIDEO", help="benchmark the whole pipeline on VIDEO against the official "
-                                                        "MiDaS camera loop instead of the network alone")
-    b.add_argument("--seconds", type=float, default=15.0, help="--pipeline: seconds per measurement")
-    b.add_argument("--paced-fps", type=float, default=30.0, help="--pipeline: camera rate the file stands in for")
-    b.add_argument("--net-size", type=int, default=256)
-    b.add_argument("--soak", metavar="VIDEO", help="run one daemon on VIDEO (looping, paced) for --minutes under "
-                                                    "MJPEG viewers and ZeroMQ subscribers, sampling it from outside")
-    b.add_argument("--minutes", type=float, default=10.0, help="--soak: how long")
-    b.add_argument("--mjpeg-clients", type=int, default=5, help="--soak: MJPEG viewers reading /stream.mjpg")
-    b.add_argument("--zmq-subscribers", type=int, default=2, help="--soak: ZeroMQ subscribers; with 2 or more "
-                                                                  "the last one is deliberately slow")
-    b.add_argument("--sample-s", type=float, default=10.0, help="--soak: seconds between samples")
-    b.add_argument("--json", metavar="OUT", help="--soak: write every sample and the summary here")
-    b.set_defaults(handler=cmd_bench)
+    b = sub.add_parser("bench", help="benchmarks: the network alone, the whole pipeline, or a long soak")
+    bsub = b.add_subparsers(dest="bench_command", required=True)
+    bm = bsub.add_parser("model", help="network latency per backend, size and thread count")
+    bm.add_argument("--weights")
+    bm.add_argument("--backends", default="onnxruntime,torch")
+    bm.add_argument("--sizes", default="256x256,256x192,256x128", help="WxH list")
+    bm.add_argument("--threads", default="", help="comma list of thread counts (default: 1 and all cores)")
+    bm.add_argument("--runs", type=int, default=30)
+    bm.set_defaults(handler=cmd_bench_model)
+    bp = bsub.add_parser("pipeline", help="the whole pipeline on VIDEO against the official MiDaS camera loop")
+    bp.add_argument("video")
+    bp.add_argument("--weights")
+    bp.add_argument("--seconds", type=float, default=15.0, help="seconds per measurement")
+    bp.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
+    bp.add_argument("--net-size", type=int, default=256)
+    bp.set_defaults(handler=cmd_bench_pipeline)
+    bs = bsub.add_parser("soak", help="one daemon on VIDEO (looping, paced) for --minutes under MJPEG viewers and "
+                                      "ZeroMQ subscribers, sampled from outside")
+    bs.add_argument("video")
+    bs.add_argument("--weights")
+    bs.add_argument("--minutes", type=float, default=10.0, help="how long")
+    bs.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
+    bs.add_argument("--mjpeg-clients", type=int, default=5, help="MJPEG viewers reading /stream.mjpg")
+    bs.add_argument("--zmq-subscribers", type=int, default=2, help="ZeroMQ subscribers; with 2 or more the last "
+                                                                   "one is deliberately slow")
+    bs.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples")
+    bs.add_argument("--json", metavar="OUT", help="write every sample and the summary here")
+    bs.set_defaults(handler=cmd_bench_soak)
     return parser
 
 
@@ -106,8 +114,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from .model import ModelOptions, load_depth_model
-    from .steady.colorize import Colorizer
+    from streamer.model import ModelOptions, load_depth_model
+    from streamer.render.colorize import Colorizer
 
     model = load_depth_model(ModelOptions(backend=args.backend, device=args.device, threads=args.threads),
                              weights_path=args.weights)
@@ -132,19 +140,36 @@ def cmd_infer(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from . import config as cfg
-    from .daemon import Daemon, with_cli_overrides
+RUN_FLAGS = (("source", "source.url"), ("backend", "model.backend"), ("device", "model.device"),
+             ("camera_id", "zmq.camera_id"), ("http_port", "http.port"), ("zmq_port", "zmq.port"),
+             ("threads", "model.threads"))
 
-    daemon = Daemon(args.config, with_cli_overrides(args), weights=args.weights)
+
+def run_overrides(args: argparse.Namespace) -> list:
+    """`--set` items, then the dedicated flags, as (key, value) overrides: values, never TOML text."""
+    from streamer.config.schema import Override, parse_set
+
+    overrides = [parse_set(item) for item in args.set or []]
+    for flag, key in RUN_FLAGS:
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(Override(key, value, f"--{flag.replace('_', '-')}"))
+    return overrides
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from streamer.config.toml import to_toml
+    from streamer.service.daemon import Daemon
+
+    daemon = Daemon(args.config, run_overrides(args), weights=args.weights)
     if args.check:
-        print(cfg.to_toml(daemon.conf))
+        print(to_toml(daemon.conf))
         return 0
     return daemon.run()
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    from .publish.viewer import ViewerError, run_viewer
+    from streamer.client.viewer import ViewerError, run_viewer
 
     try:
         return int(run_viewer(args.address, view=args.view, token=args.token) or 0)
@@ -153,7 +178,7 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 
 def cmd_weights_fetch(args: argparse.Namespace) -> int:
-    from .model import weights
+    from streamer.model import weights
 
     dest = weights.fetch(args.dest, url=args.url or weights.WEIGHTS_URL, timeout=args.timeout)
     print(f"{dest}: sha256 {weights.WEIGHTS_SHA256} OK")
@@ -161,7 +186,7 @@ def cmd_weights_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_weights_verify(args: argparse.Namespace) -> int:
-    from .model import weights
+    from streamer.model import weights
 
     path = args.path or weights.resolve_weights_path()
     digest = weights.verify(path)
@@ -169,25 +194,28 @@ def cmd_weights_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    if args.soak:
-        from .soak import SoakOptions, run_soak
-
-        return run_soak(SoakOptions(video=args.soak, weights=args.weights, minutes=args.minutes,
-                                    paced_fps=args.paced_fps, mjpeg_clients=args.mjpeg_clients,
-                                    zmq_subscribers=args.zmq_subscribers, sample_s=args.sample_s), args.json)
-    if args.pipeline:
-        from .bench_pipeline import bench_pipeline
-
-        bench_pipeline(args.pipeline, args.weights, args.seconds, args.paced_fps, args.net_size)
-        return 0
-    from .bench import bench_model
+def cmd_bench_model(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.model import bench_model
 
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",") if s]
     threads = [int(t) for t in args.threads.split(",") if t] or None
     bench_model(args.weights, [b for b in args.backends.split(",") if b], sizes, threads, args.runs)
     return 0
 
+
+def cmd_bench_pipeline(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.pipeline import bench_pipeline
+
+    bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size)
+    return 0
+
+
+def cmd_bench_soak(args: argparse.Namespace) -> int:
+    from streamer.tools.soak.runner import SoakOptions, run_soak
+
+    return run_soak(SoakOptions(video=args.video, weights=args.weights, minutes=args.minutes,
+                                paced_fps=args.paced_fps, mjpeg_clients=args.mjpeg_clients,
+                                zmq_subscribers=args.zmq_subscribers, sample_s=args.sample_s), args.json)
 
 if __name__ == "__main__":
     sys.exit(main())

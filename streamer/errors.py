@@ -23,3 +23,8 @@ class WeightsError(StreamerError):
     """Weights are missing, unreadable, or not the network we build; the message says how to get the right file."""
 
     exit_code = EXIT_CONFIG
+
+
+class ListenError(ConfigError, OSError):
+    """A listener cannot bind its port; a config problem (choose another port) and an OSError for callers that
+    catch socket errors."""

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..options import opt
-from .backends import OnnxRuntimeBackend, TorchBackend, choose_backend
-from .preprocess import NET_SIZE, STRIDE, Preprocessor
-from .weights import (WEIGHTS_SHA256, LoadedWeights, WeightsFile, cache_dir, identify, load_into, read_state_dict,
-                      resolve_weights_path)
+from streamer.config.options import opt
+from streamer.model.backends import OnnxRuntimeBackend, TorchBackend, choose_backend
+from streamer.model.preprocess import NET_SIZE, STRIDE, Preprocessor
+from streamer.model.weights import (WEIGHTS_SHA256, LoadedWeights, WeightsFile, cache_dir, identify, load_into,
+                                    read_state_dict, resolve_weights_path)
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "midas_v21_small_256"
@@ -65,7 +65,7 @@ class DepthModel:
 
 def build_network(weights: LoadedWeights):
     """The torch MidasSmall with `weights` strictly loaded (imports torch and timm)."""
-    from .midas import MidasSmall
+    from streamer.model.midas import MidasSmall
 
     model = MidasSmall()
     load_into(model, weights)

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import StreamerError
+from streamer.core.files import atomic_write, file_sha256
+from streamer.errors import StreamerError
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class OnnxRuntimeBackend:
         if path.is_file() and sidecar.is_file():
             try:
                 meta = json.loads(sidecar.read_text())
-                if meta.get("key") == self.cache_key(height, width) and meta.get("sha256") == _file_sha256(path):
+                if meta.get("key") == self.cache_key(height, width) and meta.get("sha256") == file_sha256(path):
                     return path
             except (OSError, ValueError):
                 pass
@@ -143,8 +144,8 @@ class OnnxRuntimeBackend:
                 torch.onnx.export(network, (dummy,), tmp, dynamo=False, opset_version=self.opset,
                                   input_names=["image"], output_names=["depth"], do_constant_folding=True)
             os.replace(tmp, path)
-            meta = {"key": self.cache_key(height, width), "sha256": _file_sha256(path)}
-            _atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
+            meta = {"key": self.cache_key(height, width), "sha256": file_sha256(path)}
+            atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
             self.exports += 1
         finally:
             Path(tmp).unlink(missing_ok=True)
@@ -204,14 +205,3 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return "absent"
-
-
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import WeightsError
+from streamer.core.files import file_sha256
+from streamer.errors import WeightsError
 
 WEIGHTS_NAME = "midas_v21_small_256.pt"
 WEIGHTS_URL = "https://github.com/isl-org/MiDaS/releases/download/v2_1/midas_v21_small_256.pt"
@@ -53,13 +54,6 @@ def resolve_weights_path(cli: str | os.PathLike | None = None, config: str | os.
             return Path(candidate).expanduser()
     return default_weights_path()
 
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _not_found(path: Path) -> WeightsError:
@@ -100,7 +94,7 @@ def identify(path: str | os.PathLike | None) -> WeightsFile:
         raise WeightsError(f"weights path is not a file: {path}")
     if path.stat().st_size == 0:
         raise WeightsError(f"weights file is empty: {path}. Delete it and run `depth-streamer weights fetch`")
-    return WeightsFile(path=path, sha256=sha256_of(path))
+    return WeightsFile(path=path, sha256=file_sha256(path))
 
 
 def read_state_dict(path: str | os.PathLike | None) -> LoadedWeights:
@@ -163,7 +157,7 @@ def verify(path: str | os.PathLike) -> str:
     path = Path(path).expanduser()
     if not path.is_file():
         raise _not_found(path)
-    digest = sha256_of(path)
+    digest = file_sha256(path)
     if digest != WEIGHTS_SHA256:
         raise WeightsError(f"{path} has sha256 {digest}, not the official {WEIGHTS_SHA256}: the file is corrupt, "
                            f"truncated or a different model. Delete it and run `depth-streamer weights fetch`")
@@ -177,7 +171,7 @@ def fetch(dest: str | os.PathLike | None = None, url: str = WEIGHTS_URL, sha256:
     An interrupted or corrupt download never leaves a file at `dest`. An existing verified file is kept as is.
     """
     dest = Path(dest).expanduser() if dest else default_weights_path()
-    if dest.is_file() and sha256_of(dest) == sha256:
+    if dest.is_file() and file_sha256(dest) == sha256:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     show = sys.stderr.isatty() if progress is None else progress

@@ -10,30 +10,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
 
-import cv2
+from typing import Any
+
 import zmq
-import numpy as np
 
-from streamer.frame import DepthFrame
-from streamer.handoff import LatestSlot
+from streamer.core.frame import DepthFrame
+from streamer.core.handoff import LatestSlot
+from streamer.errors import ListenError
 
 log = logging.getLogger(__name__)
-
-VIEWS = ("depth", "side_by_side", "overlay")  # the view names the injected `render(frame, view)` understands
-
-Render = Callable[[DepthFrame, str], np.ndarray]  # (frame, view name) -> H x W x 3 uint8 BGR
-Health = Callable[[], tuple[bool, str]]  # -> (ok, reason)
-NoSignal = Callable[[], str | None]  # -> why the source is offline, or None while it delivers
-Stats = Callable[[], dict]
-
-
-def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError(f"JPEG encoding failed for an image of shape {image.shape}")
-    return buf.tobytes()
 
 
 class Publisher:
@@ -42,6 +28,8 @@ class Publisher:
     Subclasses fill `_open` (caller's thread), `_send(frame)` (worker, newest frame only), `_tick` (worker, after
     every frame or `poll_s` without one: heartbeats) and `_close` (worker, once, on the way out)."""
 
+    section = ""  # the config section of its options (host, port), for error messages
+    options: Any
     poll_s = 0.1  # longest the worker sleeps without frames: bounds heartbeat jitter and stop latency
 
     def __init__(self, name: str) -> None:
@@ -61,7 +49,14 @@ class Publisher:
                 raise RuntimeError(f"{self.name}: already started")
             self._stop.clear()
             self._slot = LatestSlot()
-            self._open()
+            try:
+                self._open()  # binds now, in the caller: a taken port fails here, before any camera opens
+            except (OSError, zmq.ZMQError) as exc:
+                # Name the listener: "[Errno 98] Address already in use" alone does not say which of the ports.
+                o, section = self.options, self.section
+                raise ListenError(f"cannot listen on {o.host}:{o.port} ([{section}] port): {exc}. Another "
+                                  f"depth-streamer (or another program) holds the port; choose another [{section}] "
+                                  f"port or stop the other process") from None
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
 
@@ -94,6 +89,10 @@ class Publisher:
     @property
     def dropped(self) -> int:
         return self._slot.dropped + self.send_drops
+
+    def audience(self) -> int:
+        """How many consumers want frames right now (subscribed topics, watching viewers); 0 = nobody."""
+        return 0
 
     def counters(self) -> dict:
         return {"published": self.published, "sent": self.sent, "dropped": self.dropped, "errors": self.errors}

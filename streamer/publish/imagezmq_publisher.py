@@ -17,9 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import zmq
 
-from streamer.frame import DepthFrame
-from streamer.options import opt
-from streamer.publish.base import VIEWS, Publisher, Render, bind_zmq, close_zmq, encode_jpeg
+from streamer.config.options import opt
+from streamer.core.frame import DepthFrame
+from streamer.publish.base import Publisher, bind_zmq, close_zmq
+from streamer.render.renderer import FrameRenderer
+from streamer.render.views import VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +42,13 @@ class ImageZmqPublisherOptions:
 class ImageZmqPublisher(Publisher):
     """PUB socket speaking imagezmq's PUB/SUB message layout."""
 
-    def __init__(self, options: ImageZmqPublisherOptions = ImageZmqPublisherOptions(), *, render: Render) -> None:
+    section = "imagezmq"
+
+    def __init__(self, options: ImageZmqPublisherOptions = ImageZmqPublisherOptions(), *,
+                 renderer: FrameRenderer) -> None:
         super().__init__("imagezmq-publisher")
         self.options = options
-        self._render = render
+        self._renderer = renderer
         self._ctx: zmq.Context | None = None
         self._sock: zmq.Socket | None = None
         self.endpoint = ""
@@ -56,12 +61,11 @@ class ImageZmqPublisher(Publisher):
     def _send(self, frame: DepthFrame) -> None:
         assert self._sock is not None
         o = self.options
-        image = self._render(frame, o.view)
         if o.send == "jpeg":
             meta: dict = {"msg": o.name}
-            payload: bytes | np.ndarray = encode_jpeg(image, o.jpeg_quality)
+            payload: bytes | np.ndarray = self._renderer.jpeg(frame, o.view, o.jpeg_quality)
         else:
-            payload = np.ascontiguousarray(image, dtype=np.uint8)
+            payload = np.ascontiguousarray(self._renderer.image(frame, o.view), dtype=np.uint8)
             meta = {"msg": o.name, "dtype": str(payload.dtype), "shape": list(payload.shape)}
         try:
             self._sock.send_multipart([json.dumps(meta).encode(), payload], flags=zmq.NOBLOCK, copy=False)

@@ -17,10 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import zmq
 
-from streamer.frame import DepthFrame
-from streamer.options import opt
-from streamer.publish.base import VIEWS, Health, NoSignal, Publisher, Render, Stats, bind_zmq, close_zmq, encode_jpeg
-from streamer.publish.client import WIRE_VERSION
+from streamer.config.options import opt
+from streamer.core.frame import DepthFrame
+from streamer.core.stats import RateMeter
+from streamer.core.status import PipelineStatus
+from streamer.publish.base import Publisher, bind_zmq, close_zmq
+from streamer.publish.wire import WIRE_VERSION
+from streamer.render.renderer import FrameRenderer
+from streamer.render.views import VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +53,16 @@ class ZmqPublisherOptions:
 class ZmqPublisher(Publisher):
     """PUB socket publishing topics `depth`, `color` and `status` as [topic, JSON header, payload]."""
 
-    def __init__(self, options: ZmqPublisherOptions = ZmqPublisherOptions(), *, render: Render | None = None,
-                 health: Health | None = None, no_signal: NoSignal | None = None,
-                 stats: Stats | None = None) -> None:
+    section = "zmq"
+
+    def __init__(self, options: ZmqPublisherOptions = ZmqPublisherOptions(), *,
+                 renderer: FrameRenderer | None = None, status: PipelineStatus | None = None) -> None:
         super().__init__("zmq-publisher")
-        if options.send_color and render is None:
-            raise ValueError("zmq.send_color needs a render callable")
+        if options.send_color and renderer is None:
+            raise ValueError("zmq.send_color needs a renderer")
         self.options = options
-        self._render = render
-        self._health = health
-        self._no_signal = no_signal
-        self._stats = stats
+        self._renderer = renderer
+        self._status_view = status
         self._host = socket.gethostname()  # capture_mono is only comparable on the same host
         self._ctx: zmq.Context | None = None
         self._sock: zmq.Socket | None = None
@@ -68,7 +71,7 @@ class ZmqPublisher(Publisher):
         self._last_sent_mono: float | None = None
         self._next_status = 0.0
         self._subscribed: set[bytes] = set()
-        self._window = (time.monotonic(), 0)  # (start, frames sent since) for the status fps
+        self._rate = RateMeter(window_s=5.0)  # frames sent, for the status heartbeat's fps
 
     def _open(self) -> None:
         o = self.options
@@ -93,19 +96,21 @@ class ZmqPublisher(Publisher):
             header = self._header("depth", frame, "raw", arr.shape, o.depth_dtype, field=o.depth_field)
             ok &= self._send_message(b"depth", header, arr)
         if o.send_color and self._wanted(b"color"):
-            assert self._render is not None
-            image = self._render(frame, o.color_view)
-            jpeg = encode_jpeg(image, o.jpeg_quality)
-            header = self._header("color", frame, "jpeg", image.shape, "uint8", view=o.color_view)
+            assert self._renderer is not None
+            jpeg = self._renderer.jpeg(frame, o.color_view, o.jpeg_quality)  # shared with the other publishers
+            shape = self._renderer.image(frame, o.color_view).shape  # cached by the encode above: no work
+            header = self._header("color", frame, "jpeg", shape, "uint8", view=o.color_view)
             ok &= self._send_message(b"color", header, jpeg)
         if ok:
             self.sent += 1
         else:
             self.send_drops += 1
-        self._last_seq = frame.frame.seq
+        self._last_seq = frame.captured.seq
         self._last_sent_mono = time.monotonic()
-        start, n = self._window
-        self._window = (start, n + 1)
+        self._rate.tick(self._last_sent_mono)
+
+    def audience(self) -> int:
+        return self.subscribers()
 
     def subscribers(self) -> int:
         """How many frame topics (depth, color) have at least one subscriber right now."""
@@ -138,30 +143,30 @@ class ZmqPublisher(Publisher):
         self._send_message(b"status", header, json.dumps(self._status(now), default=str).encode())
 
     def _status(self, now: float) -> dict:
-        start, n = self._window
-        self._window = (now, 0)
         state, reason = self._state(now)
-        status = {"state": state, "reason": reason, "fps": round(n / max(now - start, 1e-6), 2),
+        status = {"state": state, "reason": reason, "fps": round(self._rate.rate(now), 2),
                   "last_seq": self._last_seq, **self.counters()}
-        if self._stats is not None:
+        if self._status_view is not None:
             try:
-                status["stats"] = self._stats()
+                status["stats"] = self._status_view.snapshot()
             except Exception as e:
                 status["stats"] = {"error": repr(e)}
         return status
 
     def _state(self, now: float) -> tuple[str, str]:
+        view = self._status_view
         try:
-            reason = self._no_signal() if self._no_signal is not None else None
+            reason = view.no_signal() if view is not None else None
             if reason:
                 return "no_signal", reason
-            ok, why = self._health() if self._health is not None else (True, "")
-            if not ok:
-                return "unhealthy", why
-            if why.startswith("idle"):  # paused on purpose (pause_when_idle): not "stalled"
-                return "idle", why
+            if view is not None:
+                health = view.health()
+                if not health.ok:
+                    return "unhealthy", health.reason
+                if view.idle():  # paused on purpose (pause_when_idle): not "stalled"
+                    return "idle", health.reason
         except Exception as e:
-            return "unknown", f"status callback failed: {e!r}"
+            return "unknown", f"pipeline status failed: {e!r}"
         if self._last_sent_mono is None:
             return "starting", "waiting for the first frame"
         if now - self._last_sent_mono > self.options.stale_after_s:
@@ -169,7 +174,7 @@ class ZmqPublisher(Publisher):
         return "streaming", ""
 
     def _header(self, topic: str, frame: DepthFrame, encoding: str, shape: tuple, dtype: str, **extra: object) -> dict:
-        f, meta = frame.frame, frame.meta
+        f, meta = frame.captured, frame.meta
         return {
             "v": WIRE_VERSION, "topic": topic, "camera": self.options.camera_id, "host": self._host,
             "seq": f.seq, "capture_wall": f.capture_wall, "capture_mono": f.capture_mono,

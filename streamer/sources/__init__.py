@@ -1,8 +1,8 @@
 """Frame sources: one capture thread each, the newest frame in a LatestSlot. `create_source` picks one by url."""
 from __future__ import annotations
 
-from streamer.frame import CapturedFrame
-from streamer.handoff import LatestSlot
+from streamer.core.frame import CapturedFrame
+from streamer.core.handoff import LatestSlot
 from streamer.sources.av_source import AvSource
 from streamer.sources.base import Source, SourceFault, SourceStats
 from streamer.sources.demo import DemoSource

@@ -9,15 +9,15 @@ import av.container
 import av.error
 import numpy as np
 
-from streamer.frame import CapturedFrame
-from streamer.handoff import LatestSlot
+from streamer.core.frame import CapturedFrame
+from streamer.core.handoff import LatestSlot
 from streamer.sources.base import Source, SourceFault
-from streamer.sources.options import SourceOptions, redact, source_kind, webcam_device
+from streamer.sources.pacing import PaceClock
+from streamer.core.redact import redact
+from streamer.sources.options import SourceOptions, source_kind, webcam_device
 
 log = logging.getLogger(__name__)
 
-MAX_PTS_GAP_S = 5.0  # pacing: a jump forward in pts longer than this restarts the clock instead of freezing
-MAX_LATE_S = 0.5  # pacing: this far behind (slow decode, pts jumping back) restarts the clock instead of bursting
 
 
 class AvSource(Source):
@@ -70,7 +70,7 @@ class AvSource(Source):
         stream = container.streams.video[0]
         period = 1.0 / float(stream.average_rate or stream.guessed_rate or 30)
         pace = opts.pace and self.kind == "file"
-        clock: tuple[float, float, float] | None = None  # pacing state, see _pace
+        clock = PaceClock() if pace else None
         t = -period
         last_progress = time.monotonic()
         got = 0
@@ -99,8 +99,8 @@ class AvSource(Source):
                         t = got / opts.pace_fps
                     else:
                         t = frame.time if frame.time is not None else t + period
-                    if pace:
-                        clock, wait = _pace(clock, t)
+                    if clock is not None:
+                        wait = clock.delay(t)
                         if wait > 0 and self._stop.wait(wait):
                             return got
                     try:
@@ -188,17 +188,3 @@ def describe_error(exc: BaseException, timeout: float, elapsed: float) -> str:
     if elapsed >= timeout * 0.95:  # some demuxers (RTSP) turn the interrupt into their own error code
         return f"timed out after {timeout:g} s ({detail})"
     return detail
-
-
-def _pace(clock: tuple[float, float, float] | None, t: float) -> tuple[tuple[float, float, float], float]:
-    """(clock, seconds to wait) to release the frame at stream time `t` on the monotonic clock.
-
-    The clock is (monotonic, stream time) of the anchor frame plus the previous stream time. It restarts when
-    time runs backwards (a loop, concatenated streams), jumps far ahead, or decoding fell far behind.
-    """
-    now = time.monotonic()
-    if clock is not None and t >= clock[2]:
-        due = clock[0] + (t - clock[1])
-        if -MAX_LATE_S <= due - now <= MAX_PTS_GAP_S:
-            return (clock[0], clock[1], t), due - now
-    return (now, t, t), 0.0

@@ -15,8 +15,9 @@ from typing import Literal
 
 import numpy as np
 
-from streamer.frame import CapturedFrame
-from streamer.handoff import LatestSlot
+from streamer.core.frame import CapturedFrame
+from streamer.core.handoff import LatestSlot
+from streamer.core.stats import RateMeter
 from streamer.sources.options import SourceOptions
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Source:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seq = -1
+        self._rate = RateMeter(window_s=5.0)  # frames captured per second, over a window (outages show at once)
 
     # -- control, from any thread ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -95,6 +97,14 @@ class Source:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def status(self) -> SourceStats:
+        """A coherent copy of the stats, for any thread."""
+        return self.stats.snapshot()
+
+    def rate(self) -> float:
+        """Frames captured per second over the last few seconds (0 while the camera is down)."""
+        return self._rate.rate()
 
     # -- the capture thread ------------------------------------------------------------------------------------
     def _session(self) -> str | None:
@@ -143,6 +153,7 @@ class Source:
         stats = self.stats
         stats.frames += 1
         stats.last_frame_mono = mono
+        self._rate.tick(mono)
         if stats.state != "live":
             self._set_state("live", "")
         self.frames.put(frame)

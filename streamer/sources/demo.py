@@ -1,12 +1,9 @@
 """DemoSource: the built-in camera that needs no hardware, a rendered moving room with its true depth attached."""
 from __future__ import annotations
 
-import time
-
 from streamer.sources.base import Source
 from streamer.sources.demo_scene import DemoScene
-
-MAX_LATE_S = 0.5  # this far behind schedule (a busy CPU) restarts the clock instead of rendering a burst
+from streamer.sources.pacing import PaceClock
 
 
 class DemoSource(Source):
@@ -20,18 +17,15 @@ class DemoSource(Source):
         fps = opts.fps or 30.0
         scene = DemoScene(width, height, fps, opts.demo_seed)  # built here, so start() returns at once
         period = 1.0 / fps
-        due = time.monotonic()
+        clock = PaceClock() if opts.pace else None
         index = self._seq + 1  # frame index = seq, also if a session ever starts again
         while not self._stop.is_set():
-            if opts.pace:
-                wait = due - time.monotonic()
+            if clock is not None:
+                wait = clock.delay(index * period)
                 if wait > 0 and self._stop.wait(wait):
                     return None
-                if wait < -MAX_LATE_S:
-                    due = time.monotonic()
             image, depth = scene.render(index)
             self._note_format(width, height, "bgr24")
             self._emit(image, pts=index * period, truth_depth=depth)
             index += 1
-            due += period
         return None

@@ -1,18 +1,16 @@
 """What a frame source is told: one frozen options record, and how its `url` is read (demo, webcam, network, file)."""
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from streamer.options import opt
+from streamer.config.options import check_choices, opt
 
 SourceKind = Literal["demo", "webcam", "network", "file"]
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
-_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +63,7 @@ class SourceOptions:
         if not self.backoff or any(float(b) <= 0 for b in self.backoff):
             raise ValueError(f"backoff: need at least one positive wait, got {self.backoff!r}")
         object.__setattr__(self, "backoff", tuple(float(b) for b in self.backoff))
-        for f in fields(self):
-            choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in choices:
-                raise ValueError(f"{f.name}: {getattr(self, f.name)!r} is not one of {choices}")
+        check_choices(self)
         if (self.width == 0) != (self.height == 0):
             raise ValueError("width/height: give both or neither (0 = driver default)")
 
@@ -122,7 +117,3 @@ def webcam_device(url: str) -> str:
         target = target[len("v4l2:"):]
     return f"/dev/video{target}" if target.isdigit() else target
 
-
-def redact(url: str) -> str:
-    """The url without user:password, for logs and stats that humans and other hosts read."""
-    return _CREDENTIALS.sub("***@", url)

@@ -1,13 +1,9 @@
-"""Steady depth: align, smooth and colorize relative inverse depth maps so the preview does not flicker."""
+"""Steady depth: align each map to the running estimate, smooth it over time and space, track its colour range."""
 from __future__ import annotations
 
-from .align import AlignFit, fit_affine
-from .colorize import COLORMAPS, ColorOptions, Colorizer
-from .range_tracker import RangeTracker
-from .steadier import ALIGNED, REJECTED, SEEDED, UNALIGNED, Steadier, SteadyOptions, SteadyResult
-from .views import VIEWS, ViewOptions, render_view
+from streamer.steady.align import AlignFit, fit_affine
+from streamer.steady.range_tracker import RangeTracker
+from streamer.steady.steadier import ALIGNED, REJECTED, SEEDED, UNALIGNED, Steadier, SteadyOptions, SteadyResult
 
-__all__ = [
-    "ALIGNED", "COLORMAPS", "REJECTED", "SEEDED", "UNALIGNED", "VIEWS", "AlignFit", "ColorOptions", "Colorizer",
-    "RangeTracker", "Steadier", "SteadyOptions", "SteadyResult", "ViewOptions", "fit_affine", "render_view",
-]
+__all__ = ["ALIGNED", "REJECTED", "SEEDED", "UNALIGNED", "AlignFit", "RangeTracker", "Steadier", "SteadyOptions",
+           "SteadyResult", "fit_affine"]

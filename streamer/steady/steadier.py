@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamer.options import opt
+from streamer.config.options import opt
 
-from .align import FLAT_REFERENCE, fit_affine, thumbnail, thumbnail_shape
-from .bilateral import smooth_edges
-from .range_tracker import RangeTracker
-from .temporal import TemporalFilter
+from streamer.steady.align import FLAT_REFERENCE, fit_affine, thumbnail, thumbnail_shape
+from streamer.steady.bilateral import smooth_edges
+from streamer.steady.range_tracker import RangeTracker
+from streamer.steady.temporal import TemporalFilter
 
 
 @dataclass(frozen=True)

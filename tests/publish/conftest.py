@@ -1,15 +1,17 @@
-"""Synthetic frames, a stand-in renderer and a frame feeder for the publisher tests (no camera, no model)."""
+"""Synthetic frames, the real renderer, a hand-driven status and a frame feeder for the publisher tests (no camera,
+no model)."""
 from __future__ import annotations
 
 import threading
 import time
 from typing import Callable
 
-import cv2
 import numpy as np
 import pytest
 
-from streamer.frame import CapturedFrame, DepthFrame
+from streamer.core.frame import CapturedFrame, DepthFrame
+from streamer.core.status import Health
+from streamer.render.renderer import FrameRenderer
 
 META = {"model": "MiDaS_small", "weights_sha256": "ab" * 32, "backend": "test"}
 
@@ -22,21 +24,38 @@ def make_frame(seq: int, h: int = 48, w: int = 64, noise: bool = False) -> Depth
     depth = (np.linspace(0.0, 1.0, dh * dw, dtype=np.float32).reshape(dh, dw) + seq).astype(np.float32)
     now = time.monotonic()
     cf = CapturedFrame(seq=seq, image=image, capture_wall=time.time(), capture_mono=now)
-    return DepthFrame(frame=cf, raw=depth * 0.5, depth=depth, depth_range=(float(seq), float(seq) + 1.0),
+    return DepthFrame(captured=cf, raw=depth * 0.5, depth=depth, depth_range=(float(seq), float(seq) + 1.0),
                       align=(2.0, 0.0), infer_ms=12.5, done_mono=now, meta=dict(META))
 
 
-def render(frame: DepthFrame, view: str) -> np.ndarray:
-    """Test double for steady.views: colorize depth to the camera size, then compose the view."""
-    lo, hi = frame.depth_range
-    u8 = (np.clip((frame.depth - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
-    h, w = frame.frame.shape
-    colored = cv2.resize(cv2.applyColorMap(u8, cv2.COLORMAP_INFERNO), (w, h))
-    if view == "depth":
-        return colored
-    if view == "side_by_side":
-        return np.hstack([frame.frame.image, colored])
-    return cv2.addWeighted(frame.frame.image, 0.5, colored, 0.5, 0.0)
+class CallableStatus:
+    """A PipelineStatus driven by plain callables, so a publisher test can set health, no-signal and stats by hand
+    (the publisher is what is under test; the pipeline that normally answers is not)."""
+
+    def __init__(self, stats=None, health=None, no_signal=None, idle=None) -> None:
+        self._stats, self._health, self._no_signal, self._idle = stats, health, no_signal, idle
+
+    def health(self) -> Health:
+        if self._health is not None:
+            return Health(*self._health())
+        reason = self.no_signal()
+        return Health(reason is None, reason or "ok")
+
+    def no_signal(self) -> str | None:
+        return self._no_signal() if self._no_signal is not None else None
+
+    def idle(self) -> bool:
+        return bool(self._idle and self._idle())
+
+    def snapshot(self) -> dict:
+        return self._stats() if self._stats is not None else {}
+
+
+def status_from(stats=None, health=None, no_signal=None) -> CallableStatus | None:
+    """None when no callable is given: the publisher then judges health on its own."""
+    if stats is None and health is None and no_signal is None:
+        return None
+    return CallableStatus(stats, health, no_signal)
 
 
 class Feeder:
@@ -68,8 +87,9 @@ def frames() -> Callable[..., DepthFrame]:
 
 
 @pytest.fixture
-def renderer() -> Callable[[DepthFrame, str], np.ndarray]:
-    return render
+def renderer() -> FrameRenderer:
+    """The real shared renderer (colorize once, view once, JPEG once per frame) that the daemon gives publishers."""
+    return FrameRenderer()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ def hub_and_publisher(renderer):
     made = []
 
     def make(**kw):
-        pub = ImageZmqPublisher(ImageZmqPublisherOptions(port=0, name="porch-pi", **kw), render=renderer)
+        pub = ImageZmqPublisher(ImageZmqPublisherOptions(port=0, name="porch-pi", **kw), renderer=renderer)
         pub.start()
         hub = imagezmq.ImageHub(open_port=pub.endpoint, REQ_REP=False)
         made.append((pub, hub))
@@ -50,4 +50,4 @@ def test_recv_image(hub_and_publisher, feeder, frames, renderer):
         sent = feed.count
     assert msg == "porch-pi" and image.dtype == np.uint8 and image.shape == (48, 128, 3)
     # Bit-exact: the image is one of the frames fed so far, rendered as side_by_side.
-    assert any(np.array_equal(image, renderer(frames(k), "side_by_side")) for k in range(sent + 1))
+    assert any(np.array_equal(image, renderer.image(frames(k), "side_by_side")) for k in range(sent + 1))

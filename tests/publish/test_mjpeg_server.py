@@ -1,4 +1,4 @@
-"""MjpegPublisher over real sockets: multipart parts, endpoints, limits, auth, CORS, hostile clients, shutdown."""
+"""HttpPublisher over real sockets: multipart parts, endpoints, limits, auth, CORS, hostile clients, shutdown."""
 from __future__ import annotations
 
 import base64
@@ -12,16 +12,18 @@ import cv2
 import numpy as np
 import pytest
 
-from streamer.publish.mjpeg_server import MjpegOptions, MjpegPublisher
+from streamer.publish.http.options import HttpOptions
+from streamer.publish.http.publisher import HttpPublisher
+from tests.publish.conftest import status_from
 
 
 @pytest.fixture
 def server(renderer):
-    started: list[MjpegPublisher] = []
+    started: list[HttpPublisher] = []
 
-    def start(stats=None, health=None, no_signal=None, **kw) -> MjpegPublisher:
-        srv = MjpegPublisher(MjpegOptions(port=0, **kw), render=renderer, stats=stats, health=health,
-                             no_signal=no_signal)
+    def start(stats=None, health=None, no_signal=None, **kw) -> HttpPublisher:
+        srv = HttpPublisher(HttpOptions(port=0, **kw), renderer=renderer,
+                            status=status_from(stats, health, no_signal))
         srv.start()
         started.append(srv)
         return srv
@@ -99,7 +101,7 @@ def raw_request(srv, data: bytes, timeout: float = 3.0) -> bytes:
 
 
 def test_defaults_are_local_and_closed():
-    o = MjpegOptions()
+    o = HttpOptions()
     assert (o.host, o.port, o.cors_origins, o.auth_user, o.auth_token) == ("127.0.0.1", 8080, (), "", "")
 
 
@@ -171,7 +173,7 @@ def test_stats_json(server, feeder):
     stats = json.loads(body)
     assert status == 200 and headers["Content-Type"] == "application/json"
     assert stats["pipeline"] == {"fps": 12.0}
-    server_stats = stats["mjpeg"]
+    server_stats = stats["http"]
     assert server_stats["clients"] == 1 and server_stats["frames_served"] >= 3 and server_stats["encodes"] >= 3
 
 
@@ -225,7 +227,7 @@ def test_basic_auth_and_bearer(server):
     assert get(srv, "/healthz", {"Authorization": "Bearer tok-124"})[0] == 401
     assert Stream(srv).status == 401
     with pytest.raises(ValueError, match="auth_password"):
-        MjpegOptions(auth_user="ana")
+        HttpOptions(auth_user="ana")
 
 
 def test_cors_allow_list(server):
@@ -330,7 +332,7 @@ def test_no_signal_frames(server, feeder):
 
 
 def test_stop_ends_every_client_promptly(server, feeder, renderer):
-    srv = MjpegPublisher(MjpegOptions(port=0), render=renderer)
+    srv = HttpPublisher(HttpOptions(port=0), renderer=renderer)
     srv.start()
     with feeder(srv.publish, fps=30, h=480, w=640, noise=True):
         wait_for(lambda: srv.sent > 0)

@@ -10,6 +10,7 @@ import pytest
 import zmq
 
 from streamer.publish.zmq_publisher import ZmqPublisher, ZmqPublisherOptions
+from tests.publish.conftest import status_from
 
 HEADER_KEYS = {"v", "topic", "camera", "host", "seq", "capture_wall", "capture_mono", "done_mono", "publish_wall",
                "publish_mono", "shape", "dtype", "encoding", "depth_range", "align", "infer_ms", "model",
@@ -27,10 +28,10 @@ def ctx():
 def publishers():
     started: list[ZmqPublisher] = []
 
-    def start(render=None, **kw) -> ZmqPublisher:
+    def start(renderer=None, **kw) -> ZmqPublisher:
         kw.setdefault("port", 0)
         callbacks = kw.pop("callbacks", {})
-        pub = ZmqPublisher(ZmqPublisherOptions(**kw), render=render, **callbacks)
+        pub = ZmqPublisher(ZmqPublisherOptions(**kw), renderer=renderer, status=status_from(**callbacks))
         pub.start()
         started.append(pub)
         return pub
@@ -210,6 +211,6 @@ def test_stop_is_prompt_and_releases_port(publishers):
     assert again.endpoint.endswith(f":{port}")
 
 
-def test_color_needs_render():
-    with pytest.raises(ValueError, match="render"):
+def test_color_needs_a_renderer():
+    with pytest.raises(ValueError, match="renderer"):
         ZmqPublisher(ZmqPublisherOptions(port=0))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from source_helpers import wait_for
 
-from streamer.frame import CapturedFrame
+from streamer.core.frame import CapturedFrame
 from streamer.sources import AvSource, Source, SourceOptions, create_source
 
 
@@ -207,7 +207,7 @@ def test_stop_is_prompt_while_paced_live(fixture_video) -> None:
 
 
 def test_given_slot_is_used_and_left_open(media: Callable[..., Path]) -> None:
-    from streamer.handoff import LatestSlot
+    from streamer.core.handoff import LatestSlot
 
     slot: LatestSlot[CapturedFrame] = LatestSlot()
     source = create_source(SourceOptions(url=str(media("eof.mp4", frames=8)), pace=False), slot=slot)

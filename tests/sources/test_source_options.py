@@ -5,11 +5,12 @@ import dataclasses
 
 import pytest
 
-from streamer.options import describe
+from streamer.config.options import describe
 from streamer.sources import AvSource, DemoSource, SourceOptions, create_source, source_kind
 from streamer.sources.av_source import fit_within, input_args
 from streamer.sources.base import backoff_delay
-from streamer.sources.options import redact, webcam_device
+from streamer.core.redact import redact
+from streamer.sources.options import webcam_device
 
 
 @pytest.mark.parametrize("url, kind", [

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.options import describe
-from streamer.steady import ColorOptions, SteadyOptions, ViewOptions
+from streamer.config.options import describe
+from streamer.render.colorize import ColorOptions
+from streamer.render.views import ViewOptions
+from streamer.steady import SteadyOptions
 
 
 @pytest.mark.parametrize("cls", [SteadyOptions, ColorOptions, ViewOptions])

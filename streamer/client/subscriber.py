@@ -1,0 +1,76 @@
+"""DepthSubscriber: a small client for ZmqPublisher's stream, in latest-frame mode (wire format: WIRE.md).
+
+    with DepthSubscriber("tcp://127.0.0.1:5555", topics=("depth",)) as sub:
+        while True:
+            msg = sub.recv(timeout=1.0)
+            if msg is None:
+                continue  # nothing new within 1 s
+            topic, header, depth = msg  # float32 h x w relative inverse depth, bigger = nearer
+
+Latest-frame mode: each `recv` drains what has already arrived and returns the newest message of one topic;
+older messages of the same topic are dropped (counted in `dropped`), so a slow reader lags by at most one message
+per topic instead of falling further behind. A status heartbeat never hides a depth frame: topics are kept apart.
+Needs only pyzmq, numpy and `streamer.publish.wire` (stdlib + numpy), so both can be copied into other projects.
+"""
+from __future__ import annotations
+
+import time
+
+import zmq
+
+from streamer.publish.wire import TOPICS, Payload, decode
+
+DRAIN_MIN_S = 0.05  # longest a recv(0) spends draining a burst
+
+
+class DepthSubscriber:
+    """SUB socket connected to a ZmqPublisher; `recv(timeout)` returns the newest message or None."""
+
+    def __init__(self, address: str = "tcp://127.0.0.1:5555", topics: tuple[str, ...] = TOPICS,
+                 *, rcvhwm: int = 4) -> None:
+        self._ctx = zmq.Context()
+        self._sock = self._ctx.socket(zmq.SUB)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.RCVHWM, rcvhwm)  # small: what queues up is stale anyway
+        for topic in topics:
+            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        self._sock.connect(address)
+        self._pending: dict[bytes, list] = {}  # topic -> newest unread message, oldest arrival first
+        self.received = 0
+        self.dropped = 0  # messages replaced by a newer one of the same topic before being returned
+
+    def recv(self, timeout: float) -> tuple[str, dict, Payload] | None:
+        """Newest message of the topic that has waited longest, or None if nothing arrived within `timeout` s."""
+        if not self._pending and not self._sock.poll(int(timeout * 1000)):
+            return None
+        # Drain what is already here, keeping the newest per topic; bounded, so a publisher faster than we can
+        # read can never keep us in here indefinitely (at most about twice `timeout` in all).
+        deadline = time.monotonic() + max(timeout, DRAIN_MIN_S)
+        while time.monotonic() < deadline:
+            try:
+                parts = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                # The receive queue holds only `rcvhwm` messages; ZeroMQ refills it from the kernel's buffer
+                # as we empty it. Give it a moment, so "newest" means newest received, not newest queued.
+                if self._sock.poll(1):
+                    continue
+                break
+            self.received += 1
+            topic = bytes(parts[0])
+            if self._pending.pop(topic, None) is not None:
+                self.dropped += 1
+            self._pending[topic] = parts
+        if not self._pending:
+            return None
+        topic = next(iter(self._pending))
+        return decode(self._pending.pop(topic))
+
+    def close(self) -> None:
+        self._sock.close(linger=0)
+        self._ctx.term()
+
+    def __enter__(self) -> DepthSubscriber:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Configuration as data: option declarations, TOML reading/writing and validation. Imports no stage."""

@@ -1,0 +1,1 @@
+"""Records and hand-offs every stage shares: the frame records, the latest-wins slot, stats, the status interface."""

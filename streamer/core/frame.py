@@ -1,0 +1,36 @@
+"""The records that flow one way through the pipeline: source -> model -> steady -> publishers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedFrame:
+    """One decoded camera frame, owned by whoever holds it (never a view into a decoder buffer)."""
+
+    seq: int  # per-source counter, +1 for every decoded frame, so gaps downstream reveal drops
+    image: np.ndarray  # H x W x 3 uint8 BGR, C-contiguous
+    capture_wall: float  # time.time() at decode, for humans and other hosts
+    capture_mono: float  # time.monotonic() at decode, for latency and staleness
+    pts: float | None = None  # stream presentation time in seconds, when the container has one
+    truth_depth: np.ndarray | None = None  # metric depth (m), H x W float32; only synthetic sources know it
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.image.shape[0], self.image.shape[1]
+
+
+@dataclass(frozen=True, slots=True)
+class DepthFrame:
+    """A captured frame with its steadied relative inverse depth (network resolution) and how it was made."""
+
+    captured: CapturedFrame
+    raw: np.ndarray  # network output, float32 h x w, before any alignment or smoothing
+    depth: np.ndarray  # steadied relative inverse depth, float32 h x w (bigger = nearer)
+    depth_range: tuple[float, float]  # (lo, hi) used to colorize `depth`, smoothed over time
+    align: tuple[float, float]  # (scale, shift) applied to `raw` to match the running estimate
+    infer_ms: float  # network time for this frame
+    done_mono: float  # time.monotonic() when steadying finished
+    meta: dict = field(default_factory=dict)  # model name, weights sha256, backend, ...

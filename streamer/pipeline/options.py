@@ -1,0 +1,43 @@
+"""The daemon's configuration schema: one options record per TOML section, validated once before anything starts."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from streamer.config.options import opt
+from streamer.config.schema import Override, apply_overrides, build_sections
+from streamer.config.toml import read_toml
+from streamer.model import ModelOptions
+from streamer.publish.http.options import HttpOptions
+from streamer.publish.imagezmq_publisher import ImageZmqPublisherOptions
+from streamer.publish.zmq_publisher import ZmqPublisherOptions
+from streamer.render.colorize import ColorOptions
+from streamer.render.views import overlay_alpha_opt
+from streamer.sources.options import SourceOptions
+from streamer.steady import SteadyOptions
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    pause_when_idle: bool = opt(False, "skip inference while nobody subscribes to ZeroMQ or watches the MJPEG "
+                                       "stream; the next frame after someone arrives is processed")
+    imagezmq: bool = opt(False, "also publish imagezmq-compatible frames (see [imagezmq])")
+    overlay_alpha: float = overlay_alpha_opt()
+    stall_s: float = opt(10.0, "no output for this long while the source delivers frames means the pipeline is "
+                               "wedged: the systemd watchdog is no longer pinged (and restarts the service)",
+                         unit="s", min=1.0, max=3600.0)
+    warmup_timeout_s: float = opt(10.0, "wait this long for a first frame to warm the network at its size; "
+                                        "after it, warm up at [source] width x height", unit="s", min=0.0, max=600.0)
+
+
+SCHEMA: dict[str, type] = {"daemon": DaemonOptions, "source": SourceOptions, "model": ModelOptions,
+                           "steady": SteadyOptions, "color": ColorOptions, "zmq": ZmqPublisherOptions,
+                           "imagezmq": ImageZmqPublisherOptions, "http": HttpOptions}
+
+
+def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+    """Validate the file plus command-line values against SCHEMA; raises ConfigError naming the key."""
+    data = read_toml(path) if path else {}
+    data = apply_overrides(data, list(overrides))
+    return build_sections(data, SCHEMA, origin=str(path) if path else "config")

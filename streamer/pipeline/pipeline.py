@@ -1,0 +1,95 @@
+"""Pipeline: one source, one inference worker and the publishers, built from one config, started and stopped together.
+
+It works like this: the source's capture thread puts each decoded frame in a LatestSlot (newest wins); the inference
+worker takes it, runs the network and the steadier, and hands the DepthFrame to every publisher's own slot; each
+publisher's thread renders what it needs through the one shared FrameRenderer (a view is rendered and encoded once
+per frame, whoever asks first) and sends it. Stages learn about each other only through the StatusBoard.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from streamer.core.frame import CapturedFrame
+from streamer.core.handoff import LatestSlot
+from streamer.model import DepthModel
+from streamer.pipeline.status import StatusBoard
+from streamer.pipeline.worker import InferenceWorker
+from streamer.publish.base import Publisher
+from streamer.publish.http.publisher import HttpPublisher
+from streamer.publish.imagezmq_publisher import ImageZmqPublisher
+from streamer.publish.zmq_publisher import ZmqPublisher
+from streamer.render.renderer import FrameRenderer
+from streamer.sources import create_source
+from streamer.core.redact import redact
+from streamer.steady import Steadier
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    def __init__(self, conf: dict[str, Any], model: DepthModel) -> None:
+        self.conf = conf
+        self.model = model
+        daemon = conf["daemon"]
+        self.status = StatusBoard(source_url=redact(conf["source"].url), pause_when_idle=daemon.pause_when_idle,
+                                  stall_s=daemon.stall_s)
+        self.slot: LatestSlot[CapturedFrame] = LatestSlot()
+        self.source = create_source(conf["source"], self.slot)
+        self.renderer = FrameRenderer(conf["color"], overlay_alpha=daemon.overlay_alpha)
+        self.zmq = ZmqPublisher(conf["zmq"], renderer=self.renderer, status=self.status)
+        self.http = HttpPublisher(conf["http"], renderer=self.renderer, status=self.status)
+        self.publishers: list[Publisher] = [self.zmq, self.http]
+        if daemon.imagezmq:
+            self.publishers.append(ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer))
+        self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers,
+                                      status=self.status)
+        self.status.attach(source=self.source, slot=self.slot, worker=self.worker, model=model,
+                           publishers=self.publishers)
+
+    def start(self, warmup_timeout_s: float) -> None:
+        started: list[Publisher] = []
+        try:
+            for publisher in self.publishers:
+                publisher.start()  # binds now (ListenError names the port): before any camera is opened
+                started.append(publisher)
+            self.source.start()
+            self._warm_up(warmup_timeout_s)  # a cold export cache meets bad weights here: WeightsError
+        except BaseException:
+            self.source.stop(0.5)
+            for running in started:  # close the listeners we opened before the error goes up with its exit code
+                running.stop(0.5)
+            raise
+        self.worker.start()
+
+    def _warm_up(self, timeout_s: float) -> None:
+        # The first inference at a size builds the ONNX session (and may export); do it before anything is
+        # reported ready, on a real frame when one comes in time so its size is the one that matters.
+        first = self.slot.get(timeout_s) if timeout_s > 0 else None
+        if first is not None:
+            width, height = first.shape[1], first.shape[0]
+        else:
+            width, height = self.conf["source"].width or 640, self.conf["source"].height or 480
+        t0 = time.monotonic()
+        ms = self.model.warm_up(width, height)
+        log.info("network warm at %dx%d in %.1f s (last run %.0f ms)", width, height, time.monotonic() - t0, ms)
+
+    @property
+    def ended(self) -> bool:
+        """The source reached the end of a non-looping file and its capture thread is done."""
+        return self.source.status().state == "ended" and not self.source.running
+
+    def drain(self, timeout_s: float) -> None:
+        """Wait until the worker has taken and processed the last captured frame, and publishers had a moment."""
+        deadline = time.monotonic() + timeout_s
+        while (self.slot.pending or self.worker.busy) and self.worker.running and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(min(0.3, max(0.0, deadline - time.monotonic())))  # publisher threads poll every 0.1 s
+
+    def stop(self, timeout: float = 1.0) -> None:
+        # Upstream first, so nothing new flows into a stage that is shutting down.
+        self.source.stop(timeout)
+        self.worker.stop(timeout)
+        for publisher in self.publishers:
+            publisher.stop(timeout)

@@ -1,0 +1,89 @@
+"""The inference worker: newest captured frame -> network -> steady depth -> every publisher.
+
+It works like this: the source overwrites a one-slot mailbox with each decoded frame; this thread takes whatever
+is newest, so it never falls behind a camera faster than the network (older frames are dropped and counted by the
+slot). Publishers get the result through their own non-blocking `publish`, so none of them can stall inference.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from streamer.core.frame import CapturedFrame, DepthFrame
+from streamer.core.handoff import LatestSlot
+from streamer.model import DepthModel
+from streamer.core.stats import PipelineStats
+from streamer.core.status import PipelineStatus
+from streamer.steady import Steadier
+
+log = logging.getLogger(__name__)
+
+
+class Output(Protocol):
+    def publish(self, frame: DepthFrame) -> None: ...
+
+
+class InferenceWorker:
+    def __init__(self, model: DepthModel, steadier: Steadier, inbox: LatestSlot[CapturedFrame],
+                 outputs: Sequence[Output], stats: PipelineStats | None = None,
+                 status: PipelineStatus | None = None) -> None:
+        self.model = model
+        self.steadier = steadier
+        self.inbox = inbox
+        self.outputs = list(outputs)
+        self.stats = stats or PipelineStats()
+        # With a status, inference pauses while it says idle (pause_when_idle and nobody subscribed or watching).
+        self.status = status
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._meta = model.meta
+        self.busy = False  # inside process(): lets the supervisor drain the last frame of a file before exiting
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self.inbox.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            frame = self.inbox.get(timeout=0.25)
+            if frame is None:
+                continue
+            if self.status is not None and self.status.idle():
+                self.stats.skipped_idle += 1  # the next frame after someone arrives is processed: resume < 1 frame
+                continue
+            self.busy = True
+            try:
+                result = self.process(frame)
+            except Exception as exc:  # one bad frame must not end the stream; the count and message are in stats
+                self.stats.record_error(f"{type(exc).__name__}: {exc}")
+                log.exception("inference failed on frame %d", frame.seq)
+                time.sleep(0.05)  # a persistent failure must not spin a core
+                continue
+            finally:
+                self.busy = False
+            for output in self.outputs:
+                output.publish(result)
+
+    def process(self, frame: CapturedFrame) -> DepthFrame:
+        t0 = time.perf_counter()
+        raw = self.model.predict(frame.image)
+        infer_ms = (time.perf_counter() - t0) * 1e3
+        steady = self.steadier.update(raw)
+        done = time.monotonic()
+        self.stats.record(frame.seq, frame.capture_mono, infer_ms, done)
+        return DepthFrame(captured=frame, raw=raw, depth=steady.depth, depth_range=steady.depth_range,
+                          align=steady.align, infer_ms=infer_ms, done_mono=done,
+                          meta={**self._meta, "steady": steady.status, "motion": round(steady.motion_fraction, 3)})

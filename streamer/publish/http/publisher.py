@@ -1,0 +1,175 @@
+"""HttpPublisher: the live preview over HTTP (MJPEG), with snapshot, health and stats; stdlib only.
+
+It works like this: `publish(frame)` drops the frame in the slot; the worker moves it to `_latest` and wakes every
+viewer through a Condition (always waited on with a timeout). Each viewer thread takes only the newest frame and
+asks the shared FrameRenderer for its JPEG: the first consumer (viewer or other publisher) to ask renders and
+encodes, the others reuse the bytes, so a frame is encoded once per watched view and never for unwatched views.
+A slow viewer blocks only its own thread - it skips frames, never queues them - until `send_timeout_s` without
+progress drops it. When frames stop or the pipeline status gives a no-signal reason, viewers get a "no signal"
+frame about once a second, so they see why.
+
+Endpoints (GET only, everything else 404): `/` page, `/stream.mjpg`, `/snapshot.jpg`, `/healthz`, `/stats`, and
+mjpg-streamer's `/?action=stream` and `/?action=snapshot`. Query: `view=depth|side_by_side|overlay`, `fps=N`.
+
+This module is the stage (frame slot, counters). The HTTP side: `server` accepts and caps connections, `request`
+reads request heads within limits, `handler` routes and streams, `auth` checks credentials and CORS. Options are
+in `options`; the "no signal" frame is drawn by `streamer.render.no_signal`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from streamer.core.frame import DepthFrame
+from streamer.core.status import Health, PipelineStatus
+from streamer.publish.base import Publisher
+from streamer.publish.http.handler import HttpRequestHandler
+from streamer.publish.http.options import HttpOptions
+from streamer.publish.http.server import HttpServer
+from streamer.render.no_signal import render_no_signal
+from streamer.render.renderer import FrameRenderer
+
+log = logging.getLogger(__name__)
+
+
+class HttpPublisher(Publisher):
+    """HTTP server streaming the newest frame as MJPEG to any number of viewers (up to `max_clients`)."""
+
+    section = "http"
+
+    def __init__(self, options: HttpOptions = HttpOptions(),  # noqa: B008 - frozen, so one shared default is safe
+                 *, renderer: FrameRenderer, status: PipelineStatus | None = None) -> None:
+        super().__init__("http-publisher")
+        self.options = options
+        self._renderer = renderer
+        self._status = status
+        self._cond = threading.Condition()
+        self._latest: DepthFrame | None = None
+        self._latest_mono: float | None = None  # when the newest frame reached us
+        self._counts_lock = threading.Lock()
+        self._counts = {"clients": 0, "frames_served": 0, "no_signal_served": 0, "rejected_clients": 0,
+                        "rejected_connections": 0, "bad_requests": 0, "unauthorized": 0}
+        self._server: HttpServer | None = None
+        self._serve_thread: threading.Thread | None = None
+        self.address: tuple[str, int] = ("", 0)  # (host, port) actually bound
+
+    # -- stage -------------------------------------------------------------------------------------------------
+    def audience(self) -> int:
+        return self.viewers()
+
+    def viewers(self) -> int:
+        """Clients currently streaming (snapshots and stats requests do not count)."""
+        with self._counts_lock:
+            return self._counts["clients"]
+
+    def _open(self) -> None:
+        o = self.options
+        server = HttpServer((o.host, o.port), HttpRequestHandler)
+        server.app = self
+        self._server = server
+        self.address = server.server_address[:2]
+        self._serve_thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                              name="http-accept", daemon=True)
+        self._serve_thread.start()
+        log.info("http: serving on http://%s:%d/", *self.address)
+
+    def _send(self, frame: DepthFrame) -> None:
+        with self._cond:
+            self._latest = frame
+            self._latest_mono = time.monotonic()
+            self._cond.notify_all()
+        self.sent += 1
+
+    def _close(self) -> None:
+        with self._cond:
+            self._cond.notify_all()  # viewers waiting for a frame see the stop at once
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server.close_connections()  # unblocks viewers stuck writing to a stalled socket
+            self._server = None
+        if self._serve_thread is not None:
+            self._serve_thread.join(1.0)
+            self._serve_thread = None
+
+    # -- used by viewer threads --------------------------------------------------------------------------------
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def wait_newer(self, than: DepthFrame | None, timeout: float) -> DepthFrame | None:
+        """The newest frame if it is not `than`, waiting up to `timeout` s for one; None otherwise."""
+        with self._cond:
+            if self._latest is than and not self._stop.is_set():
+                self._cond.wait(timeout)
+            return self._latest if self._latest is not than else None
+
+    def pause(self, seconds: float) -> None:
+        """Sleep up to `seconds`, waking at once on stop."""
+        if seconds > 0:
+            self._stop.wait(seconds)
+
+    def no_signal_reason(self) -> str | None:
+        if self._status is not None:
+            try:
+                reason = self._status.no_signal()
+            except Exception as e:
+                reason = f"source state unknown: {e!r}"
+            if reason:
+                return reason
+        if self._latest_mono is None:
+            return "waiting for the first frame"
+        age = time.monotonic() - self._latest_mono
+        if age > self.options.no_signal_after_s:
+            return f"no frame for {age:.0f} s"
+        return None
+
+    def jpeg(self, frame: DepthFrame, view: str) -> bytes:
+        return self._renderer.jpeg(frame, view, self.options.jpeg_quality)
+
+    def no_signal_jpeg(self, reason: str) -> bytes:
+        now = int(time.time())
+        return self._renderer.no_signal_jpeg(reason, now, self.options.jpeg_quality,
+                                             lambda: render_no_signal(reason, now))
+
+    def health(self) -> Health:
+        if self._status is not None:
+            try:
+                return self._status.health()
+            except Exception as e:
+                return Health(False, f"health check failed: {e!r}")
+        reason = self.no_signal_reason()
+        return Health(reason is None, reason or "ok")
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._counts_lock:
+            self._counts[name] += n
+
+    def enter_client(self) -> bool:
+        with self._counts_lock:
+            if self._counts["clients"] >= self.options.max_clients:
+                self._counts["rejected_clients"] += 1
+                return False
+            self._counts["clients"] += 1
+            return True
+
+    def server_stats(self) -> dict:
+        with self._counts_lock:
+            out = dict(self._counts)
+        encodes = self._renderer.encodes()
+        out["no_signal_encodes"] = encodes.pop("no_signal")
+        out["encodes"] = sum(encodes.values())
+        out["encodes_by_view"] = encodes
+        out.update(self.counters())
+        return out
+
+    def all_stats(self) -> dict:
+        out: dict = {}
+        if self._status is not None:
+            try:
+                out.update(self._status.snapshot())
+            except Exception as e:
+                out["stats_error"] = repr(e)
+        out["http"] = self.server_stats()
+        return out

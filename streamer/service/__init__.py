@@ -1,0 +1,1 @@
+"""Supervision: the daemon's main loop, signals, SIGHUP reload and systemd notification."""

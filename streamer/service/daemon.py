@@ -1,0 +1,146 @@
+"""`depth-streamer run`: builds the pipeline from a validated config and supervises it until told to stop.
+
+It works like this: the main thread only supervises. It turns signals into events, pings the systemd watchdog while
+frames advance (or while the source is honestly offline and retrying), reports status, exits when a file ends,
+and on SIGHUP swaps in a new pipeline if the new config validates. Everything it knows comes from the pipeline's
+StatusBoard.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from streamer.config.schema import Override
+from streamer.errors import EXIT_RUNTIME, StreamerError
+from streamer.model import load_depth_model
+from streamer.pipeline.options import load_config
+from streamer.pipeline.pipeline import Pipeline
+from streamer.service.sdnotify import Notifier
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    def __init__(self, config_path: str | Path | None, overrides: list[Override], weights: str | None = None) -> None:
+        self.config_path = config_path
+        self.overrides = overrides
+        self.weights = weights
+        self.conf = load_config(config_path, overrides)
+        self.notifier = Notifier()
+        # A person at a terminal gets a status line every 10 s; under systemd STATUS= (systemctl status) has it.
+        self.terminal = sys.stderr.isatty() and not self.notifier.enabled
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._pipeline: Pipeline | None = None
+
+    def request_stop(self, *_: object) -> None:
+        self._stop.set()
+
+    def request_reload(self, *_: object) -> None:
+        self._reload.set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
+        model = load_depth_model(self.conf["model"], self.weights)
+        pipeline = Pipeline(self.conf, model)
+        pipeline.start(self.conf["daemon"].warmup_timeout_s)
+        self._announce(pipeline)
+        try:
+            return self._supervise()
+        finally:
+            self.notifier.stopping()
+            t0 = time.monotonic()
+            if self._pipeline is not None:
+                self._pipeline.stop(0.8)
+            self.notifier.close()
+            log.info("stopped in %.2f s", time.monotonic() - t0)
+
+    def _announce(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+        host, port = pipeline.http.address
+        log.info("preview: http://%s:%d/  (stream: /stream.mjpg, stats: /stats)", host, port)
+        log.info("zeromq: %s (topics depth, color, status)", pipeline.zmq.endpoint)
+        if not pipeline.model.official_weights:
+            log.warning("running on UNOFFICIAL weights (sha256 %s); every header carries weights_official=false",
+                        pipeline.model.weights_sha256[:16])
+
+    def _supervise(self) -> int:
+        ready = False
+        watchdog_every = self.notifier.watchdog_interval()
+        next_ping = next_status = 0.0
+        next_terminal = time.monotonic() + 10.0
+        while not self._stop.wait(0.2):
+            pipeline = self._pipeline
+            assert pipeline is not None
+            status = pipeline.status
+            now = time.monotonic()
+            if self._reload.is_set():
+                self._reload.clear()
+                self._reload_config()
+                continue
+            if not pipeline.worker.running:
+                log.error("the inference worker stopped unexpectedly; exiting so the service manager restarts us")
+                return EXIT_RUNTIME
+            if pipeline.ended:
+                pipeline.drain(timeout_s=5.0)  # the file's last frame still deserves its depth
+                log.info("source ended (%s) after %d depth frames; exiting",
+                         pipeline.source.status().reason or "end of file", pipeline.worker.stats.inferred.total)
+                return 0
+            if not ready and status.serving():
+                ready = True
+                self.notifier.ready(status.line())
+                log.info("ready: %s", "first depth frame published"
+                         if pipeline.worker.stats.last_output_mono is not None
+                         else "idle, inference paused until someone subscribes or watches" if status.idle()
+                         else f"serving, camera offline: {pipeline.source.status().reason}")
+            progress = status.progressing()
+            if watchdog_every and now >= next_ping:
+                if progress.ok:
+                    self.notifier.watchdog()
+                    next_ping = now + watchdog_every
+                else:
+                    log.warning("not pinging the watchdog: %s", progress.reason)
+                    next_ping = now + 1.0
+            if now >= next_status:
+                line = status.line()
+                self.notifier.status(line)
+                if self.terminal and now >= next_terminal:
+                    log.info("status: %s", line)
+                    next_terminal = now + 10.0
+                next_status = now + 2.0
+        log.info("stopping")
+        return 0
+
+    def _reload_config(self) -> None:
+        """SIGHUP: swap in a pipeline built from the re-read config; on any error keep the running one."""
+        self.notifier.reloading()
+        old = self._pipeline
+        assert old is not None
+        try:
+            new_conf = load_config(self.config_path, self.overrides)
+            model = old.model
+            if new_conf["model"] != self.conf["model"]:
+                model = load_depth_model(new_conf["model"], self.weights)
+        except StreamerError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            self.notifier.notify("READY=1")
+            return
+        old.stop(0.8)
+        try:
+            fresh = Pipeline(new_conf, model)
+            fresh.start(new_conf["daemon"].warmup_timeout_s)
+        except StreamerError as exc:
+            log.error("reload failed (%s); restarting with the previous configuration", exc)
+            fresh = Pipeline(self.conf, old.model)
+            fresh.start(self.conf["daemon"].warmup_timeout_s)
+        else:
+            self.conf = new_conf
+            log.info("configuration reloaded from %s", self.config_path)
+        self._announce(fresh)
+        self.notifier.notify("READY=1")

@@ -1,0 +1,1 @@
+"""Benchmarks and soak tests: they measure the runtime from outside; the runtime never imports them."""

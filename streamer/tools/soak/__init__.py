@@ -1,0 +1,1 @@
+"""`depth-streamer bench soak`: one real daemon under realistic clients for minutes, measured from outside."""

@@ -1,0 +1,27 @@
+"""The one redaction function: userinfo (even with '@' in the password) and credential query values."""
+from __future__ import annotations
+
+import pytest
+
+from streamer.core.redact import redact
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("rtsp://admin:secret123@127.0.0.1:9/cam", "rtsp://***@127.0.0.1:9/cam"),
+    ("rtsp://admin:p@ssw0rd@host/s", "rtsp://***@host/s"),
+    ("http://cam/video?user=admin&pwd=secret123&channel=1", "http://cam/video?user=***&pwd=***&channel=1"),
+    ("https://h/x?token=abc#frag", "https://h/x?token=***#frag"),
+    ("https://h/x?api-key=abc", "https://h/x?api-key=***"),
+    ("cannot open rtsp://u:pw@h:554/s: Connection refused", "cannot open rtsp://***@h:554/s: Connection refused"),
+    ("/videos/a.mp4", "/videos/a.mp4"),
+    ("demo", "demo"),
+    ("rtsp://host/path/with@sign", "rtsp://host/path/with@sign"),
+    ("http://h/a?page=2&view=depth", "http://h/a?page=2&view=depth"),
+])
+def test_redact(raw, shown):
+    assert redact(raw) == shown
+
+
+def test_no_secret_survives_in_any_case():
+    for secret in ("secret123", "p@ssw0rd"):
+        assert secret not in redact(f"rtsp://admin:{secret}@h/x?password={secret}")

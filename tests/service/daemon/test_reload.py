@@ -1,0 +1,79 @@
+"""SIGHUP re-reads the --config file: a valid change takes effect in the running process (camera id in the headers,
+colormap in the images); an invalid file is refused, logged, and the running configuration keeps streaming."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+
+from streamer.client.subscriber import DepthSubscriber
+
+from .harness import DaemonProcess, decode_jpeg
+
+RELOAD_TIMEOUT_S = 20.0
+
+
+def write_config(path: Path, text: str) -> None:
+    """Atomically, as an editor or config management would: SIGHUP never reads half a file."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def config(colormap: str, camera_id: str) -> str:
+    return f'[color]\ncolormap = "{colormap}"\n\n[zmq]\ncamera_id = "{camera_id}"\n\n[source]\nloop = true\n'
+
+
+def wait_camera(daemon: DaemonProcess, camera_id: str, timeout: float = RELOAD_TIMEOUT_S) -> int:
+    """Subscribe afresh and wait for a depth frame from `camera_id`; its seq."""
+    deadline = time.monotonic() + timeout
+    with DepthSubscriber(daemon.zmq_endpoint, topics=("depth",)) as sub:
+        while True:
+            assert daemon.alive(), daemon.log
+            assert time.monotonic() < deadline, f"no depth frame from camera {camera_id!r}:\n{daemon.log}"
+            msg = sub.recv(timeout=0.5)
+            if msg is not None and msg[1]["camera"] == camera_id:
+                return msg[1]["seq"]
+
+
+def color_spread(daemon: DaemonProcess) -> float:
+    """Mean difference between the color channels of a depth snapshot: about 0 for a gray colormap."""
+    status, _, body = daemon.http("/snapshot.jpg?view=depth")
+    assert status == 200
+    image = decode_jpeg(body).astype(np.int16)
+    return float(np.abs(image[..., 0] - image[..., 1]).mean() + np.abs(image[..., 1] - image[..., 2]).mean())
+
+
+def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(spawn, tmp_path, capsys):
+    path = tmp_path / "cam.toml"
+    write_config(path, config("inferno", "before"))
+    daemon = spawn("--config", str(path))
+    daemon.wait_healthy()
+    wait_camera(daemon, "before")
+    inferno = color_spread(daemon)
+    assert inferno > 20, f"inferno should be colorful, channel spread {inferno:.1f}"
+
+    write_config(path, config("gray", "after"))
+    mark = daemon.log_lines
+    daemon.send(signal.SIGHUP)
+    daemon.wait_log(r"configuration reloaded from", RELOAD_TIMEOUT_S, after=mark)
+    wait_camera(daemon, "after")
+    daemon.wait_healthy(RELOAD_TIMEOUT_S)
+    gray = color_spread(daemon)
+    assert gray < 3, f"gray colormap not applied, channel spread {gray:.1f}"
+
+    write_config(path, '[color]\ncolormap = "sepia"\n')  # not a colormap: the reload must be refused
+    mark = daemon.log_lines
+    daemon.send(signal.SIGHUP)
+    line = daemon.wait_log(r"reload refused", RELOAD_TIMEOUT_S, after=mark)
+    assert "colormap" in line and "sepia" in line
+    frames0 = daemon.frames_out()
+    seq = wait_camera(daemon, "after")  # the old configuration, still streaming
+    daemon.wait_for(lambda: daemon.frames_out() >= frames0 + 10, 10.0, "frames after the refused reload")
+    assert color_spread(daemon) < 3 and daemon.alive() and seq >= 0
+    assert daemon.http("/healthz")[0] == 200
+    with capsys.disabled():
+        print(f"\n[reload] snapshot channel spread: inferno {inferno:.1f}, gray {gray:.1f}")
