@@ -28,3 +28,7 @@ class WeightsError(StreamerError):
 class ListenError(ConfigError, OSError):
     """A listener cannot bind its port; a config problem (choose another port) and an OSError for callers that
     catch socket errors."""
+
+
+class SourceError(ConfigError):
+    """The configured source can never deliver (a file that is not a decodable video); restarting will not help."""

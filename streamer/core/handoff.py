@@ -1,4 +1,5 @@
-"""Hand-offs between pipeline stages: a one-slot "latest wins" mailbox that counts what it overwrote."""
+"""Hand-offs between pipeline stages: a one-slot mailbox that is "latest wins" for live sources (a put overwrites and
+counts the drop) or lossless for files (`offer` waits until the consumer took the previous item: back-pressure)."""
 from __future__ import annotations
 
 import threading
@@ -26,11 +27,38 @@ class LatestSlot(Generic[T]):
             self.put_count += 1
             self._cond.notify_all()
 
+    def offer(self, item: T, timeout: float) -> bool:
+        """Lossless put: wait up to `timeout` s for the slot to be empty, then put. False (nothing put) when it stayed
+        full or the slot is closed; the producer checks its own stop flag and offers again."""
+        with self._cond:
+            if self._item is not None and not self._closed:
+                self._cond.wait_for(lambda: self._item is None or self._closed, timeout)
+            if self._item is not None or self._closed:
+                return False
+            self._item = item
+            self.put_count += 1
+            self._cond.notify_all()
+            return True
+
+    def wait_empty(self, timeout: float) -> bool:
+        """Wait up to `timeout` s until the consumer took the waiting item; True when the slot is empty."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._item is None or self._closed, timeout) and self._item is None
+
+    def peek(self, timeout: float) -> T | None:
+        """The waiting item without taking it (it stays for the consumer), waiting up to `timeout` s for one."""
+        with self._cond:
+            if self._item is None and not self._closed:
+                self._cond.wait(timeout)
+            return self._item
+
     def get(self, timeout: float) -> T | None:
         with self._cond:
             if self._item is None and not self._closed:
                 self._cond.wait(timeout)
             item, self._item = self._item, None
+            if item is not None:
+                self._cond.notify_all()  # a lossless producer waits for the slot to empty
             return item
 
     def close(self) -> None:

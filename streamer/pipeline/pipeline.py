@@ -21,7 +21,8 @@ from streamer.publish.http.publisher import HttpPublisher
 from streamer.publish.imagezmq_publisher import ImageZmqPublisher
 from streamer.publish.zmq_publisher import ZmqPublisher
 from streamer.render.renderer import FrameRenderer
-from streamer.sources import create_source
+from streamer.errors import SourceError
+from streamer.sources import create_source, source_kind
 from streamer.core.redact import redact
 from streamer.steady import Steadier
 
@@ -37,6 +38,11 @@ class Pipeline:
                                   stall_s=daemon.stall_s)
         self.slot: LatestSlot[CapturedFrame] = LatestSlot()
         self.source = create_source(conf["source"], self.slot)
+        replay = source_kind(conf["source"].url) in ("file", "demo")
+        # Unpaced files (and an unpaced demo) are lossless: every decoded frame goes through the network once, in
+        # order, the decoder waiting for the worker. Cameras and paced files stay newest-wins.
+        self.source.lossless = replay and not conf["source"].pace
+        self.source.gated = source_kind(conf["source"].url) == "file"  # a file waits for the warm network
         self.renderer = FrameRenderer(conf["color"], overlay_alpha=daemon.overlay_alpha)
         self.zmq = ZmqPublisher(conf["zmq"], renderer=self.renderer, status=self.status)
         self.http = HttpPublisher(conf["http"], renderer=self.renderer, status=self.status)
@@ -62,11 +68,17 @@ class Pipeline:
                 running.stop(0.5)
             raise
         self.worker.start()
+        self.source.gate.set()  # a file waiting at its first frame plays on now
 
     def _warm_up(self, timeout_s: float) -> None:
         # The first inference at a size builds the ONNX session (and may export); do it before anything is
         # reported ready, on a real frame when one comes in time so its size is the one that matters.
-        first = self.slot.get(timeout_s) if timeout_s > 0 else None
+        first = None
+        deadline = time.monotonic() + timeout_s
+        while first is None and time.monotonic() < deadline:
+            first = self.slot.peek(min(0.1, max(0.0, deadline - time.monotonic())))  # left for the worker
+            if self.source.status().state == "failed":
+                raise SourceError(f"cannot read the source: {self.source.status().reason}")
         if first is not None:
             width, height = first.shape[1], first.shape[0]
         else:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from streamer.config.schema import Override
-from streamer.errors import EXIT_RUNTIME, StreamerError
+from streamer.errors import EXIT_CONFIG, EXIT_RUNTIME, StreamerError
 from streamer.model import load_depth_model
 from streamer.pipeline.options import load_config
 from streamer.pipeline.pipeline import Pipeline
@@ -87,6 +87,9 @@ class Daemon:
             if not pipeline.worker.running:
                 log.error("the inference worker stopped unexpectedly; exiting so the service manager restarts us")
                 return EXIT_RUNTIME
+            if pipeline.source.status().state == "failed":  # a file that can never be decoded: say so once, exit
+                log.error("cannot read the source: %s", pipeline.source.status().reason)
+                return EXIT_CONFIG
             if pipeline.ended:
                 pipeline.drain(timeout_s=5.0)  # the file's last frame still deserves its depth
                 log.info("source ended (%s) after %d depth frames; exiting",

@@ -11,7 +11,7 @@ import numpy as np
 
 from streamer.core.frame import CapturedFrame
 from streamer.core.handoff import LatestSlot
-from streamer.sources.base import Source, SourceFault
+from streamer.sources.base import Source, SourceBroken, SourceFault
 from streamer.sources.pacing import PaceClock
 from streamer.core.redact import redact
 from streamer.sources.options import SourceOptions, source_kind, webcam_device
@@ -34,7 +34,11 @@ class AvSource(Source):
     def _session(self) -> str | None:
         opts = self.options
         while True:
-            container = self._open()
+            try:
+                container = self._open()
+            except SourceFault as exc:
+                self._give_up_on_a_file(exc)
+                raise
             try:
                 got = self._decode(container)
             finally:
@@ -44,10 +48,17 @@ class AvSource(Source):
             if self.kind != "file":
                 raise SourceFault(f"{self.label}: stream ended (end of file from the sender)")
             if got == 0:
+                self._give_up_on_a_file(SourceFault(f"{self.label}: no decodable video frames"))
                 raise SourceFault(f"{self.label}: no decodable video frames")
             if not opts.loop:
                 return f"{self.label}: end of file"
             log.debug("%s: looping", self.label)
+
+    def _give_up_on_a_file(self, fault: SourceFault) -> None:
+        """A file that never gave a frame will not give one on the next try either (zero-length, not a video, no moov
+        atom): that is an error to report once, not a camera to reconnect to forever."""
+        if self.kind == "file" and self.stats.frames == 0:
+            raise SourceBroken(str(fault)) from fault
 
     def _open(self) -> av.container.InputContainer:
         opts = self.options

@@ -22,11 +22,15 @@ from streamer.sources.options import SourceOptions
 
 log = logging.getLogger(__name__)
 
-State = Literal["starting", "live", "offline", "ended"]
+State = Literal["starting", "live", "offline", "ended", "failed"]
 
 
 class SourceFault(Exception):
     """A capture session failed; the message is the reason shown in `stats.reason`."""
+
+
+class SourceBroken(SourceFault):
+    """A failure that retrying cannot mend (a file that can never be decoded): the source goes `failed` and ends."""
 
 
 @dataclass(slots=True)
@@ -63,8 +67,14 @@ class Source:
 
     kind = "source"
 
+    lossless = False  # True: every frame reaches the consumer (offer waits for it), for unpaced files and the demo
+
     def __init__(self, options: SourceOptions, slot: LatestSlot[CapturedFrame] | None = None) -> None:
         self.options = options
+        # Opened by the pipeline once the network is warm. A file waits at it after its first frame, so a short file
+        # is not played out (nor a long one skipped) while the first ONNX export runs; live sources never wait.
+        self.gate = threading.Event()
+        self.gated = False
         self.frames: LatestSlot[CapturedFrame] = slot if slot is not None else LatestSlot()
         self._owns_slot = slot is None
         self.stats = SourceStats(state_since=time.monotonic())
@@ -118,6 +128,9 @@ class Source:
                 frames_before = self.stats.frames
                 try:
                     ended = self._session()
+                except SourceBroken as exc:
+                    self._set_state("failed", str(exc))
+                    return
                 except SourceFault as exc:
                     reason = str(exc)
                 except Exception as exc:  # a surprise must not kill capture: report it and retry like a fault
@@ -156,7 +169,16 @@ class Source:
         self._rate.tick(mono)
         if stats.state != "live":
             self._set_state("live", "")
-        self.frames.put(frame)
+        if not self.lossless:
+            self.frames.put(frame)
+        else:
+            while not self.frames.offer(frame, 0.1):  # back-pressure: the decoder waits for the network
+                if self._stop.is_set() or self.frames.closed:
+                    return
+        if self.gated and not self.gate.is_set():
+            while not self.gate.wait(0.1) and not self._stop.is_set():
+                pass
+            self.frames.wait_empty(1.0)  # the first frame, kept through the warm-up, goes to the network first
 
     def _note_format(self, width: int, height: int, pix_fmt: str) -> None:
         stats = self.stats

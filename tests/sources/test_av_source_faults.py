@@ -1,5 +1,6 @@
 """AvSource when things go wrong: missing inputs, URLs that are no streams, silent servers, EOF and stalls on a
-live stream. Every case must end up `offline` with a readable reason, retry with backoff, and stop promptly."""
+live stream. Every live case must end up `offline` with a readable reason, retry with backoff, and stop promptly; a
+file that never decodes fails once instead."""
 from __future__ import annotations
 
 import logging
@@ -40,21 +41,31 @@ def assert_offline_and_retrying(source: Source, *reason_parts: str, attempts: in
 
 
 @pytest.mark.parametrize("url, reason", [
-    ("/nonexistent/clip.mp4", "No such file or directory"),
     ("/dev/video99", "No such file or directory"),
     ("v4l2:99", "No such file or directory"),
 ])
-def test_missing_inputs_go_offline_with_a_reason(url: str, reason: str) -> None:
+def test_missing_webcams_go_offline_with_a_reason_and_retry(url: str, reason: str) -> None:
+    # A webcam may be plugged in later: retrying is right.
     source = offline_source(url)
     source.start()
     assert_offline_and_retrying(source, "cannot open", reason, url.replace("v4l2:", "/dev/video"))
     assert_stops_promptly(source)
 
 
-def test_closed_port_is_refused() -> None:
-    source = offline_source(f"http://127.0.0.1:{closed_port()}/x")
+def assert_failed_for_good(source: Source, *reason_parts: str) -> None:
+    """A file that never gave a frame fails once, with its reason, and its capture thread ends: no retry loop."""
+    assert wait_for(lambda: not source.running, 5.0), source.stats
+    stats = source.stats.snapshot()
+    assert stats.state == "failed" and stats.frames == 0 and stats.reconnects == 0, stats
+    for part in reason_parts:
+        assert part in stats.reason, stats.reason
+    assert "retry" not in stats.reason
+
+
+def test_a_missing_file_fails_once() -> None:
+    source = offline_source("/nonexistent/clip.mp4")
     source.start()
-    assert_offline_and_retrying(source, "Connection refused")
+    assert_failed_for_good(source, "cannot open", "No such file or directory", "/nonexistent/clip.mp4")
     assert_stops_promptly(source)
 
 
@@ -63,8 +74,21 @@ def test_garbage_file_is_not_a_video(tmp_path: Path) -> None:
     junk.write_bytes(bytes(range(256)) * 100)
     source = offline_source(str(junk))
     source.start()
-    assert_offline_and_retrying(source, "cannot open", "Invalid data")
+    assert_failed_for_good(source, "cannot open", "Invalid data")
     assert_stops_promptly(source)
+
+
+def test_empty_file_and_file_without_moov_fail_once(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    clip = (Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "video" / "realshort.mp4").read_bytes()
+    no_moov = tmp_path / "no_moov.mp4"
+    no_moov.write_bytes(clip[: clip.find(b"moov") - 4])  # the index atom sits at the end of this file: cut it off
+    for path in (empty, no_moov):
+        source = offline_source(str(path))
+        source.start()
+        assert_failed_for_good(source, str(path))
+        assert_stops_promptly(source)
 
 
 @pytest.mark.parametrize("scheme", ["http", "rtsp"])
@@ -98,7 +122,7 @@ def test_silent_server_times_out_and_stop_is_prompt_while_opening(tcp_server, sc
 
 
 def test_backoff_grows_and_stop_cuts_the_wait_short() -> None:
-    source = offline_source("/nonexistent/clip.mp4", backoff=(0.1, 0.3, 30.0))
+    source = offline_source("/dev/video99", backoff=(0.1, 0.3, 30.0))  # a camera not plugged in: always retried
     source.start()
     time.sleep(1.0)  # fail, 0.1 s, fail, 0.3 s, fail, then a 30 s wait
     stats = source.stats.snapshot()
