@@ -9,7 +9,7 @@ import numpy as np
 
 from streamer.config.options import opt
 from streamer.model.backends import OnnxRuntimeBackend, TorchBackend, choose_backend
-from streamer.model.preprocess import NET_SIZE, STRIDE, Preprocessor
+from streamer.model.preprocess import NET_SIZE, STRIDE, Preprocessor, network_size
 from streamer.model.weights import (WEIGHTS_SHA256, LoadedWeights, WeightsFile, cache_dir, identify, load_into,
                                     read_state_dict, resolve_weights_path)
 
@@ -85,8 +85,10 @@ def load_depth_model(options: ModelOptions, weights_path: str | None = None) -> 
     if backend_name == "torch":
         backend = TorchBackend(build_network(weights), device=device, threads=options.threads)
     else:
-        backend = OnnxRuntimeBackend(weights.sha256, lambda: build_network(read_state_dict(path)),
-                                     cache_dir() / "onnx", threads=options.threads)
+        backend = OnnxRuntimeBackend(weights.sha256, path, cache_dir() / "onnx", threads=options.threads)
         if not backend.verified_before():
-            backend.network()  # strict load now, so bad weights fail at start-up rather than at the first frame
+            # Strict load now (in the export child), so bad weights fail at start-up rather than at the first frame;
+            # the size is the usual 4:3 camera's, which the warm-up then finds in the cache.
+            net_w, net_h = network_size(640, 480, options.net_size)
+            backend.onnx_file(net_h, net_w)
     return DepthModel(backend, weights, options.net_size)

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import tempfile
-import warnings
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 
 from streamer.core.files import atomic_write, file_sha256
 from streamer.errors import StreamerError
+from streamer.model.export import export_in_child, export_network
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +70,14 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, weights_sha256: str, load_network: Callable[[], object], cache_dir: Path,
+    def __init__(self, weights_sha256: str, network: Callable[[], object] | str | Path, cache_dir: Path,
                  threads: int = 0, opset: int = ONNX_OPSET) -> None:
         import onnxruntime  # imported here so the torch-only path does not need it
 
         self._ort = onnxruntime
-        self._load_network = load_network  # strict weights load + torch model; called only to export
+        # The weights file: exported (strict load included) in a child process, so this one never imports torch.
+        # Or a callable giving the torch network (benchmarks and tests that hold one already): exported here.
+        self._source = network
         self._network = None
         self.weights_sha256 = weights_sha256
         self.cache_dir = Path(cache_dir)
@@ -90,11 +92,6 @@ class OnnxRuntimeBackend:
                 "input": [1, 3, height, width], "opset": self.opset, "torch": _version("torch"),
                 "onnx": _version("onnx"), "onnxruntime": self._ort.__version__}
 
-    def network(self):
-        """The torch network (strict weights load on first use). Raises WeightsError for bad weights."""
-        if self._network is None:
-            self._network = self._load_network()
-        return self._network
 
     def verified_before(self) -> bool:
         """Whether an export of these exact weights exists: they passed the strict load when it was made."""
@@ -131,18 +128,15 @@ class OnnxRuntimeBackend:
         path.parent.mkdir(parents=True, exist_ok=True)
         log.info("exporting the network to ONNX for %dx%d (once per weights, size and library versions)",
                  width, height)
-        import torch
-
-        network = self.network().eval().cpu()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".onnx.part", dir=path.parent)
         os.close(fd)
         try:
-            dummy = torch.zeros(1, 3, height, width)
-            with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-                warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice is not for users
-                # The TorchScript exporter: ~1 s here against ~5 s for the dynamo one, same graph and speed in ORT.
-                torch.onnx.export(network, (dummy,), tmp, dynamo=False, opset_version=self.opset,
-                                  input_names=["image"], output_names=["depth"], do_constant_folding=True)
+            if callable(self._source):
+                if self._network is None:
+                    self._network = self._source()
+                export_network(self._network, tmp, height, width, self.opset)
+            else:
+                export_in_child(self._source, tmp, height, width, self.opset)
             os.replace(tmp, path)
             meta = {"key": self.cache_key(height, width), "sha256": file_sha256(path)}
             atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))

@@ -52,6 +52,13 @@ def test_missing_webcams_go_offline_with_a_reason_and_retry(url: str, reason: st
     assert_stops_promptly(source)
 
 
+def test_closed_port_is_refused() -> None:
+    source = offline_source(f"http://127.0.0.1:{closed_port()}/x")
+    source.start()
+    assert_offline_and_retrying(source, "Connection refused")
+    assert_stops_promptly(source)
+
+
 def assert_failed_for_good(source: Source, *reason_parts: str) -> None:
     """A file that never gave a frame fails once, with its reason, and its capture thread ends: no retry loop."""
     assert wait_for(lambda: not source.running, 5.0), source.stats
