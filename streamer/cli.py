@@ -7,7 +7,9 @@ import os
 import sys
 from pathlib import Path
 
+from streamer.config.schema import Override
 from streamer.errors import EXIT_RUNTIME, StreamerError
+from streamer.render.views import VIEWS
 
 log = logging.getLogger("streamer")
 
@@ -38,12 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("infer", help="depth for still images: DIR/<stem>.npy (raw network output) and .png")
-    p.add_argument("images", nargs="+", type=Path)
+    p = sub.add_parser("infer", help="depth for images (DIR/<stem>.npy raw + .png) and videos (DIR/<stem>.depth.mp4)")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE_OR_VIDEO")
     p.add_argument("--weights", help="weights file (default: $DEPTH_STREAMER_WEIGHTS, else the fetched file)")
-    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"))
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--config", type=Path, help="TOML config: its [model], [color] and [steady] sections apply")
+    p.add_argument("--backend", choices=("auto", "torch", "onnxruntime"))
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--threads", type=int)
+    p.add_argument("--view", default="depth", choices=VIEWS, help="videos: what the depth video shows")
+    p.add_argument("--raw", action="store_true", help="videos: also DIR/<stem>.depth.npz with every raw map")
     p.add_argument("--output-dir", type=Path, default=Path("."))
     p.set_defaults(handler=cmd_infer)
 
@@ -75,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     vw = sub.add_parser("view", help="preview window for a running daemon (ZeroMQ or MJPEG URL)")
     vw.add_argument("address", nargs="?", default="http://127.0.0.1:8080/stream.mjpg",
                     help="tcp://HOST:PORT (ZeroMQ color topic) or http://HOST:PORT/stream.mjpg")
-    vw.add_argument("--view", choices=("depth", "side_by_side", "overlay"))
+    vw.add_argument("--view", choices=VIEWS)
     vw.add_argument("--token", help="bearer token for a protected MJPEG server")
     vw.set_defaults(handler=cmd_view)
 
@@ -111,29 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
-    import cv2
-    import numpy as np
+    from streamer.model import load_depth_model
+    from streamer.pipeline.offline import InferOptions, run_infer
+    from streamer.pipeline.options import load_config
 
-    from streamer.model import ModelOptions, load_depth_model
-    from streamer.render.colorize import Colorizer
-
-    model = load_depth_model(ModelOptions(backend=args.backend, device=args.device, threads=args.threads),
-                             weights_path=args.weights)
-    colorizer = Colorizer()
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    failed = 0
-    for path in args.images:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
-        if image is None:
-            log.error("cannot read %s: %s", path, "no such file" if not path.exists() else "not a readable image")
-            failed += 1
-            continue
-        raw = model.predict(image).astype(np.float32, copy=False)
-        np.save(args.output_dir / f"{path.stem}.npy", raw)
-        lo, hi = np.percentile(raw, (2, 98))  # a still image has no history: its own robust range
-        color = colorizer.colorize(raw, (float(lo), float(hi)), size=(image.shape[1], image.shape[0]))
-        cv2.imwrite(str(args.output_dir / f"{path.stem}.png"), color)
-        log.info("%s -> %s/%s.{npy,png} (network %dx%d)", path, args.output_dir, path.stem, raw.shape[1], raw.shape[0])
+    overrides = [Override(f"model.{flag}", getattr(args, flag), f"--{flag}")
+                 for flag in ("backend", "device", "threads") if getattr(args, flag) is not None]
+    conf = load_config(args.config, overrides)
+    options = InferOptions(output_dir=args.output_dir, view=args.view, raw=args.raw, color=conf["color"],
+                           steady=conf["steady"])
+    model = load_depth_model(conf["model"], weights_path=args.weights)
+    failed = run_infer(model, list(args.images), options)
     if failed:
         log.error("%d of %d inputs failed", failed, len(args.images))
         return EXIT_RUNTIME
@@ -147,7 +140,7 @@ RUN_FLAGS = (("source", "source.url"), ("backend", "model.backend"), ("device", 
 
 def run_overrides(args: argparse.Namespace) -> list:
     """`--set` items, then the dedicated flags, as (key, value) overrides: values, never TOML text."""
-    from streamer.config.schema import Override, parse_set
+    from streamer.config.schema import parse_set
 
     overrides = [parse_set(item) for item in args.set or []]
     for flag, key in RUN_FLAGS:

@@ -1,0 +1,150 @@
+"""`depth-streamer infer`: depth for still images and whole videos, without the daemon.
+
+Images: DIR/<stem>.npy (the raw network output) and DIR/<stem>.png (colorized at the photo's size). Videos take the
+daemon's lossless path frame by frame, in order - decode, network, steady, render - and write DIR/<stem>.depth.mp4
+(H.264, the configured view and colormap) and, with `raw`, DIR/<stem>.depth.npz (every raw map, with its pts).
+Outputs never overwrite each other within one run: a second input with the same stem gets `<stem>-2`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from streamer.core.frame import CapturedFrame, DepthFrame
+from streamer.core.progress import Progress
+from streamer.errors import StreamerError
+from streamer.model import DepthModel
+from streamer.render.colorize import ColorOptions, Colorizer
+from streamer.render.renderer import FrameRenderer
+from streamer.sources.av_source import to_bgr
+from streamer.steady import Steadier, SteadyOptions
+
+log = logging.getLogger(__name__)
+
+VIDEO_CRF = 20  # visually lossless for colormapped depth at a fraction of the size of a lossless encode
+
+
+@dataclass(frozen=True)
+class InferOptions:
+    output_dir: Path
+    view: str = "depth"
+    raw: bool = False  # videos: also the raw maps as one .npz
+    color: ColorOptions = ColorOptions()
+    steady: SteadyOptions = SteadyOptions()
+
+
+def output_stems(inputs: list[Path]) -> list[str]:
+    """One output stem per input, unique within the run: `a/x.jpg`, `b/x.png` -> `x`, `x-2`."""
+    seen: dict[str, int] = {}
+    stems = []
+    for path in inputs:
+        n = seen.get(path.stem, 0) + 1
+        seen[path.stem] = n
+        stems.append(path.stem if n == 1 else f"{path.stem}-{n}")
+    return stems
+
+
+def prepare_output_dir(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise StreamerError(f"--output-dir {path} is a file, not a folder; name a folder (it is created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StreamerError(f"cannot create --output-dir {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def is_video(path: Path) -> bool:
+    """A file OpenCV cannot read as an image but FFmpeg opens with a video stream."""
+    if cv2.haveImageReader(str(path)):
+        return False
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.video)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return False
+
+
+def infer_image(model: DepthModel, colorizer: Colorizer, path: Path, out: Path, stem: str) -> None:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise StreamerError(f"cannot read {path}: not a readable image or video")
+    raw = model.predict(image).astype(np.float32, copy=False)
+    np.save(out / f"{stem}.npy", raw)
+    lo, hi = np.percentile(raw, (2, 98))  # a still image has no history: its own robust range
+    cv2.imwrite(str(out / f"{stem}.png"), colorizer.colorize(raw, (float(lo), float(hi)),
+                                                             size=(image.shape[1], image.shape[0])))
+    log.info("%s -> %s/%s.{npy,png} (network %dx%d)", path, out, stem, raw.shape[1], raw.shape[0])
+
+
+def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str) -> Path:
+    """Every frame through network -> steady -> render -> H.264, in order; returns the video's path."""
+    out = options.output_dir
+    steadier = Steadier(options.steady)
+    renderer = FrameRenderer(options.color)
+    video_path = out / f"{stem}.depth.mp4"
+    raw_maps: list[np.ndarray] = []
+    pts: list[float] = []
+    with av.open(str(path)) as src:
+        stream = src.streams.video[0]
+        total = stream.frames or 0
+        rate = stream.average_rate or stream.guessed_rate or Fraction(30)
+        progress = Progress(total, f"infer {path.name}", unit="frame")
+        with av.open(str(video_path), "w") as dst:
+            enc = None
+            for index, frame in enumerate(src.decode(stream)):
+                image = to_bgr(frame)
+                raw = model.predict(image)
+                steady = steadier.update(raw)
+                captured = CapturedFrame(seq=index, image=image, capture_wall=0.0, capture_mono=float(index),
+                                         pts=frame.time)
+                depth = DepthFrame(captured=captured, raw=raw, depth=steady.depth, depth_range=steady.depth_range,
+                                   align=steady.align, infer_ms=0.0, done_mono=0.0)
+                picture = renderer.image(depth, options.view)
+                if enc is None:
+                    enc = dst.add_stream("libx264", rate=rate)
+                    enc.width, enc.height = picture.shape[1] // 2 * 2, picture.shape[0] // 2 * 2
+                    enc.pix_fmt = "yuv420p"
+                    enc.options = {"crf": str(VIDEO_CRF), "preset": "veryfast"}
+                picture = picture[: enc.height, : enc.width]  # yuv420p needs even sides
+                for packet in enc.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="bgr24")):
+                    dst.mux(packet)
+                if options.raw:
+                    raw_maps.append(np.asarray(raw, np.float32))
+                    pts.append(frame.time if frame.time is not None else index / float(rate))
+                progress.update(1)
+            if enc is None:
+                raise StreamerError(f"{path}: no decodable video frames")
+            for packet in enc.encode():
+                dst.mux(packet)
+        progress.close()
+    if options.raw:
+        np.savez(out / f"{stem}.depth.npz", depth=np.stack(raw_maps), pts=np.asarray(pts))
+    log.info("%s -> %s (%d frames%s)", path, video_path, progress.done,
+             f", raw maps in {stem}.depth.npz" if options.raw else "")
+    return video_path
+
+
+def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> int:
+    """Process every input; a bad one is reported and the rest still processed. Returns how many failed."""
+    out = prepare_output_dir(options.output_dir)
+    colorizer = Colorizer(options.color)
+    failed = 0
+    for path, stem in zip(inputs, output_stems(inputs), strict=True):
+        try:
+            if not path.is_file():
+                raise StreamerError(f"cannot read {path}: no such file")
+            if is_video(path):
+                infer_video(model, options, path, stem)
+            else:
+                infer_image(model, colorizer, path, out, stem)
+        except StreamerError as exc:
+            log.error("%s", exc)
+            failed += 1
+    return failed
