@@ -47,6 +47,15 @@ def rss_mb(pid: int) -> float:
     return int(value.split()[0]) / 1024 if value else float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (both cores count), from /proc/PID/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
 def thread_count(pid: int) -> int | None:
     value = proc_status(pid).get("Threads")
     return int(value) if value else None

@@ -1,12 +1,13 @@
-"""`depth-streamer bench pipeline VIDEO`: the whole pipeline against the official MiDaS camera loop, same run.
+"""`depth-streamer bench pipeline VIDEO`: our daemon against the official MiDaS camera loop, all in one run.
 
-(a) baseline: what isl-org/MiDaS `run.py` does per camera frame — sequential read, float64 cubic resize, normalise,
-    torch eager forward, bicubic upsample to frame size, per-frame min/max, inferno — at the same network size;
-(b) ours at full speed: the real Pipeline (file paced at 100 fps, faster than the network can take frames, ->
-    ONNX Runtime -> steady -> publishers), in this process;
-(c) ours as deployed: a `depth-streamer run` subprocess on the file paced at a camera rate, measured from outside
-    with a real ZeroMQ subscriber (capture -> publish latency from the headers) and /proc (RSS), plus the time from
-    process start to the first published frame with a warm export cache.
+(a) the official run.py loop, network in torch (as shipped) - the baseline;
+(b) the official run.py loop, network on OpenVINO with default hints - the peer MiDaS points CPU users to;
+(c) ours, lossless: a `depth-streamer run` process on the file unpaced (every frame through the network once, the
+    decoder waiting for it), measured from outside: fps, dropped (must be 0), CPU-ms per frame;
+(d) ours as a live camera: the file paced at `paced_fps`: fps in and out, drop %, capture -> publish latency from
+    a real ZeroMQ subscriber's headers, CPU-ms per published frame, RSS, start to first frame.
+Every daemon measurement starts once the daemon has settled its precision (int8/bf16 are chosen from real frames
+after start-up), so what is timed is what runs.
 """
 from __future__ import annotations
 
@@ -15,147 +16,114 @@ import statistics
 import time
 from pathlib import Path
 
-import av
-import cv2
-import numpy as np
-import torch
+import zmq
 
 from streamer.config.schema import Override
-from streamer.pipeline.options import load_config
-from streamer.pipeline.pipeline import Pipeline
-from streamer.tools.measure import DaemonProcess, http_stats, looping_video_args, pcts, rss_mb
-from streamer.model import build_network, load_depth_model
+from streamer.errors import StreamerError
+from streamer.model import load_depth_model
 from streamer.model.backends import default_threads
-from streamer.model.preprocess import MEAN, STD
-from streamer.model.weights import read_state_dict, resolve_weights_path
+from streamer.model.preprocess import network_size
+from streamer.model.weights import resolve_weights_path
+from streamer.pipeline.options import load_config
+from streamer.tools.bench.official import official_loop, openvino_forward, torch_forward
+from streamer.tools.measure import DaemonProcess, cpu_seconds, http_stats, load_1m, pcts, rss_mb
+
+SETTLE_TIMEOUT_S = 300.0  # calibration frames + a quantisation + the gate, on a busy 2-core box
 
 
-FULL_SPEED_INPUT_FPS = 100
+def settled(stats: dict) -> bool:
+    """The daemon publishes and its precision choice is made (nothing pending)."""
+    return stats.get("frames_out", 0) > 0 and not stats.get("model", {}).get("precision_pending", False)
 
 
-def official_frame_loop(video: str, weights: str, seconds: float, net_size: int) -> dict:
-    """The official run.py camera loop, step for step (no window: imshow is the one thing we cannot do here)."""
-    torch.set_num_threads(default_threads())
-    model = build_network(read_state_dict(weights))  # torch eager, NCHW, float32: run.py without --optimize
-    times, frames = [], 0
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with av.open(video) as container:
-            for frame in container.decode(video=0):
-                t0 = time.perf_counter()
-                bgr = frame.to_ndarray(format="bgr24")
-                rgb = np.flip(bgr, 2)  # run.py: "flip required to get RGB"
-                image = _official_transform(rgb / 255, net_size)
-                with torch.no_grad():
-                    sample = torch.from_numpy(image).unsqueeze(0)
-                    prediction = model.forward(sample)
-                    prediction = torch.nn.functional.interpolate(
-                        prediction.unsqueeze(1), size=rgb.shape[:2], mode="bicubic", align_corners=False,
-                    ).squeeze().cpu().numpy()
-                lo, hi = prediction.min(), prediction.max()  # per-frame min/max: the flicker we remove
-                normalized = 255 * (prediction - lo) / (hi - lo)
-                colored = cv2.applyColorMap(np.uint8(normalized), cv2.COLORMAP_INFERNO)
-                np.concatenate((bgr, colored), axis=1)  # create_side_by_side
-                times.append((time.perf_counter() - t0) * 1e3)
-                frames += 1
-                if time.monotonic() >= deadline:
-                    break
-    total = sum(times) / 1e3
-    return {"fps": frames / total, "frames": frames, "latency_ms": pcts(times)}
-
-
-def _official_transform(rgb: np.ndarray, net_size: int) -> np.ndarray:
-    from streamer.model.preprocess import network_size
-
-    h, w = rgb.shape[:2]
-    net_w, net_h = network_size(w, h, net_size)
-    resized = cv2.resize(rgb, (net_w, net_h), interpolation=cv2.INTER_CUBIC)  # float64, as run.py
-    normalized = (resized - MEAN.astype(np.float64)) / STD.astype(np.float64)
-    return np.ascontiguousarray(np.transpose(normalized, (2, 0, 1))).astype(np.float32)
-
-
-def our_pipeline_full_speed(video: str, weights: str, seconds: float, net_size: int) -> dict:
-    # Paced well above what the network can take, not unpaced: an unpaced decoder spins a whole core producing
-    # frames nobody will see (newest-wins drops them), which a camera never does. The network never waits.
-    conf = load_config(None, [Override(k, v, "bench") for k, v in (
-        ("source.url", video), ("source.pace_fps", FULL_SPEED_INPUT_FPS), ("source.loop", True), ("zmq.port", 0),
-        ("http.port", 0), ("model.net_size", net_size))])
-    model = load_depth_model(conf["model"], weights)
-    pipeline = Pipeline(conf, model)
-    pipeline.start(conf["daemon"].warmup_timeout_s)
-    try:
-        time.sleep(2.0)  # past start-up transients
-        before, t0 = pipeline.status.snapshot(), time.monotonic()
-        time.sleep(seconds)
-        snap, t1 = pipeline.status.snapshot(), time.monotonic()
-        f0, d0, f1, d1 = before["frames_out"], before["dropped"], snap["frames_out"], snap["dropped"]
-    finally:
-        pipeline.stop(1.0)
-    return {"fps": (f1 - f0) / (t1 - t0), "frames": f1 - f0, "skipped_by_newest_wins": d1 - d0,
-            "latency_ms": snap["latency_ms"], "infer_ms": snap["infer_ms"], "backend": model.meta["backend"]}
-
-
-def our_daemon_paced(video: str, weights: str, seconds: float, fps: float, net_size: int) -> dict:
-    """A real daemon process on the file paced at `fps`, measured from outside."""
-    import zmq
-
+def measure_daemon(args: list[str], seconds: float, latency: bool) -> dict:
+    """A daemon process with `args`, measured from outside for `seconds` once settled."""
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"depth")
     t_start = time.monotonic()
-    daemon = DaemonProcess(looping_video_args(video, weights, fps, "--set", f"model.net_size={net_size}"),
-                           log_level="warning").start()
+    daemon = DaemonProcess(args, log_level="warning").start()
     sub.connect(f"tcp://127.0.0.1:{daemon.zmq_port}")
     try:
-        if not sub.poll(60_000):
-            raise RuntimeError("no frame from the daemon within 60 s:\n  " + daemon.log_tail().replace("\n", "\n  "))
+        if not sub.poll(int(SETTLE_TIMEOUT_S * 1000)):
+            raise StreamerError("no frame from the daemon:\n" + daemon.log_tail())
         startup_s = time.monotonic() - t_start
-        time.sleep(3.0)  # steady state: the first seconds hold the warm-up
-        while sub.poll(0):  # drop what queued during the wait
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while not settled(http_stats(daemon.http_port)):
+            if time.monotonic() > deadline or not daemon.alive():
+                raise StreamerError("the daemon did not settle its precision:\n" + daemon.log_tail())
+            time.sleep(0.5)
+        time.sleep(2.0)  # past the switch
+        while sub.poll(0):
             sub.recv_multipart()
-        before = http_stats(daemon.http_port)
-        latencies, rss = [], [rss_mb(daemon.pid)]
-        deadline = time.monotonic() + seconds
+        before, cpu0, t0 = http_stats(daemon.http_port), cpu_seconds(daemon.pid), time.monotonic()
+        latencies: list[float] = []
+        rss = [rss_mb(daemon.pid)]
         next_rss = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
+        while time.monotonic() < t0 + seconds:
             if sub.poll(200):
-                _, header, _ = sub.recv_multipart()
-                h = json.loads(header)
-                latencies.append((h["publish_mono"] - h["capture_mono"]) * 1e3)
-            if time.monotonic() >= next_rss:  # once a second, not per message
+                header = json.loads(sub.recv_multipart()[1])
+                latencies.append((header["publish_mono"] - header["capture_mono"]) * 1e3)
+            if time.monotonic() >= next_rss:
                 rss.append(rss_mb(daemon.pid))
                 next_rss += 1.0
-        after = http_stats(daemon.http_port)
+        after, cpu1, t1 = http_stats(daemon.http_port), cpu_seconds(daemon.pid), time.monotonic()
     finally:
         daemon.close()
         sub.close()
         ctx.term()
-    span = seconds
+    span = t1 - t0
     captured = after["source"]["frames"] - before["source"]["frames"]
-    return {"startup_to_first_frame_s": startup_s, "fps_in": captured / span,
-            "fps_out": (after["frames_out"] - before["frames_out"]) / span,
-            "dropped": after["dropped"] - before["dropped"], "captured": captured,
-            "capture_to_publish_ms": pcts(latencies), "rss_mb": {"median": statistics.median(rss), "max": max(rss)}}
+    out_frames = after["frames_out"] - before["frames_out"]
+    dropped = after["dropped"] - before["dropped"]
+    return {"startup_to_first_frame_s": round(startup_s, 2), "fps_in": captured / span, "fps_out": out_frames / span,
+            "captured": captured, "published": out_frames, "dropped": dropped,
+            "dropped_pct": 100.0 * dropped / captured if captured else 0.0,
+            "cpu_ms_per_frame": 1e3 * (cpu1 - cpu0) / out_frames if out_frames else None,
+            "capture_to_publish_ms": pcts(latencies) if latency else None,
+            "rss_mb": {"median": statistics.median(rss), "max": max(rss)},
+            "precision": after["model"].get("precision", "fp32"), "infer_ms": after.get("infer_ms")}
 
 
 def bench_pipeline(video: str, weights: str | None, seconds: float, paced_fps: float, net_size: int) -> dict:
     weights_path = str(resolve_weights_path(weights))
     if not Path(weights_path).is_file():
-        raise SystemExit(f"--pipeline needs weights: {weights_path} does not exist (pass --weights)")
-    print(f"video {video}; weights {weights_path}; {default_threads()} cores; {seconds:g} s per measurement\n")
-    print("(a) baseline: official run.py camera loop (torch eager) ...", flush=True)
-    base = official_frame_loop(video, weights_path, seconds, net_size)
-    print(f"    {base['fps']:.1f} fps, per-frame latency {base['latency_ms']}")
-    print("(b) ours, full speed (same network size) ...", flush=True)
-    ours = our_pipeline_full_speed(video, weights_path, seconds, net_size)
-    print(f"    {ours['fps']:.1f} fps ({ours['backend']}), capture->steady latency {ours['latency_ms']}, "
-          f"inference {ours['infer_ms']}")
-    print(f"    speed-up over the baseline: {ours['fps'] / base['fps']:.2f}x")
-    print(f"(c) ours as a daemon process, file paced at {paced_fps:g} fps ...", flush=True)
-    paced = our_daemon_paced(video, weights_path, seconds, paced_fps, net_size)
-    print(f"    start -> first published frame {paced['startup_to_first_frame_s']:.2f} s (warm export cache)")
-    print(f"    in {paced['fps_in']:.1f} fps, out {paced['fps_out']:.1f} fps, dropped {paced['dropped']} of "
-          f"{paced['captured']} captured (newest frame wins)")
-    print(f"    capture->publish latency {paced['capture_to_publish_ms']}, RSS {paced['rss_mb']} MB")
-    return {"baseline": base, "ours": ours, "paced": paced, "speedup": ours["fps"] / base["fps"]}
+        raise StreamerError(f"bench pipeline needs weights: {weights_path} does not exist (pass --weights)")
+    threads = default_threads()
+    print(f"video {video}; weights {weights_path}; {threads} cores; {seconds:g} s per measurement; "
+          f"load {load_1m()}\n")
+    results: dict = {}
+    print("(a) official run.py loop, torch eager (baseline) ...", flush=True)
+    results["official_torch"] = official_loop(video, torch_forward(weights_path, threads), seconds, net_size)
+    print(f"    {results['official_torch']['fps']:.1f} fps, latency {results['official_torch']['latency_ms']}")
+    try:
+        conf = load_config(None, [Override("model.net_size", net_size, "bench"),
+                                  Override("model.precision", "fp32", "bench")])
+        backend = load_depth_model(conf["model"], weights_path).backend
+        net_w, net_h = network_size(640, 480, net_size)
+        forward, ov_precision = openvino_forward(backend.onnx_file(net_h, net_w))
+    except ImportError:
+        print("(b) skipped: openvino is not installed")
+    else:
+        print(f"(b) official run.py loop, network on OpenVINO (default hints: {ov_precision}) ...", flush=True)
+        results["official_openvino"] = official_loop(video, forward, seconds, net_size)
+        print(f"    {results['official_openvino']['fps']:.1f} fps, latency "
+              f"{results['official_openvino']['latency_ms']}")
+    common = ["--source", video, "--weights", weights_path, "--set", "source.loop=true",
+              "--set", f"model.net_size={net_size}"]
+    print("(c) ours, lossless (file unpaced, the decoder waits for the network) ...", flush=True)
+    lossless = results["ours_lossless"] = measure_daemon(common + ["--set", "source.pace=false"], seconds, False)
+    print(f"    {lossless['fps_out']:.1f} fps ({lossless['precision']}), dropped {lossless['dropped']} of "
+          f"{lossless['captured']}, {lossless['cpu_ms_per_frame']:.1f} CPU-ms per frame")
+    for name, base in (("official_torch", "torch"), ("official_openvino", "OpenVINO")):
+        if name in results:
+            print(f"    {lossless['fps_out'] / results[name]['fps']:.2f}x the official loop on {base}")
+    print(f"(d) ours as a {paced_fps:g} fps camera (file paced) ...", flush=True)
+    paced = results["ours_paced"] = measure_daemon(common + ["--set", f"source.pace_fps={paced_fps}"], seconds, True)
+    print(f"    in {paced['fps_in']:.1f} fps, out {paced['fps_out']:.1f} fps ({paced['precision']}), dropped "
+          f"{paced['dropped_pct']:.1f} %, capture->publish {paced['capture_to_publish_ms']} ms, "
+          f"{paced['cpu_ms_per_frame']:.1f} CPU-ms per published frame, RSS {paced['rss_mb']} MB, start to first "
+          f"frame {paced['startup_to_first_frame_s']} s")
+    print(f"\nload {load_1m()} (1-minute average at the end; above ~0.5 before the start means a busy machine)")
+    return results
