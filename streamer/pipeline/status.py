@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from streamer.core.redact import redact, redact_data
 from streamer.core.status import Health
 
 if TYPE_CHECKING:  # annotations only; none of these modules imports this one
@@ -24,7 +25,7 @@ class StatusBoard:
     """Implements `streamer.core.status.PipelineStatus`. Attach the stages once they are built, then start them."""
 
     def __init__(self, *, source_url: str, pause_when_idle: bool, stall_s: float) -> None:
-        self.source_url = source_url  # already redacted by the caller
+        self.source_url = redact(source_url)
         self.pause_when_idle = pause_when_idle
         self.stall_s = stall_s
         self.started_mono = time.monotonic()
@@ -52,7 +53,7 @@ class StatusBoard:
         s = self._source.status()
         if s.state == "live":
             return None
-        return f"source {s.state}: {s.reason}" if s.reason else f"source {s.state}"
+        return redact(f"source {s.state}: {s.reason}" if s.reason else f"source {s.state}")
 
     def health(self) -> Health:
         reason = self.no_signal()
@@ -72,7 +73,7 @@ class StatusBoard:
     def snapshot(self) -> dict[str, Any]:
         assert self._source is not None and self._worker is not None and self._slot is not None
         src = self._source.status()
-        return {
+        return redact_data({
             **self._worker.stats.snapshot(),
             "source": {"url": self.source_url, "state": src.state, "reason": src.reason,
                        "frames": src.frames, "decode_errors": src.decode_errors, "reconnects": src.reconnects,
@@ -82,7 +83,7 @@ class StatusBoard:
             "dropped": self._slot.dropped,  # captured frames the network never saw (newest-wins)
             "model": self._model.meta if self._model is not None else {},
             "publishers": {p.name: p.counters() for p in self._publishers},
-        }
+        })
 
     # -- for the supervisor ------------------------------------------------------------------------------------
     def serving(self) -> bool:
@@ -117,5 +118,5 @@ class StatusBoard:
         src = self._source.status()
         lat = snap["latency_ms"]["p50"]
         state = "live" if src.state == "live" else f"{src.state}: {src.reason}"
-        return (f"{state}; {snap['fps_out']:.1f} fps; latency p50 {lat if lat is not None else '-'} ms; "
-                f"dropped {self._slot.dropped}")
+        return redact(f"{state}; {snap['fps_out']:.1f} fps; latency p50 {lat if lat is not None else '-'} ms; "
+                      f"dropped {self._slot.dropped}")

@@ -20,6 +20,7 @@ import zmq
 from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
 from streamer.publish.base import Publisher, bind_zmq, close_zmq
+from streamer.publish.exposure import warn_if_exposed
 from streamer.render.renderer import FrameRenderer
 from streamer.render.views import VIEWS
 
@@ -57,6 +58,9 @@ class ImageZmqPublisher(Publisher):
         o = self.options
         self._ctx, self._sock, self.endpoint = bind_zmq(zmq.PUB, o.host, o.port, o.sndhwm, "imagezmq")
         log.info("imagezmq: publishing on %s", self.endpoint)
+        warn_if_exposed(log, f"imagezmq: {self.endpoint}", o.host,
+                        "the colorized camera view; imagezmq has no authentication",
+                        'Set [imagezmq] host = "127.0.0.1" unless every machine on that network may see the camera.')
 
     def _send(self, frame: DepthFrame) -> None:
         assert self._sock is not None
