@@ -7,11 +7,12 @@ their public, thread-safe accessors (`source.status()`, `slot.dropped`, `worker.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from streamer.core.redact import redact, redact_data
 from streamer.core.status import Health
+from streamer.pipeline.metrics import Sample
 
 if TYPE_CHECKING:  # annotations only; none of these modules imports this one
     from streamer.core.handoff import LatestSlot
@@ -24,8 +25,10 @@ if TYPE_CHECKING:  # annotations only; none of these modules imports this one
 class StatusBoard:
     """Implements `streamer.core.status.PipelineStatus`. Attach the stages once they are built, then start them."""
 
-    def __init__(self, *, source_url: str, pause_when_idle: bool, stall_s: float) -> None:
+    def __init__(self, *, source_url: str, pause_when_idle: bool, stall_s: float,
+                 exposition: Callable[[], bytes] | None = None) -> None:
         self.source_url = redact(source_url)
+        self._exposition = exposition  # the process's Prometheus registry, rendered
         self.pause_when_idle = pause_when_idle
         self.stall_s = stall_s
         self.started_mono = time.monotonic()
@@ -84,6 +87,27 @@ class StatusBoard:
             "model": self._model.meta if self._model is not None else {},
             "publishers": {p.name: p.counters() for p in self._publishers},
         })
+
+    def metrics(self) -> bytes:
+        return self._exposition() if self._exposition is not None else b""
+
+    def sample(self) -> Sample:
+        """The stages' counters and gauges for the Prometheus collector (`streamer.pipeline.metrics`)."""
+        assert self._source is not None and self._worker is not None and self._slot is not None
+        src, stats = self._source.status(), self._worker.stats
+        counters = {("frames_captured", ""): src.frames, ("frames_published", ""): stats.inferred.total,
+                    ("frames_dropped", "inference"): self._slot.dropped, ("decode_errors", ""): src.decode_errors,
+                    ("reconnects", ""): src.reconnects, ("inference_errors", ""): stats.errors}
+        gauges = {"source_up": float(src.state == "live"), "healthy": float(self.health().ok)}
+        for p in self._publishers:
+            counters[("frames_dropped", p.section)] = p.dropped
+            for name, count in (("http_viewers", "viewers"), ("zmq_subscribed_topics", "subscribers")):
+                if hasattr(p, count):
+                    gauges[name] = float(getattr(p, count)())
+        meta = self._model.meta if self._model is not None else {}
+        model = {"backend": str(meta.get("backend", "")), "precision": str(meta.get("precision", "fp32")),
+                 "weights_official": str(bool(meta.get("weights_official"))).lower()}
+        return Sample({k: float(v) for k, v in counters.items()}, gauges, model)
 
     # -- for the supervisor ------------------------------------------------------------------------------------
     def serving(self) -> bool:

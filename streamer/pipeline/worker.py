@@ -17,6 +17,7 @@ from streamer.core.handoff import LatestSlot
 from streamer.model import DepthModel
 from streamer.core.stats import PipelineStats
 from streamer.core.status import PipelineStatus
+from streamer.pipeline.metrics import FrameMetrics
 from streamer.steady import Steadier
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class Output(Protocol):
 class InferenceWorker:
     def __init__(self, model: DepthModel, steadier: Steadier, inbox: LatestSlot[CapturedFrame],
                  outputs: Sequence[Output], stats: PipelineStats | None = None,
-                 status: PipelineStatus | None = None) -> None:
+                 status: PipelineStatus | None = None, metrics: FrameMetrics | None = None) -> None:
         self.model = model
         self.steadier = steadier
         self.inbox = inbox
@@ -37,6 +38,7 @@ class InferenceWorker:
         self.stats = stats or PipelineStats()
         # With a status, inference pauses while it says idle (pause_when_idle and nobody subscribed or watching).
         self.status = status
+        self.metrics = metrics  # Prometheus histograms: inference time, capture -> publish latency
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._meta = model.meta
@@ -76,6 +78,8 @@ class InferenceWorker:
                 self.busy = False
             for output in self.outputs:
                 output.publish(result)
+            if self.metrics is not None:
+                self.metrics.frame(result.infer_ms / 1e3, time.monotonic() - frame.capture_mono)
 
     def process(self, frame: CapturedFrame) -> DepthFrame:
         t0 = time.perf_counter()

@@ -23,6 +23,7 @@ BOUNDARY = "depthstreamerframe"
 INDEX_HTML = (Path(__file__).with_name("index.html")).read_bytes()  # the preview page, read once at import
 NO_SIGNAL_PERIOD_S = 1.0  # a "no signal" frame per second: enough to show it is alive and why
 WAIT_S = 0.25  # longest a viewer sleeps before re-checking stop and signal
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus text exposition format
 
 
 class HttpRequestHandler(BaseHTTPRequestHandler):
@@ -92,6 +93,8 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(200 if health.ok else 503, (health.reason if not health.ok else "ok").encode() + b"\n")
         elif path == "/stats":
             self._reply(200, json.dumps(app.all_stats(), default=str).encode(), "application/json")
+        elif path == "/metrics":
+            self._reply(200, app.metrics(), METRICS_CONTENT_TYPE)
         else:
             self._reply(404, b"not found\n")
 

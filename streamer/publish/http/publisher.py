@@ -8,8 +8,9 @@ A slow viewer blocks only its own thread - it skips frames, never queues them - 
 progress drops it. When frames stop or the pipeline status gives a no-signal reason, viewers get a "no signal"
 frame about once a second, so they see why.
 
-Endpoints (GET only, everything else 404): `/` page, `/stream.mjpg`, `/snapshot.jpg`, `/healthz`, `/stats`, and
-mjpg-streamer's `/?action=stream` and `/?action=snapshot`. Query: `view=depth|side_by_side|overlay`, `fps=N`.
+Endpoints (GET only, everything else 404): `/` page, `/stream.mjpg`, `/snapshot.jpg`, `/healthz`, `/stats`,
+`/metrics` (Prometheus), and mjpg-streamer's `/?action=stream` and `/?action=snapshot`. Query:
+`view=depth|side_by_side|overlay`, `fps=N`.
 
 This module is the stage (frame slot, counters). The HTTP side: `server` accepts and caps connections, `request`
 reads request heads within limits, `handler` routes and streams, `auth` checks credentials and CORS. Options are
@@ -172,6 +173,12 @@ class HttpPublisher(Publisher):
         out["encodes_by_view"] = encodes
         out.update(self.counters())
         return out
+
+    def metrics(self) -> bytes:
+        """/metrics: the process's Prometheus metrics (the pipeline's registry), text format 0.0.4."""
+        if self._status is None:
+            return b""
+        return redact(self._status.metrics().decode()).encode()  # label values are shown too
 
     def all_stats(self) -> dict:
         out: dict = {}

@@ -60,6 +60,13 @@ def test_stats_and_healthz(daemon):
     assert_clean(body.decode(), "/healthz")
 
 
+def test_metrics(daemon):
+    d, _ = daemon
+    status, _, body = d.http("/metrics")
+    assert status == 200 and b'depth_streamer_source_up{camera="porch"} 0.0' in body
+    assert_clean(body.decode(), "/metrics")
+
+
 def test_no_signal_frame(daemon):
     d, _ = daemon
     status, headers, body = d.http("/snapshot.jpg")
