@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 from streamer.core.frame import DepthFrame
 from streamer.render.views import VIEWS
 from streamer.publish.http.auth import allowed_origin, auth_challenge, authorized, header_safe
-from streamer.publish.http.request import HeadError, read_head
+from streamer.publish.http.request import HeadError, peer_closed, read_head
 from streamer.publish.http.server import HttpServer
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,16 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
                 continue
             self._write_part(jpeg, ("X-Seq", str(frame.captured.seq)))
             app.count("frames_served")
-            app.pause(now + interval - time.monotonic())  # the ?fps cap
+            self._pause_until(now + interval)  # the ?fps cap
+
+    def _pause_until(self, when: float) -> None:
+        """Sleep until `when` (a low ?fps), noticing within WAIT_S a viewer that leaves meanwhile: its seat is freed
+        then, not at the next write hours later."""
+        app = self.server.app
+        while (left := when - time.monotonic()) > 0 and not app.stopping:
+            if peer_closed(self.connection):
+                raise ConnectionAbortedError("viewer left during the ?fps pause")
+            app.pause(min(left, WAIT_S))
 
     def _write_part(self, jpeg: bytes, extra: tuple[str, str]) -> None:
         head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
