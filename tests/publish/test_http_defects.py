@@ -3,12 +3,14 @@ checks get through a flood of idle connections, HEAD works, and a token-only ser
 from __future__ import annotations
 
 import http.client
+import socket
 import time
 
 import pytest
 
 from streamer.publish.http.options import HttpOptions
 from streamer.publish.http.publisher import HttpPublisher
+from tests.publish.conftest import CallableStatus
 
 
 @pytest.fixture
@@ -64,3 +66,59 @@ def test_viewer_leaving_during_a_long_fps_pause_frees_its_seat(server, feeder):
                 break
             assert time.monotonic() < deadline, "the seats of departed viewers are still held (503)"
             time.sleep(0.1)
+
+
+def wait_for(cond, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_seventy_idle_connections_do_not_keep_healthz_out(server):
+    srv = server(status=CallableStatus(health=lambda: (True, "ok")))  # the default cap: 64 connections
+    idle = [socket.create_connection(srv.address) for _ in range(70)]
+    try:
+        wait_for(lambda: len(srv._server.conns) == 64)
+        for _ in range(3):
+            t0 = time.monotonic()
+            status, _, body = request(srv, "/healthz")
+            assert status == 200 and body == b"ok\n" and time.monotonic() - t0 < 1.0
+        assert request(srv, "/metrics")[0] == 200
+        assert srv.server_stats()["evicted_idle_connections"] >= 3
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_reserved_seats_serve_health_and_metrics_only(server, feeder):
+    srv = server(max_clients=2, max_connections=2)
+    with feeder(srv.publish, fps=30):
+        wait_for(lambda: srv.sent > 0)
+        viewers = [open_stream(srv, "/stream.mjpg") for _ in range(2)]  # every connection busy
+        try:
+            for _, resp in viewers:
+                assert resp.status == 200 and resp.readline().startswith(b"--")
+            assert request(srv, "/healthz")[0] == 200
+            assert request(srv, "/metrics")[0] == 200
+            status, headers, _ = request(srv, "/stats")
+            assert status == 503 and headers["retry-after"] == "5"
+        finally:
+            for conn, resp in viewers:
+                resp.close()
+                conn.close()
+
+
+def test_head_answers_like_get_without_a_body(server, feeder):
+    srv = server(status=CallableStatus(health=lambda: (True, "ok"), metrics=lambda: b"m 1\n"))
+    with feeder(srv.publish, fps=30):
+        wait_for(lambda: srv.sent > 0)
+        for path, ctype in (("/healthz", "text/plain"), ("/stats", "application/json"), ("/", "text/html"),
+                            ("/snapshot.jpg", "image/jpeg"), ("/metrics", "text/plain; version=0.0.4"),
+                            ("/stream.mjpg", "multipart/x-mixed-replace")):
+            status, headers, body = request(srv, path, "HEAD")
+            assert status == 200 and headers["content-type"].startswith(ctype) and body == b"", path
+            if path in ("/healthz", "/", "/metrics"):  # the same body every time: the length GET would send
+                assert int(headers["content-length"]) == len(request(srv, path)[2]), path
+        assert request(srv, "/nothing", "HEAD")[0] == 404
+    assert srv.server_stats()["clients"] == 0  # HEAD of the stream holds no seat

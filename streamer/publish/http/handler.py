@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 from streamer.core.frame import DepthFrame
 from streamer.render.views import VIEWS
 from streamer.publish.http.auth import allowed_origin, auth_challenge, authorized, header_safe
+from streamer.publish.http.connections import RESERVED_HEAD_S, RESERVED_PATHS
 from streamer.publish.http.request import HeadError, peer_closed, read_head
 from streamer.publish.http.server import HttpServer
 
@@ -41,8 +42,9 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         app = self.server.app
         self.command, self.request_version, self.requestline = "", "HTTP/1.0", ""
+        reserved = self.server.conns.reserved(self.connection)  # a seat past the cap: health and metrics only
         try:
-            head = read_head(self.connection, app.options)
+            head = read_head(self.connection, app.options, RESERVED_HEAD_S if reserved else None)
         except HeadError as e:
             app.count("bad_requests")
             self.close_connection = True
@@ -51,7 +53,7 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             return
         except (TimeoutError, OSError):
             return
-        if not head:
+        if not head or not self.server.conns.head_received(self.connection):
             return
         self.rfile = io.BytesIO(head)
         self.raw_requestline = self.rfile.readline()
@@ -60,10 +62,12 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             return
         self.close_connection = True
         self.connection.settimeout(app.options.send_timeout_s)
-        if self.command == "OPTIONS":
+        if reserved and urlsplit(self.path).path not in RESERVED_PATHS:
+            self._reply(503, b"busy: only /healthz and /metrics are served now\n", headers=(("Retry-After", "5"),))
+        elif self.command == "OPTIONS":
             self._preflight()
-        elif self.command != "GET":
-            self._reply(405, b"only GET\n", headers=(("Allow", "GET, OPTIONS"),))
+        elif self.command not in ("GET", "HEAD"):  # HEAD: what GET answers, without the body
+            self._reply(405, b"only GET and HEAD\n", headers=(("Allow", "GET, HEAD, OPTIONS"),))
         else:
             self._route()
 
@@ -124,7 +128,8 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self.send_header("Pragma", "no-cache")
             self.send_header("Connection", "close")
             self.end_headers()
-            self._stream_loop(view, 1.0 / fps)
+            if self.command != "HEAD":
+                self._stream_loop(view, 1.0 / fps)
         except OSError:
             pass  # viewer left, or took nothing for send_timeout_s
         finally:
@@ -188,7 +193,7 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(403, b"origin not allowed\n")
             return
         self.send_response(204)
-        self.send_header("Access-Control-Allow-Methods", "GET, OPTIONS")
+        self.send_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
         self.send_header("Access-Control-Allow-Headers", "Authorization")
         self.send_header("Access-Control-Max-Age", "600")
         self.send_header("Content-Length", "0")
@@ -204,7 +209,8 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
         for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _allowed_origin(self) -> str | None:
         # No `headers` yet when an error is answered before the head was parsed.

@@ -16,8 +16,9 @@ class HttpOptions:
     max_fps: float = opt(30.0, "highest rate sent to one viewer; `?fps=` may only lower it", unit="1/s",
                          min=0.1, max=120.0)
     max_clients: int = opt(8, "concurrent stream viewers; more get 503", min=1, max=256)
-    max_connections: int = opt(64, "concurrent connections of any kind; more are answered 503 and closed",
-                               min=2, max=1024)
+    max_connections: int = opt(64, "concurrent connections of any kind; when full, a new one replaces the oldest "
+                                   "that has not sent its request yet, else gets one of 4 seats reserved for "
+                                   "/healthz and /metrics, else 503", min=2, max=1024)
     no_signal_after_s: float = opt(2.0, "show the no-signal frame after this long without a frame",
                                    unit="s", min=0.1, max=60.0)
     header_timeout_s: float = opt(5.0, "time a client has to send its whole request head (slowloris guard)",

@@ -68,7 +68,7 @@ class HttpPublisher(Publisher):
 
     def _open(self) -> None:
         o = self.options
-        server = HttpServer((o.host, o.port), HttpRequestHandler)
+        server = HttpServer((o.host, o.port), HttpRequestHandler, max_connections=o.max_connections)
         server.app = self
         self._server = server
         self.address = server.server_address[:2]
@@ -172,6 +172,8 @@ class HttpPublisher(Publisher):
         out["encodes"] = sum(encodes.values())
         out["encodes_by_view"] = encodes
         out.update(self.counters())
+        server = self._server
+        out["evicted_idle_connections"] = server.conns.evicted if server is not None else 0
         return out
 
     def metrics(self) -> bytes:

@@ -17,12 +17,13 @@ class HeadError(Exception):
         self.code = code
 
 
-def read_head(conn: socket.socket, options: HttpOptions) -> bytes:
+def read_head(conn: socket.socket, options: HttpOptions, timeout_s: float | None = None) -> bytes:
     """Request line and headers, read straight from the socket within one deadline and size limit.
 
     The stdlib reads line by line with at most a per-read timeout, so a client trickling bytes could hold a
-    thread forever; here the whole head must arrive within `header_timeout_s`. b"" when the client closed first."""
-    deadline = time.monotonic() + options.header_timeout_s
+    thread forever; here the whole head must arrive within `header_timeout_s` (or `timeout_s`). b"" when the client
+    closed first."""
+    deadline = time.monotonic() + (options.header_timeout_s if timeout_s is None else timeout_s)
     buf = bytearray()
     while True:
         first = buf.find(b"\n")
