@@ -30,6 +30,7 @@ COUNTERS = {  # name (the exposition adds _total) -> help; `frames_dropped` is a
     "decode_errors": "Packets that failed to decode plus frames dropped as corrupt.",
     "reconnects": "Source sessions opened again after a failure.",
     "inference_errors": "Frames on which inference raised.",
+    "nonfinite_frames": "Frames whose network output held NaN or inf (not published; /healthz says so).",
 }
 GAUGES = {
     "source_up": "1 while the source delivers frames (state live), else 0.",

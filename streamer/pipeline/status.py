@@ -62,9 +62,12 @@ class StatusBoard:
         reason = self.no_signal()
         if reason:
             return Health(False, reason)
+        assert self._worker is not None
+        nonfinite = self._nonfinite()
+        if nonfinite:
+            return Health(False, nonfinite)
         if self.idle():  # no depth frames on purpose: neither "starting" nor "stalled"
             return Health(True, "idle: inference paused until someone subscribes or watches")
-        assert self._worker is not None
         last = self._worker.stats.last_output_mono
         if last is None:
             return Health(False, "starting: no depth frame published yet")
@@ -72,6 +75,13 @@ class StatusBoard:
         if age > self.stall_s:
             return Health(False, f"stalled: no depth frame for {age:.0f} s")
         return Health(True, "ok")
+
+    def _nonfinite(self) -> str:
+        """Why the network's output is unusable right now ("" while it is fine)."""
+        stats = self._worker.stats if self._worker is not None else None
+        if stats is None or not stats.nonfinite_now:
+            return ""
+        return f"model output not finite: {stats.nonfinite} frames (NaN or inf; broken weights?)"
 
     def snapshot(self) -> dict[str, Any]:
         assert self._source is not None and self._worker is not None and self._slot is not None
@@ -97,7 +107,8 @@ class StatusBoard:
         src, stats = self._source.status(), self._worker.stats
         counters = {("frames_captured", ""): src.frames, ("frames_published", ""): stats.inferred.total,
                     ("frames_dropped", "inference"): self._slot.dropped, ("decode_errors", ""): src.decode_errors,
-                    ("reconnects", ""): src.reconnects, ("inference_errors", ""): stats.errors}
+                    ("reconnects", ""): src.reconnects, ("inference_errors", ""): stats.errors,
+                    ("nonfinite_frames", ""): stats.nonfinite}
         gauges = {"source_up": float(src.state == "live"), "healthy": float(self.health().ok)}
         for p in self._publishers:
             counters[("frames_dropped", p.section)] = p.dropped
@@ -118,7 +129,7 @@ class StatusBoard:
         assert self._source is not None and self._worker is not None
         stats = self._worker.stats
         return (stats.last_output_mono is not None or (self.idle() and stats.skipped_idle > 0)
-                or self._source.status().state == "offline")
+                or self._source.status().state == "offline" or stats.nonfinite > 0)
 
     def progressing(self) -> Health:
         """Whether the watchdog should be pinged: frames advance, or the source is offline and retrying."""
@@ -131,8 +142,10 @@ class StatusBoard:
         now = time.monotonic()
         if self.idle():
             return Health(src.last_frame_mono is not None and now - src.last_frame_mono < self.stall_s, "idle")
-        last_out = self._worker.stats.last_output_mono
-        reference = last_out if last_out is not None else self.started_mono
+        stats = self._worker.stats
+        # Non-finite output is reported on every channel; the pipeline runs (restarting would not mend weights).
+        reference = max(t for t in (stats.last_output_mono, stats.last_nonfinite_mono, self.started_mono)
+                        if t is not None)
         return Health(now - reference < self.stall_s, "live")
 
     def line(self) -> str:
@@ -142,5 +155,6 @@ class StatusBoard:
         src = self._source.status()
         lat = snap["latency_ms"]["p50"]
         state = "live" if src.state == "live" else f"{src.state}: {src.reason}"
+        nonfinite = self._nonfinite()
         return redact(f"{state}; {snap['fps_out']:.1f} fps; latency p50 {lat if lat is not None else '-'} ms; "
-                      f"dropped {self._slot.dropped}")
+                      f"dropped {self._slot.dropped}" + (f"; {nonfinite}" if nonfinite else ""))
