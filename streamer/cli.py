@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--http-port", dest="http_port", type=int)
     r.add_argument("--zmq-port", dest="zmq_port", type=int)
     r.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override any config key")
-    r.add_argument("--check", action="store_true", help="validate the config, print it, and exit")
+    r.add_argument("--check", action="store_true", help="validate the config and the weights, print the config "
+                                                         "(secrets as ***), and exit")
     r.set_defaults(handler=cmd_run)
 
     vw = sub.add_parser("view", help="preview window for a running daemon (ZeroMQ or MJPEG URL)")
@@ -170,6 +171,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     daemon = Daemon(args.config, run_overrides(args), weights=args.weights)
     if args.check:
+        from streamer.service.check import check_weights
+
+        log.info("%s", check_weights(args.weights, daemon.conf["model"]))
         print(to_toml(daemon.conf))
         return 0
     return daemon.run()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import zmq
 
+from streamer.config.net import host_problem
 from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
 from streamer.publish.base import Publisher, bind_zmq, close_zmq
@@ -38,6 +39,12 @@ class ImageZmqPublisherOptions:
     view: str = opt("depth", "view rendered for imagezmq", choices=VIEWS)
     jpeg_quality: int = opt(80, "JPEG quality when send = jpeg", min=10, max=100)
     sndhwm: int = opt(2, "messages queued per hub before ZeroMQ drops for it", unit="messages", min=1, max=1000)
+
+    def validate(self) -> None:
+        """Checks that need the outside world; the config loader calls it once before anything starts."""
+        problem = host_problem(self.host, star=True)
+        if problem:
+            raise ValueError(f"host = {self.host!r}: {problem}")
 
 
 class ImageZmqPublisher(Publisher):

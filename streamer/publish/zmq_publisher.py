@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import zmq
 
+from streamer.config.net import host_problem
 from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
 from streamer.core.redact import redact_data
@@ -50,6 +51,12 @@ class ZmqPublisherOptions:
                                unit="s", min=0.1, max=300.0)
     hwm_frames: int = opt(2, "frames ZeroMQ queues per subscriber before dropping for it; small keeps frames "
                           "fresh and memory bounded", unit="frames", min=1, max=100)
+
+    def validate(self) -> None:
+        """Checks that need the outside world; the config loader calls it once before anything starts."""
+        problem = host_problem(self.host, star=True)
+        if problem:
+            raise ValueError(f"host = {self.host!r}: {problem}")
 
 
 class ZmqPublisher(Publisher):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streamer.config.net import host_problem
 from streamer.config.options import opt
 from streamer.render.views import VIEWS
 
@@ -33,6 +34,12 @@ class HttpOptions:
     auth_token: str = opt("", "bearer token (`Authorization: Bearer ...`) accepted on every endpoint")
     cors_origins: tuple[str, ...] = opt((), "origins allowed to read responses from browser scripts, exact match, e.g. "
                               "https://dash.example; empty = no CORS headers")
+
+    def validate(self) -> None:
+        """Checks that need the outside world; the config loader calls it once before anything starts."""
+        problem = host_problem(self.host)
+        if problem:
+            raise ValueError(f"host = {self.host!r}: {problem}")
 
     def __post_init__(self) -> None:
         if bool(self.auth_user) != bool(self.auth_password):

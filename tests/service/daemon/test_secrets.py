@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import zmq
 
-from tests.conftest import REPO, cli, subprocess_env
+from tests.conftest import REPO, SEED_WEIGHTS, cli, subprocess_env
 
 from .harness import DaemonProcess, NotifyListener
 
@@ -112,8 +112,8 @@ def test_check_and_error_messages(daemon_cache):
     env = subprocess_env(DEPTH_STREAMER_CACHE=str(daemon_cache))
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(cli("run", *args), cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(cli("run", "--weights", str(SEED_WEIGHTS), *args), cwd=REPO, env=env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
 
     check = run("--check", "--source", CAMERA, "--set", "http.auth_user=ana", "--set", "http.auth_password=hunter2",
                 "--set", "http.auth_token=bearer789", "--set", "source.av_options={password = 'hunter2'}")
