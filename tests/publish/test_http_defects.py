@@ -3,7 +3,10 @@ checks get through a flood of idle connections, HEAD works, and a token-only ser
 from __future__ import annotations
 
 import http.client
+import re
+import shutil
 import socket
+import subprocess
 import time
 
 import pytest
@@ -122,3 +125,48 @@ def test_head_answers_like_get_without_a_body(server, feeder):
                 assert int(headers["content-length"]) == len(request(srv, path)[2]), path
         assert request(srv, "/nothing", "HEAD")[0] == 404
     assert srv.server_stats()["clients"] == 0  # HEAD of the stream holds no seat
+
+
+def test_a_token_brought_once_becomes_a_cookie(server):
+    srv = server(auth_token="tok 1;x", status=CallableStatus(health=lambda: (True, "ok")))
+    status, headers, body = request(srv, "/stats")
+    assert status == 401 and b"/?token=" in body  # says how a browser gets in
+    status, headers, _ = request(srv, "/?view=overlay&token=tok%201%3Bx")
+    assert status == 303 and headers["location"] == "/?view=overlay"  # the token leaves the address bar
+    cookie = headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    jar = cookie.split(";")[0]
+    assert request(srv, "/stats", headers={"Cookie": jar})[0] == 200
+    assert request(srv, "/healthz", headers={"Cookie": "a=b; " + jar})[0] == 200
+    assert request(srv, "/stats", headers={"Cookie": jar.replace("x", "y")})[0] == 401
+    assert request(srv, "/?token=wrong")[0] == 401
+    status, headers, _ = request(srv, "//evil.example/?token=tok%201%3Bx")
+    assert status == 303 and headers["location"] == "/"  # never redirected off this host
+
+
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def browse(url: str) -> str:
+    """The page's DOM after its scripts ran, in a real headless browser."""
+    done = subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000",
+                           "--dump-dom", url], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no headless browser installed")
+@pytest.mark.parametrize("official", [False, True])
+def test_the_page_in_a_browser(server, feeder, official):
+    """Token-only server opened with ?token= once: the page, its stats and its stream load through the cookie; the
+    snapshot link keeps the view; unofficial weights are shown on the page itself."""
+    stats = {"model": {"weights_official": official, "weights_sha256": "ab" * 32}}
+    srv = server(auth_token="tok-9", status=CallableStatus(stats=lambda: stats))
+    with feeder(srv.publish, fps=10):
+        dom = browse("http://%s:%d/?view=overlay&token=tok-9" % srv.address)
+    assert '<a id="snapshot" href="snapshot.jpg?view=overlay">' in dom
+    assert 'src="stream.mjpg?view=overlay"' in dom
+    assert '"weights_sha256": "abab' in dom, dom[-1500:]  # /stats was fetched with the cookie
+    warning = re.search(r'<div id="unofficial"( hidden="")?>', dom)
+    assert warning is not None and (warning.group(1) is None) == (not official), warning
+    assert srv.server_stats()["frames_served"] > 0 and srv.server_stats()["unauthorized"] == 0

@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from streamer.core.frame import DepthFrame
 from streamer.render.views import VIEWS
-from streamer.publish.http.auth import allowed_origin, auth_challenge, authorized, header_safe
+from streamer.publish.http.auth import (allowed_origin, auth_challenge, auth_help, authorized, header_safe,
+                                        token_login)
 from streamer.publish.http.connections import RESERVED_HEAD_S, RESERVED_PATHS
 from streamer.publish.http.request import HeadError, peer_closed, read_head
 from streamer.publish.http.server import HttpServer
@@ -81,9 +82,13 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             app.count("bad_requests")
             self._reply(400, b"bad query\n")
             return
-        if not authorized(app.options, self.headers.get("Authorization", "")):
+        login = token_login(app.options, url.path, query)
+        if login is not None:  # a browser bringing the token once: a cookie from now on, the URL without it
+            self._reply(303, b"", headers=(("Location", login[0]), ("Set-Cookie", login[1])))
+            return
+        if not authorized(app.options, self.headers.get("Authorization", ""), self.headers.get("Cookie", "")):
             app.count("unauthorized")
-            self._reply(401, b"unauthorized\n", headers=(("WWW-Authenticate", auth_challenge(app.options)),))
+            self._reply(401, auth_help(app.options), headers=(("WWW-Authenticate", auth_challenge(app.options)),))
             return
         path, action = url.path, query.get("action", [None])[0]
         if path == "/" and action is None:
