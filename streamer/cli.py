@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 from streamer.config.schema import Override
-from streamer.errors import EXIT_RUNTIME, StreamerError
+from streamer.errors import EXIT_RUNTIME, ConfigError, StreamerError
 from streamer.render.views import VIEWS
 
 log = logging.getLogger("streamer")
+TOKEN_ENV = "DEPTH_STREAMER_TOKEN"  # the viewer's bearer token (or --token-file); never a command-line value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,9 +30,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def setup_logging(level: str) -> None:
     # Under systemd (JOURNAL_STREAM set) the journal adds its own timestamps; a terminal wants them.
+    from streamer.core.redact import RedactingFormatter
+
     fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") else \
         "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=getattr(logging, level.upper()), format=fmt, stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter(fmt))  # no credential reaches the journal, whoever logs it
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,14 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--http-port", dest="http_port", type=int)
     r.add_argument("--zmq-port", dest="zmq_port", type=int)
     r.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override any config key")
-    r.add_argument("--check", action="store_true", help="validate the config, print it, and exit")
+    r.add_argument("--check", action="store_true", help="validate the config and the weights, print the config "
+                                                         "(secrets as ***), and exit")
     r.set_defaults(handler=cmd_run)
 
     vw = sub.add_parser("view", help="preview window for a running daemon (ZeroMQ or MJPEG URL)")
     vw.add_argument("address", nargs="?", default="http://127.0.0.1:8080/stream.mjpg",
                     help="tcp://HOST:PORT (ZeroMQ color topic) or http://HOST:PORT/stream.mjpg")
     vw.add_argument("--view", choices=VIEWS)
-    vw.add_argument("--token", help="bearer token for a protected MJPEG server")
+    vw.add_argument("--token-file", dest="token_file", type=Path,
+                    help=f"file holding the bearer token of a protected MJPEG server (default: ${TOKEN_ENV})")
+    vw.add_argument("--token", help=argparse.SUPPRESS)  # refused: a token on the command line is visible in `ps`
     vw.set_defaults(handler=cmd_view)
 
     b = sub.add_parser("bench", help="benchmarks: the network alone, the whole pipeline, or a long soak")
@@ -156,16 +164,38 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     daemon = Daemon(args.config, run_overrides(args), weights=args.weights)
     if args.check:
+        from streamer.service.check import check_weights
+
+        log.info("%s", check_weights(args.weights, daemon.conf["model"]))
         print(to_toml(daemon.conf))
         return 0
     return daemon.run()
 
 
+def view_token(args: argparse.Namespace) -> str | None:
+    """The viewer's bearer token: from --token-file, else $DEPTH_STREAMER_TOKEN, else None. Never from the command
+    line itself, where every user on the machine reads it in `ps`."""
+    if args.token is not None:
+        raise ConfigError(f"--token is refused: the command line is visible to every user in `ps`; put the token in "
+                          f"a file readable only by you and pass --token-file PATH, or set ${TOKEN_ENV}")
+    if args.token_file is not None:
+        try:
+            token = args.token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise ConfigError(f"--token-file {args.token_file}: cannot read it ({why})") from None
+        if not token:
+            raise ConfigError(f"--token-file {args.token_file} is empty")
+        return token
+    return os.environ.get(TOKEN_ENV) or None
+
+
 def cmd_view(args: argparse.Namespace) -> int:
     from streamer.client.viewer import ViewerError, run_viewer
 
+    token = view_token(args)
     try:
-        return int(run_viewer(args.address, view=args.view, token=args.token) or 0)
+        return int(run_viewer(args.address, view=args.view, token=token) or 0)
     except ViewerError as exc:
         raise StreamerError(str(exc)) from None
 

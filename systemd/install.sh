@@ -112,7 +112,8 @@ cat <<EOF
   2. Fetch the MiDaS weights once into the service's state directory, as the service's (dynamic) user:
        sudo systemd-run --wait --pty -p DynamicUser=yes -p StateDirectory=depth-streamer \\
             $VENV/bin/depth-streamer weights fetch
-  3. Check the config:   $VENV/bin/depth-streamer run --config $CONFIG_DIR/cam0.toml --check
+  3. Check the config and the weights (as root, to read the service's state directory):
+       sudo STATE_DIRECTORY=/var/lib/depth-streamer $VENV/bin/depth-streamer run --config $CONFIG_DIR/cam0.toml --check
   4. Start it now and at boot:   sudo systemctl enable --now depth-streamer@cam0
      Follow it:                  journalctl -fu depth-streamer@cam0
 EOF

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from streamer.config.options import choice_error, describe
 from streamer.config.toml import parse_value
+from streamer.core.redact import MASK, is_secret_key, redact, redact_data
 from streamer.errors import ConfigError
 
 
@@ -30,7 +31,7 @@ def parse_set(item: str) -> Override:
     name, sep, text = item.partition("=")
     section, dot, key = name.strip().partition(".")
     if not sep or not dot or not section or not key:
-        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. --set source.fps=15")
+        raise ConfigError(redact(f"--set {item!r}: expected section.key=value, e.g. --set source.fps=15"))
     return Override(f"{section}.{key.strip()}", parse_value(text.strip()), f"--set {item!r}")
 
 
@@ -41,7 +42,7 @@ def apply_overrides(data: dict, overrides: list[Override]) -> dict:
         section, _, key = over.key.partition(".")
         merged.setdefault(section, {})
         if not isinstance(merged[section], dict):
-            raise ConfigError(f"{over.origin}: [{section}] is not a section")
+            raise ConfigError(redact(f"{over.origin}: [{section}] is not a section"))
         merged[section][key] = over.value
     return merged
 
@@ -70,18 +71,25 @@ def build_options(cls: type, values: dict, where: str) -> Any:
                               f"{', '.join(fields)}")
         values_ok = _check(value, hints[key], fields[key][1])
         if values_ok is not None:
-            raise ConfigError(f"{where} {key} = {value!r}: {values_ok}. ({fields[key][1].get('help', '')})")
+            raise ConfigError(f"{where} {key} = {shown(key, value)}: {values_ok}. ({fields[key][1].get('help', '')})")
     try:
         options = cls(**{k: _coerce(v, hints[k]) for k, v in values.items()})
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(redact(f"{where}: {exc}")) from None
     check = getattr(options, "validate", None)
     if callable(check):
         try:
             check()
         except ValueError as exc:
-            raise ConfigError(f"{where} {exc}") from None
+            raise ConfigError(redact(f"{where} {exc}")) from None
     return options
+
+
+def shown(key: str, value: Any) -> str:
+    """A value as an error message shows it: secrets masked, URL credentials redacted."""
+    if is_secret_key(key):
+        return repr(MASK)
+    return repr(redact_data(value))
 
 
 def _check(value: Any, hint: Any, meta: dict) -> str | None:

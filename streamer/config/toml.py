@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from streamer.core.redact import is_secret_key, redact_data, redact_secret
 from streamer.errors import ConfigError
 
 BOM = "\ufeff"
@@ -46,7 +47,8 @@ def read_toml(path: str | Path) -> dict:
 
 
 def to_toml(sections: dict[str, Any]) -> str:
-    """The effective configuration, with each key's help, as TOML that `--config` reads back unchanged."""
+    """The effective configuration, with each key's help, as TOML that `--config` reads back unchanged - except
+    secrets: a set password or token, and credentials in a URL, are shown as `***` (this text gets pasted)."""
     lines = []
     for name, options in sections.items():
         lines.append(f"[{name}]")
@@ -56,7 +58,11 @@ def to_toml(sections: dict[str, Any]) -> str:
             lines.append(f"# {meta.get('help', '')}{unit}")
             value = getattr(options, field.name)
             shown = meta.get("show")
-            lines.append(f"{field.name} = {toml_value(shown(value) if shown else value)}")
+            if shown is not None:
+                value = shown(value)
+            elif is_secret_key(field.name) and isinstance(value, str):
+                value = redact_secret(value)  # "***" when set: --check output is shown, pasted, logged
+            lines.append(f"{field.name} = {toml_value(redact_data(value))}")
         lines.append("")
     return "\n".join(lines)
 

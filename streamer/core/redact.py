@@ -2,16 +2,25 @@
 status, the no-signal frame, `--check`, error messages, sd_notify STATUS) go through `redact` first.
 
 Userinfo (`user:password@`) is replaced whole, up to the LAST `@` before the path (a password may contain `@`),
-and the values of the usual credential query keys become `***`.
+and the values of the usual credential query keys become `***`. `redact_data` applies the same to a JSON-like
+document and also masks the values of keys that name a secret (`auth_password`, `token`, ...);
+`RedactingFormatter` applies it to every log line, tracebacks included.
 """
 from __future__ import annotations
 
+import functools
+import logging
 import re
+from typing import Any
 
 MASK = "***"
 SECRET_KEYS = frozenset({"user", "username", "login", "password", "passwd", "pass", "pwd", "secret", "token",
                          "access_token", "auth", "authorization", "key", "apikey", "api_key", "sig", "signature",
                          "credential", "credentials", "session", "sessionid"})
+# Words that make a longer key name a secret (`auth_password`, `bearer_token`, `client_secret`); not "user"/"key",
+# which name harmless settings (`auth_user`, `sort_key`) as parts of longer names.
+_SECRET_PARTS = frozenset({"password", "passwd", "pwd", "pass", "secret", "token", "apikey", "credential",
+                           "credentials", "authorization"})
 
 # scheme://userinfo@ where userinfo runs to the last "@" before the first "/", "?" or "#" after it.
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/?#\s]*@)")
@@ -21,7 +30,7 @@ _QUERY_SECRET = re.compile(r"(?P<sep>[?&;])(?P<key>[^=&;#\s/]+)=(?P<value>[^&;#\
 
 def redact(text: str) -> str:
     """`text` with every URL's userinfo and every credential query value replaced by `***`."""
-    if not text:
+    if not text or ("@" not in text and "=" not in text):  # the common case, cheap: nothing to hide
         return text
     out = _USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", text)
 
@@ -38,3 +47,29 @@ def redact_secret(value: str) -> str:
     """A configured secret (password, token) as shown: `***` when set, "" when not."""
     return MASK if value else ""
 
+
+@functools.lru_cache(maxsize=1024)  # a few dozen distinct field names; called per key of every header
+def is_secret_key(name: str) -> bool:
+    """Whether a setting or field called `name` holds a secret (its value is never shown)."""
+    key = str(name).lower().replace("-", "_")
+    return key in SECRET_KEYS or any(part in _SECRET_PARTS for part in key.split("_"))
+
+
+def redact_data(value: Any) -> Any:
+    """A copy of a JSON-like document (dicts, lists, strings, numbers) safe to show: every string redacted, and
+    the string values of secret-named keys replaced by `***`."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: (redact_secret(v) if isinstance(v, str) and is_secret_key(k) else redact_data(v))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact_data(v) for v in value)
+    return value
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter whose every line (message, arguments and traceback) has passed through `redact`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))

@@ -62,6 +62,9 @@ class PipelineStats:
         self.skipped_idle = 0  # frames not inferred because nobody was watching (pause_when_idle)
         self.errors = 0
         self.last_error = ""
+        self.nonfinite = 0  # frames whose network output held NaN or inf: counted, never published
+        self.nonfinite_now = False  # the newest inferred frame was one of them
+        self.last_nonfinite_mono: float | None = None
         self.last_output_mono: float | None = None
         self.last_seq: int | None = None
         self._lock = threading.Lock()
@@ -72,6 +75,12 @@ class PipelineStats:
         self.infer_ms.add(infer_ms)
         self.last_output_mono = done_mono
         self.last_seq = seq
+        self.nonfinite_now = False
+
+    def record_nonfinite(self, done_mono: float) -> None:
+        self.nonfinite += 1
+        self.nonfinite_now = True
+        self.last_nonfinite_mono = done_mono
 
     def record_error(self, message: str) -> None:
         with self._lock:
@@ -89,5 +98,6 @@ class PipelineStats:
             "skipped_idle": self.skipped_idle,
             "errors": self.errors,
             "last_error": self.last_error,
+            "nonfinite_frames": self.nonfinite,
             "last_output_age_s": None if self.last_output_mono is None else round(now - self.last_output_mono, 2),
         }

@@ -34,3 +34,7 @@ class PipelineStatus(Protocol):
     def snapshot(self) -> dict:
         """Every counter and rate, as the /stats document and the ZeroMQ status heartbeat carry it."""
         ...
+
+    def metrics(self) -> bytes:
+        """The process's metrics in the Prometheus text exposition format (version 0.0.4), for /metrics."""
+        ...

@@ -10,7 +10,7 @@ import numpy as np
 from streamer.config.options import opt
 from streamer.model.backends import OnnxRuntimeBackend, TorchBackend, choose_backend
 from streamer.model.preprocess import NET_SIZE, STRIDE, Preprocessor, network_size
-from streamer.model.weights import (WEIGHTS_SHA256, LoadedWeights, WeightsFile, cache_dir, identify, load_into,
+from streamer.model.weights import (WEIGHTS_SHA256, LoadedWeights, WeightsFile, cache_dir, identify,
                                     read_state_dict, resolve_weights_path)
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,10 @@ class DepthModel:
 
 
 def build_network(weights: LoadedWeights):
-    """The torch MidasSmall with `weights` strictly loaded (imports torch and timm)."""
-    from streamer.model.midas import MidasSmall
+    """The torch MidasSmall with `weights` strictly loaded (imports torch and timm, so only when called)."""
+    from streamer.model.midas import build_network as build
 
-    model = MidasSmall()
-    load_into(model, weights)
-    return model.eval()
+    return build(weights)
 
 
 def load_depth_model(options: ModelOptions, weights_path: str | None = None) -> DepthModel:

@@ -47,7 +47,7 @@ def export_in_child(weights: str | Path, out: str | Path, height: int, width: in
 
 def main(argv: list[str]) -> int:
     weights, out, height, width, opset = argv
-    from streamer.model import build_network
+    from streamer.model.midas import build_network
     from streamer.model.weights import read_state_dict
 
     try:

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from streamer.model.weights import LoadedWeights, load_into
+
 BACKBONE = "tf_efficientnet_lite3"
 FEATURES = 64  # decoder width of the small model; the expanded decoder uses 64/128/256/512
 BACKBONE_CHANNELS = (32, 48, 136, 384)  # backbone features at strides 4, 8, 16, 32
@@ -100,3 +102,10 @@ class MidasSmall(nn.Module):
         path = s.refinenet2(path, s.layer2_rn(layer_2))
         path = s.refinenet1(path, s.layer1_rn(layer_1))
         return s.output_conv(path).squeeze(1)
+
+
+def build_network(weights: LoadedWeights) -> MidasSmall:
+    """MidasSmall with `weights` strictly loaded, in eval mode."""
+    model = MidasSmall()
+    load_into(model, weights)
+    return model.eval()

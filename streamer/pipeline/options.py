@@ -5,9 +5,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from streamer.config.net import port_clash
 from streamer.config.options import opt
 from streamer.config.schema import Override, apply_overrides, build_sections
 from streamer.config.toml import read_toml
+from streamer.errors import ConfigError
 from streamer.model import ModelOptions
 from streamer.publish.http.options import HttpOptions
 from streamer.publish.imagezmq_publisher import ImageZmqPublisherOptions
@@ -40,4 +42,10 @@ def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict
     """Validate the file plus command-line values against SCHEMA; raises ConfigError naming the key."""
     data = read_toml(path) if path else {}
     data = apply_overrides(data, list(overrides))
-    return build_sections(data, SCHEMA, origin=str(path) if path else "config")
+    origin = str(path) if path else "config"
+    conf = build_sections(data, SCHEMA, origin=origin)
+    enabled = ["http", "zmq"] + (["imagezmq"] if conf["daemon"].imagezmq else [])
+    clash = port_clash([(f"[{name}] port", conf[name].host, conf[name].port) for name in enabled])
+    if clash:
+        raise ConfigError(f"{origin}: {clash}")
+    return conf

@@ -14,6 +14,7 @@ from typing import Any
 from streamer.core.frame import CapturedFrame
 from streamer.core.handoff import LatestSlot
 from streamer.model import DepthModel
+from streamer.pipeline.metrics import Metrics
 from streamer.pipeline.status import StatusBoard
 from streamer.pipeline.worker import InferenceWorker
 from streamer.publish.base import Publisher
@@ -30,12 +31,15 @@ log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    def __init__(self, conf: dict[str, Any], model: DepthModel) -> None:
+    def __init__(self, conf: dict[str, Any], model: DepthModel, metrics: Metrics | None = None) -> None:
+        """`metrics`: the process's registry (the Daemon's, so counters survive SIGHUP); a private one if None."""
         self.conf = conf
         self.model = model
+        self.metrics = metrics if metrics is not None else Metrics()
         daemon = conf["daemon"]
+        camera = conf["zmq"].camera_id
         self.status = StatusBoard(source_url=redact(conf["source"].url), pause_when_idle=daemon.pause_when_idle,
-                                  stall_s=daemon.stall_s)
+                                  stall_s=daemon.stall_s, exposition=self.metrics.exposition)
         self.slot: LatestSlot[CapturedFrame] = LatestSlot()
         self.source = create_source(conf["source"], self.slot)
         replay = source_kind(conf["source"].url) in ("file", "demo")
@@ -50,9 +54,10 @@ class Pipeline:
         if daemon.imagezmq:
             self.publishers.append(ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer))
         self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers,
-                                      status=self.status)
+                                      status=self.status, metrics=self.metrics.frames(camera))
         self.status.attach(source=self.source, slot=self.slot, worker=self.worker, model=model,
                            publishers=self.publishers)
+        self.metrics.attach(self.status, camera)  # from now on /metrics reads this pipeline's counters
 
     def start(self, warmup_timeout_s: float) -> None:
         started: list[Publisher] = []

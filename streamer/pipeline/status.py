@@ -7,10 +7,12 @@ their public, thread-safe accessors (`source.status()`, `slot.dropped`, `worker.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from streamer.core.redact import redact, redact_data
 from streamer.core.status import Health
+from streamer.pipeline.metrics import Sample
 
 if TYPE_CHECKING:  # annotations only; none of these modules imports this one
     from streamer.core.handoff import LatestSlot
@@ -23,8 +25,10 @@ if TYPE_CHECKING:  # annotations only; none of these modules imports this one
 class StatusBoard:
     """Implements `streamer.core.status.PipelineStatus`. Attach the stages once they are built, then start them."""
 
-    def __init__(self, *, source_url: str, pause_when_idle: bool, stall_s: float) -> None:
-        self.source_url = source_url  # already redacted by the caller
+    def __init__(self, *, source_url: str, pause_when_idle: bool, stall_s: float,
+                 exposition: Callable[[], bytes] | None = None) -> None:
+        self.source_url = redact(source_url)
+        self._exposition = exposition  # the process's Prometheus registry, rendered
         self.pause_when_idle = pause_when_idle
         self.stall_s = stall_s
         self.started_mono = time.monotonic()
@@ -52,15 +56,18 @@ class StatusBoard:
         s = self._source.status()
         if s.state == "live":
             return None
-        return f"source {s.state}: {s.reason}" if s.reason else f"source {s.state}"
+        return redact(f"source {s.state}: {s.reason}" if s.reason else f"source {s.state}")
 
     def health(self) -> Health:
         reason = self.no_signal()
         if reason:
             return Health(False, reason)
+        assert self._worker is not None
+        nonfinite = self._nonfinite()
+        if nonfinite:
+            return Health(False, nonfinite)
         if self.idle():  # no depth frames on purpose: neither "starting" nor "stalled"
             return Health(True, "idle: inference paused until someone subscribes or watches")
-        assert self._worker is not None
         last = self._worker.stats.last_output_mono
         if last is None:
             return Health(False, "starting: no depth frame published yet")
@@ -69,10 +76,17 @@ class StatusBoard:
             return Health(False, f"stalled: no depth frame for {age:.0f} s")
         return Health(True, "ok")
 
+    def _nonfinite(self) -> str:
+        """Why the network's output is unusable right now ("" while it is fine)."""
+        stats = self._worker.stats if self._worker is not None else None
+        if stats is None or not stats.nonfinite_now:
+            return ""
+        return f"model output not finite: {stats.nonfinite} frames (NaN or inf; broken weights?)"
+
     def snapshot(self) -> dict[str, Any]:
         assert self._source is not None and self._worker is not None and self._slot is not None
         src = self._source.status()
-        return {
+        return redact_data({
             **self._worker.stats.snapshot(),
             "source": {"url": self.source_url, "state": src.state, "reason": src.reason,
                        "frames": src.frames, "decode_errors": src.decode_errors, "reconnects": src.reconnects,
@@ -82,7 +96,29 @@ class StatusBoard:
             "dropped": self._slot.dropped,  # captured frames the network never saw (newest-wins)
             "model": self._model.meta if self._model is not None else {},
             "publishers": {p.name: p.counters() for p in self._publishers},
-        }
+        })
+
+    def metrics(self) -> bytes:
+        return self._exposition() if self._exposition is not None else b""
+
+    def sample(self) -> Sample:
+        """The stages' counters and gauges for the Prometheus collector (`streamer.pipeline.metrics`)."""
+        assert self._source is not None and self._worker is not None and self._slot is not None
+        src, stats = self._source.status(), self._worker.stats
+        counters = {("frames_captured", ""): src.frames, ("frames_published", ""): stats.inferred.total,
+                    ("frames_dropped", "inference"): self._slot.dropped, ("decode_errors", ""): src.decode_errors,
+                    ("reconnects", ""): src.reconnects, ("inference_errors", ""): stats.errors,
+                    ("nonfinite_frames", ""): stats.nonfinite}
+        gauges = {"source_up": float(src.state == "live"), "healthy": float(self.health().ok)}
+        for p in self._publishers:
+            counters[("frames_dropped", p.section)] = p.dropped
+            for name, count in (("http_viewers", "viewers"), ("zmq_subscribed_topics", "subscribers")):
+                if hasattr(p, count):
+                    gauges[name] = float(getattr(p, count)())
+        meta = self._model.meta if self._model is not None else {}
+        model = {"backend": str(meta.get("backend", "")), "precision": str(meta.get("precision", "fp32")),
+                 "weights_official": str(bool(meta.get("weights_official"))).lower()}
+        return Sample({k: float(v) for k, v in counters.items()}, gauges, model)
 
     # -- for the supervisor ------------------------------------------------------------------------------------
     def serving(self) -> bool:
@@ -93,7 +129,7 @@ class StatusBoard:
         assert self._source is not None and self._worker is not None
         stats = self._worker.stats
         return (stats.last_output_mono is not None or (self.idle() and stats.skipped_idle > 0)
-                or self._source.status().state == "offline")
+                or self._source.status().state == "offline" or stats.nonfinite > 0)
 
     def progressing(self) -> Health:
         """Whether the watchdog should be pinged: frames advance, or the source is offline and retrying."""
@@ -106,8 +142,10 @@ class StatusBoard:
         now = time.monotonic()
         if self.idle():
             return Health(src.last_frame_mono is not None and now - src.last_frame_mono < self.stall_s, "idle")
-        last_out = self._worker.stats.last_output_mono
-        reference = last_out if last_out is not None else self.started_mono
+        stats = self._worker.stats
+        # Non-finite output is reported on every channel; the pipeline runs (restarting would not mend weights).
+        reference = max(t for t in (stats.last_output_mono, stats.last_nonfinite_mono, self.started_mono)
+                        if t is not None)
         return Health(now - reference < self.stall_s, "live")
 
     def line(self) -> str:
@@ -117,5 +155,6 @@ class StatusBoard:
         src = self._source.status()
         lat = snap["latency_ms"]["p50"]
         state = "live" if src.state == "live" else f"{src.state}: {src.reason}"
-        return (f"{state}; {snap['fps_out']:.1f} fps; latency p50 {lat if lat is not None else '-'} ms; "
-                f"dropped {self._slot.dropped}")
+        nonfinite = self._nonfinite()
+        return redact(f"{state}; {snap['fps_out']:.1f} fps; latency p50 {lat if lat is not None else '-'} ms; "
+                      f"dropped {self._slot.dropped}" + (f"; {nonfinite}" if nonfinite else ""))

@@ -12,14 +12,21 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
+import numpy as np
+
 from streamer.core.frame import CapturedFrame, DepthFrame
 from streamer.core.handoff import LatestSlot
 from streamer.model import DepthModel
 from streamer.core.stats import PipelineStats
 from streamer.core.status import PipelineStatus
+from streamer.pipeline.metrics import FrameMetrics
 from streamer.steady import Steadier
 
 log = logging.getLogger(__name__)
+
+
+class NonFiniteOutput(ValueError):
+    """The network's output holds NaN or inf (broken weights or numerics): the frame is dropped and counted."""
 
 
 class Output(Protocol):
@@ -29,7 +36,7 @@ class Output(Protocol):
 class InferenceWorker:
     def __init__(self, model: DepthModel, steadier: Steadier, inbox: LatestSlot[CapturedFrame],
                  outputs: Sequence[Output], stats: PipelineStats | None = None,
-                 status: PipelineStatus | None = None) -> None:
+                 status: PipelineStatus | None = None, metrics: FrameMetrics | None = None) -> None:
         self.model = model
         self.steadier = steadier
         self.inbox = inbox
@@ -37,6 +44,7 @@ class InferenceWorker:
         self.stats = stats or PipelineStats()
         # With a status, inference pauses while it says idle (pause_when_idle and nobody subscribed or watching).
         self.status = status
+        self.metrics = metrics  # Prometheus histograms: inference time, capture -> publish latency
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._meta = model.meta
@@ -67,6 +75,12 @@ class InferenceWorker:
             self.busy = True
             try:
                 result = self.process(frame)
+            except NonFiniteOutput as exc:  # garbage in every pixel: publish nothing, say so on every channel
+                self.stats.record_nonfinite(time.monotonic())
+                if self.stats.nonfinite in (1, 10) or self.stats.nonfinite % 1000 == 0:
+                    log.error("%s (%d frames so far); nothing is published while it lasts", exc,
+                              self.stats.nonfinite)
+                continue
             except Exception as exc:  # one bad frame must not end the stream; the count and message are in stats
                 self.stats.record_error(f"{type(exc).__name__}: {exc}")
                 log.exception("inference failed on frame %d", frame.seq)
@@ -76,11 +90,16 @@ class InferenceWorker:
                 self.busy = False
             for output in self.outputs:
                 output.publish(result)
+            if self.metrics is not None:
+                self.metrics.frame(result.infer_ms / 1e3, time.monotonic() - frame.capture_mono)
 
     def process(self, frame: CapturedFrame) -> DepthFrame:
         t0 = time.perf_counter()
         raw = self.model.predict(frame.image)
         infer_ms = (time.perf_counter() - t0) * 1e3
+        if not np.isfinite(raw).all():  # ~15 us; NaN weights would otherwise publish all-NaN depth as "ok"
+            raise NonFiniteOutput(f"model output not finite on frame {frame.seq}: "
+                                  f"{int(np.count_nonzero(~np.isfinite(raw)))} of {raw.size} values NaN or inf")
         steady = self.steadier.update(raw)
         done = time.monotonic()
         self.stats.record(frame.seq, frame.capture_mono, infer_ms, done)

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import zmq
 
+from streamer.config.net import host_problem
 from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
 from streamer.publish.base import Publisher, bind_zmq, close_zmq
+from streamer.publish.exposure import warn_if_exposed
 from streamer.render.renderer import FrameRenderer
 from streamer.render.views import VIEWS
 
@@ -37,6 +39,12 @@ class ImageZmqPublisherOptions:
     view: str = opt("depth", "view rendered for imagezmq", choices=VIEWS)
     jpeg_quality: int = opt(80, "JPEG quality when send = jpeg", min=10, max=100)
     sndhwm: int = opt(2, "messages queued per hub before ZeroMQ drops for it", unit="messages", min=1, max=1000)
+
+    def validate(self) -> None:
+        """Checks that need the outside world; the config loader calls it once before anything starts."""
+        problem = host_problem(self.host, star=True)
+        if problem:
+            raise ValueError(f"host = {self.host!r}: {problem}")
 
 
 class ImageZmqPublisher(Publisher):
@@ -57,6 +65,9 @@ class ImageZmqPublisher(Publisher):
         o = self.options
         self._ctx, self._sock, self.endpoint = bind_zmq(zmq.PUB, o.host, o.port, o.sndhwm, "imagezmq")
         log.info("imagezmq: publishing on %s", self.endpoint)
+        warn_if_exposed(log, f"imagezmq: {self.endpoint}", o.host,
+                        "the colorized camera view; imagezmq has no authentication",
+                        'Set [imagezmq] host = "127.0.0.1" unless every machine on that network may see the camera.')
 
     def _send(self, frame: DepthFrame) -> None:
         assert self._sock is not None

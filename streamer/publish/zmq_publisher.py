@@ -17,11 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import zmq
 
+from streamer.config.net import host_problem
 from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
+from streamer.core.redact import redact_data
 from streamer.core.stats import RateMeter
 from streamer.core.status import PipelineStatus
 from streamer.publish.base import Publisher, bind_zmq, close_zmq
+from streamer.publish.exposure import warn_if_exposed
 from streamer.publish.wire import WIRE_VERSION
 from streamer.render.renderer import FrameRenderer
 from streamer.render.views import VIEWS
@@ -48,6 +51,12 @@ class ZmqPublisherOptions:
                                unit="s", min=0.1, max=300.0)
     hwm_frames: int = opt(2, "frames ZeroMQ queues per subscriber before dropping for it; small keeps frames "
                           "fresh and memory bounded", unit="frames", min=1, max=100)
+
+    def validate(self) -> None:
+        """Checks that need the outside world; the config loader calls it once before anything starts."""
+        problem = host_problem(self.host, star=True)
+        if problem:
+            raise ValueError(f"host = {self.host!r}: {problem}")
 
 
 class ZmqPublisher(Publisher):
@@ -82,6 +91,10 @@ class ZmqPublisher(Publisher):
         self._ctx, self._sock, self.endpoint = bind_zmq(zmq.XPUB, o.host, o.port, hwm, "zmq")
         self._next_status = 0.0
         log.info("zmq: publishing on %s", self.endpoint)
+        warn_if_exposed(log, f"zmq: {self.endpoint}", o.host,
+                        "every depth array, the colorized camera view and the status topic (pipeline and source "
+                        "details); ZeroMQ has no authentication here",
+                        'Set [zmq] host = "127.0.0.1" unless every machine on that network may see the camera.')
 
     def _send(self, frame: DepthFrame) -> None:
         o = self.options
@@ -140,7 +153,7 @@ class ZmqPublisher(Publisher):
         self._next_status = now + self.options.status_interval_s
         header = {"v": WIRE_VERSION, "topic": "status", "camera": self.options.camera_id, "host": self._host,
                   "publish_wall": time.time(), "publish_mono": now, "encoding": "json"}
-        self._send_message(b"status", header, json.dumps(self._status(now), default=str).encode())
+        self._send_message(b"status", header, json.dumps(redact_data(self._status(now)), default=str).encode())
 
     def _status(self, now: float) -> dict:
         state, reason = self._state(now)
@@ -189,7 +202,7 @@ class ZmqPublisher(Publisher):
     def _send_message(self, topic: bytes, header: dict, payload: bytes | np.ndarray) -> bool:
         assert self._sock is not None
         try:
-            self._sock.send_multipart([topic, json.dumps(header, default=str).encode(), payload],
+            self._sock.send_multipart([topic, json.dumps(redact_data(header), default=str).encode(), payload],
                                       flags=zmq.NOBLOCK, copy=False)
             return True
         except zmq.Again:  # a PUB socket drops rather than refuses, but never wait if it ever does

@@ -17,6 +17,7 @@ from pathlib import Path
 from streamer.config.schema import Override
 from streamer.errors import EXIT_CONFIG, EXIT_RUNTIME, StreamerError
 from streamer.model import load_depth_model
+from streamer.pipeline.metrics import Metrics
 from streamer.pipeline.options import load_config
 from streamer.pipeline.pipeline import Pipeline
 from streamer.service.sdnotify import Notifier
@@ -36,6 +37,7 @@ class Daemon:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._pipeline: Pipeline | None = None
+        self.metrics = Metrics()  # one registry for the process: counters carry over SIGHUP's new pipelines
 
     def request_stop(self, *_: object) -> None:
         self._stop.set()
@@ -48,7 +50,7 @@ class Daemon:
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
         model = load_depth_model(self.conf["model"], self.weights)
-        pipeline = Pipeline(self.conf, model)
+        pipeline = Pipeline(self.conf, model, self.metrics)
         pipeline.start(self.conf["daemon"].warmup_timeout_s)
         self._announce(pipeline)
         try:
@@ -136,11 +138,11 @@ class Daemon:
             return
         old.stop(0.8)
         try:
-            fresh = Pipeline(new_conf, model)
+            fresh = Pipeline(new_conf, model, self.metrics)
             fresh.start(new_conf["daemon"].warmup_timeout_s)
         except StreamerError as exc:
             log.error("reload failed (%s); restarting with the previous configuration", exc)
-            fresh = Pipeline(self.conf, old.model)
+            fresh = Pipeline(self.conf, old.model, self.metrics)
             fresh.start(self.conf["daemon"].warmup_timeout_s)
         else:
             self.conf = new_conf

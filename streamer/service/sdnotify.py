@@ -8,6 +8,8 @@ import logging
 import os
 import socket
 
+from streamer.core.redact import redact
+
 log = logging.getLogger(__name__)
 
 
@@ -37,7 +39,8 @@ class Notifier:
         if self._sock is None:
             return
         try:
-            self._sock.sendto("\n".join(lines).encode(), self._address)
+            # STATUS= is world-readable (systemctl status): no URL credential goes out in it.
+            self._sock.sendto("\n".join(redact(line) for line in lines).encode(), self._address)
         except OSError as exc:  # systemd going away must never take the daemon with it
             log.debug("sd_notify failed: %s", exc)
 

@@ -25,3 +25,29 @@ def test_redact(raw, shown):
 def test_no_secret_survives_in_any_case():
     for secret in ("secret123", "p@ssw0rd"):
         assert secret not in redact(f"rtsp://admin:{secret}@h/x?password={secret}")
+
+
+def test_secret_keys_and_documents():
+    from streamer.core.redact import is_secret_key, redact_data
+
+    assert all(is_secret_key(k) for k in ("auth_password", "auth_token", "PASSWORD", "api-key", "client_secret"))
+    assert not any(is_secret_key(k) for k in ("auth_user", "url", "camera_id", "weights_sha256", "unauthorized"))
+    doc = {"url": "rtsp://a:b@h/x", "auth_token": "t0k", "n": 3, "list": ["http://h/?pwd=p"], "empty_token": ""}
+    assert redact_data(doc) == {"url": "rtsp://***@h/x", "auth_token": "***", "n": 3, "list": ["http://h/?pwd=***"],
+                                "empty_token": ""}
+
+
+def test_log_lines_and_tracebacks_are_redacted():
+    import logging
+    import sys
+
+    from streamer.core.redact import RedactingFormatter
+
+    try:
+        raise OSError("cannot open rtsp://admin:secret123@h/x")
+    except OSError:
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "opening %s", ("http://h/?token=abc",),
+                                   sys.exc_info())
+    line = RedactingFormatter("%(message)s").format(record)
+    assert "secret123" not in line and "token=abc" not in line
+    assert "token=***" in line and "rtsp://***@h/x" in line and "Traceback" in line

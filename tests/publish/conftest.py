@@ -32,8 +32,9 @@ class CallableStatus:
     """A PipelineStatus driven by plain callables, so a publisher test can set health, no-signal and stats by hand
     (the publisher is what is under test; the pipeline that normally answers is not)."""
 
-    def __init__(self, stats=None, health=None, no_signal=None, idle=None) -> None:
+    def __init__(self, stats=None, health=None, no_signal=None, idle=None, metrics=None) -> None:
         self._stats, self._health, self._no_signal, self._idle = stats, health, no_signal, idle
+        self._metrics = metrics
 
     def health(self) -> Health:
         if self._health is not None:
@@ -49,6 +50,9 @@ class CallableStatus:
 
     def snapshot(self) -> dict:
         return self._stats() if self._stats is not None else {}
+
+    def metrics(self) -> bytes:
+        return self._metrics() if self._metrics is not None else b""
 
 
 def status_from(stats=None, health=None, no_signal=None) -> CallableStatus | None:

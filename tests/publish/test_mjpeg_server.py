@@ -182,7 +182,8 @@ def test_only_fixed_endpoints(server):
     for path in ("/index.html", "/etc/passwd", "/../../etc/passwd", "/stream.mjpg/x", "/stats.json", "/?action=x",
                  "/%2e%2e/"):
         assert get(srv, path)[0] == 404, path
-    assert raw_request(srv, b"POST /stats HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 405")
+    answer = raw_request(srv, b"POST /stats HTTP/1.0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 405") and b"Allow: GET, HEAD, OPTIONS" in answer
 
 
 def test_client_limit(server, feeder):
@@ -201,15 +202,24 @@ def test_client_limit(server, feeder):
         b.close(), c.close()
 
 
-def test_connection_limit(server):
-    srv = server(max_clients=1, max_connections=2)
-    idle = [socket.create_connection(srv.address) for _ in range(2)]
-    try:
-        wait_for(lambda: len(srv._server._conns) == 2)
-        assert raw_request(srv, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 503")
-    finally:
-        for s in idle:
-            s.close()
+def test_connection_limit(server, feeder):
+    # Every connection busy (two streaming viewers), the reserved seats taken by sockets that say nothing: refused.
+    srv = server(max_clients=2, max_connections=2)
+    with feeder(srv.publish, fps=30):
+        wait_for(lambda: srv.sent > 0)
+        viewers = [Stream(srv), Stream(srv)]
+        for viewer in viewers:
+            viewer.frames(1)
+        idle = [socket.create_connection(srv.address) for _ in range(4)]
+        try:
+            wait_for(lambda: len(srv._server.conns) == 6)
+            assert raw_request(srv, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 503")
+            assert srv.server_stats()["rejected_connections"] == 1
+        finally:
+            for s in idle:
+                s.close()
+            for viewer in viewers:
+                viewer.close()
 
 
 def test_basic_auth_and_bearer(server):

@@ -13,8 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from streamer.core.frame import DepthFrame
 from streamer.render.views import VIEWS
-from streamer.publish.http.auth import allowed_origin, auth_challenge, authorized, header_safe
-from streamer.publish.http.request import HeadError, read_head
+from streamer.publish.http.auth import (allowed_origin, auth_challenge, auth_help, authorized, header_safe,
+                                        token_login)
+from streamer.publish.http.connections import RESERVED_HEAD_S, RESERVED_PATHS
+from streamer.publish.http.request import HeadError, peer_closed, read_head
 from streamer.publish.http.server import HttpServer
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,7 @@ BOUNDARY = "depthstreamerframe"
 INDEX_HTML = (Path(__file__).with_name("index.html")).read_bytes()  # the preview page, read once at import
 NO_SIGNAL_PERIOD_S = 1.0  # a "no signal" frame per second: enough to show it is alive and why
 WAIT_S = 0.25  # longest a viewer sleeps before re-checking stop and signal
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus text exposition format
 
 
 class HttpRequestHandler(BaseHTTPRequestHandler):
@@ -40,8 +43,9 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         app = self.server.app
         self.command, self.request_version, self.requestline = "", "HTTP/1.0", ""
+        reserved = self.server.conns.reserved(self.connection)  # a seat past the cap: health and metrics only
         try:
-            head = read_head(self.connection, app.options)
+            head = read_head(self.connection, app.options, RESERVED_HEAD_S if reserved else None)
         except HeadError as e:
             app.count("bad_requests")
             self.close_connection = True
@@ -50,7 +54,7 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             return
         except (TimeoutError, OSError):
             return
-        if not head:
+        if not head or not self.server.conns.head_received(self.connection):
             return
         self.rfile = io.BytesIO(head)
         self.raw_requestline = self.rfile.readline()
@@ -59,10 +63,12 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             return
         self.close_connection = True
         self.connection.settimeout(app.options.send_timeout_s)
-        if self.command == "OPTIONS":
+        if reserved and urlsplit(self.path).path not in RESERVED_PATHS:
+            self._reply(503, b"busy: only /healthz and /metrics are served now\n", headers=(("Retry-After", "5"),))
+        elif self.command == "OPTIONS":
             self._preflight()
-        elif self.command != "GET":
-            self._reply(405, b"only GET\n", headers=(("Allow", "GET, OPTIONS"),))
+        elif self.command not in ("GET", "HEAD"):  # HEAD: what GET answers, without the body
+            self._reply(405, b"only GET and HEAD\n", headers=(("Allow", "GET, HEAD, OPTIONS"),))
         else:
             self._route()
 
@@ -76,9 +82,13 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             app.count("bad_requests")
             self._reply(400, b"bad query\n")
             return
-        if not authorized(app.options, self.headers.get("Authorization", "")):
+        login = token_login(app.options, url.path, query)
+        if login is not None:  # a browser bringing the token once: a cookie from now on, the URL without it
+            self._reply(303, b"", headers=(("Location", login[0]), ("Set-Cookie", login[1])))
+            return
+        if not authorized(app.options, self.headers.get("Authorization", ""), self.headers.get("Cookie", "")):
             app.count("unauthorized")
-            self._reply(401, b"unauthorized\n", headers=(("WWW-Authenticate", auth_challenge(app.options)),))
+            self._reply(401, auth_help(app.options), headers=(("WWW-Authenticate", auth_challenge(app.options)),))
             return
         path, action = url.path, query.get("action", [None])[0]
         if path == "/" and action is None:
@@ -92,6 +102,8 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(200 if health.ok else 503, (health.reason if not health.ok else "ok").encode() + b"\n")
         elif path == "/stats":
             self._reply(200, json.dumps(app.all_stats(), default=str).encode(), "application/json")
+        elif path == "/metrics":
+            self._reply(200, app.metrics(), METRICS_CONTENT_TYPE)
         else:
             self._reply(404, b"not found\n")
 
@@ -121,7 +133,8 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self.send_header("Pragma", "no-cache")
             self.send_header("Connection", "close")
             self.end_headers()
-            self._stream_loop(view, 1.0 / fps)
+            if self.command != "HEAD":
+                self._stream_loop(view, 1.0 / fps)
         except OSError:
             pass  # viewer left, or took nothing for send_timeout_s
         finally:
@@ -153,7 +166,16 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
                 continue
             self._write_part(jpeg, ("X-Seq", str(frame.captured.seq)))
             app.count("frames_served")
-            app.pause(now + interval - time.monotonic())  # the ?fps cap
+            self._pause_until(now + interval)  # the ?fps cap
+
+    def _pause_until(self, when: float) -> None:
+        """Sleep until `when` (a low ?fps), noticing within WAIT_S a viewer that leaves meanwhile: its seat is freed
+        then, not at the next write hours later."""
+        app = self.server.app
+        while (left := when - time.monotonic()) > 0 and not app.stopping:
+            if peer_closed(self.connection):
+                raise ConnectionAbortedError("viewer left during the ?fps pause")
+            app.pause(min(left, WAIT_S))
 
     def _write_part(self, jpeg: bytes, extra: tuple[str, str]) -> None:
         head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
@@ -176,7 +198,7 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(403, b"origin not allowed\n")
             return
         self.send_response(204)
-        self.send_header("Access-Control-Allow-Methods", "GET, OPTIONS")
+        self.send_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
         self.send_header("Access-Control-Allow-Headers", "Authorization")
         self.send_header("Access-Control-Max-Age", "600")
         self.send_header("Content-Length", "0")
@@ -192,7 +214,8 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
         for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _allowed_origin(self) -> str | None:
         # No `headers` yet when an error is answered before the head was parsed.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streamer.config.net import host_problem
 from streamer.config.options import opt
 from streamer.render.views import VIEWS
 
@@ -16,8 +17,9 @@ class HttpOptions:
     max_fps: float = opt(30.0, "highest rate sent to one viewer; `?fps=` may only lower it", unit="1/s",
                          min=0.1, max=120.0)
     max_clients: int = opt(8, "concurrent stream viewers; more get 503", min=1, max=256)
-    max_connections: int = opt(64, "concurrent connections of any kind; more are answered 503 and closed",
-                               min=2, max=1024)
+    max_connections: int = opt(64, "concurrent connections of any kind; when full, a new one replaces the oldest "
+                                   "that has not sent its request yet, else gets one of 4 seats reserved for "
+                                   "/healthz and /metrics, else 503", min=2, max=1024)
     no_signal_after_s: float = opt(2.0, "show the no-signal frame after this long without a frame",
                                    unit="s", min=0.1, max=60.0)
     header_timeout_s: float = opt(5.0, "time a client has to send its whole request head (slowloris guard)",
@@ -32,6 +34,12 @@ class HttpOptions:
     auth_token: str = opt("", "bearer token (`Authorization: Bearer ...`) accepted on every endpoint")
     cors_origins: tuple[str, ...] = opt((), "origins allowed to read responses from browser scripts, exact match, e.g. "
                               "https://dash.example; empty = no CORS headers")
+
+    def validate(self) -> None:
+        """Checks that need the outside world; the config loader calls it once before anything starts."""
+        problem = host_problem(self.host)
+        if problem:
+            raise ValueError(f"host = {self.host!r}: {problem}")
 
     def __post_init__(self) -> None:
         if bool(self.auth_user) != bool(self.auth_password):

@@ -8,8 +8,9 @@ A slow viewer blocks only its own thread - it skips frames, never queues them - 
 progress drops it. When frames stop or the pipeline status gives a no-signal reason, viewers get a "no signal"
 frame about once a second, so they see why.
 
-Endpoints (GET only, everything else 404): `/` page, `/stream.mjpg`, `/snapshot.jpg`, `/healthz`, `/stats`, and
-mjpg-streamer's `/?action=stream` and `/?action=snapshot`. Query: `view=depth|side_by_side|overlay`, `fps=N`.
+Endpoints (GET only, everything else 404): `/` page, `/stream.mjpg`, `/snapshot.jpg`, `/healthz`, `/stats`,
+`/metrics` (Prometheus), and mjpg-streamer's `/?action=stream` and `/?action=snapshot`. Query:
+`view=depth|side_by_side|overlay`, `fps=N`.
 
 This module is the stage (frame slot, counters). The HTTP side: `server` accepts and caps connections, `request`
 reads request heads within limits, `handler` routes and streams, `auth` checks credentials and CORS. Options are
@@ -22,8 +23,10 @@ import threading
 import time
 
 from streamer.core.frame import DepthFrame
+from streamer.core.redact import redact, redact_data
 from streamer.core.status import Health, PipelineStatus
 from streamer.publish.base import Publisher
+from streamer.publish.exposure import warn_if_exposed
 from streamer.publish.http.handler import HttpRequestHandler
 from streamer.publish.http.options import HttpOptions
 from streamer.publish.http.server import HttpServer
@@ -65,7 +68,7 @@ class HttpPublisher(Publisher):
 
     def _open(self) -> None:
         o = self.options
-        server = HttpServer((o.host, o.port), HttpRequestHandler)
+        server = HttpServer((o.host, o.port), HttpRequestHandler, max_connections=o.max_connections)
         server.app = self
         self._server = server
         self.address = server.server_address[:2]
@@ -73,6 +76,11 @@ class HttpPublisher(Publisher):
                                               name="http-accept", daemon=True)
         self._serve_thread.start()
         log.info("http: serving on http://%s:%d/", *self.address)
+        if not (o.auth_user or o.auth_token):
+            warn_if_exposed(log, "http: http://%s:%d/" % self.address, o.host,
+                            "the live camera picture and depth (/, /stream.mjpg, /snapshot.jpg), /stats (pipeline "
+                            "and source details) and /metrics",
+                            "Set [http] auth_token or auth_user + auth_password, or host = \"127.0.0.1\".")
 
     def _send(self, frame: DepthFrame) -> None:
         with self._cond:
@@ -117,7 +125,7 @@ class HttpPublisher(Publisher):
             except Exception as e:
                 reason = f"source state unknown: {e!r}"
             if reason:
-                return reason
+                return redact(reason)  # drawn on the no-signal frame and sent as X-No-Signal
         if self._latest_mono is None:
             return "waiting for the first frame"
         age = time.monotonic() - self._latest_mono
@@ -129,6 +137,7 @@ class HttpPublisher(Publisher):
         return self._renderer.jpeg(frame, view, self.options.jpeg_quality)
 
     def no_signal_jpeg(self, reason: str) -> bytes:
+        reason = redact(reason)
         now = int(time.time())
         return self._renderer.no_signal_jpeg(reason, now, self.options.jpeg_quality,
                                              lambda: render_no_signal(reason, now))
@@ -136,9 +145,10 @@ class HttpPublisher(Publisher):
     def health(self) -> Health:
         if self._status is not None:
             try:
-                return self._status.health()
+                health = self._status.health()
             except Exception as e:
-                return Health(False, f"health check failed: {e!r}")
+                health = Health(False, f"health check failed: {e!r}")
+            return Health(health.ok, redact(health.reason))
         reason = self.no_signal_reason()
         return Health(reason is None, reason or "ok")
 
@@ -162,7 +172,15 @@ class HttpPublisher(Publisher):
         out["encodes"] = sum(encodes.values())
         out["encodes_by_view"] = encodes
         out.update(self.counters())
+        server = self._server
+        out["evicted_idle_connections"] = server.conns.evicted if server is not None else 0
         return out
+
+    def metrics(self) -> bytes:
+        """/metrics: the process's Prometheus metrics (the pipeline's registry), text format 0.0.4."""
+        if self._status is None:
+            return b""
+        return redact(self._status.metrics().decode()).encode()  # label values are shown too
 
     def all_stats(self) -> dict:
         out: dict = {}
@@ -172,4 +190,4 @@ class HttpPublisher(Publisher):
             except Exception as e:
                 out["stats_error"] = repr(e)
         out["http"] = self.server_stats()
-        return out
+        return redact_data(out)

@@ -1,6 +1,8 @@
-"""Reads an HTTP request head straight from the socket, under one deadline and size limits (slowloris guard)."""
+"""Reads an HTTP request head straight from the socket, under one deadline and size limits (slowloris guard), and
+tells whether a client has gone away while we are not writing to it."""
 from __future__ import annotations
 
+import select
 import socket
 import time
 
@@ -15,12 +17,13 @@ class HeadError(Exception):
         self.code = code
 
 
-def read_head(conn: socket.socket, options: HttpOptions) -> bytes:
+def read_head(conn: socket.socket, options: HttpOptions, timeout_s: float | None = None) -> bytes:
     """Request line and headers, read straight from the socket within one deadline and size limit.
 
     The stdlib reads line by line with at most a per-read timeout, so a client trickling bytes could hold a
-    thread forever; here the whole head must arrive within `header_timeout_s`. b"" when the client closed first."""
-    deadline = time.monotonic() + options.header_timeout_s
+    thread forever; here the whole head must arrive within `header_timeout_s` (or `timeout_s`). b"" when the client
+    closed first."""
+    deadline = time.monotonic() + (options.header_timeout_s if timeout_s is None else timeout_s)
     buf = bytearray()
     while True:
         first = buf.find(b"\n")
@@ -43,3 +46,19 @@ def read_head(conn: socket.socket, options: HttpOptions) -> bytes:
         if not chunk:
             return b""
         buf += chunk
+
+
+def peer_closed(conn: socket.socket) -> bool:
+    """Whether the client closed or reset its end, checked without blocking: a viewer that waits between parts
+    (a low ?fps) sends nothing, so readable-with-nothing-to-read means it left."""
+    poller = select.poll()  # not select(): no limit on the descriptor's number
+    poller.register(conn, select.POLLIN | select.POLLPRI)
+    events = poller.poll(0)
+    if not events:
+        return False
+    if events[0][1] & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+        return True
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""  # readable, so this returns at once
+    except OSError:
+        return True

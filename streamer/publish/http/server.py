@@ -2,38 +2,32 @@
 from __future__ import annotations
 
 import logging
-import socket
 import socketserver
-import threading
 from http.server import ThreadingHTTPServer
 
 from streamer.publish.http.app import PreviewApp
+from streamer.publish.http.connections import ConnectionTable
 
 log = logging.getLogger(__name__)
 
 
 class HttpServer(ThreadingHTTPServer):
-    """Threaded server that caps connections and can cut every open one at stop."""
+    """Threaded server that caps connections (see `connections`) and can cut every open one at stop."""
 
     daemon_threads = True
     request_queue_size = 32
     app: PreviewApp  # set by the publisher that owns the server
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: object, max_connections: int = 64, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
+        self.conns = ConnectionTable(max_connections)
 
     def server_bind(self) -> None:
         socketserver.TCPServer.server_bind(self)  # HTTPServer's version does a reverse DNS lookup: skip it
         self.server_name, self.server_port = self.server_address[:2]
 
     def process_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
-        with self._conns_lock:
-            full = len(self._conns) >= self.app.options.max_connections
-            if not full:
-                self._conns.add(request)
-        if full:
+        if self.conns.admit(request) == "full":
             # Answered here, on the accept thread, with a short timeout: no handler thread for a connection
             # we refuse, so a flood cannot exhaust threads.
             self.app.count("rejected_connections")
@@ -42,24 +36,17 @@ class HttpServer(ThreadingHTTPServer):
                 request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 5\r\n\r\n")
             except OSError:
                 pass
-            self.shutdown_request(request)
+            super().shutdown_request(request)
             return
         super().process_request(request, client_address)
 
     def shutdown_request(self, request) -> None:  # type: ignore[no-untyped-def]
-        with self._conns_lock:
-            self._conns.discard(request)
+        self.conns.discard(request)
         super().shutdown_request(request)
 
     def close_connections(self) -> None:
         """Shut down every open socket, so handler threads blocked in a read or write return at once."""
-        with self._conns_lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        self.conns.shut_all()
 
     def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
         log.debug("http: connection from %s ended with an error", client_address, exc_info=True)

@@ -1,0 +1,131 @@
+"""Prometheus metrics: one registry per daemon process, so counters outlive the Pipeline that SIGHUP replaces.
+
+It works like this: counters are not incremented on the hot path at all. The stages already count (the source's
+frames, decode errors and reconnects; the slots' drops; the worker's outputs); at scrape time the collector reads
+them from the current pipeline's StatusBoard (`sample()`) and adds what earlier pipelines had counted when they were
+replaced (`attach` folds the outgoing board's final totals in). So a counter never goes back: not when the source
+reconnects (its own counts keep running) and not on SIGHUP (a new source starts from 0, the fold carries the rest).
+
+Only the two histograms are written per frame, by the inference worker (`FrameMetrics.frame`): prometheus_client's
+histogram is thread-safe (a lock per child, a few microseconds), and the labelled children are looked up once per
+pipeline, not per frame. Why prometheus_client: its registry takes custom collectors (read-at-scrape counters), its
+histograms are safe to observe from the worker thread while the HTTP thread scrapes, and it writes the text format.
+"""
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+
+PREFIX = "depth_streamer_"
+COUNTERS = {  # name (the exposition adds _total) -> help; `frames_dropped` is also labelled by stage
+    "frames_captured": "Frames the source decoded and handed to the inference slot.",
+    "frames_published": "Depth frames the inference worker handed to the publishers.",
+    "frames_dropped": "Frames dropped, by stage: inference = captured frames the network never saw (newest wins); "
+                      "zmq/http/imagezmq = depth frames a publisher replaced before sending or could not send.",
+    "decode_errors": "Packets that failed to decode plus frames dropped as corrupt.",
+    "reconnects": "Source sessions opened again after a failure.",
+    "inference_errors": "Frames on which inference raised.",
+    "nonfinite_frames": "Frames whose network output held NaN or inf (not published; /healthz says so).",
+}
+GAUGES = {
+    "source_up": "1 while the source delivers frames (state live), else 0.",
+    "healthy": "1 while /healthz answers 200, else 0.",
+    "http_viewers": "MJPEG viewers streaming right now.",
+    "zmq_subscribed_topics": "ZeroMQ frame topics (depth, color) with at least one subscriber (PUB cannot count "
+                             "subscribers, only topics wanted).",
+}
+INFERENCE_BUCKETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5)
+LATENCY_BUCKETS = (0.02, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass
+class Sample:
+    """What a pipeline has counted so far, read at scrape time."""
+
+    counters: dict[tuple[str, str], float] = field(default_factory=dict)  # (name, stage or "") -> total
+    gauges: dict[str, float] = field(default_factory=dict)
+    model: dict[str, str] = field(default_factory=dict)  # backend, precision, weights_official
+
+
+class Sampled(Protocol):
+    def sample(self) -> Sample: ...
+
+
+class FrameMetrics:
+    """Per-frame observations for one camera; called by the inference worker, in its thread."""
+
+    def __init__(self, inference: Histogram, latency: Histogram) -> None:
+        self._inference, self._latency = inference, latency
+
+    def frame(self, infer_s: float, latency_s: float) -> None:
+        self._inference.observe(infer_s)
+        self._latency.observe(latency_s)
+
+
+class Metrics:
+    """The process's registry. The Daemon owns one and hands it to every Pipeline it builds."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._inference = Histogram(PREFIX + "inference_seconds", "Network inference time per frame.", ["camera"],
+                                    buckets=INFERENCE_BUCKETS, registry=self.registry)
+        self._latency = Histogram(PREFIX + "latency_seconds", "Capture to publish: from the frame's capture to "
+                                  "its depth being handed to the publishers.", ["camera"], buckets=LATENCY_BUCKETS,
+                                  registry=self.registry)
+        ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, open fds, CPU seconds
+        self._lock = threading.Lock()
+        self._board: Sampled | None = None
+        self._camera = ""
+        self._retired: defaultdict[tuple[str, str, str], float] = defaultdict(float)  # (name, camera, stage)
+        self.registry.register(self)
+
+    def frames(self, camera: str) -> FrameMetrics:
+        """The per-frame observer for `camera`'s worker."""
+        return FrameMetrics(self._inference.labels(camera), self._latency.labels(camera))
+
+    def attach(self, board: Sampled, camera: str) -> None:
+        """Read `board` from now on; fold the totals of the board it replaces into the retired ones first."""
+        with self._lock:
+            if self._board is not None:
+                for (name, stage), value in self._board.sample().counters.items():
+                    self._retired[(name, self._camera, stage)] += value
+            self._board, self._camera = board, camera
+
+    def exposition(self) -> bytes:
+        """Every metric in the Prometheus text format, version 0.0.4."""
+        return generate_latest(self.registry)
+
+    # -- the registry's collector --------------------------------------------------------------------------------
+    def describe(self) -> list:
+        return []  # collected at scrape time only; names are not reserved in the registry
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        with self._lock:
+            board, camera, totals = self._board, self._camera, dict(self._retired)
+        sample = board.sample() if board is not None else Sample()
+        for (name, stage), value in sample.counters.items():
+            key = (name, camera, stage)
+            totals[key] = totals.get(key, 0.0) + value
+        for name, help_text in COUNTERS.items():
+            staged = name == "frames_dropped"
+            family = CounterMetricFamily(PREFIX + name, help_text,
+                                         labels=["camera", "stage"] if staged else ["camera"])
+            for (n, cam, stage), value in sorted(totals.items()):
+                if n == name:
+                    family.add_metric([cam, stage] if staged else [cam], value)
+            yield family
+        for name, help_text in GAUGES.items():
+            family = GaugeMetricFamily(PREFIX + name, help_text, labels=["camera"])
+            if name in sample.gauges:
+                family.add_metric([camera], sample.gauges[name])
+            yield family
+        info = InfoMetricFamily(PREFIX + "model", "The network that runs: backend, numeric precision, and whether "
+                                "the weights are the official file.", labels=["camera"])
+        if sample.model:
+            info.add_metric([camera], sample.model)
+        yield info
