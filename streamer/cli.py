@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sample-s", type=float, default=10.0, help="--soak: seconds between samples")
     b.add_argument("--json", metavar="OUT", help="--soak: write every sample and the summary here")
     b.set_defaults(handler=cmd_bench)
+    from .train.commands import add_parsers as add_train_parsers
+    add_train_parsers(sub)
     return parser
 
 
