@@ -60,12 +60,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .dataset import RGBDDataset
     from .evaluate import evaluate, format_table, make_predictor, write_json
 
+    if args.max_depth is not None and not args.max_depth > 0:
+        raise StreamerError(f"--max-depth must be > 0 metres, got {args.max_depth}")
     dataset = RGBDDataset(args.data, args.depth_scale)  # checked before the model loads: data errors come first
     predict = make_predictor(args.weights, args.precision, args.threads)
     result = evaluate(predict, dataset, args.max_depth)
     result.update({"weights": str(args.weights) if args.weights else None, "precision": args.precision})
     print(format_table(result, f"{args.data} ({len(dataset)} images, {args.precision}, "
-                               f"{result['images_per_s']:.2f} img/s)"))
+                               f"{result['images_per_s'] or 0:.2f} img/s)"))
     if args.json:
         write_json(args.json, result)
         log.info("wrote %s", args.json)

@@ -117,7 +117,7 @@ class Trainer:
             perm = np.random.default_rng([opts.seed, self.epoch]).permutation(n)
             done = min(self.batch_in_epoch * opts.batch, n)
             bar = Progress(n, f"epoch {self.epoch + 1}/{opts.epochs}", initial=done) if self.progress else None
-            losses = []
+            losses, epoch_images, epoch_seconds = [], 0, 0.0
             set_train_mode(self.model, self.frozen)
             while self.batch_in_epoch < self.steps_per_epoch:
                 t0 = time.perf_counter()
@@ -127,6 +127,7 @@ class Trainer:
                 self.batch_in_epoch += 1
                 dt = time.perf_counter() - t0
                 trained, train_seconds = trained + len(picks), train_seconds + dt
+                epoch_images, epoch_seconds = epoch_images + len(picks), epoch_seconds + dt
                 images_left -= len(picks)
                 if self.on_step:
                     self.on_step({"step": self.step, "epoch": self.epoch, "loss": loss, "lr": lr})
@@ -139,7 +140,7 @@ class Trainer:
             if bar:
                 bar.close()
             val = self.validate() if self.val_set is not None else None
-            rate = trained / train_seconds if train_seconds else 0.0
+            rate = epoch_images / epoch_seconds if epoch_seconds else 0.0
             self._record(self.epoch + 1, float(np.mean(losses)) if losses else None, val, rate)
             self.epoch, self.batch_in_epoch = self.epoch + 1, 0
             self.save()

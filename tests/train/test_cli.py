@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import queue
 import signal
 import subprocess
+import threading
 import time
 
 import cv2
@@ -50,19 +52,30 @@ def test_train_ctrl_c_resume_then_eval(tiny_demo, tmp_path):
             "--size", "64", "--val-split", "0", "--threads", "2"]
     proc = subprocess.Popen(cli(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             env=subprocess_env())
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True)
+    reader.start()
     seen = []
     try:
         deadline = time.monotonic() + 150
-        for line in proc.stderr:  # the first progress line comes after the first step
-            seen.append(line)
-            if line.startswith("epoch 1/2 [") or time.monotonic() > deadline:
+        while time.monotonic() < deadline:  # the first progress line comes right after the first step
+            try:
+                seen.append(lines.get(timeout=1.0))
+            except queue.Empty:
+                continue
+            if seen[-1].startswith("epoch 1/2 ["):
                 break
+        assert seen and seen[-1].startswith("epoch 1/2 ["), "".join(seen)
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
+        stdout = proc.stdout.read()  # one line: it cannot have filled the pipe
     finally:
         if proc.poll() is None:
             proc.kill()
-    stderr = "".join(seen) + stderr
+    reader.join(timeout=10)
+    while not lines.empty():
+        seen.append(lines.get())
+    stderr = "".join(seen)
     assert proc.returncode == 0, stderr
     assert "interrupted at step" in stdout and "Traceback" not in stderr
     assert ckpt.is_file() and not out.exists()
