@@ -16,7 +16,7 @@ from streamer.model import build_network
 from streamer.model.weights import read_state_dict
 from streamer.train.dataset import RGBDDataset
 from tests.conftest import REPO, cli, subprocess_env
-from tests.train.conftest import TRAINED
+from tests.train.conftest import THREADS, TRAINED
 
 
 def _run(*args, timeout=180):
@@ -49,7 +49,7 @@ def test_train_ctrl_c_resume_then_eval(tiny_demo, tmp_path):
     out = tmp_path / "tuned.pt"
     ckpt = tmp_path / "tuned.ckpt"
     args = ["train", str(tiny_demo), "--weights", str(TRAINED), "--out", str(out), "--epochs", "2", "--batch", "2",
-            "--size", "64", "--val-split", "0", "--threads", "2"]
+            "--size", "64", "--val-split", "0", "--threads", str(THREADS)]
     proc = subprocess.Popen(cli(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             env=subprocess_env())
     lines: queue.Queue = queue.Queue()
@@ -88,7 +88,8 @@ def test_train_ctrl_c_resume_then_eval(tiny_demo, tmp_path):
     build_network(read_state_dict(out))  # strict load, official layout
 
     report = tmp_path / "eval.json"
-    proc = _run("eval", str(tiny_demo), "--weights", str(out), "--max-depth", "20", "--json", str(report))
+    proc = _run("eval", str(tiny_demo), "--weights", str(out), "--max-depth", "20", "--json", str(report),
+                "--threads", str(THREADS))
     assert proc.returncode == 0, proc.stderr
     assert "AbsRel" in proc.stdout and "delta1" in proc.stdout
     assert "eval [" in proc.stderr and "NOT the official" in proc.stderr  # progress bar; non-official weights

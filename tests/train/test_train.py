@@ -13,7 +13,7 @@ from streamer.train.config import TrainOptions
 from streamer.train.evaluate import evaluate, torch_predictor
 from streamer.train.loss import ssi_loss
 from streamer.train.trainer import Trainer
-from tests.train.conftest import TRAINED
+from tests.train.conftest import THREADS, TRAINED
 
 SIZE, EVAL_SIZE = 64, 96  # tiny on purpose: the whole suite shares 2 cores
 
@@ -33,7 +33,7 @@ def fine_tuned(tiny_demo, tmp_path_factory):
     """Six steps (3 epochs x 2 batches of 2) on four rendered rooms (all for training), measured before and after."""
     out = tmp_path_factory.mktemp("fine_tuned") / "tuned.pt"
     opts = TrainOptions(data=str(tiny_demo), out=str(out), weights=str(TRAINED), epochs=3, batch=2, lr=2e-3,
-                        size=SIZE, val_split=0, eval_size=EVAL_SIZE, threads=2)
+                        size=SIZE, val_split=0, eval_size=EVAL_SIZE, threads=THREADS)
     steps = []
     trainer = Trainer(opts, progress=False, on_step=steps.append)
     before = _measure(trainer)
@@ -65,7 +65,7 @@ def test_output_is_a_strictly_loadable_official_layout_state_dict(fine_tuned):
 def test_resume_continues_the_schedule(tiny_demo, tmp_path):
     out = tmp_path / "r.pt"
     opts = dict(data=str(tiny_demo), out=str(out), weights=str(TRAINED), epochs=2, batch=2, lr=1e-3, size=SIZE,
-                val_split=0.25, eval_size=EVAL_SIZE, threads=2)
+                val_split=0.25, eval_size=EVAL_SIZE, threads=THREADS)
     first: list[dict] = []
 
     def stop_after_one(info):
