@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples")
     bs.add_argument("--json", metavar="OUT", help="write every sample and the summary here")
     bs.set_defaults(handler=cmd_bench_soak)
+
+    from streamer.train.commands import add_parsers as add_train_parsers  # eval, train, dataset
+
+    add_train_parsers(sub)
     return parser
 
 

@@ -1,0 +1,106 @@
+"""`eval`: run a predictor (BGR -> raw inverse depth) over an RGB-D folder and score it with the MiDaS protocol."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from streamer.errors import StreamerError
+from streamer.train.dataset import RGBDDataset
+from streamer.train.metrics import METRICS, aggregate, depth_metrics
+from streamer.core.progress import Progress
+
+log = logging.getLogger(__name__)
+Predictor = Callable[[np.ndarray], np.ndarray]
+PRECISIONS = ("fp32", "int8")
+
+
+def make_predictor(weights: str | None, precision: str = "fp32", threads: int = 0) -> Predictor:
+    """The network `eval --precision` scores, as the daemon would run it. The one place precision is wired."""
+    if precision != "fp32":
+        raise StreamerError(f"--precision {precision}: not wired into eval yet; only fp32 is available in this build")
+    from streamer.model import ModelOptions, load_depth_model
+
+    model = load_depth_model(ModelOptions(threads=threads), weights_path=weights)
+    return model.predict
+
+
+def torch_predictor(network, net_size: int) -> Predictor:
+    """Predictor for an in-memory torch MidasSmall (the trainer's validation); same preprocessing as the daemon."""
+    import torch
+
+    from streamer.model.preprocess import Preprocessor
+
+    preprocess = Preprocessor(net_size)
+
+    def predict(bgr: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return network(torch.from_numpy(preprocess(bgr)))[0].float().numpy()
+
+    return predict
+
+
+def evaluate(predict: Predictor, dataset: RGBDDataset, max_depth: float | None = None,
+             progress: bool = True, label: str = "eval") -> dict:
+    """{"images", "abs_rel", "rmse", "delta1", "delta2", "delta3", "per_image": [...], ...}."""
+    if max_depth is not None and not max_depth > 0:
+        raise StreamerError(f"--max-depth must be > 0 metres, got {max_depth}")
+    bar = Progress(len(dataset), label) if progress else None
+    per_image, skipped = [], []
+    t0 = time.perf_counter()
+    for i in range(len(dataset)):
+        sample = dataset.load(i)
+        raw = predict(sample.bgr)
+        metrics = depth_metrics(raw, sample.depth, max_depth)
+        if metrics is None:
+            skipped.append(sample.name)  # no valid pixel (e.g. everything beyond --max-depth): nothing to score
+        else:
+            per_image.append({"name": sample.name, **metrics})
+        if bar:
+            bar.update(1, **({"AbsRel": aggregate(per_image)["abs_rel"]} if per_image else {}))
+    if bar:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    if skipped:
+        log.warning("%d image(s) have no valid depth pixel and are not scored: %s", len(skipped),
+                    ", ".join(skipped[:10]))
+    result = aggregate(per_image)
+    result.update({"per_image": per_image, "skipped": skipped, "max_depth": max_depth,
+                   "seconds": round(seconds, 3), "images_per_s": round(len(dataset) / seconds, 3) if seconds else None})
+    return result
+
+
+def format_table(result: dict, title: str = "") -> str:
+    """The summary as a small fixed-width table (ASCII: it goes to logs and terminals alike)."""
+    head = f"{'images':>6}  {'AbsRel':>7}  {'RMSE(m)':>8}  {'delta1':>6}  {'delta2':>6}  {'delta3':>6}"
+
+    def cell(key: str, width: int, digits: int) -> str:
+        value = result.get(key)
+        return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+
+    row = (f"{result['images']:>6}  {cell('abs_rel', 7, 4)}  {cell('rmse', 8, 4)}  {cell('delta1', 6, 4)}  "
+           f"{cell('delta2', 6, 4)}  {cell('delta3', 6, 4)}")
+    lines = [title] if title else []
+    return "\n".join(lines + [head, row])
+
+
+def write_json(path: str | os.PathLike, result: dict) -> None:
+    """Write atomically (temp file + rename), so a reader never sees half a report."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = ("images", *METRICS, "per_image")
+    ordered = {k: result[k] for k in keys} | {k: v for k, v in result.items() if k not in keys}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(ordered, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

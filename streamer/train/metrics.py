@@ -1,0 +1,79 @@
+"""The MiDaS evaluation protocol as pure numpy: resize, per-image scale/shift alignment on inverse depth, metrics.
+
+1. the raw output (relative inverse depth) is resized to the ground truth's size, bilinear (cv2.INTER_LINEAR);
+2. valid pixels: ground truth finite and > 0, and <= max_depth when given;
+3. least-squares scale and shift of the prediction onto the ground-truth inverse depth over the valid pixels;
+4. the aligned inverse depth is clipped below at 1/cap (cap = max_depth, else the image's largest valid depth);
+   predicted depth = 1 / aligned;
+5. AbsRel, RMSE (metres) and delta1..3 over the valid pixels; a data set's figure is the mean over its images.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from streamer.train.dataset import valid_mask
+
+METRICS = ("abs_rel", "rmse", "delta1", "delta2", "delta3")
+
+
+def align_scale_shift(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
+    """(scale, shift) minimising sum((scale * pred + shift - target)^2) over `mask`.
+
+    Solved on centred values in float64: the raw output reaches ~1e4, and the textbook normal equations
+    (sum p^2 * n - (sum p)^2) lose most of their digits to cancellation in float32. A constant prediction has no
+    unique answer; we return scale 0, shift = mean(target), the least-squares fit with the smallest scale.
+    """
+    p = np.asarray(pred, np.float64)
+    y = np.asarray(target, np.float64)
+    if mask is not None:
+        p, y = p[mask], y[mask]
+    if p.size == 0:
+        raise ValueError("no valid pixels to align on")
+    p_mean, y_mean = p.mean(), y.mean()
+    pc = p - p_mean
+    var = float(np.dot(pc, pc))
+    if var <= 1e-12 * max(1.0, p_mean * p_mean) * p.size:
+        return 0.0, float(y_mean)
+    scale = float(np.dot(pc, y - y_mean)) / var
+    return scale, float(y_mean - scale * p_mean)
+
+
+def depth_metrics(pred_raw: np.ndarray, gt_depth: np.ndarray, max_depth: float | None = None) -> dict | None:
+    """Metrics of one image (see the module docstring); None when it has no valid ground-truth pixel."""
+    gt = np.asarray(gt_depth, np.float32)
+    h, w = gt.shape
+    pred = np.asarray(pred_raw, np.float32)
+    if pred.shape != gt.shape:
+        pred = cv2.resize(pred, (w, h), interpolation=cv2.INTER_LINEAR)
+    valid = valid_mask(gt, max_depth)
+    n = int(valid.sum())
+    if n == 0:
+        return None
+    d = gt[valid].astype(np.float64)
+    scale, shift = align_scale_shift(pred[valid], 1.0 / d)
+    cap = float(max_depth) if max_depth is not None else float(d.max())
+    aligned = np.maximum(scale * pred[valid].astype(np.float64) + shift, 1.0 / cap)
+    d_hat = 1.0 / aligned
+    ratio = np.maximum(d_hat / d, d / d_hat)
+    return {
+        "abs_rel": float(np.mean(np.abs(d_hat - d) / d)),
+        "rmse": float(np.sqrt(np.mean((d_hat - d) ** 2))),
+        "delta1": float(np.mean(ratio < 1.25)),
+        "delta2": float(np.mean(ratio < 1.25 ** 2)),
+        "delta3": float(np.mean(ratio < 1.25 ** 3)),
+        "valid_pixels": n,
+        "scale": scale,
+        "shift": shift,
+    }
+
+
+def aggregate(per_image: Sequence[dict | None]) -> dict:
+    """Mean of each metric over the images that had valid pixels; `images` counts those."""
+    scored = [m for m in per_image if m is not None]
+    out: dict = {"images": len(scored)}
+    for key in METRICS:
+        out[key] = float(np.mean([m[key] for m in scored])) if scored else None
+    return out
