@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples")
     bs.add_argument("--json", metavar="OUT", help="write every sample and the summary here")
     bs.set_defaults(handler=cmd_bench_soak)
+    bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")
+    bt.add_argument("--weights", required=True, help="starting weights (e.g. the official file)")
+    bt.add_argument("--count", type=int, default=24, help="rendered 640x480 frames")
+    bt.add_argument("--epochs", type=int, default=2)
+    bt.add_argument("--threads", type=int, default=0)
+    bt.set_defaults(handler=cmd_bench_train)
 
     from streamer.train.commands import add_parsers as add_train_parsers  # eval, train, dataset
 
@@ -234,6 +240,13 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     from streamer.tools.bench.pipeline import bench_pipeline
 
     bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size)
+    return 0
+
+
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.train import bench_train
+
+    bench_train(args.weights, args.count, args.epochs, args.threads)
     return 0
 
 
