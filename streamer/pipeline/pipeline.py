@@ -14,6 +14,7 @@ from typing import Any
 from streamer.core.frame import CapturedFrame
 from streamer.core.handoff import LatestSlot
 from streamer.model import DepthModel
+from streamer.model.still import StillDepthModel
 from streamer.pipeline.status import StatusBoard
 from streamer.pipeline.worker import InferenceWorker
 from streamer.publish.base import Publisher
@@ -39,7 +40,9 @@ class Pipeline:
         self.source = create_source(conf["source"], self.slot)
         self.renderer = FrameRenderer(conf["color"], overlay_alpha=daemon.overlay_alpha)
         self.zmq = ZmqPublisher(conf["zmq"], renderer=self.renderer, status=self.status)
-        self.http = HttpPublisher(conf["http"], renderer=self.renderer, status=self.status)
+        http = conf["http"]
+        self.still = StillDepthModel(model, threads=http.upload_threads) if http.max_uploads else None
+        self.http = HttpPublisher(http, renderer=self.renderer, status=self.status, still=self.still)
         self.publishers: list[Publisher] = [self.zmq, self.http]
         if daemon.imagezmq:
             self.publishers.append(ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer))

@@ -14,8 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 from streamer.core.frame import DepthFrame
 from streamer.render.views import VIEWS
 from streamer.publish.http.auth import allowed_origin, auth_challenge, authorized, header_safe
-from streamer.publish.http.request import HeadError, read_head
+from streamer.publish.http.request import HeadError, discard_input, read_head_and_rest
 from streamer.publish.http.server import HttpServer
+from streamer.publish.http.upload import Answer, post_depth, text, upload_info
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
         app = self.server.app
         self.command, self.request_version, self.requestline = "", "HTTP/1.0", ""
         try:
-            head = read_head(self.connection, app.options)
+            head, self.body_start = read_head_and_rest(self.connection, app.options)
         except HeadError as e:
             app.count("bad_requests")
             self.close_connection = True
@@ -61,10 +62,13 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
         self.connection.settimeout(app.options.send_timeout_s)
         if self.command == "OPTIONS":
             self._preflight()
-        elif self.command != "GET":
-            self._reply(405, b"only GET\n", headers=(("Allow", "GET, OPTIONS"),))
+        elif self.command not in ("GET", "POST"):
+            self._reply(405, b"only GET and POST\n", headers=(("Allow", "GET, POST, OPTIONS"),))
         else:
+            self.body_read = False
             self._route()
+            if self.command == "POST" and not self.body_read:
+                discard_input(self.connection)  # closing on an unread body resets: the client would lose the answer
 
     # -- routing -----------------------------------------------------------------------------------------------
     def _route(self) -> None:
@@ -81,7 +85,9 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(401, b"unauthorized\n", headers=(("WWW-Authenticate", auth_challenge(app.options)),))
             return
         path, action = url.path, query.get("action", [None])[0]
-        if path == "/" and action is None:
+        if self.command == "POST":
+            self._post(path, query)
+        elif path == "/" and action is None:
             self._reply(200, INDEX_HTML, "text/html; charset=utf-8")
         elif path == "/stream.mjpg" or (path == "/" and action == "stream"):
             self._with_view(query, self._stream)
@@ -92,6 +98,8 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(200 if health.ok else 503, (health.reason if not health.ok else "ok").encode() + b"\n")
         elif path == "/stats":
             self._reply(200, json.dumps(app.all_stats(), default=str).encode(), "application/json")
+        elif path == "/depth":
+            self._answer(upload_info(app))
         else:
             self._reply(404, b"not found\n")
 
@@ -109,6 +117,15 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
         serve(view, min(fps, o.max_fps))
 
     # -- endpoints ---------------------------------------------------------------------------------------------
+    def _post(self, path: str, query: dict) -> None:
+        if path != "/depth":
+            self._answer(text(405, "POST goes to /depth only", ("Allow", "GET, OPTIONS")))
+            return
+        expect = self.request_version == "HTTP/1.1" and self.headers.get("Expect", "").lower() == "100-continue"
+        answer = post_depth(self.server.app, self.headers, self.connection, self.body_start, query, expect)
+        self.body_read = answer.body_read
+        self._answer(answer)
+
     def _stream(self, view: str, fps: float) -> None:
         app = self.server.app
         if not app.enter_client():
@@ -176,8 +193,8 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(403, b"origin not allowed\n")
             return
         self.send_response(204)
-        self.send_header("Access-Control-Allow-Methods", "GET, OPTIONS")
-        self.send_header("Access-Control-Allow-Headers", "Authorization")
+        self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+        self.send_header("Access-Control-Allow-Headers", "Authorization, Content-Type")
         self.send_header("Access-Control-Max-Age", "600")
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -193,6 +210,9 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def _answer(self, answer: Answer) -> None:
+        self._reply(answer.code, answer.body, answer.ctype, answer.headers)
 
     def _allowed_origin(self) -> str | None:
         # No `headers` yet when an error is answered before the head was parsed.

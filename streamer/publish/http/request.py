@@ -20,6 +20,11 @@ def read_head(conn: socket.socket, options: HttpOptions) -> bytes:
 
     The stdlib reads line by line with at most a per-read timeout, so a client trickling bytes could hold a
     thread forever; here the whole head must arrive within `header_timeout_s`. b"" when the client closed first."""
+    return read_head_and_rest(conn, options)[0]
+
+
+def read_head_and_rest(conn: socket.socket, options: HttpOptions) -> tuple[bytes, bytes]:
+    """read_head, plus the bytes that came after the head in the same reads: the start of a request body."""
     deadline = time.monotonic() + options.header_timeout_s
     buf = bytearray()
     while True:
@@ -29,7 +34,7 @@ def read_head(conn: socket.socket, options: HttpOptions) -> bytes:
         for blank in (b"\r\n\r\n", b"\n\n"):
             end = buf.find(blank)
             if end >= 0:
-                return bytes(buf[:end + len(blank)])
+                return bytes(buf[:end + len(blank)]), bytes(buf[end + len(blank):])
         if len(buf) > options.max_header_bytes:
             raise HeadError(431, "request header fields too large")
         left = deadline - time.monotonic()
@@ -41,5 +46,46 @@ def read_head(conn: socket.socket, options: HttpOptions) -> bytes:
         except TimeoutError:
             raise HeadError(408, "request head not received in time") from None
         if not chunk:
-            return b""
+            return b"", b""
         buf += chunk
+
+
+def read_body(conn: socket.socket, start: bytes, length: int, timeout_s: float) -> bytes:
+    """Exactly `length` body bytes (`start`: those read with the head) within one deadline (slowloris guard).
+
+    HeadError 408 past the deadline, 400 when the client stops sending first."""
+    body = bytearray(length)
+    view = memoryview(body)
+    got = min(len(start), length)
+    view[:got] = start[:got]
+    deadline = time.monotonic() + timeout_s
+    while got < length:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise HeadError(408, f"request body not received in {timeout_s:g} s ({got} of {length} bytes)")
+        conn.settimeout(left)
+        try:
+            n = conn.recv_into(view[got:], min(length - got, 1 << 20))
+        except TimeoutError:
+            continue
+        if n == 0:
+            raise HeadError(400, f"request body ended after {got} of {length} bytes")
+        got += n
+    return bytes(body)
+
+
+def discard_input(conn: socket.socket, seconds: float = 1.0, limit: int = 64 << 20) -> None:
+    """After answering a request whose body we did not read: stop sending, then read and drop what the client still
+    sends for up to `seconds`. Closing with unread bytes would send a reset, and a reset makes the client's system
+    drop our answer before the client has read it."""
+    try:
+        conn.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + seconds
+        while limit > 0 and (left := deadline - time.monotonic()) > 0:
+            conn.settimeout(left)
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            limit -= len(chunk)
+    except OSError:
+        pass
