@@ -66,7 +66,10 @@ def decode(data: bytes, max_pixels: int, min_side: int) -> Photo:
     flag = cv2.IMREAD_COLOR
     if fmt == "jpeg":
         flag = next((f for r, f in _REDUCED if max(w, h) // r >= min_side), flag)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    except cv2.error:
+        image = None
     if image is None or image.ndim != 3 or image.shape[0] == 0:
         raise PhotoError(400, f"not a decodable image (a damaged {fmt.upper()} file?)")
     aspect = image.shape[0] / image.shape[1]

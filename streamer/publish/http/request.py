@@ -1,4 +1,5 @@
-"""Reads an HTTP request head straight from the socket, under one deadline and size limits (slowloris guard)."""
+"""Reads an HTTP request head (and, for uploads, its body) straight from the socket, each under one deadline and
+size limits (slowloris guard); drains what a client still sends after an early answer."""
 from __future__ import annotations
 
 import socket
@@ -8,7 +9,7 @@ from streamer.publish.http.options import HttpOptions
 
 
 class HeadError(Exception):
-    """A request head we refuse: `code` is the HTTP status to answer with."""
+    """A request head (or body) we refuse: `code` is the HTTP status to answer with."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)

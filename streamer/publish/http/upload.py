@@ -94,7 +94,7 @@ def _check_head(app: PreviewApp, headers: Message, query: dict) -> Answer | None
     if headers.get("Transfer-Encoding") is not None or headers.get("Content-Length") is None:
         return text(411, "Content-Length required (send the photo as a plain body, not chunked)")
     length = (headers.get("Content-Length") or "").strip()
-    if not length.isdigit():
+    if not (length.isascii() and length.isdigit()):
         return text(400, "Content-Length must be a number of bytes")
     if int(length) == 0:
         return text(400, "empty body: send the photo's bytes")
