@@ -107,6 +107,15 @@ def test_png_at_the_photos_size_npy_at_network_resolution_png16(server, still):
     assert depth16.dtype == np.uint16 and depth16.shape == (200, 300)
     assert depth16.min() < 2000 and depth16.max() > 60000  # the depth's minimum..maximum span the range
     assert srv.server_stats()["uploads"]["done"] == 3
+    assert still._backend.exports == 0  # new sizes were exported by a child process, never in the daemon's
+
+
+def test_a_new_size_is_exported_by_a_child_process(still, tmp_path):
+    backend = still._backend
+    square = np.full((64, 64, 3), 120, np.uint8)
+    assert not backend.cache_path(NET, NET).exists()
+    raw = still.depth(square)
+    assert raw.shape == (NET, NET) and backend.cache_path(NET, NET).is_file() and backend.exports == 0
 
 
 def test_a_portrait_and_a_large_photo(server, still):
