@@ -88,7 +88,9 @@ def test_drop_a_photo_see_its_depth_and_the_error_for_garbage(spawn, browser, tm
     size = browser.execute_script("const i = document.getElementById('upload-result'); "
                                   "return [i.naturalWidth, i.naturalHeight, i.hidden]")
     assert size == [900, 600, False], size  # the depth, at the photo's size
+    assert browser.find_element("id", "upload-result").is_displayed()
     link = browser.find_element("id", "upload-download")
+    assert link.is_displayed()
     assert link.get_attribute("href").startswith("blob:") and link.get_attribute("download") == "lions_depth.png"
     assert "network 256x160" in browser.find_element("id", "upload-status").text
     shot = tmp_path / "upload_panel.png"
@@ -101,7 +103,7 @@ def test_drop_a_photo_see_its_depth_and_the_error_for_garbage(spawn, browser, tm
     Select(browser.find_element("id", "upload-format")).select_by_value("npy")
     wait_state(browser, "done")
     assert link.get_attribute("download") == "lions_depth.npy"
-    assert browser.execute_script("return document.getElementById('upload-result').hidden") is True
+    assert not browser.find_element("id", "upload-result").is_displayed()  # nothing to picture
 
     # Garbage through the file chooser: the server's 400 and its message appear in the page.
     browser.execute_script("window.uploadStates = [];")
@@ -109,5 +111,6 @@ def test_drop_a_photo_see_its_depth_and_the_error_for_garbage(spawn, browser, tm
     wait_state(browser, "error", 60)
     error = browser.find_element("id", "upload-error").text
     assert error.startswith("400") and "not a decodable image" in error, error
+    assert not browser.find_element("id", "upload-result").is_displayed() and not link.is_displayed()
     browser.find_element("id", "upload").screenshot(str(tmp_path / "upload_panel_error.png"))
     assert daemon.stats()["http"]["uploads"]["done"] == 2
