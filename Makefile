@@ -5,14 +5,16 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 APT_PACKAGES := libgl1 libglib2.0-0 gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base \
-                gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav systemd
+                gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav systemd \
+                chromium chromium-driver
 
 .PHONY: setup system-deps run test bench lint install-service clean
 
 setup: system-deps $(STAMP)
 
 # System libraries: OpenCV's GUI build needs libGL/glib; the fault tests run Debian's GStreamer RTSP server and
-# systemd-analyze. Installed only when missing, and only where we may (root with apt); otherwise we say what to do.
+# systemd-analyze; the upload panel's browser test drives Debian's chromium through chromium-driver (never a
+# downloaded browser). Installed only when missing, and only where we may (root with apt); otherwise we say what to do.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

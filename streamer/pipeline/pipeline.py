@@ -15,6 +15,7 @@ from streamer.core.frame import CapturedFrame
 from streamer.core.handoff import LatestSlot
 from streamer.model import DepthModel
 from streamer.pipeline.metrics import Metrics
+from streamer.model.still import StillDepthModel
 from streamer.pipeline.status import StatusBoard
 from streamer.pipeline.worker import InferenceWorker
 from streamer.publish.base import Publisher
@@ -49,7 +50,9 @@ class Pipeline:
         self.source.gated = source_kind(conf["source"].url) == "file"  # a file waits for the warm network
         self.renderer = FrameRenderer(conf["color"], overlay_alpha=daemon.overlay_alpha)
         self.zmq = ZmqPublisher(conf["zmq"], renderer=self.renderer, status=self.status)
-        self.http = HttpPublisher(conf["http"], renderer=self.renderer, status=self.status)
+        http = conf["http"]
+        self.still = StillDepthModel(model, threads=http.upload_threads) if http.max_uploads else None
+        self.http = HttpPublisher(http, renderer=self.renderer, status=self.status, still=self.still)
         self.publishers: list[Publisher] = [self.zmq, self.http]
         if daemon.imagezmq:
             self.publishers.append(ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer))

@@ -72,6 +72,11 @@ class FrameRenderer:
         self._images: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._jpegs = _JpegCache(VIEWS + (NO_SIGNAL,), size=keep * (len(VIEWS) + 1))
 
+    @property
+    def color_options(self) -> ColorOptions:
+        """The configured colors, for publishers that colorize other depth (an uploaded photo's) the same way."""
+        return self._colorizer.options
+
     def image(self, frame: DepthFrame, view: str) -> np.ndarray:
         """The view as H x W x 3 (side_by_side: H x 2W x 3) uint8 BGR; treat it as read-only (it is shared)."""
         check_view(view)

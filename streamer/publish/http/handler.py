@@ -16,8 +16,9 @@ from streamer.render.views import VIEWS
 from streamer.publish.http.auth import (allowed_origin, auth_challenge, auth_help, authorized, header_safe,
                                         token_login)
 from streamer.publish.http.connections import RESERVED_HEAD_S, RESERVED_PATHS
-from streamer.publish.http.request import HeadError, peer_closed, read_head
+from streamer.publish.http.request import HeadError, discard_input, peer_closed, read_head_and_rest
 from streamer.publish.http.server import HttpServer
+from streamer.publish.http.upload import Answer, post_depth, text, upload_info
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
         self.command, self.request_version, self.requestline = "", "HTTP/1.0", ""
         reserved = self.server.conns.reserved(self.connection)  # a seat past the cap: health and metrics only
         try:
-            head = read_head(self.connection, app.options, RESERVED_HEAD_S if reserved else None)
+            head, self.body_start = read_head_and_rest(self.connection, app.options,
+                                                       RESERVED_HEAD_S if reserved else None)
         except HeadError as e:
             app.count("bad_requests")
             self.close_connection = True
@@ -67,10 +69,13 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(503, b"busy: only /healthz and /metrics are served now\n", headers=(("Retry-After", "5"),))
         elif self.command == "OPTIONS":
             self._preflight()
-        elif self.command not in ("GET", "HEAD"):  # HEAD: what GET answers, without the body
-            self._reply(405, b"only GET and HEAD\n", headers=(("Allow", "GET, HEAD, OPTIONS"),))
+        elif self.command not in ("GET", "HEAD", "POST"):  # HEAD: what GET answers, without the body
+            self._reply(405, b"only GET, HEAD and POST\n", headers=(("Allow", "GET, HEAD, POST, OPTIONS"),))
         else:
+            self.body_read = False
             self._route()
+            if self.command == "POST" and not self.body_read:
+                discard_input(self.connection)  # closing on an unread body resets: the client would lose the answer
 
     # -- routing -----------------------------------------------------------------------------------------------
     def _route(self) -> None:
@@ -91,7 +96,9 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(401, auth_help(app.options), headers=(("WWW-Authenticate", auth_challenge(app.options)),))
             return
         path, action = url.path, query.get("action", [None])[0]
-        if path == "/" and action is None:
+        if self.command == "POST":
+            self._post(path, query)
+        elif path == "/" and action is None:
             self._reply(200, INDEX_HTML, "text/html; charset=utf-8")
         elif path == "/stream.mjpg" or (path == "/" and action == "stream"):
             self._with_view(query, self._stream)
@@ -104,6 +111,8 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(200, json.dumps(app.all_stats(), default=str).encode(), "application/json")
         elif path == "/metrics":
             self._reply(200, app.metrics(), METRICS_CONTENT_TYPE)
+        elif path == "/depth":
+            self._answer(upload_info(app))
         else:
             self._reply(404, b"not found\n")
 
@@ -121,6 +130,15 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
         serve(view, min(fps, o.max_fps))
 
     # -- endpoints ---------------------------------------------------------------------------------------------
+    def _post(self, path: str, query: dict) -> None:
+        if path != "/depth":
+            self._answer(text(405, "POST goes to /depth only", ("Allow", "GET, OPTIONS")))
+            return
+        expect = self.request_version == "HTTP/1.1" and self.headers.get("Expect", "").lower() == "100-continue"
+        answer = post_depth(self.server.app, self.headers, self.connection, self.body_start, query, expect)
+        self.body_read = answer.body_read
+        self._answer(answer)
+
     def _stream(self, view: str, fps: float) -> None:
         app = self.server.app
         if not app.enter_client():
@@ -198,8 +216,8 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(403, b"origin not allowed\n")
             return
         self.send_response(204)
-        self.send_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-        self.send_header("Access-Control-Allow-Headers", "Authorization")
+        self.send_header("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS")
+        self.send_header("Access-Control-Allow-Headers", "Authorization, Content-Type")
         self.send_header("Access-Control-Max-Age", "600")
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -216,6 +234,9 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _answer(self, answer: Answer) -> None:
+        self._reply(answer.code, answer.body, answer.ctype, answer.headers)
 
     def _allowed_origin(self) -> str | None:
         # No `headers` yet when an error is answered before the head was parsed.

@@ -29,6 +29,17 @@ class HttpOptions:
     max_request_line: int = opt(2048, "longest request line; longer gets 414", unit="bytes", min=256, max=65536)
     max_header_bytes: int = opt(8192, "largest request head (line + headers); larger gets 431", unit="bytes",
                                 min=1024, max=65536)
+    max_uploads: int = opt(1, "photos computed at once for POST /depth (each takes a core while it runs); more get "
+                                 "503 with Retry-After; 0 turns uploads off", min=0, max=16)
+    upload_max_bytes: int = opt(20_000_000, "largest photo POST /depth takes; larger gets 413 before the body is "
+                                            "read", unit="bytes", min=1024, max=200_000_000)
+    upload_max_pixels: int = opt(50_000_000, "largest photo in pixels (from its header, before decoding); larger "
+                                             "gets 413", unit="pixels", min=1024, max=250_000_000)
+    upload_timeout_s: float = opt(30.0, "time a client has to send a photo's whole body", unit="s", min=1.0,
+                                  max=600.0)
+    upload_threads: int = opt(1, "inference threads per upload; the live stream keeps the rest", min=1, max=64)
+    upload_nice: int = opt(10, "niceness of the thread computing an upload (0-19), so the live stream wins the "
+                               "CPU while both run", min=0, max=19)
     auth_user: str = opt("", "HTTP Basic user; with auth_password, required on every endpoint")
     auth_password: str = opt("", "HTTP Basic password")
     auth_token: str = opt("", "bearer token (`Authorization: Bearer ...`) accepted on every endpoint")

@@ -8,9 +8,10 @@ A slow viewer blocks only its own thread - it skips frames, never queues them - 
 progress drops it. When frames stop or the pipeline status gives a no-signal reason, viewers get a "no signal"
 frame about once a second, so they see why.
 
-Endpoints (GET only, everything else 404): `/` page, `/stream.mjpg`, `/snapshot.jpg`, `/healthz`, `/stats`,
+Endpoints (GET and HEAD, everything else 404): `/` page, `/stream.mjpg`, `/snapshot.jpg`, `/healthz`, `/stats`,
 `/metrics` (Prometheus), and mjpg-streamer's `/?action=stream` and `/?action=snapshot`. Query:
-`view=depth|side_by_side|overlay`, `fps=N`.
+`view=depth|side_by_side|overlay`, `fps=N`. POST `/depth` (and GET `/depth`, its limits): a photo's depth, computed
+with the `still` model (see `upload`).
 
 This module is the stage (frame slot, counters). The HTTP side: `server` accepts and caps connections, `request`
 reads request heads within limits, `handler` routes and streams, `auth` checks credentials and CORS. Options are
@@ -25,11 +26,14 @@ import time
 from streamer.core.frame import DepthFrame
 from streamer.core.redact import redact, redact_data
 from streamer.core.status import Health, PipelineStatus
+from streamer.core.still import StillDepth
 from streamer.publish.base import Publisher
 from streamer.publish.exposure import warn_if_exposed
+from streamer.publish.http.gate import UploadGate
 from streamer.publish.http.handler import HttpRequestHandler
 from streamer.publish.http.options import HttpOptions
 from streamer.publish.http.server import HttpServer
+from streamer.render.colorize import ColorOptions
 from streamer.render.no_signal import render_no_signal
 from streamer.render.renderer import FrameRenderer
 
@@ -42,11 +46,14 @@ class HttpPublisher(Publisher):
     section = "http"
 
     def __init__(self, options: HttpOptions = HttpOptions(),  # noqa: B008 - frozen, so one shared default is safe
-                 *, renderer: FrameRenderer, status: PipelineStatus | None = None) -> None:
+                 *, renderer: FrameRenderer, status: PipelineStatus | None = None,
+                 still: StillDepth | None = None) -> None:
         super().__init__("http-publisher")
         self.options = options
         self._renderer = renderer
         self._status = status
+        self.still = still  # POST /depth computes photos with it (see `upload`); None: uploads off
+        self.uploads = UploadGate(options.max_uploads)
         self._cond = threading.Condition()
         self._latest: DepthFrame | None = None
         self._latest_mono: float | None = None  # when the newest frame reached us
@@ -142,6 +149,10 @@ class HttpPublisher(Publisher):
         return self._renderer.no_signal_jpeg(reason, now, self.options.jpeg_quality,
                                              lambda: render_no_signal(reason, now))
 
+    @property
+    def color_options(self) -> ColorOptions:
+        return self._renderer.color_options
+
     def health(self) -> Health:
         if self._status is not None:
             try:
@@ -174,6 +185,7 @@ class HttpPublisher(Publisher):
         out.update(self.counters())
         server = self._server
         out["evicted_idle_connections"] = server.conns.evicted if server is not None else 0
+        out["uploads"] = self.uploads.stats()
         return out
 
     def metrics(self) -> bytes:

@@ -1,5 +1,6 @@
-"""Reads an HTTP request head straight from the socket, under one deadline and size limits (slowloris guard), and
-tells whether a client has gone away while we are not writing to it."""
+"""Reads an HTTP request head (and, for uploads, its body) straight from the socket, each under one deadline and
+size limits (slowloris guard); tells whether a client has gone away while we are not writing to it, and drains what
+a client still sends after an early answer."""
 from __future__ import annotations
 
 import select
@@ -10,7 +11,7 @@ from streamer.publish.http.options import HttpOptions
 
 
 class HeadError(Exception):
-    """A request head we refuse: `code` is the HTTP status to answer with."""
+    """A request head (or body) we refuse: `code` is the HTTP status to answer with."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
@@ -23,6 +24,12 @@ def read_head(conn: socket.socket, options: HttpOptions, timeout_s: float | None
     The stdlib reads line by line with at most a per-read timeout, so a client trickling bytes could hold a
     thread forever; here the whole head must arrive within `header_timeout_s` (or `timeout_s`). b"" when the client
     closed first."""
+    return read_head_and_rest(conn, options, timeout_s)[0]
+
+
+def read_head_and_rest(conn: socket.socket, options: HttpOptions,
+                       timeout_s: float | None = None) -> tuple[bytes, bytes]:
+    """read_head, plus the bytes that came after the head in the same reads: the start of a request body."""
     deadline = time.monotonic() + (options.header_timeout_s if timeout_s is None else timeout_s)
     buf = bytearray()
     while True:
@@ -32,7 +39,7 @@ def read_head(conn: socket.socket, options: HttpOptions, timeout_s: float | None
         for blank in (b"\r\n\r\n", b"\n\n"):
             end = buf.find(blank)
             if end >= 0:
-                return bytes(buf[:end + len(blank)])
+                return bytes(buf[:end + len(blank)]), bytes(buf[end + len(blank):])
         if len(buf) > options.max_header_bytes:
             raise HeadError(431, "request header fields too large")
         left = deadline - time.monotonic()
@@ -44,7 +51,7 @@ def read_head(conn: socket.socket, options: HttpOptions, timeout_s: float | None
         except TimeoutError:
             raise HeadError(408, "request head not received in time") from None
         if not chunk:
-            return b""
+            return b"", b""
         buf += chunk
 
 
@@ -62,3 +69,44 @@ def peer_closed(conn: socket.socket) -> bool:
         return conn.recv(1, socket.MSG_PEEK) == b""  # readable, so this returns at once
     except OSError:
         return True
+
+
+def read_body(conn: socket.socket, start: bytes, length: int, timeout_s: float) -> bytes:
+    """Exactly `length` body bytes (`start`: those read with the head) within one deadline (slowloris guard).
+
+    HeadError 408 past the deadline, 400 when the client stops sending first."""
+    body = bytearray(length)
+    view = memoryview(body)
+    got = min(len(start), length)
+    view[:got] = start[:got]
+    deadline = time.monotonic() + timeout_s
+    while got < length:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise HeadError(408, f"request body not received in {timeout_s:g} s ({got} of {length} bytes)")
+        conn.settimeout(left)
+        try:
+            n = conn.recv_into(view[got:], min(length - got, 1 << 20))
+        except TimeoutError:
+            continue
+        if n == 0:
+            raise HeadError(400, f"request body ended after {got} of {length} bytes")
+        got += n
+    return bytes(body)
+
+
+def discard_input(conn: socket.socket, seconds: float = 1.0, limit: int = 64 << 20) -> None:
+    """After answering a request whose body we did not read: stop sending, then read and drop what the client still
+    sends for up to `seconds`. Closing with unread bytes would send a reset, and a reset makes the client's system
+    drop our answer before the client has read it."""
+    try:
+        conn.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + seconds
+        while limit > 0 and (left := deadline - time.monotonic()) > 0:
+            conn.settimeout(left)
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            limit -= len(chunk)
+    except OSError:
+        pass
