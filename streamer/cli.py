@@ -33,6 +33,8 @@ def setup_logging(level: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .model.commands import add_parsers as add_quantize_parsers, add_precision_args
+
     parser = argparse.ArgumentParser(prog="depth-streamer",
                                      description="Real-time monocular depth daemon (MiDaS small).")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -45,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--output-dir", type=Path, default=Path("."))
+    add_precision_args(p, default="fp32")
     p.set_defaults(handler=cmd_infer)
+    add_quantize_parsers(sub)
 
     w = sub.add_parser("weights", help="fetch or verify the official MiDaS v2.1 small weights")
     wsub = w.add_subparsers(dest="weights_command", required=True)
@@ -109,8 +113,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
     from .model import ModelOptions, load_depth_model
     from .steady.colorize import Colorizer
 
-    model = load_depth_model(ModelOptions(backend=args.backend, device=args.device, threads=args.threads),
-                             weights_path=args.weights)
+    options = ModelOptions(backend=args.backend, device=args.device, threads=args.threads, precision=args.precision)
+    model = load_depth_model(options, weights_path=args.weights)
+    if args.precision != "fp32":
+        from .model.precision_manager import apply_precision
+
+        apply_precision(model, options, args.calibration)
     colorizer = Colorizer()
     args.output_dir.mkdir(parents=True, exist_ok=True)
     failed = 0

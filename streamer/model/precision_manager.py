@@ -32,8 +32,10 @@ def thresholds_from(options) -> Thresholds:
 
 
 class PrecisionManager:
-    def __init__(self, options, fp32_backend, cpu: CpuFeatures | None = None) -> None:
+    def __init__(self, options, fp32_backend, cpu: CpuFeatures | None = None, build=build_candidate) -> None:
+        """`build(precision, fp32_backend, frames, threads, engine)` makes a candidate backend (tests pass fakes)."""
         self.options = options
+        self._build = build
         self.fp32 = fp32_backend
         self.cpu = cpu or detect()
         if getattr(fp32_backend, "name", "") != "onnxruntime":
@@ -59,7 +61,7 @@ class PrecisionManager:
     def _builder(self, precision: str):
         def build():
             if precision not in self._built:
-                self._built[precision] = build_candidate(precision, self.fp32, self.frames, self.options.threads,
+                self._built[precision] = self._build(precision, self.fp32, self.frames, self.options.threads,
                                                          self.options.precision_engine)
             return self._built[precision]
         return build

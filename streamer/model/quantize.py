@@ -67,8 +67,9 @@ def int8_key(fp32_path: Path, calibration_digest: str, settings: QuantSettings) 
         fp32_meta = json.loads(fp32_path.with_suffix(".json").read_text())
     except (OSError, ValueError) as exc:
         raise StreamerError(f"the fp32 export {fp32_path} has no readable sidecar ({exc}); export it first") from None
-    return {"fp32": fp32_meta.get("key"), "fp32_sha256": fp32_meta.get("sha256"), "calibration": calibration_digest,
-            "settings": asdict(settings), "onnxruntime": _version("onnxruntime")}
+    key = {"fp32": fp32_meta.get("key"), "fp32_sha256": fp32_meta.get("sha256"), "calibration": calibration_digest,
+           "settings": asdict(settings), "onnxruntime": _version("onnxruntime")}
+    return json.loads(json.dumps(key))  # as the sidecar will read back (tuples become lists)
 
 
 def int8_path(fp32_path: Path, key: dict) -> Path:
