@@ -118,7 +118,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     if args.precision != "fp32":
         from .model.precision_manager import apply_precision
 
-        apply_precision(model, options, args.calibration)
+        apply_precision(model, options, args.calibration, args.images)
     colorizer = Colorizer()
     args.output_dir.mkdir(parents=True, exist_ok=True)
     failed = 0

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 from .calibration import FrameCollector, FrameSet, load_frame_set, network_inputs
@@ -115,8 +116,11 @@ class PrecisionManager:
                 **({"precision_error": r.as_dict()} if r else {})}
 
 
-def apply_precision(model, options, calibration: str | None) -> Choice:
-    """Offline (infer): calibrate and gate on a video or image folder, then switch `model` to the choice."""
+def apply_precision(model, options, calibration: str | None, images: Sequence = ()) -> Choice:
+    """Offline (infer): calibrate and gate on a video or image folder, then switch `model` to the choice.
+
+    The gate runs at the network size of the first readable of `images` (the size infer will use), else at the
+    calibration frames' own size."""
     manager = PrecisionManager(options, model.backend)
     if not manager.wants_frames:
         return manager.choice
@@ -125,6 +129,13 @@ def apply_precision(model, options, calibration: str | None) -> Choice:
         log.warning("%s", reason)
         return Choice("fp32", model.backend, [], reason)
     frames = load_frame_set(calibration, options.calibration_frames, options.gate_frames)
-    choice = manager.select(frames)
+    size = None
+    for path in images:
+        first = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if first is not None:
+            net_w, net_h = Preprocessor(options.net_size).size_for(first.shape[1], first.shape[0])
+            size = (net_h, net_w)
+            break
+    choice = manager.select(frames, size)
     model.use_backend(choice.backend, choice.precision, choice.result)
     return choice

@@ -17,7 +17,7 @@ from streamer.model.cpu import CpuFeatures
 from streamer.model.precision import Int8Model, build_candidate
 from streamer.model.precision_manager import PrecisionManager
 from streamer.model.weights import identify, read_state_dict
-from tests.conftest import MIDAS, SEED_WEIGHTS, VIDEO, subprocess_env
+from tests.conftest import MIDAS, SEED_WEIGHTS, VIDEO, cli, subprocess_env
 
 PROXY_WEIGHTS = MIDAS / "trained_proxy.pt"
 FOOTAGE = VIDEO / "cockatoo_640x480.mp4"
@@ -32,7 +32,7 @@ def _fp32(weights, cache):
 
 @pytest.fixture(scope="session")
 def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("precision_cache")
+    return tmp_path_factory.mktemp("precision_cache") / "onnx"  # the layout under $DEPTH_STREAMER_CACHE
 
 
 @pytest.fixture(scope="session")
@@ -110,3 +110,19 @@ def test_explicit_bf16_on_trained_weights(cache, frames):
     assert choice.precision == "bf16" and [r.precision for r in choice.results] == ["bf16"]
     assert "bf16 requested" in choice.reason
     assert build_candidate("bf16", fp32, None).describe()["precision"] == "bf16"
+
+
+def _quantize(cache, weights, *extra):
+    return subprocess.run(cli("quantize", "--weights", str(weights), "--any-cpu", "--threads", "2", *extra),
+                          capture_output=True, text=True, timeout=180, check=False,
+                          env=subprocess_env(DEPTH_STREAMER_CACHE=str(cache.parent)))
+
+
+def test_quantize_command(cache, proxy_choice, seed_choice):
+    ok = _quantize(cache, PROXY_WEIGHTS, "--calibration", str(FOOTAGE))
+    assert ok.returncode == 0, ok.stderr
+    assert "int8 model: " + str(cache) in ok.stdout and "precision int8" in ok.stdout
+    refused = _quantize(cache, SEED_WEIGHTS, "--calibration", str(FOOTAGE), "--precision", "int8")
+    assert refused.returncode == 1 and "REFUSED" in refused.stdout and "int8 refused" in refused.stderr
+    missing = _quantize(cache, PROXY_WEIGHTS)
+    assert missing.returncode != 0 and "--calibration" in missing.stderr
