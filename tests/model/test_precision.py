@@ -58,8 +58,10 @@ def test_gate_accepts_int8_and_bf16_on_trained_weights(proxy_choice):
     for r in results.values():
         assert r.passed, r.reason
         assert r.frames == 16 and r.nmae < 0.035 and r.corr > 0.999
-    assert proxy_choice.precision in ("int8", "bf16") and proxy_choice.backend.precision == proxy_choice.precision
-    assert "fastest passing" in proxy_choice.reason
+    if proxy_choice.precision == "fp32":  # only on a CPU that emulates both (no VNNI/BF16): then neither is faster
+        assert "none beat fp32" in proxy_choice.reason
+    else:
+        assert proxy_choice.backend.precision == proxy_choice.precision and "fastest passing" in proxy_choice.reason
 
 
 def test_gate_refuses_both_on_random_weights_and_falls_back_to_fp32(seed_choice):
