@@ -44,6 +44,8 @@ class GateResult:
     ms: float = float("nan")  # the candidate's median latency on these frames (0 if not measured)
 
     def summary(self) -> str:
+        if not self.frames:
+            return f"{self.precision}: not measured"
         return (f"{self.precision}: NMAE {self.nmae * 100:.2f} % (worst frame {self.worst_nmae * 100:.2f} %), "
                 f"corr {self.corr:.5f} on {self.frames} held-out frames"
                 + (f", {self.ms:.1f} ms" if self.ms == self.ms and self.ms > 0 else ""))
