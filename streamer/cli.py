@@ -40,6 +40,9 @@ def setup_logging(level: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from streamer.model.commands import add_parsers as add_quantize_parsers
+    from streamer.model.commands import add_precision_args
+
     parser = argparse.ArgumentParser(prog="depth-streamer",
                                      description="Real-time monocular depth daemon (MiDaS small).")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -55,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--view", default="depth", choices=VIEWS, help="videos: what the depth video shows")
     p.add_argument("--raw", action="store_true", help="videos: also DIR/<stem>.depth.npz with every raw map")
     p.add_argument("--output-dir", type=Path, default=Path("."))
+    add_precision_args(p, default="fp32")
     p.set_defaults(handler=cmd_infer)
+    add_quantize_parsers(sub)
 
     w = sub.add_parser("weights", help="fetch or verify the official MiDaS v2.1 small weights")
     wsub = w.add_subparsers(dest="weights_command", required=True)
@@ -75,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", choices=("auto", "torch", "onnxruntime"))
     r.add_argument("--device", choices=("auto", "cpu", "cuda"))
     r.add_argument("--threads", type=int)
+    r.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"),
+                   help="network precision (model.precision); low precisions are gated against fp32 on live frames")
     r.add_argument("--camera-id", dest="camera_id", help="camera id in every header (zmq.camera_id)")
     r.add_argument("--http-port", dest="http_port", type=int)
     r.add_argument("--zmq-port", dest="zmq_port", type=int)
@@ -139,11 +146,15 @@ def cmd_infer(args: argparse.Namespace) -> int:
     from streamer.pipeline.options import load_config
 
     overrides = [Override(f"model.{flag}", getattr(args, flag), f"--{flag}")
-                 for flag in ("backend", "device", "threads") if getattr(args, flag) is not None]
+                 for flag in ("backend", "device", "threads", "precision") if getattr(args, flag) is not None]
     conf = load_config(args.config, overrides)
     options = InferOptions(output_dir=args.output_dir, view=args.view, raw=args.raw, color=conf["color"],
                            steady=conf["steady"])
     model = load_depth_model(conf["model"], weights_path=args.weights)
+    if conf["model"].precision != "fp32":
+        from streamer.model.precision_manager import apply_precision
+
+        apply_precision(model, conf["model"], args.calibration, args.images)
     failed = run_infer(model, list(args.images), options)
     if failed:
         log.error("%d of %d inputs failed", failed, len(args.images))
@@ -152,6 +163,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 
 RUN_FLAGS = (("source", "source.url"), ("backend", "model.backend"), ("device", "model.device"),
+             ("precision", "model.precision"),
              ("camera_id", "zmq.camera_id"), ("http_port", "http.port"), ("zmq_port", "zmq.port"),
              ("threads", "model.threads"))
 

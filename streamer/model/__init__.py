@@ -27,6 +27,21 @@ class ModelOptions:
     threads: int = opt(0, "intra-op threads for inference; 0 = every core this process may use", min=0, max=256)
     net_size: int = opt(NET_SIZE, "network input size: the longer side, keeping aspect, in multiples of 32",
                         unit="px", min=64, max=1024)
+    precision: str = opt("auto", "network precision on the CPU; auto = the fastest this CPU runs natively (int8 with "
+                                 "VNNI/AMX, bf16 with AVX512_BF16/AMX) that passes the accuracy gate, else fp32",
+                         choices=("auto", "fp32", "bf16", "int8"))
+    precision_engine: str = opt("auto", "engine for bf16/int8; auto = openvino when installed (bf16 needs it)",
+                                choices=("auto", "openvino", "onnxruntime"))
+    max_nmae: float = opt(0.035, "gate: mean NMAE vs fp32 on held-out frames (after scale+shift alignment)",
+                          min=0.0, max=1.0)
+    max_frame_nmae: float = opt(0.20, "gate: the worst held-out frame's NMAE vs fp32", min=0.0, max=10.0)
+    min_corr: float = opt(0.999, "gate: mean correlation with fp32 on held-out frames", min=-1.0, max=1.0)
+    calibration_frames: int = opt(32, "real frames int8 calibrates on", min=2, max=1000)
+    gate_frames: int = opt(16, "held-out real frames the gate compares on (never calibration frames)", min=2, max=1000)
+    calibration_seconds: float = opt(10.0, "spread calibration and gate frames over the source's first seconds",
+                                     unit="s", min=0.0, max=3600.0)
+    recheck_s: float = opt(300.0, "re-check the low precision against fp32 on live frames this often; 0 = never",
+                           unit="s", min=0.0, max=86400.0)
 
     def validate(self) -> None:
         if self.net_size % STRIDE:
@@ -39,10 +54,21 @@ class DepthModel:
     def __init__(self, backend: TorchBackend | OnnxRuntimeBackend, weights: WeightsFile,
                  net_size: int = NET_SIZE) -> None:
         self.backend = backend
+        self.fp32_backend = backend  # the exact network, kept when a low precision takes over `backend`
         self.preprocess = Preprocessor(net_size)
         self.weights_path = weights.path
         self.weights_sha256 = weights.sha256
         self.official_weights = weights.official
+        self.precision = "fp32"
+        self.precision_error: dict | None = None  # the last gate result of the serving precision
+        self.precision_pending = False  # a low precision is being chosen (the daemon publishes fp32 meanwhile)
+        self.precision_reason = ""  # why this precision, in words (the gate's figures)
+
+    def use_backend(self, backend, precision: str, gate=None) -> None:
+        """Switch to another backend (one attribute store: a predict() in flight finishes on the old one)."""
+        self.precision = precision
+        self.precision_error = gate.as_dict() if gate is not None else None
+        self.backend = backend
 
     def predict(self, bgr: np.ndarray) -> np.ndarray:
         return self.backend.infer(self.preprocess(bgr))
@@ -60,7 +86,9 @@ class DepthModel:
     @property
     def meta(self) -> dict:
         return {"model": MODEL_NAME, "weights_sha256": self.weights_sha256,
-                "weights_official": self.official_weights, **self.backend.describe()}
+                "weights_official": self.official_weights, **self.backend.describe(), "precision": self.precision,
+                "precision_pending": self.precision_pending, "precision_reason": self.precision_reason,
+                **({"precision_error": self.precision_error} if self.precision_error else {})}
 
 
 def build_network(weights: LoadedWeights):

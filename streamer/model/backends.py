@@ -89,8 +89,8 @@ class OnnxRuntimeBackend:
     def cache_key(self, height: int, width: int) -> dict:
         # Versions from package metadata: reading them must not import torch.
         return {"model": "midas_v21_small", "revision": MODEL_REVISION, "weights_sha256": self.weights_sha256,
-                "input": [1, 3, height, width], "opset": self.opset, "torch": _version("torch"),
-                "onnx": _version("onnx"), "onnxruntime": self._ort.__version__}
+                "input": [1, 3, height, width], "opset": self.opset, "torch": package_version("torch"),
+                "onnx": package_version("onnx"), "onnxruntime": self._ort.__version__}
 
 
     def verified_before(self) -> bool:
@@ -185,7 +185,7 @@ def choose_backend(backend: str, device: str) -> tuple[str, str]:
         device = "cuda" if cuda_available() else "cpu"
     if device.startswith("cuda") and not cuda_available():
         raise StreamerError(f"model.device = {device!r} but torch sees no CUDA device "
-                            f"(torch {_version('torch')}); set model.device = \"cpu\"")
+                            f"(torch {package_version('torch')}); set model.device = \"cpu\"")
     if backend == "auto":
         backend = "torch" if device.startswith("cuda") else "onnxruntime"
     if backend == "onnxruntime" and device != "cpu":
@@ -194,7 +194,7 @@ def choose_backend(backend: str, device: str) -> tuple[str, str]:
     return backend, device
 
 
-def _version(package: str) -> str:
+def package_version(package: str) -> str:
     try:
         return version(package)
     except PackageNotFoundError:

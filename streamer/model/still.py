@@ -7,15 +7,13 @@ torch backend is shared as is (its forward pass is reentrant). Photos much large
 reduced with area averaging in uint8: the official float64 cubic resize of a 12 MP photo would need ~300 MB and a
 second of CPU, to feed a 256-pixel network.
 
-A photo whose aspect gives a network size not in the export cache yet needs one ONNX export at that size. It runs in
-a child process (which inherits the upload thread's niceness), so the daemon never imports torch for it: that would
-stay resident (~0.9 GB) for the process's life. Once exported, a size is a cache hit for good.
+A photo whose aspect gives a network size not in the export cache yet needs one ONNX export at that size. The backend
+runs it in a child process (which inherits the upload thread's niceness), so the daemon never imports torch for it:
+that would stay resident (~0.9 GB) for the process's life. Once exported, a size is a cache hit for good.
 """
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -27,7 +25,6 @@ from streamer.model import DepthModel
 from streamer.model.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
-EXPORT_TIMEOUT_S = 600.0
 PRESCALE = 4  # photos are reduced to at most this many times the network size (longer side) before preprocessing
 
 
@@ -35,7 +32,7 @@ class StillDepthModel:
     """Implements `streamer.core.still.StillDepth` over a loaded DepthModel. Thread-safe."""
 
     def __init__(self, model: DepthModel, threads: int = 1, max_sessions: int = 2) -> None:
-        self._backend = model.backend
+        self._backend = model.fp32_backend  # uploads run the exact network, whatever precision the live one runs
         self._weights_path = model.weights_path
         self.net_size = model.preprocess.net_size
         self.max_input_side = PRESCALE * self.net_size
@@ -83,34 +80,4 @@ class StillDepthModel:
             return session
 
     def _onnx_file(self, height: int, width: int) -> Path:
-        backend = self._backend
-        cached = backend.cache_path(height, width)
-        if not (cached.is_file() and cached.with_suffix(".json").is_file()):
-            self._export_in_child(height, width)
-        return backend.onnx_file(height, width)  # checks the cached file; exports here only if the child failed
-
-    def _export_in_child(self, height: int, width: int) -> None:
-        b = self._backend
-        args = [str(self._weights_path), b.weights_sha256, str(b.cache_dir), str(height), str(width)]
-        code = "import sys; from streamer.model.still import export_main; export_main(sys.argv[1:])"
-        log.info("exporting the network at %dx%d for an uploaded photo, in a child process", width, height)
-        try:
-            done = subprocess.run([sys.executable, "-c", code, *args], stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            log.warning("export in a child process failed (%s); exporting in this one", e)
-            return
-        if done.returncode != 0:
-            log.warning("export in a child process failed (exit %d): %s; exporting in this one", done.returncode,
-                        done.stderr.strip().splitlines()[-1:] or "no output")
-
-
-def export_main(argv: list[str]) -> None:
-    """Child process: export the network at one size into the cache (the caller then loads it from there)."""
-    from streamer.model import build_network
-    from streamer.model.backends import OnnxRuntimeBackend
-    from streamer.model.weights import read_state_dict
-
-    weights, sha256, cache, height, width = argv
-    backend = OnnxRuntimeBackend(sha256, lambda: build_network(read_state_dict(weights)), Path(cache), threads=1)
-    backend.onnx_file(int(height), int(width))
+        return self._backend.onnx_file(height, width)  # a new size is exported in a child process (backends.py)

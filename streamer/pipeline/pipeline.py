@@ -16,6 +16,7 @@ from streamer.core.handoff import LatestSlot
 from streamer.model import DepthModel
 from streamer.pipeline.metrics import Metrics
 from streamer.model.still import StillDepthModel
+from streamer.pipeline.precision import PrecisionStage
 from streamer.pipeline.status import StatusBoard
 from streamer.pipeline.worker import InferenceWorker
 from streamer.publish.base import Publisher
@@ -56,8 +57,10 @@ class Pipeline:
         self.publishers: list[Publisher] = [self.zmq, self.http]
         if daemon.imagezmq:
             self.publishers.append(ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer))
+        model.use_backend(model.fp32_backend, "fp32")  # a reload decides again, on the new source's frames
+        self.precision = PrecisionStage(model, conf["model"])
         self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers,
-                                      status=self.status, metrics=self.metrics.frames(camera))
+                                      status=self.status, metrics=self.metrics.frames(camera), tap=self.precision)
         self.status.attach(source=self.source, slot=self.slot, worker=self.worker, model=model,
                            publishers=self.publishers)
         self.metrics.attach(self.status, camera)  # from now on /metrics reads this pipeline's counters
@@ -76,6 +79,7 @@ class Pipeline:
                 running.stop(0.5)
             raise
         self.worker.start()
+        self.precision.start()
         self.source.gate.set()  # a file waiting at its first frame plays on now
 
     def _warm_up(self, timeout_s: float) -> None:
@@ -111,5 +115,6 @@ class Pipeline:
         # Upstream first, so nothing new flows into a stage that is shutting down.
         self.source.stop(timeout)
         self.worker.stop(timeout)
+        self.precision.stop(timeout)
         for publisher in self.publishers:
             publisher.stop(timeout)

@@ -157,4 +157,12 @@ class StatusBoard:
         state = "live" if src.state == "live" else f"{src.state}: {src.reason}"
         nonfinite = self._nonfinite()
         return redact(f"{state}; {snap['fps_out']:.1f} fps; latency p50 {lat if lat is not None else '-'} ms; "
-                      f"dropped {self._slot.dropped}" + (f"; {nonfinite}" if nonfinite else ""))
+                      f"dropped {self._slot.dropped}; {self._precision()}" + (f"; {nonfinite}" if nonfinite else ""))
+
+    def _precision(self) -> str:
+        meta = self._model.meta if self._model is not None else {}
+        if meta.get("precision_pending"):
+            return "fp32 (choosing a precision from live frames)"
+        error = meta.get("precision_error")
+        precision = meta.get("precision", "fp32")
+        return f"{precision} (NMAE {error['nmae'] * 100:.2f} % vs fp32)" if error else precision

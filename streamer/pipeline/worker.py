@@ -33,10 +33,17 @@ class Output(Protocol):
     def publish(self, frame: DepthFrame) -> None: ...
 
 
+class FrameTap(Protocol):
+    """Sees each frame the worker takes, on the hot path, and must return at once (the precision stage)."""
+
+    def offer(self, frame: CapturedFrame) -> None: ...
+
+
 class InferenceWorker:
     def __init__(self, model: DepthModel, steadier: Steadier, inbox: LatestSlot[CapturedFrame],
                  outputs: Sequence[Output], stats: PipelineStats | None = None,
-                 status: PipelineStatus | None = None, metrics: FrameMetrics | None = None) -> None:
+                 status: PipelineStatus | None = None, metrics: FrameMetrics | None = None,
+                 tap: FrameTap | None = None) -> None:
         self.model = model
         self.steadier = steadier
         self.inbox = inbox
@@ -47,7 +54,7 @@ class InferenceWorker:
         self.metrics = metrics  # Prometheus histograms: inference time, capture -> publish latency
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._meta = model.meta
+        self.tap = tap
         self.busy = False  # inside process(): lets the supervisor drain the last frame of a file before exiting
 
     def start(self) -> None:
@@ -73,6 +80,8 @@ class InferenceWorker:
                 self.stats.skipped_idle += 1  # the next frame after someone arrives is processed: resume < 1 frame
                 continue
             self.busy = True
+            if self.tap is not None:
+                self.tap.offer(frame)
             try:
                 result = self.process(frame)
             except NonFiniteOutput as exc:  # garbage in every pixel: publish nothing, say so on every channel
@@ -105,4 +114,5 @@ class InferenceWorker:
         self.stats.record(frame.seq, frame.capture_mono, infer_ms, done)
         return DepthFrame(captured=frame, raw=raw, depth=steady.depth, depth_range=steady.depth_range,
                           align=steady.align, infer_ms=infer_ms, done_mono=done,
-                          meta={**self._meta, "steady": steady.status, "motion": round(steady.motion_fraction, 3)})
+                          meta={**self.model.meta, "steady": steady.status,
+                                "motion": round(steady.motion_fraction, 3)})  # per frame: the precision may switch

@@ -196,7 +196,8 @@ class ZmqPublisher(Publisher):
             "depth_range": [float(x) for x in frame.depth_range], "align": [float(x) for x in frame.align],
             "infer_ms": float(frame.infer_ms), "model": meta.get("model"),
             "weights_sha256": meta.get("weights_sha256"), "weights_official": meta.get("weights_official"),
-            "backend": meta.get("backend"), **extra,
+            "backend": meta.get("backend"), "precision": meta.get("precision", "fp32"),
+            "precision_error": _error_summary(meta.get("precision_error")), **extra,
         }
 
     def _send_message(self, topic: bytes, header: dict, payload: bytes | np.ndarray) -> bool:
@@ -211,3 +212,11 @@ class ZmqPublisher(Publisher):
     def _close(self) -> None:
         close_zmq(self._ctx, self._sock)
         self._ctx = self._sock = None
+
+
+def _error_summary(error: dict | None) -> dict | None:
+    """The last measured error of the serving precision against fp32 (None while fp32 serves: it is the reference)."""
+    if not error:
+        return None
+    return {"nmae": error.get("nmae"), "worst_nmae": error.get("worst_nmae"), "corr": error.get("corr"),
+            "frames": error.get("frames")}

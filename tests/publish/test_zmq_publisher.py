@@ -14,7 +14,7 @@ from tests.publish.conftest import status_from
 
 HEADER_KEYS = {"v", "topic", "camera", "host", "seq", "capture_wall", "capture_mono", "done_mono", "publish_wall",
                "publish_mono", "shape", "dtype", "encoding", "depth_range", "align", "infer_ms", "model",
-               "weights_sha256", "backend"}
+               "weights_sha256", "backend", "precision"}
 
 
 @pytest.fixture

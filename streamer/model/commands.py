@@ -1,0 +1,81 @@
+"""`depth-streamer quantize` and the precision flags of `infer` (cli.py registers them with add_parsers)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+
+from streamer.errors import EXIT_RUNTIME
+
+log = logging.getLogger(__name__)
+
+
+def add_precision_args(p: argparse.ArgumentParser, default: str = "auto") -> None:
+    p.add_argument("--precision", default=default, choices=("auto", "fp32", "bf16", "int8"),
+                   help="network precision; low precisions must pass the accuracy gate against fp32, else fall back")
+    p.add_argument("--calibration", metavar="VIDEO_OR_DIR",
+                   help="real frames to calibrate int8 on and to gate with (a video file or a folder of images)")
+
+
+def add_parsers(subparsers) -> None:
+    q = subparsers.add_parser("quantize", help="build and gate the int8 (or bf16) network on real frames; caches it")
+    q.add_argument("--weights", help="weights file (default: $DEPTH_STREAMER_WEIGHTS, else the fetched file)")
+    add_precision_args(q, default="int8")
+    q.add_argument("--net-size", type=int, default=256)
+    q.add_argument("--threads", type=int, default=0)
+    q.add_argument("--calibration-frames", type=int, default=32)
+    q.add_argument("--gate-frames", type=int, default=16)
+    q.add_argument("--max-nmae", type=float, help="gate: mean NMAE bound (default: model.max_nmae)")
+    q.add_argument("--min-corr", type=float, help="gate: mean correlation bound (default: model.min_corr)")
+    q.add_argument("--any-cpu", action="store_true",
+                   help="build even if this CPU lacks VNNI/BF16 (for another machine; the gate then runs emulated)")
+    q.set_defaults(handler=cmd_quantize)
+
+
+def options_from(args: argparse.Namespace):
+    from streamer.model import ModelOptions
+
+    overrides = {k: v for k, v in (("precision", args.precision), ("threads", getattr(args, "threads", 0)),
+                                   ("net_size", getattr(args, "net_size", None)),
+                                   ("calibration_frames", getattr(args, "calibration_frames", None)),
+                                   ("gate_frames", getattr(args, "gate_frames", None)),
+                                   ("max_nmae", getattr(args, "max_nmae", None)),
+                                   ("min_corr", getattr(args, "min_corr", None))) if v is not None}
+    options = dataclasses.replace(ModelOptions(backend="onnxruntime", device="cpu"), **overrides)
+    options.validate()
+    return options
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from streamer.errors import StreamerError
+    from streamer.model.backends import OnnxRuntimeBackend
+    from streamer.model.calibration import load_frame_set
+    from streamer.model.cpu import CpuFeatures, detect
+    from streamer.model.precision import Int8Model
+    from streamer.model.precision_manager import PrecisionManager
+    from streamer.model.weights import cache_dir, identify, resolve_weights_path
+
+    if not args.calibration:
+        raise StreamerError("quantize needs --calibration VIDEO_OR_DIR: real frames (never noise) to calibrate on")
+    options = options_from(args)
+    path = resolve_weights_path(args.weights)
+    weights = identify(path)
+    fp32 = OnnxRuntimeBackend(weights.sha256, path, cache_dir() / "onnx",
+                              threads=options.threads)
+    frames = load_frame_set(args.calibration, options.calibration_frames, options.gate_frames)
+    cpu = CpuFeatures(frozenset({"avx512_vnni", "avx512_bf16"}), "any CPU (--any-cpu)") if args.any_cpu else detect()
+    manager = PrecisionManager(options, fp32, cpu)
+    choice = manager.select(frames)
+    print(f"weights {weights.path} (sha256 {weights.sha256[:16]}), {frames.describe()}")
+    print(f"{'precision':9s} {'NMAE %':>7s} {'worst %':>8s} {'corr':>8s} {'ms':>6s}  verdict")
+    for r in choice.results:
+        print(f"{r.precision:9s} {r.nmae * 100:7.2f} {r.worst_nmae * 100:8.2f} {r.corr:8.5f} {r.ms:6.1f}  "
+              f"{'pass' if r.passed else 'REFUSED: ' + r.reason}")
+    if choice.precision == "int8" and manager.size:
+        print(f"int8 model: {Int8Model(fp32, frames)(*manager.size)}")
+    print(choice.reason.split(";")[0] + (" - " + "; ".join(manager.notes) if manager.notes else ""))
+    if args.precision != "auto" and choice.precision != args.precision:
+        print(f"{args.precision} refused; see the reasons above", file=sys.stderr)
+        return EXIT_RUNTIME
+    return 0

@@ -1,0 +1,117 @@
+"""Backends for a prepared ONNX file (bf16 or int8), with OnnxRuntimeBackend's interface: 1x3xHxW -> HxW float32.
+
+OpenVINO runs bf16 natively on AVX512_BF16/AMX (ONNX has no bf16 Conv, so ONNX Runtime's CPU provider cannot) and
+runs the int8 QDQ file from quantize.py ~2x faster than ONNX Runtime on this CPU (PRECISION_NOTES.md); ONNX Runtime
+stays as the int8 engine where the openvino package is absent. One compiled model per input size, built lazily from
+`model_file(height, width)`; infer() may be called from several threads (the re-check runs beside the worker).
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+
+from streamer.errors import StreamerError
+from streamer.model.backends import default_threads
+
+ModelFile = Callable[[int, int], Path]
+
+
+def openvino_available() -> bool:
+    return find_spec("openvino") is not None
+
+
+def engine_for(precision: str, requested: str = "auto") -> str:
+    """Which engine runs `precision`: bf16 only on OpenVINO; int8 on OpenVINO when installed, else ONNX Runtime."""
+    if requested not in ("auto", "openvino", "onnxruntime"):
+        raise StreamerError(f"unknown precision engine {requested!r} (auto, openvino, onnxruntime)")
+    if precision == "bf16":
+        if requested == "onnxruntime":
+            raise StreamerError("bf16 needs OpenVINO: ONNX Runtime's CPU provider has no bf16 convolution")
+        if not openvino_available():
+            raise StreamerError("bf16 needs the openvino package (pip install openvino)")
+        return "openvino"
+    if requested == "auto":
+        return "openvino" if openvino_available() else "onnxruntime"
+    if requested == "openvino" and not openvino_available():
+        raise StreamerError("precision engine openvino requested but the openvino package is not installed")
+    return requested
+
+
+class OpenVinoBackend:
+    name = "openvino"
+
+    def __init__(self, model_file: ModelFile, precision: str, threads: int = 0) -> None:
+        import openvino
+
+        self._core = openvino.Core()
+        self._model_file = model_file
+        self.precision = precision
+        self.threads = threads or default_threads()
+        # int8 layers run int8 whatever the hint; f32 keeps the layers quantize.py left in float exactly float.
+        self._hint = "bf16" if precision == "bf16" else "f32"
+        self._compiled: dict[tuple[int, int], object] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def compiled(self, height: int, width: int):
+        key = (height, width)
+        with self._lock:
+            if key not in self._compiled:
+                config = {"INFERENCE_PRECISION_HINT": self._hint, "INFERENCE_NUM_THREADS": self.threads,
+                          "PERFORMANCE_HINT": "LATENCY"}
+                self._compiled[key] = self._core.compile_model(str(self._model_file(height, width)), "CPU", config)
+            return self._compiled[key]
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        key = (x.shape[2], x.shape[3])
+        requests = self._local.__dict__.setdefault("requests", {})
+        if key not in requests:  # one infer request per thread and size: requests are not thread-safe
+            requests[key] = self.compiled(*key).create_infer_request()
+        out = requests[key].infer({0: x})[0]
+        return np.array(out[0], dtype=np.float32)  # a copy: the request reuses its output buffer
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "device": "cpu", "threads": self.threads, "precision": self.precision}
+
+
+class OrtFileBackend:
+    name = "onnxruntime"
+
+    def __init__(self, model_file: ModelFile, precision: str, threads: int = 0) -> None:
+        import onnxruntime
+
+        self._ort = onnxruntime
+        self._model_file = model_file
+        self.precision = precision
+        self.threads = threads or default_threads()
+        self._sessions: dict[tuple[int, int], object] = {}
+        self._lock = threading.Lock()
+
+    def session(self, height: int, width: int):
+        key = (height, width)
+        with self._lock:
+            if key not in self._sessions:
+                ort = self._ort
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = self.threads
+                opts.inter_op_num_threads = 1
+                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                self._sessions[key] = ort.InferenceSession(str(self._model_file(height, width)), opts,
+                                                           providers=["CPUExecutionProvider"])
+            return self._sessions[key]
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        session = self.session(x.shape[2], x.shape[3])
+        return session.run(None, {session.get_inputs()[0].name: x})[0][0]
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "device": "cpu", "threads": self.threads, "precision": self.precision}
+
+
+def make_backend(engine: str, model_file: ModelFile, precision: str, threads: int = 0):
+    cls = OpenVinoBackend if engine == "openvino" else OrtFileBackend
+    return cls(model_file, precision, threads)

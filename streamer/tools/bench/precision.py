@@ -1,0 +1,115 @@
+"""Network latency and accuracy per precision and engine, all from one run (so the speed-ups compare like with like).
+
+    python -m streamer.tools.bench.precision --weights W --calibration VIDEO_OR_DIR [--images A.jpg B.jpg]
+
+Latency: median of `runs` inferences per row, timed interleaved (round-robin) so load from other processes hits
+every row alike; the load average is printed before and after. Accuracy: NMAE / worst-frame NMAE / mean corr vs
+ONNX Runtime fp32 on the held-out frames of the calibration source (never the calibration frames), and on
+`images` (photos the calibration never saw) when given.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streamer.model.backends import OnnxRuntimeBackend
+from streamer.model.calibration import load_frame_set, network_inputs
+from streamer.model.gate import compare
+from streamer.model.lowp_backends import make_backend, openvino_available
+from streamer.model.precision import Int8Model
+from streamer.model.preprocess import Preprocessor
+from streamer.model.weights import cache_dir, identify, resolve_weights_path
+
+
+def _rows(fp32: OnnxRuntimeBackend, int8: Int8Model, threads: int) -> dict[str, object]:
+    rows: dict[str, object] = {"fp32 onnxruntime": fp32}
+    if openvino_available():
+        rows["fp32 openvino"] = make_backend("openvino", fp32.onnx_file, "fp32", threads)
+        rows["bf16 openvino"] = make_backend("openvino", fp32.onnx_file, "bf16", threads)
+        rows["int8 openvino"] = make_backend("openvino", int8, "int8", threads)
+    rows["int8 onnxruntime"] = make_backend("onnxruntime", int8, "int8", threads)
+    return rows
+
+
+def _time(rows: dict[str, object], x: np.ndarray, runs: int, rounds: int = 5) -> dict[str, float]:
+    for backend in rows.values():
+        backend.infer(x)  # build + warm
+    times: dict[str, list[float]] = {k: [] for k in rows}
+    per_round = max(1, runs // rounds)
+    for _ in range(rounds):
+        for name, backend in rows.items():
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                backend.infer(x)
+                times[name].append((time.perf_counter() - t0) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def bench_precisions(weights: str | None, calibration: str, sizes: list[tuple[int, int]], runs: int = 30,
+                     threads: int = 0, images: list[Path] | None = None, calibration_frames: int = 32,
+                     gate_frames: int = 16, out=sys.stdout) -> list[dict]:
+    """Print one table per size (W x H); returns its rows as dicts."""
+    path = resolve_weights_path(weights)
+    file = identify(path)
+    fp32 = OnnxRuntimeBackend(file.sha256, path, cache_dir() / "onnx",
+                              threads=threads)
+    frames = load_frame_set(calibration, calibration_frames, gate_frames)
+    photos = [img for p in images or [] if (img := cv2.imread(str(p), cv2.IMREAD_COLOR)) is not None]
+    int8 = Int8Model(fp32, frames)
+    rows = _rows(fp32, int8, fp32.threads)
+    print(f"weights {path} (sha256 {file.sha256[:16]}); {frames.describe()}; threads {fp32.threads}", file=out)
+    table = []
+    for width, height in sizes:
+        held = network_inputs(frames.held_out, height, width)
+        load0 = os.getloadavg()
+        ms = _time(rows, held[0], runs)
+        load1 = os.getloadavg()
+        ref = [fp32.infer(x) for x in held]
+        print(f"\n{width}x{height}: load average {load0[0]:.2f} before, {load1[0]:.2f} after", file=out)
+        print(f"{'precision / engine':18s} {'ms':>6s} {'speed-up':>8s} {'NMAE %':>7s} {'worst %':>8s} "
+              f"{'corr':>8s}" + ("  photos: NMAE %   corr" if photos else ""), file=out)
+        for name, backend in rows.items():
+            r = compare(ref, [backend.infer(x) for x in held], name)
+            row = {"size": f"{width}x{height}", "row": name, "ms": ms[name],
+                   "speedup": ms["fp32 onnxruntime"] / ms[name], "nmae": r.nmae, "worst": r.worst_nmae,
+                   "corr": r.corr, "load": [load0[0], load1[0]]}
+            line = (f"{name:18s} {ms[name]:6.1f} {row['speedup']:7.2f}x {r.nmae * 100:7.2f} "
+                    f"{r.worst_nmae * 100:8.2f} {r.corr:8.5f}")
+            if photos:
+                pr = _photos(fp32, backend, photos, max(width, height))
+                row.update(photo_nmae=pr.nmae, photo_corr=pr.corr)
+                line += f"  {pr.nmae * 100:14.2f} {pr.corr:8.5f}"
+            print(line, file=out)
+            table.append(row)
+    return table
+
+
+def _photos(fp32, backend, photos: list[np.ndarray], net_size: int):
+    prep = Preprocessor(net_size)
+    xs = [prep(p) for p in photos]
+    return compare([fp32.infer(x) for x in xs], [backend.infer(x) for x in xs])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights")
+    ap.add_argument("--calibration", required=True, metavar="VIDEO_OR_DIR")
+    ap.add_argument("--images", nargs="*", type=Path, default=[], help="extra photos to measure accuracy on")
+    ap.add_argument("--sizes", default="256x192", help="WxH list")
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args(argv)
+    sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",") if s]
+    bench_precisions(args.weights, args.calibration, sizes, args.runs, args.threads, args.images)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
