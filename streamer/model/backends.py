@@ -84,7 +84,8 @@ class OnnxRuntimeBackend:
         self.threads = threads or default_threads()
         self.opset = opset
         self._sessions: dict[tuple[int, int], object] = {}
-        self.exports = 0  # how many times this process exported (tests read it to prove cache hits)
+        self.exports = 0  # exports run in this process (tests read it to prove cache hits)
+        self.child_exports = 0  # exports run in a child process (the daemon's only kind)
 
     def cache_key(self, height: int, width: int) -> dict:
         # Versions from package metadata: reading them must not import torch.
@@ -135,12 +136,13 @@ class OnnxRuntimeBackend:
                 if self._network is None:
                     self._network = self._source()
                 export_network(self._network, tmp, height, width, self.opset)
+                self.exports += 1
             else:
                 export_in_child(self._source, tmp, height, width, self.opset)
+                self.child_exports += 1
             os.replace(tmp, path)
             meta = {"key": self.cache_key(height, width), "sha256": file_sha256(path)}
             atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
-            self.exports += 1
         finally:
             Path(tmp).unlink(missing_ok=True)
 

@@ -114,8 +114,10 @@ def test_a_new_size_is_exported_by_a_child_process(still, tmp_path):
     backend = still._backend
     square = np.full((64, 64, 3), 120, np.uint8)
     assert not backend.cache_path(NET, NET).exists()
+    before = backend.child_exports
     raw = still.depth(square)
-    assert raw.shape == (NET, NET) and backend.cache_path(NET, NET).is_file() and backend.exports == 0
+    assert raw.shape == (NET, NET) and backend.cache_path(NET, NET).is_file()
+    assert backend.exports == 0 and backend.child_exports == before + 1
 
 
 def test_a_portrait_and_a_large_photo(server, still):
@@ -195,7 +197,7 @@ def test_auth_and_cors_cover_uploads(server, still):
     assert status == 200 and headers["Access-Control-Allow-Origin"] == "https://dash.example"
     preflight = raw_request(srv, b"OPTIONS /depth HTTP/1.0\r\nOrigin: https://dash.example\r\n"
                                  b"Access-Control-Request-Method: POST\r\n\r\n")
-    assert b"Access-Control-Allow-Methods: GET, POST, OPTIONS" in preflight
+    assert b"Access-Control-Allow-Methods: GET, HEAD, POST, OPTIONS" in preflight
     assert b"Access-Control-Allow-Headers: Authorization, Content-Type" in preflight
 
 

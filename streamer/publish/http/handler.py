@@ -132,7 +132,7 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
     # -- endpoints ---------------------------------------------------------------------------------------------
     def _post(self, path: str, query: dict) -> None:
         if path != "/depth":
-            self._answer(text(405, "POST goes to /depth only", ("Allow", "GET, OPTIONS")))
+            self._answer(text(405, "POST goes to /depth only", ("Allow", "GET, HEAD, OPTIONS")))
             return
         expect = self.request_version == "HTTP/1.1" and self.headers.get("Expect", "").lower() == "100-continue"
         answer = post_depth(self.server.app, self.headers, self.connection, self.body_start, query, expect)
