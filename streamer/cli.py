@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--seconds", type=float, default=15.0, help="seconds per measurement")
     bp.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
     bp.add_argument("--net-size", type=int, default=256)
+    bp.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "int8"),
+                    help="our daemon's model.precision (the official loops are what they are)")
     bp.set_defaults(handler=cmd_bench_pipeline)
     bs = bsub.add_parser("soak", help="one daemon on VIDEO (looping, paced) for --minutes under MJPEG viewers and "
                                       "ZeroMQ subscribers, sampled from outside")
@@ -126,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                    "one is deliberately slow")
     bs.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples")
     bs.add_argument("--json", metavar="OUT", help="write every sample and the summary here")
+    bs.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "int8"),
+                    help="the daemon's model.precision")
     bs.set_defaults(handler=cmd_bench_soak)
     bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")
     bt.add_argument("--weights", required=True, help="starting weights (e.g. the official file)")
@@ -251,7 +255,7 @@ def cmd_bench_model(args: argparse.Namespace) -> int:
 def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     from streamer.tools.bench.pipeline import bench_pipeline
 
-    bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size)
+    bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size, args.precision)
     return 0
 
 
@@ -267,7 +271,8 @@ def cmd_bench_soak(args: argparse.Namespace) -> int:
 
     return run_soak(SoakOptions(video=args.video, weights=args.weights, minutes=args.minutes,
                                 paced_fps=args.paced_fps, mjpeg_clients=args.mjpeg_clients,
-                                zmq_subscribers=args.zmq_subscribers, sample_s=args.sample_s), args.json)
+                                zmq_subscribers=args.zmq_subscribers, sample_s=args.sample_s,
+                                precision=args.precision), args.json)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -149,19 +149,13 @@ class OnnxRuntimeBackend:
     def session(self, height: int, width: int):
         key = (height, width)
         if key not in self._sessions:
-            ort = self._ort
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self.threads
-            opts.inter_op_num_threads = 1
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             path = self.onnx_file(height, width)
             try:
-                self._sessions[key] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+                self._sessions[key] = ort_session(path, self.threads)
             except Exception as exc:  # a file that passed the checksum but ORT rejects: re-export once
                 log.warning("ONNX Runtime rejected %s (%s); exporting again", path, exc)
                 self._export(path, height, width)
-                self._sessions[key] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+                self._sessions[key] = ort_session(path, self.threads)
         return self._sessions[key]
 
     def infer(self, x: np.ndarray) -> np.ndarray:
@@ -170,6 +164,21 @@ class OnnxRuntimeBackend:
 
     def describe(self) -> dict:
         return {"backend": self.name, "device": "cpu", "threads": self.threads}
+
+
+def ort_session(path: str | Path, threads: int, spinning: bool = True):
+    """An ONNX Runtime CPU session: `threads` intra-op threads, sequential, every graph optimisation. `spinning` off
+    for sessions that must never hold a core while they wait (uploads beside the live worker)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def cuda_available() -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from streamer.errors import StreamerError
-from streamer.model.backends import default_threads
+from streamer.model.backends import default_threads, ort_session
 
 ModelFile = Callable[[int, int], Path]
 
@@ -82,9 +82,6 @@ class OrtFileBackend:
     name = "onnxruntime"
 
     def __init__(self, model_file: ModelFile, precision: str, threads: int = 0) -> None:
-        import onnxruntime
-
-        self._ort = onnxruntime
         self._model_file = model_file
         self.precision = precision
         self.threads = threads or default_threads()
@@ -95,13 +92,7 @@ class OrtFileBackend:
         key = (height, width)
         with self._lock:
             if key not in self._sessions:
-                ort = self._ort
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = self.threads
-                opts.inter_op_num_threads = 1
-                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                self._sessions[key] = ort.InferenceSession(str(self._model_file(height, width)), opts,
-                                                           providers=["CPUExecutionProvider"])
+                self._sessions[key] = ort_session(self._model_file(height, width), self.threads)
             return self._sessions[key]
 
     def infer(self, x: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from streamer.model import DepthModel
+from streamer.model.backends import ort_session
 from streamer.model.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
@@ -62,16 +63,7 @@ class StillDepthModel:
         with self._lock:
             session = self._sessions.get(key)
             if session is None:
-                import onnxruntime as ort
-
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = self.threads
-                opts.inter_op_num_threads = 1
-                opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # never spin for a core
-                path = self._onnx_file(height, width)
-                session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+                session = ort_session(self._onnx_file(height, width), self.threads, spinning=False)
                 self._sessions[key] = session
                 while len(self._sessions) > self.max_sessions:  # ~70 MB each: keep the recent sizes only
                     self._sessions.popitem(last=False)

@@ -147,4 +147,7 @@ def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> i
         except StreamerError as exc:
             log.error("%s", exc)
             failed += 1
+        except (av.error.FFmpegError, OSError, ValueError) as exc:  # a file FFmpeg opened but cannot decode
+            log.error("cannot read %s: not a readable image or video (%s)", path, exc)
+            failed += 1
     return failed

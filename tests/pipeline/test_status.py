@@ -14,7 +14,7 @@ from tests.conftest import SEED_WEIGHTS
 
 def build(metrics=None, weights=SEED_WEIGHTS, **values) -> Pipeline:
     base = {"source.url": "demo", "source.width": 160, "source.height": 120, "zmq.port": 0, "http.port": 0,
-            "model.net_size": 128, **values}
+            "model.net_size": 128, "model.precision": "fp32", **values}
     conf = load_config(None, [Override(k, v, "test") for k, v in base.items()])
     return Pipeline(conf, load_depth_model(conf["model"], str(weights)), metrics)
 

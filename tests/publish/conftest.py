@@ -2,6 +2,7 @@
 no model)."""
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from typing import Callable
@@ -11,6 +12,8 @@ import pytest
 
 from streamer.core.frame import CapturedFrame, DepthFrame
 from streamer.core.status import Health
+from streamer.publish.http.options import HttpOptions
+from streamer.publish.http.publisher import HttpPublisher
 from streamer.render.renderer import FrameRenderer
 
 META = {"model": "MiDaS_small", "weights_sha256": "ab" * 32, "backend": "test"}
@@ -99,3 +102,32 @@ def renderer() -> FrameRenderer:
 @pytest.fixture
 def feeder() -> type[Feeder]:
     return Feeder
+
+
+@pytest.fixture
+def server(renderer):
+    """start(still=None, status=None, stats=None, health=None, no_signal=None, **HttpOptions) -> a started
+    HttpPublisher on a free port; every one is stopped (and must stop) at teardown."""
+    started: list[HttpPublisher] = []
+
+    def start(still=None, status=None, stats=None, health=None, no_signal=None, **kw) -> HttpPublisher:
+        srv = HttpPublisher(HttpOptions(port=0, **kw), renderer=renderer, still=still,
+                            status=status if status is not None else status_from(stats, health, no_signal))
+        srv.start()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        assert srv.stop(2.0)
+
+
+def http_request(srv: HttpPublisher, path: str, headers: dict | None = None, method: str = "GET"):
+    """(status, headers with lower-case names, body) of one real HTTP request to `srv`."""
+    conn = http.client.HTTPConnection(*srv.address, timeout=5)
+    try:
+        conn.request(method, path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()

@@ -18,8 +18,6 @@ import pytest
 from streamer.model import ModelOptions, load_depth_model
 from streamer.model.preprocess import network_size
 from streamer.model.still import StillDepthModel
-from streamer.publish.http.options import HttpOptions
-from streamer.publish.http.publisher import HttpPublisher
 from tests.conftest import SEED_WEIGHTS
 from tests.publish.test_mjpeg_server import Stream, get, raw_request, wait_for
 
@@ -58,21 +56,6 @@ class BlockingStill:
         self.entered.set()
         assert self.release.wait(10), "never released"
         return np.linspace(0, 1, 32 * 48, dtype=np.float32).reshape(32, 48)
-
-
-@pytest.fixture
-def server(renderer):
-    started: list[HttpPublisher] = []
-
-    def start(still=None, **kw) -> HttpPublisher:
-        srv = HttpPublisher(HttpOptions(port=0, **kw), renderer=renderer, still=still)
-        srv.start()
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        assert srv.stop(2.0)
 
 
 def post(srv, body: bytes, query: str = "", ctype: str | None = "image/jpeg",

@@ -11,34 +11,7 @@ import time
 
 import pytest
 
-from streamer.publish.http.options import HttpOptions
-from streamer.publish.http.publisher import HttpPublisher
-from tests.publish.conftest import CallableStatus
-
-
-@pytest.fixture
-def server(renderer):
-    started: list[HttpPublisher] = []
-
-    def start(status=None, **kw) -> HttpPublisher:
-        srv = HttpPublisher(HttpOptions(port=0, **kw), renderer=renderer, status=status)
-        srv.start()
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        assert srv.stop(2.0)
-
-
-def request(srv, path: str, method: str = "GET", headers: dict | None = None):
-    conn = http.client.HTTPConnection(*srv.address, timeout=5)
-    try:
-        conn.request(method, path, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
+from tests.publish.conftest import CallableStatus, http_request as request
 
 
 def open_stream(srv, path: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
@@ -119,11 +92,11 @@ def test_head_answers_like_get_without_a_body(server, feeder):
         for path, ctype in (("/healthz", "text/plain"), ("/stats", "application/json"), ("/", "text/html"),
                             ("/snapshot.jpg", "image/jpeg"), ("/metrics", "text/plain; version=0.0.4"),
                             ("/stream.mjpg", "multipart/x-mixed-replace")):
-            status, headers, body = request(srv, path, "HEAD")
+            status, headers, body = request(srv, path, method="HEAD")
             assert status == 200 and headers["content-type"].startswith(ctype) and body == b"", path
             if path in ("/healthz", "/", "/metrics"):  # the same body every time: the length GET would send
                 assert int(headers["content-length"]) == len(request(srv, path)[2]), path
-        assert request(srv, "/nothing", "HEAD")[0] == 404
+        assert request(srv, "/nothing", method="HEAD")[0] == 404
     assert srv.server_stats()["clients"] == 0  # HEAD of the stream holds no seat
 
 

@@ -1,24 +1,13 @@
 """/metrics over real HTTP: the Prometheus text format with its content type, behind the same auth as the rest."""
 from __future__ import annotations
 
-import http.client
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamer.pipeline.metrics import Metrics
 from streamer.publish.http.options import HttpOptions
 from streamer.publish.http.publisher import HttpPublisher
-from tests.publish.conftest import CallableStatus
-
-
-def request(srv: HttpPublisher, path: str, headers: dict | None = None, method: str = "GET"):
-    conn = http.client.HTTPConnection(*srv.address, timeout=5)
-    try:
-        conn.request(method, path, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
+from tests.publish.conftest import CallableStatus, http_request as request
 
 
 def test_metrics_endpoint_format_and_auth(renderer):

@@ -14,23 +14,6 @@ import pytest
 
 from streamer.publish.http.options import HttpOptions
 from streamer.publish.http.publisher import HttpPublisher
-from tests.publish.conftest import status_from
-
-
-@pytest.fixture
-def server(renderer):
-    started: list[HttpPublisher] = []
-
-    def start(stats=None, health=None, no_signal=None, **kw) -> HttpPublisher:
-        srv = HttpPublisher(HttpOptions(port=0, **kw), renderer=renderer,
-                            status=status_from(stats, health, no_signal))
-        srv.start()
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        assert srv.stop(2.0)
 
 
 def wait_for(cond, timeout: float = 3.0) -> None:

@@ -12,7 +12,7 @@ def test_soak_half_minute_writes_honest_samples(tmp_path):
     out = tmp_path / "soak.json"
     proc = subprocess.run(
         cli("bench", "soak", str(VIDEO / "cockatoo_640x480.mp4"), "--minutes", "0.5", "--sample-s", "5",
-            "--weights", str(SEED_WEIGHTS), "--json", str(out)),
+            "--weights", str(SEED_WEIGHTS), "--json", str(out), "--precision", "fp32"),
         cwd=REPO, env=subprocess_env(DEPTH_STREAMER_CACHE=os.environ["DEPTH_STREAMER_CACHE"]),
         capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -86,7 +86,8 @@ def measure_daemon(args: list[str], seconds: float, latency: bool) -> dict:
             "precision": after["model"].get("precision", "fp32"), "infer_ms": after.get("infer_ms")}
 
 
-def bench_pipeline(video: str, weights: str | None, seconds: float, paced_fps: float, net_size: int) -> dict:
+def bench_pipeline(video: str, weights: str | None, seconds: float, paced_fps: float, net_size: int,
+                   precision: str = "auto") -> dict:
     weights_path = str(resolve_weights_path(weights))
     if not Path(weights_path).is_file():
         raise StreamerError(f"bench pipeline needs weights: {weights_path} does not exist (pass --weights)")
@@ -111,7 +112,7 @@ def bench_pipeline(video: str, weights: str | None, seconds: float, paced_fps: f
         print(f"    {results['official_openvino']['fps']:.1f} fps, latency "
               f"{results['official_openvino']['latency_ms']}")
     common = ["--source", video, "--weights", weights_path, "--set", "source.loop=true",
-              "--set", f"model.net_size={net_size}"]
+              "--set", f"model.net_size={net_size}", "--set", f"model.precision={precision}"]
     print("(c) ours, lossless (file unpaced, the decoder waits for the network) ...", flush=True)
     lossless = results["ours_lossless"] = measure_daemon(common + ["--set", "source.pace=false"], seconds, False)
     print(f"    {lossless['fps_out']:.1f} fps ({lossless['precision']}), dropped {lossless['dropped']} of "

@@ -19,6 +19,7 @@ class SoakOptions:
     mjpeg_clients: int = 5
     zmq_subscribers: int = 2  # the last one is the slow one when there are two or more
     sample_s: float = 10.0
+    precision: str = "auto"  # model.precision for the daemon under test
 
     def __post_init__(self) -> None:
         if not Path(self.video).is_file():

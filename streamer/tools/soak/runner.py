@@ -35,7 +35,8 @@ def run_soak(opts: SoakOptions, json_out: str | None = None) -> int:
           f"ZeroMQ subscriber(s)" + (f", a slow one from t={opts.baseline_s:g} s" if with_slow else ""), flush=True)
     stop = threading.Event()
     daemon = DaemonProcess(looping_video_args(opts.video, opts.weights, opts.paced_fps,
-                                              "--set", f"http.max_clients={max(8, opts.mjpeg_clients)}"),
+                                              "--set", f"http.max_clients={max(8, opts.mjpeg_clients)}",
+                                              "--set", f"model.precision={opts.precision}"),
                            log_level="warning").start()
     ctx = zmq.Context()
     normals = [ZmqReader(ctx, daemon.zmq_port, stop, f"sub{i}") for i in range(opts.zmq_subscribers - with_slow)]

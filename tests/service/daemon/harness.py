@@ -56,7 +56,9 @@ class DaemonProcess(measure.DaemonProcess):
         run_env = subprocess_env(DEPTH_STREAMER_CACHE=str(cache), **(env or {}))
         for name in drop_env:
             run_env.pop(name, None)
-        super().__init__(["--weights", str(SEED_WEIGHTS), "--source", str(source),
+        # fp32 unless a test asks otherwise: choosing a low precision builds int8 in the background (CPU for tens of
+        # seconds), which only the precision tests are about; later --set items override this one.
+        super().__init__(["--weights", str(SEED_WEIGHTS), "--source", str(source), "--set", "model.precision=fp32",
                           "--set", f"imagezmq.port={self.imagezmq_port}", *args], env=run_env, cwd=REPO)
 
     def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:

@@ -16,7 +16,8 @@ from streamer.client.subscriber import DepthSubscriber
 from .harness import START_TIMEOUT_S, wait_until
 
 NET_SHAPE = (192, 256)
-STATUS_FPS = re.compile(r"^STATUS=live; (\d+(?:\.\d+)?) fps; latency p50 [\d.]+ ms; dropped \d+$")
+STATUS_FPS = re.compile(r"^STATUS=live; (\d+(?:\.\d+)?) fps; latency p50 [\d.]+ ms; dropped \d+; "
+                        r"(?:fp32|bf16|int8)\b.*$")
 
 
 def test_sd_notify_ready_watchdog_status_stopping(spawn, notify, capsys):
