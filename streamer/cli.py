@@ -131,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "int8"),
                     help="the daemon's model.precision")
     bs.set_defaults(handler=cmd_bench_soak)
+    bq = bsub.add_parser("precision", help="fp32 / bf16 / int8 network latency and each one's error on real frames")
+    bq.add_argument("--weights")
+    bq.add_argument("--calibration", required=True, metavar="VIDEO_OR_DIR",
+                    help="real frames: int8 calibrates on some, every precision is scored on the others")
+    bq.add_argument("--sizes", default="256x192", help="WxH list")
+    bq.add_argument("--runs", type=int, default=30)
+    bq.add_argument("--threads", type=int, default=0)
+    bq.add_argument("--images", nargs="*", type=Path, default=[], help="photos to score the error on as well")
+    bq.set_defaults(handler=cmd_bench_precision)
     bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")
     bt.add_argument("--weights", required=True, help="starting weights (e.g. the official file)")
     bt.add_argument("--count", type=int, default=24, help="rendered 640x480 frames")
@@ -256,6 +265,14 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     from streamer.tools.bench.pipeline import bench_pipeline
 
     bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size, args.precision)
+    return 0
+
+
+def cmd_bench_precision(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.precision import bench_precisions
+
+    sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",") if s]
+    bench_precisions(args.weights, args.calibration, sizes, args.runs, args.threads, args.images)
     return 0
 
 
