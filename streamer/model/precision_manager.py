@@ -82,6 +82,10 @@ class PrecisionManager:
         log.info("%s", self.choice.reason)
         return self.choice
 
+    def release_unused(self) -> None:
+        """Drop the candidates that lost (each holds a compiled network): a later fall-back rebuilds what it needs."""
+        self._built = {p: b for p, b in self._built.items() if p == self.choice.precision}
+
     def recheck_due(self, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
         return (self.choice.precision != "fp32" and self.options.recheck_s > 0 and self.checked_at is not None

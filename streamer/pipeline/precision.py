@@ -83,6 +83,7 @@ class PrecisionStage:
         else:
             self.model.use_backend(choice.backend, choice.precision, choice.result)
             self.model.precision_reason = choice.reason
+            self.manager.release_unused()
             log.info("precision decided in %.0f s: %s", time.monotonic() - t0, choice.reason)
         finally:
             self.model.precision_pending = False

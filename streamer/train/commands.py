@@ -63,10 +63,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.max_depth is not None and not args.max_depth > 0:
         raise StreamerError(f"--max-depth must be > 0 metres, got {args.max_depth}")
     dataset = RGBDDataset(args.data, args.depth_scale)  # checked before the model loads: data errors come first
-    predict = make_predictor(args.weights, args.precision, args.threads)
+    predict = make_predictor(args.weights, args.precision, args.threads, [p.photo for p in dataset.pairs])
     result = evaluate(predict, dataset, args.max_depth)
-    result.update({"weights": str(args.weights) if args.weights else None, "precision": args.precision})
-    print(format_table(result, f"{args.data} ({len(dataset)} images, {args.precision}, "
+    ran = getattr(predict, "precision", args.precision)
+    result.update({"weights": str(args.weights) if args.weights else None, "precision": ran,
+                   "precision_requested": args.precision})
+    print(format_table(result, f"{args.data} ({len(dataset)} images, {ran}, "
                                f"{result['images_per_s'] or 0:.2f} img/s)"))
     if args.json:
         write_json(args.json, result)

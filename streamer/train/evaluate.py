@@ -21,14 +21,33 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 PRECISIONS = ("fp32", "int8")
 
 
-def make_predictor(weights: str | None, precision: str = "fp32", threads: int = 0) -> Predictor:
-    """The network `eval --precision` scores, as the daemon would run it. The one place precision is wired."""
-    if precision != "fp32":
-        raise StreamerError(f"--precision {precision}: not wired into eval yet; only fp32 is available in this build")
+def make_predictor(weights: str | None, precision: str = "fp32", threads: int = 0,
+                   photos: list[Path] | None = None) -> Predictor:
+    """The network `eval --precision` scores, as the daemon would run it. The one place precision is wired.
+
+    int8 is calibrated on the data set's own photos (real frames of the scenes being scored, never noise) and must
+    pass the same accuracy gate against fp32 as in the daemon, on photos it was not calibrated on; when it does not,
+    fp32 is scored and the log says why (the result's `precision` is what actually ran)."""
     from streamer.model import ModelOptions, load_depth_model
 
-    model = load_depth_model(ModelOptions(threads=threads), weights_path=weights)
-    return model.predict
+    options = ModelOptions(threads=threads, precision=precision)
+    model = load_depth_model(options, weights_path=weights)
+    if precision != "fp32":
+        from streamer.model.precision_manager import apply_precision
+
+        if not photos or len(photos) < 4:
+            raise StreamerError(f"--precision {precision}: needs at least 4 photos to calibrate and gate on")
+        with tempfile.TemporaryDirectory(prefix="eval-calibration-") as tmp:
+            for i, photo in enumerate(photos):  # the folder also holds depth PNGs: give the calibrator photos only
+                os.symlink(photo.resolve(), Path(tmp) / f"{i:06d}{photo.suffix.lower()}")
+            choice = apply_precision(model, options, tmp, photos[:1])
+        log.info("%s", choice.reason)
+
+    def predict(bgr: np.ndarray) -> np.ndarray:
+        return model.predict(bgr)
+
+    predict.precision = model.precision  # type: ignore[attr-defined]  # what runs, after the gate
+    return predict
 
 
 def torch_predictor(network, net_size: int) -> Predictor:

@@ -26,14 +26,15 @@ def bench_train(weights: str, count: int = 24, epochs: int = 2, threads: int = 0
         dataset = RGBDDataset(data)
         for precision in ("fp32", "int8"):
             try:
-                predict = make_predictor(weights, precision, threads)
+                predict = make_predictor(weights, precision, threads, [p.photo for p in dataset.pairs])
             except Exception as exc:  # int8 may be refused (no calibration frames, gate failed, CPU without VNNI)
                 print(f"eval {precision}: not measured ({exc})")
                 continue
             result = evaluate(predict, dataset)
             results[f"eval_{precision}"] = result["images_per_s"]
-            print(f"eval {precision}: {result['images_per_s']:.2f} images/s (AbsRel {result['abs_rel']:.3f}); "
-                  f"load {load_1m()}", flush=True)
+            ran = getattr(predict, "precision", precision)
+            print(f"eval {precision} (ran {ran}): {result['images_per_s']:.2f} images/s "
+                  f"(AbsRel {result['abs_rel']:.3f}); load {load_1m()}", flush=True)
         opts = TrainOptions(data=str(data), out=str(Path(tmp) / "tuned.pt"), weights=weights, epochs=epochs,
                             threads=threads, val_split=0.0)
         summary = Trainer(opts).run()
