@@ -6,7 +6,7 @@ steadier's range tracking has), then
     corr = Pearson(c, r)                                 (alignment-invariant)
 The gate takes the mean NMAE and mean corr over the frames and, separately, the worst frame's NMAE: a mean can
 hide one scene where the candidate falls apart (flat scenes amplify NMAE, as the denominator is small).
-Defaults (PRECISION_NOTES.md): trained weights on real footage give int8 1.3-2.5 % mean, worst of 83 frames
+Defaults (README.md, "Precision"): trained weights on real footage give int8 1.3-2.5 % mean, worst of 83 frames
 10.8 %, corr >= 0.9995; bf16 0.5-1.8 %, worst 9.2 %, corr >= 0.9997. Random weights give >= 33 % mean, >= 37 %
 worst, corr <= 0.93.
 """

@@ -1,7 +1,7 @@
 """Backends for a prepared ONNX file (bf16 or int8), with OnnxRuntimeBackend's interface: 1x3xHxW -> HxW float32.
 
 OpenVINO runs bf16 natively on AVX512_BF16/AMX (ONNX has no bf16 Conv, so ONNX Runtime's CPU provider cannot) and
-runs the int8 QDQ file from quantize.py ~2x faster than ONNX Runtime on this CPU (PRECISION_NOTES.md); ONNX Runtime
+runs the int8 QDQ file from quantize.py ~2x faster than ONNX Runtime on this CPU (README.md, "Precision"); ONNX Runtime
 stays as the int8 engine where the openvino package is absent. One compiled model per input size, built lazily from
 `model_file(height, width)`; infer() may be called from several threads (the re-check runs beside the worker).
 """

@@ -1,6 +1,6 @@
 """int8 by static quantisation of the cached fp32 ONNX export (ONNX Runtime tooling, QDQ format).
 
-Settings chosen by measurement on trained weights and held-out real frames (PRECISION_NOTES.md): per-channel
+Settings chosen by measurement on trained weights and held-out real frames (README.md, "Precision"): per-channel
 symmetric int8 weights, asymmetric uint8 activations (u8s8: the VNNI/AMX kernels' native form; s8 activations ran
 2x slower in ONNX Runtime and were no more accurate), MinMax calibration (Percentile and Entropy were no better on
 photos), no reduce_range (VNNI does not saturate; reduce_range doubled the error). Kept in float: the backbone's
