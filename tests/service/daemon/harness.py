@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import zmq
 
 from streamer.tools import measure
 from streamer.tools.measure import free_port
@@ -60,6 +61,20 @@ class DaemonProcess(measure.DaemonProcess):
         # seconds), which only the precision tests are about; later --set items override this one.
         super().__init__(["--weights", str(SEED_WEIGHTS), "--source", str(source), "--set", "model.precision=fp32",
                           "--set", f"imagezmq.port={self.imagezmq_port}", *args], env=run_env, cwd=REPO)
+
+    def next_message(self, topic: bytes, timeout_s: float = 10.0) -> list[bytes]:
+        """The next [topic, header, payload] a fresh real ZeroMQ subscriber receives on `topic`."""
+        ctx = zmq.Context()
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, topic)
+        sub.connect(self.zmq_endpoint)
+        try:
+            assert sub.poll(int(timeout_s * 1000)), f"no {topic.decode()} message in {timeout_s:g} s"
+            return sub.recv_multipart()
+        finally:
+            sub.close()
+            ctx.term()
 
     def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
         """Until /healthz answers 200 (a depth frame has been published)."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import zmq
-
 from tests.conftest import MIDAS
 
 from .harness import START_TIMEOUT_S, DaemonProcess
@@ -24,17 +22,7 @@ def settled_stats(daemon: DaemonProcess) -> dict:
 
 
 def depth_header(daemon: DaemonProcess) -> dict:
-    ctx = zmq.Context()
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt(zmq.SUBSCRIBE, b"depth")
-    sub.connect(daemon.zmq_endpoint)
-    try:
-        assert sub.poll(10_000), "no depth frame"
-        return json.loads(sub.recv_multipart()[1])
-    finally:
-        sub.close()
-        ctx.term()
+    return json.loads(daemon.next_message(b"depth")[1])
 
 
 def test_trained_weights_switch_to_a_gated_low_precision(spawn):

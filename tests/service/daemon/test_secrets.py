@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import zmq
 
 from tests.conftest import REPO, SEED_WEIGHTS, cli, subprocess_env
 
@@ -77,17 +76,7 @@ def test_no_signal_frame(daemon):
 
 def test_zmq_status_topic(daemon):
     d, _ = daemon
-    ctx = zmq.Context()
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt(zmq.SUBSCRIBE, b"status")
-    sub.connect(d.zmq_endpoint)
-    try:
-        assert sub.poll(10_000), "no status heartbeat in 10 s"
-        topic, header, body = sub.recv_multipart()
-    finally:
-        sub.close()
-        ctx.term()
+    topic, header, body = d.next_message(b"status")
     status = json.loads(body)
     assert status["state"] == "no_signal" and "***@127.0.0.1:9" in status["reason"]
     assert status["stats"]["source"]["url"] == SHOWN
