@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     bq.add_argument("--threads", type=int, default=0)
     bq.add_argument("--images", nargs="*", type=Path, default=[], help="photos to score the error on as well")
     bq.set_defaults(handler=cmd_bench_precision)
+    bg = bsub.add_parser("stages", help="CPU time per frame of each stage outside the network, on VIDEO's frames")
+    bg.add_argument("video")
+    bg.add_argument("--frames", type=int, default=120)
+    bg.set_defaults(handler=cmd_bench_stages)
     bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")
     bt.add_argument("--weights", required=True, help="starting weights (e.g. the official file)")
     bt.add_argument("--count", type=int, default=24, help="rendered 640x480 frames")
@@ -273,6 +277,13 @@ def cmd_bench_precision(args: argparse.Namespace) -> int:
 
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",") if s]
     bench_precisions(args.weights, args.calibration, sizes, args.runs, args.threads, args.images)
+    return 0
+
+
+def cmd_bench_stages(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.stages import bench_stages
+
+    bench_stages(args.video, args.frames)
     return 0
 
 

@@ -1,0 +1,59 @@
+"""`depth-streamer bench stages VIDEO`: CPU time per frame of every stage outside the network, one thread each,
+on real frames: decode, conversion to BGR, the official preprocessing, steadying, colorizing, JPEG. What the daemon
+spends besides the network is the sum (plus hand-offs and sending); `bench pipeline` gives the total per frame."""
+from __future__ import annotations
+
+import time
+
+import av
+import cv2
+import numpy as np
+
+from streamer.core.frame import CapturedFrame, DepthFrame
+from streamer.model.preprocess import Preprocessor
+from streamer.render.renderer import FrameRenderer, encode_jpeg
+from streamer.sources.av_source import to_bgr
+from streamer.steady import Steadier, SteadyOptions
+from streamer.tools.measure import load_1m
+
+
+def _per_frame_ms(fn, items) -> tuple[list, float]:
+    t0 = time.perf_counter()
+    out = [fn(x) for x in items]
+    return out, (time.perf_counter() - t0) * 1e3 / max(len(items), 1)
+
+
+def bench_stages(video: str, frames: int = 120, net_size: int = 256) -> dict:
+    cv2.setNumThreads(1)  # one core per stage, as the daemon's threads run them
+    decoded = []
+    t0 = time.perf_counter()
+    with av.open(video) as container:
+        for frame in container.decode(video=0):
+            decoded.append(frame)
+            if len(decoded) == frames:
+                break
+    ms = {"decode": (time.perf_counter() - t0) * 1e3 / len(decoded)}
+    images, ms["to_bgr"] = _per_frame_ms(to_bgr, decoded)
+    preprocess = Preprocessor(net_size)
+    inputs, ms["preprocess"] = _per_frame_ms(lambda i: preprocess(i).copy(), images)
+    # A stand-in depth with the network's size and a scene's structure (the steadier's cost does not depend on the
+    # weights): the frame's luminance at network resolution, plus noise.
+    rng = np.random.default_rng(0)
+    h, w = inputs[0].shape[2:]
+    raws = [cv2.resize(cv2.cvtColor(i, cv2.COLOR_BGR2GRAY), (w, h)).astype(np.float32) * 10
+            + rng.normal(0, 5, (h, w)).astype(np.float32) for i in images]
+    steadier = Steadier(SteadyOptions())
+    results, ms["steady"] = _per_frame_ms(steadier.update, raws)
+    depth = [DepthFrame(captured=CapturedFrame(k, images[k], 0.0, float(k)), raw=raws[k], depth=r.depth,
+                        depth_range=r.depth_range, align=r.align, infer_ms=0.0, done_mono=0.0)
+             for k, r in enumerate(results)]
+    renderer = FrameRenderer()
+    views, ms["colorize_view"] = _per_frame_ms(lambda d: renderer.image(d, "depth"), depth)
+    _, ms["jpeg"] = _per_frame_ms(lambda image: encode_jpeg(image, 80), views)
+    total = sum(ms.values())
+    print(f"{video}: {len(decoded)} frames {images[0].shape[1]}x{images[0].shape[0]}, network {w}x{h}; "
+          f"load {load_1m()}")
+    for name, value in ms.items():
+        print(f"  {name:14s} {value:6.2f} ms per frame ({value / total * 100:4.1f} %)")
+    print(f"  {'total':14s} {total:6.2f} ms per frame outside the network")
+    return ms
