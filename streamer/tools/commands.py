@@ -1,0 +1,106 @@
+"""`depth-streamer bench ...`: the benchmark commands' parsers and handlers (heavy imports only when one runs)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parsers(sub) -> None:
+    b = sub.add_parser("bench", help="benchmarks: the network alone, the whole pipeline, or a long soak")
+    bsub = b.add_subparsers(dest="bench_command", required=True)
+    bm = bsub.add_parser("model", help="network latency per backend, size and thread count")
+    bm.add_argument("--weights")
+    bm.add_argument("--backends", default="onnxruntime,torch")
+    bm.add_argument("--sizes", default="256x256,256x192,256x128", help="WxH list")
+    bm.add_argument("--threads", default="", help="comma list of thread counts (default: 1 and all cores)")
+    bm.add_argument("--runs", type=int, default=30)
+    bm.set_defaults(handler=cmd_bench_model)
+    bp = bsub.add_parser("pipeline", help="the whole pipeline on VIDEO against the official MiDaS camera loop")
+    bp.add_argument("video")
+    bp.add_argument("--weights")
+    bp.add_argument("--seconds", type=float, default=15.0, help="seconds per measurement")
+    bp.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
+    bp.add_argument("--net-size", type=int, default=256)
+    bp.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "int8"),
+                    help="our daemon's model.precision (the official loops are what they are)")
+    bp.set_defaults(handler=cmd_bench_pipeline)
+    bs = bsub.add_parser("soak", help="one daemon on VIDEO (looping, paced) for --minutes under MJPEG viewers and "
+                                      "ZeroMQ subscribers, sampled from outside")
+    bs.add_argument("video")
+    bs.add_argument("--weights")
+    bs.add_argument("--minutes", type=float, default=10.0, help="how long")
+    bs.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
+    bs.add_argument("--mjpeg-clients", type=int, default=5, help="MJPEG viewers reading /stream.mjpg")
+    bs.add_argument("--zmq-subscribers", type=int, default=2, help="ZeroMQ subscribers; with 2 or more the last "
+                                                                   "one is deliberately slow")
+    bs.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples")
+    bs.add_argument("--json", metavar="OUT", help="write every sample and the summary here")
+    bs.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "int8"),
+                    help="the daemon's model.precision")
+    bs.set_defaults(handler=cmd_bench_soak)
+    bq = bsub.add_parser("precision", help="fp32 / bf16 / int8 network latency and each one's error on real frames")
+    bq.add_argument("--weights")
+    bq.add_argument("--calibration", required=True, metavar="VIDEO_OR_DIR",
+                    help="real frames: int8 calibrates on some, every precision is scored on the others")
+    bq.add_argument("--sizes", default="256x192", help="WxH list")
+    bq.add_argument("--runs", type=int, default=30)
+    bq.add_argument("--threads", type=int, default=0)
+    bq.add_argument("--images", nargs="*", type=Path, default=[], help="photos to score the error on as well")
+    bq.set_defaults(handler=cmd_bench_precision)
+    bg = bsub.add_parser("stages", help="CPU time per frame of each stage outside the network, on VIDEO's frames")
+    bg.add_argument("video")
+    bg.add_argument("--frames", type=int, default=120)
+    bg.set_defaults(handler=cmd_bench_stages)
+    bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")
+    bt.add_argument("--weights", required=True, help="starting weights (e.g. the official file)")
+    bt.add_argument("--count", type=int, default=24, help="rendered 640x480 frames")
+    bt.add_argument("--epochs", type=int, default=2)
+    bt.add_argument("--threads", type=int, default=0)
+    bt.set_defaults(handler=cmd_bench_train)
+
+
+def cmd_bench_model(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.model import bench_model
+
+    sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",") if s]
+    threads = [int(t) for t in args.threads.split(",") if t] or None
+    bench_model(args.weights, [b for b in args.backends.split(",") if b], sizes, threads, args.runs)
+    return 0
+
+
+def cmd_bench_pipeline(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.pipeline import bench_pipeline
+
+    bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size, args.precision)
+    return 0
+
+
+def cmd_bench_precision(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.precision import bench_precisions
+
+    sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",") if s]
+    bench_precisions(args.weights, args.calibration, sizes, args.runs, args.threads, args.images)
+    return 0
+
+
+def cmd_bench_stages(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.stages import bench_stages
+
+    bench_stages(args.video, args.frames)
+    return 0
+
+
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.train import bench_train
+
+    bench_train(args.weights, args.count, args.epochs, args.threads)
+    return 0
+
+
+def cmd_bench_soak(args: argparse.Namespace) -> int:
+    from streamer.tools.soak.runner import SoakOptions, run_soak
+
+    return run_soak(SoakOptions(video=args.video, weights=args.weights, minutes=args.minutes,
+                                paced_fps=args.paced_fps, mjpeg_clients=args.mjpeg_clients,
+                                zmq_subscribers=args.zmq_subscribers, sample_s=args.sample_s,
+                                precision=args.precision), args.json)
