@@ -43,7 +43,7 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
-	$(VENV)/bin/depth-streamer bench
+	$(VENV)/bin/depth-streamer bench model
 
 # One service instance per camera: /etc/depth-streamer/<name>.toml -> depth-streamer@<name> (see README).
 install-service:

@@ -1,4 +1,4 @@
-"""`depth-streamer bench`: inference latency per backend, size and thread count, against this machine's own limits.
+"""`depth-streamer bench model`: inference latency per backend, size and thread count, against this CPU's limits.
 
 Every figure is measured in the same run as its reference: the FLOPs of each network size (torch's FLOP counter,
 2 per multiply-add) and this CPU's float32 matrix-multiply peak (numpy sgemm), so "GFLOP/s" and "% of peak" say how
