@@ -3,7 +3,6 @@ HTTP /stats, /healthz and the no-signal frame), and a warning naming what is exp
 loopback without authentication."""
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import time
@@ -19,20 +18,10 @@ from streamer.publish.http.publisher import HttpPublisher
 from streamer.publish.imagezmq_publisher import ImageZmqPublisher, ImageZmqPublisherOptions
 from streamer.publish.zmq_publisher import ZmqPublisher, ZmqPublisherOptions
 from streamer.render.no_signal import render_no_signal
-from tests.publish.conftest import CallableStatus
+from tests.publish.conftest import CallableStatus, http_request as get
 
 SECRET_URL = "rtsp://admin:pa@ss@cam.local/s?token=tok456"
 SHOWN = "rtsp://***@cam.local/s?token=***"
-
-
-def get(srv: HttpPublisher, path: str) -> tuple[int, dict, bytes]:
-    conn = http.client.HTTPConnection(*srv.address, timeout=5)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
 
 
 def test_zmq_frame_headers_and_status_are_redacted(renderer, frames):
