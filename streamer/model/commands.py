@@ -50,10 +50,10 @@ def options_from(args: argparse.Namespace):
 def cmd_quantize(args: argparse.Namespace) -> int:
     from streamer.errors import StreamerError
     from streamer.model.backends import OnnxRuntimeBackend
-    from streamer.model.calibration import load_frame_set
-    from streamer.model.cpu import CpuFeatures, detect
-    from streamer.model.precision import Int8Model
-    from streamer.model.precision_manager import PrecisionManager
+    from streamer.model.precision.calibration import load_frame_set
+    from streamer.model.precision.cpu import CpuFeatures, detect
+    from streamer.model.precision.choose import Int8Model
+    from streamer.model.precision.manager import PrecisionManager
     from streamer.model.weights import cache_dir, identify, resolve_weights_path
 
     if not args.calibration:

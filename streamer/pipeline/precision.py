@@ -19,7 +19,7 @@ from collections import deque
 
 from streamer.core.frame import CapturedFrame
 from streamer.model import DepthModel, ModelOptions
-from streamer.model.precision_manager import PrecisionManager
+from streamer.model.precision.manager import PrecisionManager
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5  # how often the stage's thread looks for work: decisions are not time-critical

@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 
 from streamer.model.backends import OnnxRuntimeBackend
-from streamer.model.calibration import load_frame_set, network_inputs
-from streamer.model.gate import compare
-from streamer.model.lowp_backends import make_backend, openvino_available
-from streamer.model.precision import Int8Model
+from streamer.model.precision.calibration import load_frame_set, network_inputs
+from streamer.model.precision.gate import compare
+from streamer.model.precision.backends import make_backend, openvino_available
+from streamer.model.precision.choose import Int8Model
 from streamer.model.preprocess import Preprocessor
 from streamer.model.weights import cache_dir, identify, resolve_weights_path
 

@@ -9,11 +9,11 @@ import pytest
 
 from streamer.errors import StreamerError
 from streamer.model import DepthModel, ModelOptions
-from streamer.model.calibration import FrameCollector, load_frame_set, network_inputs, split
-from streamer.model.cpu import CpuFeatures, detect, parse_cpuinfo
-from streamer.model.gate import Thresholds, compare, frame_error
-from streamer.model.precision import choose, resolve_precision
-from streamer.model.precision_manager import PrecisionManager
+from streamer.model.precision.calibration import FrameCollector, load_frame_set, network_inputs, split
+from streamer.model.precision.cpu import CpuFeatures, detect, parse_cpuinfo
+from streamer.model.precision.gate import Thresholds, compare, frame_error
+from streamer.model.precision.choose import choose, resolve_precision
+from streamer.model.precision.manager import PrecisionManager
 from streamer.model.weights import WeightsFile
 from tests.conftest import VIDEO
 

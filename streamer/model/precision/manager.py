@@ -19,10 +19,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from streamer.model.calibration import FrameCollector, FrameSet, load_frame_set, network_inputs
-from streamer.model.cpu import CpuFeatures, detect
-from streamer.model.gate import Thresholds
-from streamer.model.precision import FALLBACK, Choice, build_candidate, choose, resolve_precision
+from streamer.model.precision.calibration import FrameCollector, FrameSet, load_frame_set, network_inputs
+from streamer.model.precision.cpu import CpuFeatures, detect
+from streamer.model.precision.gate import Thresholds
+from streamer.model.precision.choose import FALLBACK, Choice, build_candidate, choose, resolve_precision
 from streamer.model.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)

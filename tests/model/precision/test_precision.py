@@ -12,10 +12,10 @@ import pytest
 
 from streamer.model import ModelOptions, build_network
 from streamer.model.backends import OnnxRuntimeBackend
-from streamer.model.calibration import load_frame_set
-from streamer.model.cpu import CpuFeatures
-from streamer.model.precision import Int8Model, build_candidate
-from streamer.model.precision_manager import PrecisionManager
+from streamer.model.precision.calibration import load_frame_set
+from streamer.model.precision.cpu import CpuFeatures
+from streamer.model.precision.choose import Int8Model, build_candidate
+from streamer.model.precision.manager import PrecisionManager
 from streamer.model.weights import identify, read_state_dict
 from tests.conftest import MIDAS, SEED_WEIGHTS, VIDEO, cli, subprocess_env
 
@@ -91,8 +91,8 @@ def test_cached_int8_runs_without_torch(cache, frames, proxy_choice):
         "import sys, numpy as np\n"
         "from pathlib import Path\n"
         "from streamer.model.backends import OnnxRuntimeBackend\n"
-        "from streamer.model.calibration import load_frame_set\n"
-        "from streamer.model.precision import build_candidate\n"
+        "from streamer.model.precision.calibration import load_frame_set\n"
+        "from streamer.model.precision.choose import build_candidate\n"
         "from streamer.model.weights import identify\n"
         f"fp32 = OnnxRuntimeBackend(identify({str(PROXY_WEIGHTS)!r}).sha256, None, Path({str(cache)!r}), threads=2)\n"
         f"frames = load_frame_set({str(FOOTAGE)!r}, 32, 16)\n"

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from streamer.model.calibration import FrameSet, network_inputs
-from streamer.model.cpu import CpuFeatures, detect
-from streamer.model.gate import DEFAULT_THRESHOLDS, GateResult, Thresholds, compare
-from streamer.model.lowp_backends import engine_for, make_backend
-from streamer.model.quantize import DEFAULT_SETTINGS, QuantSettings, int8_file
+from streamer.model.precision.calibration import FrameSet, network_inputs
+from streamer.model.precision.cpu import CpuFeatures, detect
+from streamer.model.precision.gate import DEFAULT_THRESHOLDS, GateResult, Thresholds, compare
+from streamer.model.precision.backends import engine_for, make_backend
+from streamer.model.precision.quantize import DEFAULT_SETTINGS, QuantSettings, int8_file
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
