@@ -42,6 +42,7 @@ def setup_logging(level: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from streamer.model.commands import add_parsers as add_quantize_parsers
     from streamer.model.commands import add_precision_args
+    from streamer.model.precision import REQUESTS
 
     parser = argparse.ArgumentParser(prog="depth-streamer",
                                      description="Real-time monocular depth daemon (MiDaS small).")
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", choices=("auto", "torch", "onnxruntime"))
     r.add_argument("--device", choices=("auto", "cpu", "cuda"))
     r.add_argument("--threads", type=int)
-    r.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"),
+    r.add_argument("--precision", choices=REQUESTS,
                    help="network precision (model.precision); low precisions are gated against fp32 on live frames")
     r.add_argument("--camera-id", dest="camera_id", help="camera id in every header (zmq.camera_id)")
     r.add_argument("--http-port", dest="http_port", type=int)

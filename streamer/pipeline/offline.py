@@ -4,9 +4,11 @@ Images: DIR/<stem>.npy (the raw network output) and DIR/<stem>.png (colorized at
 daemon's lossless path frame by frame, in order - decode, network, steady, render - and write DIR/<stem>.depth.mp4
 (H.264, the configured view and colormap) and, with `raw`, DIR/<stem>.depth.npz (every raw map, with its pts).
 Outputs never overwrite each other within one run: a second input with the same stem gets `<stem>-2`.
+DIR/infer.json says what ran: the model's meta (precision served, requested, and why) and each input's outcome.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,6 +18,7 @@ import av
 import cv2
 import numpy as np
 
+from streamer.core.files import atomic_write
 from streamer.core.frame import CapturedFrame, DepthFrame
 from streamer.core.progress import Progress
 from streamer.errors import StreamerError
@@ -136,7 +139,9 @@ def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> i
     out = prepare_output_dir(options.output_dir)
     colorizer = Colorizer(options.color)
     failed = 0
+    outcomes: dict[str, str] = {}
     for path, stem in zip(inputs, output_stems(inputs), strict=True):
+        outcomes[str(path)] = stem
         try:
             if not path.is_file():
                 raise StreamerError(f"cannot read {path}: no such file")
@@ -147,7 +152,10 @@ def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> i
         except StreamerError as exc:
             log.error("%s", exc)
             failed += 1
+            outcomes[str(path)] = f"failed: {exc}"
         except (av.error.FFmpegError, OSError, ValueError) as exc:  # a file FFmpeg opened but cannot decode
             log.error("cannot read %s: not a readable image or video (%s)", path, exc)
             failed += 1
+            outcomes[str(path)] = f"failed: not a readable image or video ({exc})"
+    atomic_write(out / "infer.json", json.dumps({"model": model.meta, "outputs": outcomes}, indent=1))
     return failed

@@ -57,8 +57,9 @@ class Pipeline:
         self.publishers: list[Publisher] = [self.zmq, self.http]
         if daemon.imagezmq:
             self.publishers.append(ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer))
-        model.use_backend(model.fp32_backend, "fp32")  # a reload decides again, on the new source's frames
-        self.precision = PrecisionStage(model, conf["model"])
+        # A new stage takes the model's precision switch and puts fp32 back: a reload decides again (or from the
+        # cache) on the new source's frames.
+        self.precision = PrecisionStage(model, conf["model"], source=conf["source"].url)
         self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers,
                                       status=self.status, metrics=self.metrics.frames(camera), tap=self.precision)
         self.status.attach(source=self.source, slot=self.slot, worker=self.worker, model=model,

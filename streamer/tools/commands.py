@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from streamer.model.precision import REQUESTS
+
 
 def add_parsers(sub) -> None:
     b = sub.add_parser("bench", help="benchmarks: the network alone, the whole pipeline, or a long soak")
@@ -21,7 +23,7 @@ def add_parsers(sub) -> None:
     bp.add_argument("--seconds", type=float, default=15.0, help="seconds per measurement")
     bp.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
     bp.add_argument("--net-size", type=int, default=256)
-    bp.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "int8"),
+    bp.add_argument("--precision", default="auto", choices=REQUESTS,
                     help="our daemon's model.precision (the official loops are what they are)")
     bp.set_defaults(handler=cmd_bench_pipeline)
     bs = bsub.add_parser("soak", help="one daemon on VIDEO (looping, paced) for --minutes under MJPEG viewers and "
@@ -35,7 +37,7 @@ def add_parsers(sub) -> None:
                                                                    "one is deliberately slow")
     bs.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples")
     bs.add_argument("--json", metavar="OUT", help="write every sample and the summary here")
-    bs.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "int8"),
+    bs.add_argument("--precision", default="auto", choices=REQUESTS,
                     help="the daemon's model.precision")
     bs.set_defaults(handler=cmd_bench_soak)
     bq = bsub.add_parser("precision", help="fp32 / bf16 / int8 network latency and each one's error on real frames")

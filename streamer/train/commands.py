@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from streamer.errors import StreamerError
+from streamer.model.precision import PRECISIONS
 
 log = logging.getLogger("streamer.train")
 
@@ -19,7 +20,8 @@ def add_parsers(sub) -> None:
     e = sub.add_parser("eval", help="score weights on an RGB-D folder with the MiDaS protocol (AbsRel, RMSE, delta)")
     e.add_argument("data", type=Path, metavar="DATA", help="folder of NAME.jpg|png + NAME.depth.png|npy pairs")
     e.add_argument("--weights", help="weights file (default: $DEPTH_STREAMER_WEIGHTS, else the fetched file)")
-    e.add_argument("--precision", default="fp32", choices=("fp32", "int8"), help="network precision (default fp32)")
+    e.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="network precision (default fp32); a low precision is gated and raced against fp32")
     e.add_argument("--max-depth", type=float, help="metres: ignore deeper ground truth, and cap predictions there")
     e.add_argument("--json", type=Path, metavar="OUT", help="also write the summary and per-image metrics here")
     e.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of .depth.png (default 0.001)")

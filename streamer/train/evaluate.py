@@ -18,7 +18,6 @@ from streamer.core.progress import Progress
 
 log = logging.getLogger(__name__)
 Predictor = Callable[[np.ndarray], np.ndarray]
-PRECISIONS = ("fp32", "int8")
 
 
 def make_predictor(weights: str | None, precision: str = "fp32", threads: int = 0,
@@ -46,7 +45,7 @@ def make_predictor(weights: str | None, precision: str = "fp32", threads: int = 
     def predict(bgr: np.ndarray) -> np.ndarray:
         return model.predict(bgr)
 
-    predict.precision = model.precision  # type: ignore[attr-defined]  # what runs, after the gate
+    predict.precision = model.precision.serving  # type: ignore[attr-defined]  # what runs, after the gate
     return predict
 
 

@@ -18,25 +18,30 @@ from streamer.errors import StreamerError
 from streamer.model.backends import default_threads, ort_session
 
 ModelFile = Callable[[int, int], Path]
+ENGINES = ("auto", "openvino", "onnxruntime")
 
 
 def openvino_available() -> bool:
     return find_spec("openvino") is not None
 
 
-def engine_for(precision: str, requested: str = "auto") -> str:
-    """Which engine runs `precision`: bf16 only on OpenVINO; int8 on OpenVINO when installed, else ONNX Runtime."""
-    if requested not in ("auto", "openvino", "onnxruntime"):
-        raise StreamerError(f"unknown precision engine {requested!r} (auto, openvino, onnxruntime)")
+def engine_for(precision: str, requested: str = "auto", cpu=None, has_openvino: bool | None = None) -> str:
+    """Which engine runs `precision`: bf16 only on OpenVINO; int8 on the CPU's preferred engine (cpu.py) when
+    installed, else the other one. `requested` (model.precision_engine) overrides: onnxruntime leaves bf16 out."""
+    if requested not in ENGINES:
+        raise StreamerError(f"unknown precision engine {requested!r} ({', '.join(ENGINES)})")
+    ov = openvino_available() if has_openvino is None else has_openvino
     if precision == "bf16":
         if requested == "onnxruntime":
-            raise StreamerError("bf16 needs OpenVINO: ONNX Runtime's CPU provider has no bf16 convolution")
-        if not openvino_available():
-            raise StreamerError("bf16 needs the openvino package (pip install openvino)")
+            raise StreamerError("bf16 needs OpenVINO (model.precision_engine = onnxruntime): ONNX Runtime's CPU "
+                                "provider has no bf16 convolution")
+        if not ov:
+            raise StreamerError("bf16 needs the openvino package, which is not installed (pip install openvino)")
         return "openvino"
     if requested == "auto":
-        return "openvino" if openvino_available() else "onnxruntime"
-    if requested == "openvino" and not openvino_available():
+        preferred = cpu.int8_engine() if cpu is not None else "openvino"
+        return preferred if preferred != "openvino" or ov else "onnxruntime"
+    if requested == "openvino" and not ov:
         raise StreamerError("precision engine openvino requested but the openvino package is not installed")
     return requested
 

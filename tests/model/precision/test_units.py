@@ -1,7 +1,9 @@
 """Precision choice without the network: CPU flags, the gate's arithmetic, calibration sets, the fall-back order."""
 from __future__ import annotations
 
+import dataclasses
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,39 +11,77 @@ import pytest
 
 from streamer.errors import StreamerError
 from streamer.model import DepthModel, ModelOptions
+from streamer.model.precision import PrecisionState
 from streamer.model.precision.calibration import FrameCollector, load_frame_set, network_inputs, split
 from streamer.model.precision.cpu import CpuFeatures, detect, parse_cpuinfo
 from streamer.model.precision.gate import Thresholds, compare, frame_error
+from streamer.model.precision.backends import engine_for
 from streamer.model.precision.choose import choose, resolve_precision
 from streamer.model.precision.manager import PrecisionManager
 from streamer.model.weights import WeightsFile
 from tests.conftest import VIDEO
 
-ZEN4 = ("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9R14 96-Core Processor\n"
-        "flags\t\t: fpu sse sse2 avx avx2 avx512f avx512bw avx512_vnni avx512_bf16 avx_vnni\n\n"
-        "processor\t: 1\nflags\t\t: fpu\n")
-SKYLAKE = "model name\t: Intel(R) Xeon(R) Gold 6148\nflags\t\t: fpu sse avx2 avx512f avx512bw avx512dq\n"
-SPR = "model name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: avx512f amx_bf16 amx_tile amx_int8\n"
-ALL = CpuFeatures(frozenset({"avx512_vnni", "avx512_bf16"}), "test CPU")
+CPUINFO = Path(__file__).parent / "cpuinfo"  # recorded /proc/cpuinfo texts of the CPU classes robots run on
+ALL = CpuFeatures(frozenset({"avx512_vnni", "avx512_bf16"}), "test CPU", arch="x86")
 
 
-def test_cpu_flags_decide_the_low_precisions():
-    zen4, sky, spr = parse_cpuinfo(ZEN4), parse_cpuinfo(SKYLAKE), parse_cpuinfo(SPR)
-    assert zen4.supported() == ["int8", "bf16"] and zen4.model == "AMD EPYC 9R14 96-Core Processor"
-    assert "avx512_bf16" in zen4.reason("bf16")
-    assert sky.supported() == [] and "lacks" in sky.reason("int8") and "avx512_vnni" in sky.reason("int8")
-    assert spr.supported() == ["int8", "bf16"] and "amx_int8" in spr.reason("int8")
-    assert parse_cpuinfo("").supported() == [] and parse_cpuinfo("").supports("fp32")
-    assert detect("/nonexistent/cpuinfo").supported() == []
+def recorded(name: str) -> CpuFeatures:
+    return parse_cpuinfo((CPUINFO / f"{name}.txt").read_text())
+
+
+# name: (model, arch, int8 native, bf16 native, reduce_range, auto's order of trying, auto's int8 engine)
+CPUS = {
+    "zen3_epyc_7r13": ("AMD EPYC 7R13 Processor", "x86", False, False, True, ["int8", "bf16"], "openvino"),
+    "zen4_epyc_9r14": ("AMD EPYC 9R14 96-Core Processor", "x86", True, True, False, ["int8", "bf16"], "openvino"),
+    "sapphire_rapids_xeon_8488c": ("Intel(R) Xeon(R) Platinum 8488C", "x86", True, True, False, ["int8", "bf16"],
+                                   "openvino"),
+    "rpi5_cortex_a76": ("Cortex-A76 (Raspberry Pi 5 Model B Rev 1.0)", "arm", True, False, False, ["int8", "bf16"],
+                        "onnxruntime"),
+    "graviton3_neoverse_v1": ("Neoverse-V1", "arm", True, True, False, ["int8", "bf16"], "onnxruntime"),
+    "jetson_agx_orin_cortex_a78ae": ("Cortex-A78AE", "arm", True, False, False, ["int8", "bf16"], "onnxruntime"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CPUS))
+def test_recorded_cpuinfo_sets_settings_and_order_never_the_verdict(name):
+    model, arch, int8, bf16, reduce_range, order, engine = CPUS[name]
+    cpu = recorded(name)
+    assert (cpu.model, cpu.arch, cpu.native("int8"), cpu.native("bf16")) == (model, arch, int8, bf16)
+    assert cpu.reduce_range() is reduce_range and cpu.int8_engine() == engine
+    assert cpu.order("auto") == order  # every low precision is tried: only the gate and the race decide
+    assert cpu.order("int8") == ["int8", "bf16"] and cpu.order("bf16") == ["bf16"] and cpu.order("fp32") == []
+    tries, notes = resolve_precision("auto", cpu, has_openvino=True)
+    assert tries == order and len(notes) == (not int8) + (not bf16)  # one note per emulated precision
+    assert all("emulated" in n and "race" in n for n in notes)
+    assert engine_for("int8", "auto", cpu, has_openvino=False) == "onnxruntime"  # openvino absent: ORT runs int8
+    # The key a verdict is cached under changes with the CPU: a verdict measured on one never serves another.
+    assert cpu.identity() != recorded("zen3_epyc_7r13" if name != "zen3_epyc_7r13" else "zen4_epyc_9r14").identity()
+
+
+def test_cpu_details_name_the_flags():
+    zen3, zen4, pi = recorded("zen3_epyc_7r13"), recorded("zen4_epyc_9r14"), recorded("rpi5_cortex_a76")
+    assert "avx512_bf16" in zen4.reason("bf16") and "asimddp" in pi.reason("int8")
+    assert "lacks" in zen3.reason("int8") and "avx512_vnni" in zen3.reason("int8") and "emulated" in zen3.reason("bf16")
+    assert recorded("graviton3_neoverse_v1").native("bf16") and "i8mm" in recorded("graviton3_neoverse_v1").flags
+    assert "i8mm" not in recorded("jetson_agx_orin_cortex_a78ae").flags
+    empty = parse_cpuinfo("")
+    assert empty.arch == "" and not empty.native("int8") and empty.native("fp32") and empty.reduce_range()
+    assert "cannot read" in detect("/nonexistent/cpuinfo").note
+    assert parse_cpuinfo("processor: 0\nFeatures: fp asimd\nCPU implementer: 0x41\nCPU part: 0xfff\n").model == \
+        "Arm CPU part 0xfff"
 
 
 def test_resolve_precision_order_and_notes():
     assert resolve_precision("fp32", ALL)[0] == []
-    assert resolve_precision("auto", ALL)[0] == ["int8", "bf16"]
-    assert resolve_precision("int8", ALL)[0] == ["int8", "bf16"]  # falls back through bf16
-    assert resolve_precision("bf16", ALL)[0] == ["bf16"]
-    tries, notes = resolve_precision("auto", parse_cpuinfo(SKYLAKE))
-    assert tries == [] and len(notes) == 2 and all("lacks" in n for n in notes)
+    assert resolve_precision("auto", ALL, has_openvino=True) == (["int8", "bf16"], [])
+    assert resolve_precision("int8", ALL, has_openvino=True)[0] == ["int8", "bf16"]  # falls back through bf16
+    assert resolve_precision("bf16", ALL, has_openvino=True)[0] == ["bf16"]
+    # The engine chosen in the config (or openvino missing) leaves bf16 out, with the reason; int8 runs on ORT.
+    for engine, has_ov in (("onnxruntime", True), ("auto", False)):
+        tries, notes = resolve_precision("auto", ALL, engine, has_openvino=has_ov)
+        assert tries == ["int8"] and len(notes) == 1 and notes[0].startswith("bf16 not built: bf16 needs"), notes
+    tries, notes = resolve_precision("auto", ALL, "openvino", has_openvino=False)
+    assert tries == [] and all("not installed" in n for n in notes)
     with pytest.raises(ValueError):
         resolve_precision("fp16", ALL)
 
@@ -131,34 +171,53 @@ def _inputs(n=6):
     return [rng.random((1, 3, 24, 32)).astype(np.float32) for _ in range(n)]
 
 
+FP32_S, FAST_S = 0.012, 0.002  # fake latencies: a candidate "wins" the race at FAST_S, "loses" above FP32_S
+
+
 def test_explicit_int8_falls_back_to_bf16_then_fp32_with_reasons():
     held = _inputs()
-    good, bad = Fake(noise=0.01), Fake(noise=30.0)
-    choice = choose(Fake(), {"int8": bad, "bf16": good}, held, requested="int8")
-    assert choice.precision == "bf16" and choice.backend is good
+    good, bad = Fake(noise=0.01, delay=FAST_S), Fake(noise=30.0, delay=FAST_S)
+    choice = choose(Fake(delay=FP32_S), {"int8": bad, "bf16": good}, held, requested="int8")
+    assert choice.precision == "bf16" and choice.backend is good and choice.result.won
     assert "int8 REFUSED" in choice.reason and "fell back" in choice.reason and "max_nmae" in choice.reason
-    none = choose(Fake(), {"int8": bad, "bf16": Fake(noise=30.0)}, held, requested="int8")
+    none = choose(Fake(delay=FP32_S), {"int8": bad, "bf16": Fake(noise=30.0)}, held, requested="int8")
     assert none.precision == "fp32" and "none passed" in none.reason and none.reason.count("REFUSED") == 2
 
     def broken():
         raise RuntimeError("compile failed")
-    failed = choose(Fake(), {"int8": broken, "bf16": good}, held, requested="int8")
+    failed = choose(Fake(delay=FP32_S), {"int8": broken, "bf16": good}, held, requested="int8")
     assert failed.precision == "bf16" and "build failed: compile failed" in failed.reason
 
 
-def test_auto_takes_the_fastest_passing_and_never_a_slower_one():
+def test_auto_takes_the_fastest_that_passes_and_wins():
     held = _inputs(3)
     fp32 = Fake(delay=0.02)
     auto = choose(fp32, {"int8": Fake(noise=0.01, delay=0.002), "bf16": Fake(noise=0.01, delay=0.008)}, held)
     assert auto.precision == "int8" and "fastest" in auto.reason
+    assert all(r.won and r.ms < r.fp32_ms for r in auto.results)
     slow = choose(fp32, {"int8": Fake(noise=0.01, delay=0.04)}, held)
-    assert slow.precision == "fp32" and "none beat fp32" in slow.reason
+    assert slow.precision == "fp32" and "none that passed beat fp32" in slow.reason
+
+
+def test_an_emulated_precision_passes_the_gate_loses_the_race_and_is_dropped_with_its_time():
+    # OpenVINO's "bf16" on an AVX2-only CPU: fp32's very numbers, only slower. Accuracy cannot refuse it; the race does.
+    held = _inputs(3)
+    for requested in ("auto", "bf16", "int8"):
+        emulated = Fake(delay=0.03, precision="bf16")
+        choice = choose(Fake(delay=FP32_S), {"bf16": emulated}, held, requested=requested)
+        r = choice.result or choice.results[0]
+        assert choice.precision == "fp32" and r.passed and r.nmae < 1e-6 and not r.won, choice.reason
+        assert r.ms > r.fp32_ms and f"LOST the race: {r.ms:.1f} ms vs fp32 {r.fp32_ms:.1f} ms" in choice.reason
+    # Re-checks judge accuracy only (the serving precision won its race already).
+    assert choose(Fake(delay=FP32_S), {"bf16": Fake(delay=0.03)}, held, requested="bf16", race=False).precision \
+        == "bf16"
 
 
 def test_manager_rechecks_live_frames_and_falls_back():
-    fakes = {"int8": Fake(noise=0.01, precision="int8"), "bf16": Fake(noise=0.01, precision="bf16")}
+    fakes = {"int8": Fake(noise=0.01, delay=FAST_S, precision="int8"),
+             "bf16": Fake(noise=0.01, delay=FAST_S, precision="bf16")}
     options = ModelOptions(precision="int8", recheck_s=60.0)
-    manager = PrecisionManager(options, Fake(), ALL, build=lambda p, *a: fakes[p])
+    manager = PrecisionManager(options, Fake(delay=FP32_S), ALL, build=lambda p, *a: fakes[p], has_openvino=True)
     frames = [np.random.default_rng(i).integers(0, 255, (48, 64, 3), np.uint8) for i in range(12)]
     assert manager.wants_frames and manager.choice.precision == "fp32"  # fp32 until the build is done
     choice = manager.select(split(frames, 4), now=0.0)
@@ -171,9 +230,21 @@ def test_manager_rechecks_live_frames_and_falls_back():
     assert manager.meta()["precision"] == "bf16"
 
 
-def test_depth_model_meta_carries_precision():
+def test_the_precision_state_is_read_only_and_has_one_writer():
     model = DepthModel(Fake(), WeightsFile(path=VIDEO, sha256="0" * 64))
-    assert model.meta["precision"] == "fp32"
+    assert model.meta["precision"] == "fp32" and model.precision == PrecisionState()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        model.precision.serving = "int8"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        model.precision = PrecisionState("int8")  # type: ignore[misc]
+    switch = model.precision_switch()
     result = compare([np.arange(12.0).reshape(3, 4)], [np.arange(12.0).reshape(3, 4)], "int8")
-    model.use_backend(Fake(precision="int8"), "int8", result)
+    int8 = Fake(precision="int8")
+    switch.set(PrecisionState("int8", "auto", reason="gated", error=result.as_dict(), origin="measured"), int8)
+    assert model.backend is int8 and model.precision.serving == "int8"
     assert model.meta["precision"] == "int8" and model.meta["precision_error"]["nmae"] == 0.0
+    newer = model.precision_switch()  # a reload's new stage: fp32 again, and the old writer is disabled
+    assert model.backend is model.fp32_backend and model.precision.serving == "fp32"
+    with pytest.raises(RuntimeError, match="replaced"):
+        switch.set(PrecisionState("int8"), int8)
+    assert newer.update(pending=True).pending and model.meta["precision_pending"]
