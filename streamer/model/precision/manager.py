@@ -62,6 +62,7 @@ class PrecisionManager:
         self.size: tuple[int, int] | None = None
         self.checked_at: float | None = None
         self._built: dict[str, object] = {}
+        self._released_builds = 0
         self.race = True  # False: gate accuracy only (building for another machine: `quantize --any-cpu`)
 
     @property
@@ -71,7 +72,7 @@ class PrecisionManager:
     @property
     def builds(self) -> int:
         """int8 quantisations run by this manager's candidates (0 when every int8 file came from the cache)."""
-        return sum(getattr(getattr(b, "_model_file", None), "builds", 0) for b in self._built.values())
+        return self._released_builds + sum(_builds(b) for b in self._built.values())
 
     def collector(self) -> FrameCollector:
         o = self.options
@@ -104,6 +105,7 @@ class PrecisionManager:
 
     def release_unused(self) -> None:
         """Drop the candidates that lost (each holds a compiled network): a later fall-back rebuilds what it needs."""
+        self._released_builds += sum(_builds(b) for p, b in self._built.items() if p != self.choice.precision)
         self._built = {p: b for p, b in self._built.items() if p == self.choice.precision}
 
     # -- verdicts kept across restarts -----------------------------------------------------------------------------
@@ -206,6 +208,10 @@ class PrecisionManager:
         r = self.choice.result
         return {"precision": self.choice.precision, "precision_reason": self.choice.reason,
                 **({"precision_error": r.as_dict()} if r else {})}
+
+
+def _builds(backend) -> int:
+    return getattr(getattr(backend, "_model_file", None), "builds", 0)
 
 
 def _sha256(path) -> str:
