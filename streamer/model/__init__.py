@@ -43,6 +43,9 @@ class ModelOptions:
                                      unit="s", min=0.0, max=3600.0)
     recheck_s: float = opt(300.0, "re-check the low precision against fp32 on live frames this often; 0 = never",
                            unit="s", min=0.0, max=86400.0)
+    preprocess: str = opt("auto", "auto = float32 preprocessing when it passes the gate against the exact (float64) "
+                                  "path and is faster, decided with the precision; exact = always the official one",
+                          choices=("auto", "exact"))
     precision_cache: bool = opt(True, "keep each gated verdict (and its int8 file) per weights, settings, CPU, "
                                       "engine versions and source; a restart serves it at once, then re-checks it "
                                       "on the first gate_frames live frames")
@@ -58,7 +61,8 @@ class DepthModel:
     def __init__(self, backend: TorchBackend | OnnxRuntimeBackend, weights: WeightsFile,
                  net_size: int = NET_SIZE) -> None:
         self.fp32_backend = backend  # the exact network, kept when a low precision takes over `backend`
-        self.preprocess = Preprocessor(net_size)
+        self.preprocess = Preprocessor(net_size)  # the exact one (the official code's float64 resize)
+        self._preprocessors = {"exact": self.preprocess, "float32": Preprocessor(net_size, exact=False)}
         self.weights_path = weights.path
         self.weights_sha256 = weights.sha256
         self.official_weights = weights.official
@@ -83,7 +87,8 @@ class DepthModel:
         return PrecisionSwitch(self, self._switch_generation)
 
     def predict(self, bgr: np.ndarray) -> np.ndarray:
-        return self.backend.infer(self.preprocess(bgr))
+        backend, state = self._serving
+        return backend.infer(self._preprocessors[state.preprocess](bgr))
 
     def warm_up(self, width: int, height: int, runs: int = 2) -> float:
         """Build the session for this frame size and run it; returns the last run's milliseconds."""

@@ -91,7 +91,7 @@ class PrecisionStage:
         r = choice.result
         return PrecisionState(choice.precision, self.options.precision, pending, choice.reason,
                               r.as_dict() if r else None, origin, self.manager.builds,
-                              None if pending else time.monotonic() - self._t0)
+                              None if pending else time.monotonic() - self._t0, self.manager.preprocess.mode)
 
     def _from_cache(self) -> bool:
         """Serve a kept verdict at once and re-check it on the first live frames; False: decide from scratch."""

@@ -27,9 +27,11 @@ class PrecisionState:
     origin: str = ""  # "measured" (gated and raced this run) or "cache" (a cached verdict, re-checked on live frames)
     builds: int = 0  # int8 quantisations this run (0 on a restart that hit the cache)
     decided_s: float | None = None  # seconds from the stage's start to this decision
+    preprocess: str = "exact"  # "float32" once it passed the gate against the exact path and was faster
 
     def meta(self) -> dict:
         return {"precision": self.serving, "precision_requested": self.requested, "precision_pending": self.pending,
                 "precision_reason": self.reason, "precision_origin": self.origin, "precision_builds": self.builds,
+                "preprocess": self.preprocess,
                 **({"precision_decided_s": round(self.decided_s, 2)} if self.decided_s is not None else {}),
                 **({"precision_error": self.error} if self.error else {})}

@@ -29,6 +29,7 @@ class Verdict:
     result: dict | None  # the serving precision's GateResult.as_dict() (None for fp32)
     model_file: str | None = None  # int8: the quantised file that served (checked by sha256 before use)
     model_sha256: str | None = None
+    preprocess: str = "exact"  # the preprocessing that passed its own gate with it
 
 
 def verdict_key(*, weights_sha256: str, size: tuple[int, int], settings, thresholds, requested: str, engine: str,

@@ -26,6 +26,7 @@ from streamer.model.precision.cache import Verdict, VerdictCache, verdict_key
 from streamer.model.precision.calibration import FrameCollector, FrameSet, load_frame_set, network_inputs
 from streamer.model.precision.choose import Choice, Int8Model, build_candidate, choose, resolve_precision
 from streamer.model.precision.cpu import CpuFeatures, detect
+from streamer.model.precision.fastprep import PreprocessChoice, choose_preprocess
 from streamer.model.precision.gate import GateResult, Thresholds
 from streamer.model.precision.quantize import DEFAULT_SETTINGS, QuantSettings
 from streamer.model.preprocess import Preprocessor
@@ -63,6 +64,7 @@ class PrecisionManager:
         self.checked_at: float | None = None
         self._built: dict[str, object] = {}
         self._released_builds = 0
+        self.preprocess = PreprocessChoice("exact", None, float("nan"), float("nan"))
         self.race = True  # False: gate accuracy only (building for another machine: `quantize --any-cpu`)
 
     @property
@@ -98,6 +100,10 @@ class PrecisionManager:
         held = network_inputs(frames.held_out, *self.size)
         self.choice = choose(self.fp32, {p: self._builder(p) for p in self.tries}, held, thresholds_from(self.options),
                              self.options.precision, [*self.notes, frames.describe()], race=self.race)
+        if getattr(self.options, "preprocess", "exact") == "auto":
+            self.preprocess = choose_preprocess(self.fp32, frames.held_out, self.options.net_size,
+                                                thresholds_from(self.options))
+            self.choice.reason += f"; {self.preprocess.reason}"
         self.checked_at = time.monotonic() if now is None else now
         log.info("%s", self.choice.reason)
         self._remember()
@@ -124,7 +130,8 @@ class PrecisionManager:
             model_file = Int8Model(self.fp32, self.frames, self.settings)(*self.size)  # the cached file; no build
         self.cache.store(self._key(self.size), Verdict(
             self.choice.precision, self.choice.reason, r.as_dict() if r else None,
-            str(model_file) if model_file else None, _sha256(model_file) if model_file else None))
+            str(model_file) if model_file else None, _sha256(model_file) if model_file else None,
+            self.preprocess.mode))
 
     def cached(self, size: tuple[int, int]) -> Verdict | None:
         if self.cache is None or not self.tries:
@@ -139,6 +146,7 @@ class PrecisionManager:
         """Serve a cached verdict: build its backend from the cached file (no quantisation); confirm() re-checks."""
         self.size = size
         self.checked_at = time.monotonic() if now is None else now
+        self.preprocess = PreprocessChoice(verdict.preprocess, None, float("nan"), float("nan"))
         reason = f"cached verdict, re-checking on live frames: {verdict.reason}"
         if verdict.precision == "fp32":
             self.choice = Choice("fp32", self.fp32, [], reason)
@@ -255,5 +263,5 @@ def apply_precision(model, options, calibration: str | None, images: Sequence = 
     explain(options.precision, choice)
     r = choice.result
     switch.set(PrecisionState(choice.precision, options.precision, False, choice.reason, r.as_dict() if r else None,
-                              "measured", manager.builds), choice.backend)
+                              "measured", manager.builds, preprocess=manager.preprocess.mode), choice.backend)
     return choice

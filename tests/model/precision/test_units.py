@@ -14,6 +14,7 @@ from streamer.model import DepthModel, ModelOptions
 from streamer.model.precision import PrecisionState
 from streamer.model.precision.calibration import FrameCollector, load_frame_set, network_inputs, split
 from streamer.model.precision.cpu import CpuFeatures, detect, parse_cpuinfo
+from streamer.model.precision.fastprep import choose_preprocess
 from streamer.model.precision.gate import Thresholds, compare, frame_error
 from streamer.model.precision.backends import engine_for
 from streamer.model.precision.choose import choose, resolve_precision
@@ -248,3 +249,26 @@ def test_the_precision_state_is_read_only_and_has_one_writer():
     with pytest.raises(RuntimeError, match="replaced"):
         switch.set(PrecisionState("int8"), int8)
     assert newer.update(pending=True).pending and model.meta["precision_pending"]
+
+
+def test_float32_preprocessing_is_gated_against_the_exact_path_and_timed():
+    frames = load_frame_set(VIDEO / "realshort.mp4", 4, 4).held_out
+    fp32 = Fake()  # a deterministic "network": a fixed linear map of the input
+    choice = choose_preprocess(fp32, frames, 256, Thresholds())
+    assert choice.result.passed and choice.result.nmae < 1e-4 and choice.result.frames == len(frames)
+    assert choice.exact_ms > 0 and choice.float32_ms > 0
+    assert choice.mode == ("float32" if choice.float32_ms < choice.exact_ms else "exact")  # faster AND passed
+    assert f"{choice.float32_ms:.2f} ms vs exact {choice.exact_ms:.2f} ms" in choice.reason
+    strict = choose_preprocess(fp32, frames, 256, Thresholds(max_nmae=0.0, max_frame_nmae=0.0, min_corr=1.0))
+    assert strict.mode == "exact" and not strict.result.passed and "REFUSED" in strict.reason  # any error: refused
+
+
+def test_the_model_preprocesses_as_its_state_says():
+    fp32 = Fake()
+    model = DepthModel(fp32, WeightsFile(path=VIDEO, sha256="0" * 64))
+    bgr = load_frame_set(VIDEO / "realshort.mp4", 2, 2).held_out[0]
+    exact = model.predict(bgr)
+    model.precision_switch().update(preprocess="float32")
+    fast = model.predict(bgr)
+    assert model.meta["preprocess"] == "float32" and fast.shape == exact.shape
+    assert 0 < np.abs(fast - exact).max() < 1e-3  # another path, numerically almost the same
