@@ -138,10 +138,10 @@ class PrecisionStage:
             self.switch.set(replace_reason(self.model.precision, f"precision fp32 (building a low precision "
                                                                  f"failed: {exc})"), self.model.fp32_backend)
         else:
+            explain(self.options.precision, choice)  # said before /stats shows the decision
+            log.info("precision decided in %.0f s: %s", time.monotonic() - t0, choice.reason)
             self.switch.set(self._state(choice, False, "measured"), choice.backend)
             self.manager.release_unused()
-            explain(self.options.precision, choice)
-            log.info("precision decided in %.0f s: %s", time.monotonic() - t0, choice.reason)
         finally:
             self._collector = None  # the frames are not needed any more
 

@@ -19,6 +19,9 @@ from streamer.model.backends import default_threads, ort_session
 
 ModelFile = Callable[[int, int], Path]
 ENGINES = ("auto", "openvino", "onnxruntime")
+# One stream (one request at a time: the worker's), latency-tuned. `bench precision` times the alternatives
+# (pinning on/off, fewer threads) on the machine at hand; change this only on its figures.
+LAYOUT = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
 
 
 def openvino_available() -> bool:
@@ -49,10 +52,11 @@ def engine_for(precision: str, requested: str = "auto", cpu=None, has_openvino: 
 class OpenVinoBackend:
     name = "openvino"
 
-    def __init__(self, model_file: ModelFile, precision: str, threads: int = 0) -> None:
+    def __init__(self, model_file: ModelFile, precision: str, threads: int = 0, layout: dict | None = None) -> None:
         import openvino
 
         self._core = openvino.Core()
+        self.layout = {**LAYOUT, **(layout or {})}
         self._model_file = model_file
         self.precision = precision
         self.threads = threads or default_threads()
@@ -67,7 +71,7 @@ class OpenVinoBackend:
         with self._lock:
             if key not in self._compiled:
                 config = {"INFERENCE_PRECISION_HINT": self._hint, "INFERENCE_NUM_THREADS": self.threads,
-                          "PERFORMANCE_HINT": "LATENCY"}
+                          **self.layout}
                 self._compiled[key] = self._core.compile_model(str(self._model_file(height, width)), "CPU", config)
             return self._compiled[key]
 
@@ -108,6 +112,7 @@ class OrtFileBackend:
         return {"backend": self.name, "device": "cpu", "threads": self.threads, "precision": self.precision}
 
 
-def make_backend(engine: str, model_file: ModelFile, precision: str, threads: int = 0):
-    cls = OpenVinoBackend if engine == "openvino" else OrtFileBackend
-    return cls(model_file, precision, threads)
+def make_backend(engine: str, model_file: ModelFile, precision: str, threads: int = 0, layout: dict | None = None):
+    if engine == "openvino":
+        return OpenVinoBackend(model_file, precision, threads, layout)
+    return OrtFileBackend(model_file, precision, threads)

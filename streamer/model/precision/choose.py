@@ -97,7 +97,8 @@ def _run(backend, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], float
     return maps, statistics.median(times)
 
 
-def _race(backends: Mapping[str, object], x: np.ndarray, rounds: int = 5, runs: int = 4) -> dict[str, float]:
+def race(backends: Mapping[str, object], x: np.ndarray, rounds: int = 5, runs: int = 4) -> dict[str, float]:
+    """Median ms per backend, timed round-robin on the same input (load from elsewhere hits every one alike)."""
     times: dict[str, list[float]] = {k: [] for k in backends}
     for _ in range(rounds):
         for name, backend in backends.items():
@@ -168,7 +169,7 @@ def choose(fp32_backend, candidates: Mapping[str, object | Callable[[], object]]
 
 def _raced(results: Sequence[GateResult], fp32_backend, backends: Mapping[str, object],
            x: np.ndarray) -> list[GateResult]:
-    times = _race({"fp32": fp32_backend, **{r.precision: backends[r.precision] for r in results}}, x)
+    times = race({"fp32": fp32_backend, **{r.precision: backends[r.precision] for r in results}}, x)
     for r in results:
         log.info("race on %s: %s %.1f ms, fp32 %.1f ms", "x".join(map(str, x.shape[2:])), r.precision,
                  times[r.precision], times["fp32"])

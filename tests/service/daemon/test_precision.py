@@ -57,8 +57,8 @@ def test_random_weights_are_refused_and_stay_fp32_saying_so(spawn):
     assert "int8 REFUSED" in model["precision_reason"]
     assert_served_by_measurement(model)
     assert depth_header(daemon)["precision"] == "fp32"
-    warning = [line for line in daemon.lines() if "WARNING" in line and "--precision int8 requested, " in line]
-    assert warning and "fp32 runs" in warning[0], daemon.log_tail()
+    warning = daemon.wait_log(r"WARNING .*--precision int8 requested, ", 10.0)
+    assert "fp32 runs" in warning and "int8 REFUSED" in warning, warning
 
 
 def test_a_restart_on_the_same_source_serves_the_kept_verdict_without_quantising(tmp_path):
