@@ -178,7 +178,7 @@ class PrecisionManager:
             self.choice = Choice("fp32", self.fp32, checked.results, checked.reason)
             self._built = {}
             return None
-        self.choice = Choice(checked.precision, checked.backend, checked.results,
+        self.choice = Choice(checked.precision, checked.backend, _with_race(checked.results, self.choice.result),
                              f"precision {checked.precision} (cached verdict, re-checked on {len(inputs)} live "
                              f"frames: {checked.results[0].summary()}); last decision: "
                              + self.choice.reason.removeprefix("cached verdict, re-checking on live frames: "))
@@ -204,7 +204,8 @@ class PrecisionManager:
         choice = choose(self.fp32, candidates, inputs, thresholds_from(self.options), current,
                         [f"re-check on {len(inputs)} live frames"], race=False)
         if choice.precision == current:
-            self.choice = Choice(current, self.choice.backend, choice.results, self.choice.reason)
+            self.choice = Choice(current, self.choice.backend, _with_race(choice.results, self.choice.result),
+                                 self.choice.reason)
             log.debug("%s", choice.reason)
             return None
         choice.reason = f"{current} no longer passes on live frames, now {choice.precision}: {choice.reason}"
@@ -216,6 +217,14 @@ class PrecisionManager:
         r = self.choice.result
         return {"precision": self.choice.precision, "precision_reason": self.choice.reason,
                 **({"precision_error": r.as_dict()} if r else {})}
+
+
+def _with_race(results: list[GateResult], before: GateResult | None) -> list[GateResult]:
+    """Accuracy re-checks are not raced: the serving precision keeps the race figures that put it there."""
+    if before is None or not before.raced:
+        return results
+    return [replace(r, ms=before.ms, fp32_ms=before.fp32_ms) if r.precision == before.precision and not r.raced
+            else r for r in results]
 
 
 def _builds(backend) -> int:
