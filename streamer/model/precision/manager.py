@@ -179,8 +179,8 @@ class PrecisionManager:
             self._built = {}
             return None
         self.choice = Choice(checked.precision, checked.backend, _with_race(checked.results, self.choice.result),
-                             f"precision {checked.precision} (cached verdict, re-checked on {len(inputs)} live "
-                             f"frames: {checked.results[0].summary()}); last decision: "
+                             f"precision {checked.precision} (cached verdict, re-checked on the first "
+                             f"{len(inputs)} live frames: {checked.results[0].summary()}); last decision: "
                              + self.choice.reason.removeprefix("cached verdict, re-checking on live frames: "))
         return self.choice
 

@@ -17,6 +17,7 @@ from streamer.model.precision.cpu import CpuFeatures, detect, parse_cpuinfo
 from streamer.model.precision.fastprep import choose_preprocess
 from streamer.model.precision.gate import Thresholds, compare, frame_error
 from streamer.model.precision.backends import engine_for
+from streamer.model.precision.cache import VerdictCache
 from streamer.model.precision.choose import choose, resolve_precision
 from streamer.model.precision.manager import PrecisionManager
 from streamer.model.weights import WeightsFile
@@ -272,3 +273,29 @@ def test_the_model_preprocesses_as_its_state_says():
     fast = model.predict(bgr)
     assert model.meta["preprocess"] == "float32" and fast.shape == exact.shape
     assert 0 < np.abs(fast - exact).max() < 1e-3  # another path, numerically almost the same
+
+
+def test_a_kept_verdict_is_served_then_rechecked_and_dropped_when_it_fails(tmp_path):
+    fakes = {"bf16": Fake(noise=0.01, delay=FAST_S, precision="bf16")}
+    frames = [np.random.default_rng(i).integers(0, 255, (48, 64, 3), np.uint8) for i in range(12)]
+
+    def manager() -> PrecisionManager:
+        return PrecisionManager(ModelOptions(precision="bf16"), Fake(delay=FP32_S), ALL, build=lambda p, *a: fakes[p],
+                                cache=VerdictCache(tmp_path), source="/dev/video0", has_openvino=True)
+
+    first = manager()
+    size = first.net_size_for(frames[0])
+    assert first.cached(size) is None
+    assert first.select(split(frames, 4)).precision == "bf16"
+    second = manager()
+    verdict = second.cached(size)
+    assert verdict is not None and verdict.precision == "bf16"
+    assert second.adopt(verdict, size).precision == "bf16"  # served at once ...
+    confirmed = second.confirm(frames[:4])  # ... then gated on this run's first frames
+    assert confirmed.precision == "bf16" and "re-checked on the first 4 live frames" in confirmed.reason
+    assert confirmed.result.passed and confirmed.result.won  # the race that put it there is kept
+    fakes["bf16"].noise = 40.0  # this run's scene: the kept verdict no longer holds
+    third = manager()
+    third.adopt(third.cached(size), size)
+    assert third.confirm(frames[:4]) is None and third.choice.precision == "fp32"
+    assert "bf16 REFUSED" in third.choice.reason
