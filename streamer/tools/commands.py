@@ -26,6 +26,12 @@ def add_parsers(sub) -> None:
     bp.add_argument("--precision", default="auto", choices=REQUESTS,
                     help="our daemon's model.precision (the official loops are what they are)")
     bp.set_defaults(handler=cmd_bench_pipeline)
+    br = bsub.add_parser("restart", help="seconds from `run` to the low precision: a first start, then a restart "
+                                         "that should serve the kept verdict")
+    br.add_argument("video")
+    br.add_argument("--weights")
+    br.add_argument("--precision", default="auto", choices=REQUESTS)
+    br.set_defaults(handler=cmd_bench_restart)
     bs = bsub.add_parser("soak", help="one daemon on VIDEO (looping, paced) for --minutes under MJPEG viewers and "
                                       "ZeroMQ subscribers, sampled from outside")
     bs.add_argument("video")
@@ -82,6 +88,13 @@ def cmd_bench_precision(args: argparse.Namespace) -> int:
 
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",") if s]
     bench_precisions(args.weights, args.calibration, sizes, args.runs, args.threads, args.images)
+    return 0
+
+
+def cmd_bench_restart(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.restart import bench_restart
+
+    bench_restart(args.video, args.weights, args.precision)
     return 0
 
 
