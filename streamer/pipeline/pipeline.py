@@ -20,9 +20,11 @@ from streamer.pipeline.precision import PrecisionStage
 from streamer.pipeline.status import StatusBoard
 from streamer.pipeline.worker import InferenceWorker
 from streamer.publish.base import Publisher
+from streamer.publish.foxglove import FoxglovePublisher
 from streamer.publish.http.publisher import HttpPublisher
 from streamer.publish.imagezmq_publisher import ImageZmqPublisher
 from streamer.publish.zmq_publisher import ZmqPublisher
+from streamer.record.recorder import Recorder
 from streamer.render.renderer import FrameRenderer
 from streamer.errors import SourceError
 from streamer.sources import create_source, source_kind
@@ -57,6 +59,12 @@ class Pipeline:
         self.publishers: list[Publisher] = [self.zmq, self.http]
         if daemon.imagezmq:
             self.publishers.append(ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer))
+        self.foxglove = None
+        if conf["foxglove"].enabled:
+            self.foxglove = FoxglovePublisher(conf["foxglove"], conf["ros"], renderer=self.renderer, status=self.status)
+            self.publishers.append(self.foxglove)
+        if conf["record"].enabled:
+            self.publishers.append(Recorder(conf["record"], conf["ros"], renderer=self.renderer, status=self.status))
         model.use_backend(model.fp32_backend, "fp32")  # a reload decides again, on the new source's frames
         self.precision = PrecisionStage(model, conf["model"])
         self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers,

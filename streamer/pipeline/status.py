@@ -112,7 +112,8 @@ class StatusBoard:
         gauges = {"source_up": float(src.state == "live"), "healthy": float(self.health().ok)}
         for p in self._publishers:
             counters[("frames_dropped", p.section)] = p.dropped
-            for name, count in (("http_viewers", "viewers"), ("zmq_subscribed_topics", "subscribers")):
+            for name, count in (("http_viewers", "viewers"), ("zmq_subscribed_topics", "subscribers"),
+                                ("foxglove_subscriptions", "subscriptions"), ("recording_ok", "recording_ok")):
                 if hasattr(p, count):
                     gauges[name] = float(getattr(p, count)())
         meta = self._model.meta if self._model is not None else {}
