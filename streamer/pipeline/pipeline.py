@@ -46,11 +46,11 @@ class Pipeline:
                                   stall_s=daemon.stall_s, exposition=self.metrics.exposition)
         self.slot: LatestSlot[CapturedFrame] = LatestSlot()
         self.source = create_source(conf["source"], self.slot)
-        replay = source_kind(conf["source"].url) in ("file", "demo")
+        replay = source_kind(conf["source"].url) in ("file", "demo", "bag")
         # Unpaced files (and an unpaced demo) are lossless: every decoded frame goes through the network once, in
         # order, the decoder waiting for the worker. Cameras and paced files stay newest-wins.
         self.source.lossless = replay and not conf["source"].pace
-        self.source.gated = source_kind(conf["source"].url) == "file"  # a file waits for the warm network
+        self.source.gated = source_kind(conf["source"].url) in ("file", "bag")  # recordings wait for the network
         self.renderer = FrameRenderer(conf["color"], overlay_alpha=daemon.overlay_alpha)
         self.zmq = ZmqPublisher(conf["zmq"], renderer=self.renderer, status=self.status)
         http = conf["http"]
