@@ -10,13 +10,14 @@ from streamer.config.options import opt
 from streamer.config.schema import Override, apply_overrides, build_sections
 from streamer.config.toml import read_toml
 from streamer.errors import ConfigError
+from streamer.geometry.options import CameraOptions
 from streamer.model import ModelOptions
 from streamer.publish.http.options import HttpOptions
 from streamer.publish.imagezmq_publisher import ImageZmqPublisherOptions
 from streamer.publish.zmq_publisher import ZmqPublisherOptions
 from streamer.render.colorize import ColorOptions
 from streamer.render.views import overlay_alpha_opt
-from streamer.sources.options import SourceOptions
+from streamer.sources.options import SourceOptions, source_kind
 from streamer.steady import SteadyOptions
 
 
@@ -35,7 +36,8 @@ class DaemonOptions:
 
 SCHEMA: dict[str, type] = {"daemon": DaemonOptions, "source": SourceOptions, "model": ModelOptions,
                            "steady": SteadyOptions, "color": ColorOptions, "zmq": ZmqPublisherOptions,
-                           "imagezmq": ImageZmqPublisherOptions, "http": HttpOptions}
+                           "imagezmq": ImageZmqPublisherOptions, "http": HttpOptions,
+                           "camera": CameraOptions}
 
 
 def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict[str, Any]:  # type: ignore[assignment]
@@ -48,4 +50,7 @@ def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict
     clash = port_clash([(f"[{name}] port", conf[name].host, conf[name].port) for name in enabled])
     if clash:
         raise ConfigError(f"{origin}: {clash}")
+    aspect = conf["camera"].aspect_problem(conf["source"].width, conf["source"].height)
+    if aspect and source_kind(conf["source"].url) in ("demo", "webcam"):
+        raise ConfigError(f"{origin}: {aspect} ([source] width/height); fix [camera] width/height")
     return conf
