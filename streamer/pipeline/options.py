@@ -10,6 +10,7 @@ from streamer.config.options import opt
 from streamer.config.schema import Override, apply_overrides, build_sections
 from streamer.config.toml import read_toml
 from streamer.errors import ConfigError
+from streamer.geometry.options import CameraOptions
 from streamer.model import ModelOptions
 from streamer.publish.foxglove import FoxgloveOptions
 from streamer.publish.http.options import HttpOptions
@@ -19,7 +20,7 @@ from streamer.publish.zmq_publisher import ZmqPublisherOptions
 from streamer.record import RecordOptions
 from streamer.render.colorize import ColorOptions
 from streamer.render.views import overlay_alpha_opt
-from streamer.sources.options import SourceOptions
+from streamer.sources.options import SourceOptions, source_kind
 from streamer.steady import SteadyOptions
 
 
@@ -38,8 +39,9 @@ class DaemonOptions:
 
 SCHEMA: dict[str, type] = {"daemon": DaemonOptions, "source": SourceOptions, "model": ModelOptions,
                            "steady": SteadyOptions, "color": ColorOptions, "zmq": ZmqPublisherOptions,
-                           "imagezmq": ImageZmqPublisherOptions, "http": HttpOptions, "foxglove": FoxgloveOptions,
-                           "record": RecordOptions, "ros": RosOptions}
+                           "imagezmq": ImageZmqPublisherOptions, "http": HttpOptions,
+                           "camera": CameraOptions, "foxglove": FoxgloveOptions, "record": RecordOptions,
+                           "ros": RosOptions}
 
 
 def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict[str, Any]:  # type: ignore[assignment]
@@ -53,4 +55,7 @@ def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict
     clash = port_clash([(f"[{name}] port", conf[name].host, conf[name].port) for name in enabled])
     if clash:
         raise ConfigError(f"{origin}: {clash}")
+    aspect = conf["camera"].aspect_problem(conf["source"].width, conf["source"].height)
+    if aspect and source_kind(conf["source"].url) in ("demo", "webcam"):
+        raise ConfigError(f"{origin}: {aspect} ([source] width/height); fix [camera] width/height")
     return conf

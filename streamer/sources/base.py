@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from streamer.core.frame import CapturedFrame
+from streamer.geometry.camera import CameraModel, Mount
 from streamer.core.handoff import LatestSlot
 from streamer.core.stats import RateMeter
 from streamer.sources.options import SourceOptions
@@ -68,6 +69,10 @@ class Source:
     kind = "source"
 
     lossless = False  # True: every frame reaches the consumer (offer waits for it), for unpaced files and the demo
+    # The camera model (at the source's frame size) and mount a source knows exactly (the demo scene); the
+    # pipeline uses them where [camera] leaves a key unset. None: unknown.
+    camera: CameraModel | None = None
+    mount: Mount | None = None
 
     def __init__(self, options: SourceOptions, slot: LatestSlot[CapturedFrame] | None = None) -> None:
         self.options = options
