@@ -24,6 +24,7 @@ from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
 from streamer.core.redact import redact_data
 from streamer.core.status import PipelineStatus
+from streamer.geometry import CameraModel, Mount
 from streamer.publish.base import Publisher
 from streamer.publish.exposure import warn_if_exposed
 from streamer.publish.foxglove_messages import FoxgloveMessages
@@ -242,8 +243,8 @@ class FoxglovePublisher(Publisher):
             self._server = None
 
 
-def frame_geometry(frame: DepthFrame) -> tuple[object | None, object | None, np.ndarray | None]:
-    """(camera model of the depth image, mount, metric map) the frame carries; None for what it does not know."""
-    camera = getattr(frame, "camera", None)
-    metric = getattr(frame, "metric", None)
-    return camera, getattr(frame, "mount", None), metric
+def frame_geometry(frame: DepthFrame) -> tuple[CameraModel | None, Mount | None, np.ndarray | None]:
+    """(camera model, mount, metric map) the frame carries; None for what it does not know. A metric map is only
+    used with a camera model (without one it cannot be calibrated or back-projected)."""
+    metric = frame.metric if frame.camera is not None else None
+    return frame.camera, frame.mount, metric

@@ -11,13 +11,14 @@ from foxglove.messages import (CameraCalibration, CompressedImage, FrameTransfor
                                RawImage, Timestamp, Vector3)
 
 from streamer.core.frame import DepthFrame
+from streamer.geometry import CameraModel, Mount
+from streamer.publish.cloud import CLOUD_DTYPE, cloud_points
 from streamer.publish.topics import RosOptions, split_ns, stamp_ns
 
 F32, U8 = PackedElementFieldNumericType.Float32, PackedElementFieldNumericType.Uint8
 CLOUD_FIELDS = [PackedElementField(name=n, offset=o, type=t) for n, o, t in
                 (("x", 0, F32), ("y", 4, F32), ("z", 8, F32), ("red", 12, U8), ("green", 13, U8), ("blue", 14, U8),
                  ("alpha", 15, U8))]
-CLOUD_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgba", "u1", (4,))])
 
 
 class FoxgloveMessages:
@@ -42,7 +43,7 @@ class FoxgloveMessages:
         return RawImage(timestamp=self._time(frame), frame_id=self.frame_id, width=w, height=h, encoding="32FC1",
                         step=4 * w, data=data.tobytes())
 
-    def calibration(self, frame: DepthFrame, camera) -> CameraCalibration:  # noqa: ANN001 -- geometry.CameraModel
+    def calibration(self, frame: DepthFrame, camera: CameraModel) -> CameraCalibration:
         """The depth image's intrinsics (the camera model scaled to the depth map's size), ROS conventions."""
         h, w = frame.depth.shape
         cam = camera.scaled(w, h)
@@ -52,7 +53,7 @@ class FoxgloveMessages:
                                  distortion_model="plumb_bob", D=list(cam.distortion), K=k,
                                  R=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0], P=p)
 
-    def point_cloud(self, frame: DepthFrame, metric: np.ndarray, camera) -> PointCloud:  # noqa: ANN001
+    def point_cloud(self, frame: DepthFrame, metric: np.ndarray, camera: CameraModel) -> PointCloud:
         """The metric map back-projected in the optical frame, every `points_stride`-th pixel, invalid ones dropped,
         coloured from the captured frame."""
         points = cloud_points(frame, metric, camera, self.points_stride)
@@ -60,25 +61,9 @@ class FoxgloveMessages:
         return PointCloud(timestamp=self._time(frame), frame_id=self.frame_id, pose=identity,
                           point_stride=CLOUD_DTYPE.itemsize, fields=CLOUD_FIELDS, data=points.tobytes())
 
-    def transforms(self, stamp: int, mount) -> FrameTransforms:  # noqa: ANN001 -- geometry.Mount
+    def transforms(self, stamp: int, mount: Mount) -> FrameTransforms:
         (x, y, z), (qx, qy, qz, qw) = mount.transform()
         return FrameTransforms(transforms=[FrameTransform(
             timestamp=Timestamp(*split_ns(stamp)), parent_frame_id=self.parent_frame_id,
             child_frame_id=self.frame_id, translation=Vector3(x=x, y=y, z=z),
             rotation=Quaternion(x=qx, y=qy, z=qz, w=qw))])
-
-
-def cloud_points(frame: DepthFrame, metric: np.ndarray, camera, stride: int) -> np.ndarray:  # noqa: ANN001
-    """Packed x, y, z float32 + r, g, b, a uint8 records (16 bytes a point) of the back-projected metric map."""
-    from streamer.geometry import backproject
-
-    h, w = metric.shape
-    cloud = backproject(metric, camera.scaled(w, h), stride=stride, bgr=frame.captured.image)
-    out = np.empty(len(cloud), CLOUD_DTYPE)
-    out["x"], out["y"], out["z"] = cloud.xyz[:, 0], cloud.xyz[:, 1], cloud.xyz[:, 2]
-    if cloud.rgb is not None:
-        out["rgba"][:, :3] = cloud.rgb
-    else:
-        out["rgba"][:, :3] = 255
-    out["rgba"][:, 3] = 255
-    return out

@@ -12,7 +12,8 @@ import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
 from streamer.core.frame import DepthFrame
-from streamer.publish.foxglove_messages import cloud_points
+from streamer.geometry import CameraModel, Mount
+from streamer.publish.cloud import cloud_points
 from streamer.publish.topics import RosOptions, split_ns, stamp_ns
 
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)  # Humble's definitions: read by Humble, Iron, Jazzy and Foxglove
@@ -46,7 +47,7 @@ class RosMessages:
                                                    data=np.frombuffer(jpeg, np.uint8))
         return _cdr(msg)
 
-    def camera_info(self, frame: DepthFrame, camera) -> bytes:  # noqa: ANN001 -- geometry.CameraModel
+    def camera_info(self, frame: DepthFrame, camera: CameraModel) -> bytes:
         h, w = frame.depth.shape
         cam = camera.scaled(w, h)
         k = np.array([cam.fx, 0.0, cam.cx, 0.0, cam.fy, cam.cy, 0.0, 0.0, 1.0])
@@ -57,7 +58,7 @@ class RosMessages:
                                               r=np.eye(3).reshape(-1), p=p, binning_x=0, binning_y=0, roi=roi)
         return _cdr(msg)
 
-    def point_cloud(self, frame: DepthFrame, metric: np.ndarray, camera) -> bytes:  # noqa: ANN001
+    def point_cloud(self, frame: DepthFrame, metric: np.ndarray, camera: CameraModel) -> bytes:
         points = cloud_points(frame, metric, camera, self.points_stride)
         rgba = points["rgba"].astype(np.uint32)
         packed = np.empty(len(points), np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<u4")]))
@@ -71,7 +72,7 @@ class RosMessages:
                                                is_dense=True)
         return _cdr(msg)
 
-    def tf_static(self, ns: int, mount) -> bytes:  # noqa: ANN001 -- geometry.Mount
+    def tf_static(self, ns: int, mount: Mount) -> bytes:
         (x, y, z), (qx, qy, qz, qw) = mount.transform()
         transform = T["geometry_msgs/msg/Transform"](translation=T["geometry_msgs/msg/Vector3"](x=x, y=y, z=z),
                                                      rotation=T["geometry_msgs/msg/Quaternion"](x=qx, y=qy, z=qz,

@@ -3,6 +3,7 @@ channel is subscribed and its messages decoded with the schema the server advert
 channel nobody watches; a client that stalls does not slow the publisher; the exposure warning."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import time
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from streamer.errors import ListenError
+from streamer.geometry import CameraModel, Mount, backproject
 from streamer.publish.foxglove import FoxgloveOptions, FoxglovePublisher
 from streamer.publish.topics import RosOptions
 
@@ -146,3 +148,52 @@ def test_binding_beyond_loopback_warns(renderer, caplog):
         loop.start()
         assert loop.stop(3.0)
     assert not [r for r in caplog.records if "WITHOUT authentication" in r.getMessage()]
+
+
+def geometry_frame(seq: int):
+    """make_frame's frame with what the steady stage adds when [camera] and [metric] are on: a camera model of the
+    depth map's size, a mount, and a metric map with one invalid (NaN) and one out-of-range (+inf) pixel."""
+    frame = make_frame(seq)  # a uniform grey image of value seq % 256
+    h, w = frame.depth.shape
+    metric = (1.0 + np.arange(h * w, dtype=np.float32).reshape(h, w) / (h * w)).astype(np.float32)
+    metric[0, 0], metric[1, 1] = np.nan, np.inf
+    return dataclasses.replace(frame, camera=CameraModel(40.0, 42.0, 15.5, 11.5, w, h, k1=0.01),
+                               mount=Mount(0.6, pitch_deg=12.0), metric=metric)
+
+
+def test_geometry_channels_calibration_points_transforms_metric(foxglove, feeder):
+    pub = foxglove(status_interval_s=0.1)
+    metric_t, info_t, points_t, tf_t = (ROS.topic(k) for k in ("metric", "camera_info", "points", "tf"))
+    with FoxgloveClient(f"ws://127.0.0.1:{pub.port}") as client:
+        client.wait_topics({RELATIVE})
+        assert metric_t not in client.topics()  # advertised only once a frame carries metric depth
+        with feeder(lambda f: pub.publish(geometry_frame(f.captured.seq)), fps=20):
+            client.wait_topics({metric_t, info_t, points_t, tf_t})
+            schemas = {t: c["schemaName"] for t, c in client.topics().items()}
+            assert (schemas[metric_t], schemas[info_t], schemas[points_t], schemas[tf_t]) == (
+                "foxglove.RawImage", "foxglove.CameraCalibration", "foxglove.PointCloud", "foxglove.FrameTransforms")
+            client.subscribe([metric_t, info_t, points_t, tf_t])
+            got = client.collect({metric_t: 2, info_t: 2, points_t: 2, tf_t: 1})
+    ref = geometry_frame(0)
+    cam, mount = ref.camera, ref.mount
+    info = got[info_t][0].message
+    assert (info.width, info.height, info.frame_id) == (32, 24, ROS.frame_id)
+    assert list(info.K) == [cam.fx, 0.0, cam.cx, 0.0, cam.fy, cam.cy, 0.0, 0.0, 1.0]
+    assert list(info.D) == list(cam.distortion) and info.distortion_model == "plumb_bob"
+    m = got[metric_t][0].message
+    metric = np.frombuffer(m.data, "<f4").reshape(24, 32)
+    np.testing.assert_array_equal(metric, ref.metric)  # NaN and +inf travel as they are (REP 118)
+    cloud = got[points_t][0].message
+    assert cloud.point_stride == 16 and [f.name for f in cloud.fields] == ["x", "y", "z", "red", "green", "blue",
+                                                                          "alpha"]
+    pts = np.frombuffer(cloud.data, np.dtype([("xyz", "<f4", 3), ("rgba", "u1", 4)]))
+    expected = backproject(ref.metric, cam, stride=2, bgr=ref.captured.image)
+    assert len(pts) == len(expected) and len(pts) < (24 // 2) * (32 // 2)  # the NaN/inf pixels were dropped
+    np.testing.assert_allclose(pts["xyz"], expected.xyz, rtol=1e-6)  # the metric map is the same every frame
+    grey = pts["rgba"][0, 0]
+    assert (pts["rgba"] == [grey, grey, grey, 255]).all()  # each point coloured from the captured frame
+    tf = got[tf_t][0].message.transforms[0]
+    (tx, ty, tz), (qx, qy, qz, qw) = mount.transform()
+    assert (tf.parent_frame_id, tf.child_frame_id) == (ROS.parent_frame_id, ROS.frame_id)
+    np.testing.assert_allclose([tf.translation.x, tf.translation.y, tf.translation.z], [tx, ty, tz])
+    np.testing.assert_allclose([tf.rotation.x, tf.rotation.y, tf.rotation.z, tf.rotation.w], [qx, qy, qz, qw])
