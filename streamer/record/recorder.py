@@ -58,7 +58,9 @@ class Recorder(Publisher):
         self._logged_error = ""
         # Counters written only by the recorder thread (read by /stats).
         self.state = "starting"  # starting | recording | error | stopped
-        self.error = ""
+        self.error = ""  # why the recording is stopped now ("" while it runs)
+        self.last_error = ""  # the latest write error, kept after a retry succeeded
+        self.write_errors = 0
         self.split = ""
         self.bytes_written = 0
         self.frames_recorded = 0
@@ -176,7 +178,7 @@ class Recorder(Publisher):
                          ", ".join(p.name for p in gone), self.options.max_total_mb)
         except (OSError, WriterError) as exc:
             self._fail(exc, f"closing {writer.path.name}")
-            writer.abort()
+            _abort(writer)
 
     def _abandon_split(self) -> None:
         """After a write error: try to close the split properly, else leave it for the next start's repair."""
@@ -186,12 +188,14 @@ class Recorder(Publisher):
         try:
             writer.close()
         except Exception:
-            writer.abort()
+            _abort(writer)
 
     def _fail(self, exc: BaseException, doing: str) -> None:
         self.state = "error"
-        self.error = (f"recording stopped: {doing} failed: {exc}. The live outputs continue; a new split is tried "
-                      f"every {self.options.retry_s:g} s (free space or fix [record] dir)")
+        self.write_errors += 1
+        self.error = self.last_error = (f"recording stopped: {doing} failed: {exc}. The live outputs continue; a "
+                                        f"new split is tried every {self.options.retry_s:g} s (free space or fix "
+                                        "[record] dir)")
         self._next_retry = time.monotonic() + self.options.retry_s
         if str(exc) != self._logged_error:  # once per distinct error, not once per frame
             self._logged_error = str(exc)
@@ -212,8 +216,18 @@ class Recorder(Publisher):
         return int(self.state != "error")
 
     def counters(self) -> dict:
-        return {**super().counters(), "state": self.state, "error": self.error, "dir": str(self.root),
+        return {**super().counters(), "state": self.state, "error": self.error, "write_errors": self.write_errors,
+                "last_error": self.last_error, "dir": str(self.root),
                 "split": self.split, "bytes_written": self.bytes_written, "frames_recorded": self.frames_recorded,
                 "skipped_max_fps": self.skipped_rate, "queue_dropped": self._slot.dropped,
                 "splits_closed": self.splits_closed, "splits_deleted": self.splits_deleted,
                 "repaired": list(self.repaired)}
+
+
+def _abort(writer: Writer) -> None:
+    """Drop an open split whose close failed; its file stays for the next start's repair (closing its buffered file
+    can fail again on a full disk: that loses nothing more)."""
+    try:
+        writer.abort()
+    except OSError as exc:
+        log.debug("recording: abandoning %s: %s", writer.path.name, exc)
