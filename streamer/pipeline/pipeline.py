@@ -27,7 +27,8 @@ from streamer.render.renderer import FrameRenderer
 from streamer.errors import SourceError
 from streamer.sources import create_source, source_kind
 from streamer.core.redact import redact
-from streamer.steady import Steadier
+from streamer.sources.anchors import AnchorReceiver
+from streamer.steady import MetricStage, Steadier
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,13 @@ class Pipeline:
             self.publishers.append(ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer))
         model.use_backend(model.fp32_backend, "fp32")  # a reload decides again, on the new source's frames
         self.precision = PrecisionStage(model, conf["model"])
+        metric = conf["metric"]
+        self.anchors = AnchorReceiver(metric.anchors_endpoint) if metric.mode == "points" else None
+        self.metric = MetricStage(metric, conf["camera"], source_camera=self.source.camera,
+                                  source_mount=self.source.mount, anchors=self.anchors)
         self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers,
-                                      status=self.status, metrics=self.metrics.frames(camera), tap=self.precision)
+                                      status=self.status, metrics=self.metrics.frames(camera), tap=self.precision,
+                                      metric=self.metric)
         self.status.attach(source=self.source, slot=self.slot, worker=self.worker, model=model,
                            publishers=self.publishers)
         self.metrics.attach(self.status, camera)  # from now on /metrics reads this pipeline's counters
@@ -71,12 +77,16 @@ class Pipeline:
             for publisher in self.publishers:
                 publisher.start()  # binds now (ListenError names the port): before any camera is opened
                 started.append(publisher)
+            if self.anchors is not None:
+                self.anchors.start()
             self.source.start()
             self._warm_up(warmup_timeout_s)  # a cold export cache meets bad weights here: WeightsError
         except BaseException:
             self.source.stop(0.5)
             for running in started:  # close the listeners we opened before the error goes up with its exit code
                 running.stop(0.5)
+            if self.anchors is not None:
+                self.anchors.stop(0.5)
             raise
         self.worker.start()
         self.precision.start()
@@ -118,3 +128,5 @@ class Pipeline:
         self.precision.stop(timeout)
         for publisher in self.publishers:
             publisher.stop(timeout)
+        if self.anchors is not None:
+            self.anchors.stop(timeout)
