@@ -1,4 +1,4 @@
-"""`depth-streamer` command line: run, infer, weights fetch|verify, view, bench model|pipeline|soak."""
+"""`depth-streamer` command line: run, infer, weights fetch|verify, view, calibrate, bench, train, eval."""
 from __future__ import annotations
 
 import argparse
@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     from streamer.train.commands import add_parsers as add_train_parsers  # eval, train, dataset
 
     add_train_parsers(sub)
+    from streamer.geometry.calibrate import add_parsers as add_calibrate_parser
+
+    add_calibrate_parser(sub)
     return parser
 
 
