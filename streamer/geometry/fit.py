@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 MODES = ("off", "ground", "points", "fixed")
@@ -182,3 +183,21 @@ def abs_rel(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
         return float("nan"), 0.0
     err = np.abs(pred[covered] - truth[covered]) / truth[covered]
     return float(err.mean()), float(covered.sum() / max(valid.sum(), 1))
+
+
+def truth_at(truth: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A true depth map at another resolution, by exact nearest-pixel sampling (no depth mixed across edges)."""
+    if truth.shape == (height, width):
+        return truth
+    return cv2.resize(truth, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
+
+
+def score(metric: np.ndarray, depth: np.ndarray, truth: np.ndarray, max_range_m: float) -> dict:
+    """The metric map against the truth, beside the least-squares oracle on the same relative map: AbsRel of
+    both, their ratio (1 = as good as knowing every true pixel) and the share of valid true pixels covered."""
+    t = truth_at(truth, depth.shape[1], depth.shape[0])
+    err, cover = abs_rel(metric, t)
+    s, sh = oracle_fit(depth, t)
+    oracle, _ = abs_rel(to_metric(depth, s, sh, max_range_m), t)
+    return {"abs_rel": round(err, 5), "oracle_abs_rel": round(oracle, 5),
+            "ratio": round(err / oracle, 4) if oracle > 0 else None, "coverage": round(cover, 5)}

@@ -21,7 +21,7 @@ from streamer.record import RecordOptions
 from streamer.render.colorize import ColorOptions
 from streamer.render.views import overlay_alpha_opt
 from streamer.sources.options import SourceOptions, source_kind
-from streamer.steady import SteadyOptions
+from streamer.steady import MetricOptions, SteadyOptions
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,8 @@ class DaemonOptions:
 SCHEMA: dict[str, type] = {"daemon": DaemonOptions, "source": SourceOptions, "model": ModelOptions,
                            "steady": SteadyOptions, "color": ColorOptions, "zmq": ZmqPublisherOptions,
                            "imagezmq": ImageZmqPublisherOptions, "http": HttpOptions,
-                           "camera": CameraOptions, "foxglove": FoxgloveOptions, "record": RecordOptions,
-                           "ros": RosOptions}
+                           "camera": CameraOptions, "metric": MetricOptions, "foxglove": FoxgloveOptions,
+                           "record": RecordOptions, "ros": RosOptions}
 
 
 def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict[str, Any]:  # type: ignore[assignment]
@@ -58,4 +58,20 @@ def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict
     aspect = conf["camera"].aspect_problem(conf["source"].width, conf["source"].height)
     if aspect and source_kind(conf["source"].url) in ("demo", "webcam"):
         raise ConfigError(f"{origin}: {aspect} ([source] width/height); fix [camera] width/height")
+    metric_problem = _metric_problem(conf)
+    if metric_problem:
+        raise ConfigError(f"{origin}: {metric_problem}")
     return conf
+
+
+def _metric_problem(conf: dict[str, Any]) -> str | None:
+    """[metric] rules that need [camera] and [source]: ground mode needs a camera model and a mount."""
+    mode, camera = conf["metric"].mode, conf["camera"]
+    if mode != "ground" or source_kind(conf["source"].url) == "demo":  # the demo knows its camera and mount
+        return None
+    if not camera.has_intrinsics:
+        return ("[metric] mode = 'ground' needs the camera's intrinsics: set [camera] fx, fy, cx, cy, width, height "
+                "(`depth-streamer calibrate` prints them) or at least hfov_deg")
+    if camera.height_m <= 0:
+        return "[metric] mode = 'ground' needs the mount: set [camera] height_m (and pitch_deg, roll_deg)"
+    return None

@@ -29,7 +29,8 @@ from streamer.render.renderer import FrameRenderer
 from streamer.errors import SourceError
 from streamer.sources import create_source, source_kind
 from streamer.core.redact import redact
-from streamer.steady import Steadier
+from streamer.sources.anchors import AnchorReceiver
+from streamer.steady import MetricStage, Steadier
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +61,23 @@ class Pipeline:
         if daemon.imagezmq:
             self.publishers.append(ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer))
         self.foxglove = None
+        stride = conf["zmq"].points_stride  # one decimation for every point cloud output
         if conf["foxglove"].enabled:
-            self.foxglove = FoxglovePublisher(conf["foxglove"], conf["ros"], renderer=self.renderer, status=self.status)
+            self.foxglove = FoxglovePublisher(conf["foxglove"], conf["ros"], renderer=self.renderer, status=self.status,
+                                              points_stride=stride)
             self.publishers.append(self.foxglove)
         if conf["record"].enabled:
-            self.publishers.append(Recorder(conf["record"], conf["ros"], renderer=self.renderer, status=self.status))
+            self.publishers.append(Recorder(conf["record"], conf["ros"], renderer=self.renderer, status=self.status,
+                                            points_stride=stride))
         model.use_backend(model.fp32_backend, "fp32")  # a reload decides again, on the new source's frames
         self.precision = PrecisionStage(model, conf["model"])
+        metric = conf["metric"]
+        self.anchors = AnchorReceiver(metric.anchors_endpoint) if metric.mode == "points" else None
+        self.metric = MetricStage(metric, conf["camera"], source_camera=self.source.camera,
+                                  source_mount=self.source.mount, anchors=self.anchors)
         self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers,
-                                      status=self.status, metrics=self.metrics.frames(camera), tap=self.precision)
+                                      status=self.status, metrics=self.metrics.frames(camera), tap=self.precision,
+                                      metric=self.metric)
         self.status.attach(source=self.source, slot=self.slot, worker=self.worker, model=model,
                            publishers=self.publishers)
         self.metrics.attach(self.status, camera)  # from now on /metrics reads this pipeline's counters
@@ -79,12 +88,16 @@ class Pipeline:
             for publisher in self.publishers:
                 publisher.start()  # binds now (ListenError names the port): before any camera is opened
                 started.append(publisher)
+            if self.anchors is not None:
+                self.anchors.start()
             self.source.start()
             self._warm_up(warmup_timeout_s)  # a cold export cache meets bad weights here: WeightsError
         except BaseException:
             self.source.stop(0.5)
             for running in started:  # close the listeners we opened before the error goes up with its exit code
                 running.stop(0.5)
+            if self.anchors is not None:
+                self.anchors.stop(0.5)
             raise
         self.worker.start()
         self.precision.start()
@@ -126,3 +139,5 @@ class Pipeline:
         self.precision.stop(timeout)
         for publisher in self.publishers:
             publisher.stop(timeout)
+        if self.anchors is not None:
+            self.anchors.stop(timeout)

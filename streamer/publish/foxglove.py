@@ -93,13 +93,13 @@ class FoxglovePublisher(Publisher):
     section = "foxglove"
 
     def __init__(self, options: FoxgloveOptions, ros: RosOptions, *, renderer: FrameRenderer,
-                 status: PipelineStatus | None = None) -> None:
+                 status: PipelineStatus | None = None, points_stride: int = 2) -> None:
         super().__init__("foxglove-publisher")
         self.options = options
         self.ros = ros
         self._renderer = renderer
         self._status_view = status
-        self._messages = FoxgloveMessages(ros)
+        self._messages = FoxgloveMessages(ros, points_stride)
         self._subs = _Subscriptions()
         self._context: foxglove.Context | None = None
         self._server = None

@@ -40,14 +40,14 @@ class Recorder(Publisher):
     poll_s = 0.2
 
     def __init__(self, options: RecordOptions, ros: RosOptions, *, renderer: FrameRenderer,
-                 status: PipelineStatus | None = None) -> None:
+                 status: PipelineStatus | None = None, points_stride: int = 2) -> None:
         self.options = options  # before the base class builds the queue from it
         super().__init__("recorder")
         self.ros = ros
         self.root = Path(options.dir).expanduser()
         self._renderer = renderer
         self._status_view = status
-        self._messages = RosMessages(ros)
+        self._messages = RosMessages(ros, points_stride)
         self._writer: Writer | None = None
         self._conns: dict[str, object] = {}
         self._opened_mono = 0.0
