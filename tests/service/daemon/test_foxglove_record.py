@@ -17,6 +17,7 @@ from streamer.publish.topics import RosOptions
 from streamer.record.messages import TYPESTORE
 from streamer.record.splits import list_splits
 from streamer.tools.measure import free_port
+from tests.conftest import MIDAS
 from tests.publish.foxglove_client import FoxgloveClient
 
 from .harness import REALSHORT
@@ -125,3 +126,28 @@ def test_an_unwritable_folder_is_an_error_on_every_channel_and_live_goes_on(spaw
     before = daemon.frames_out()
     daemon.wait_for(lambda: daemon.frames_out() > before + 5, 60, "live frames after the recording error")
     assert daemon.stats()["publishers"]["recorder"]["dropped"] > 0
+
+
+def test_demo_with_metric_depth_gives_foxglove_every_geometry_channel(spawn):
+    """The demo source knows its camera and mount: with [metric] mode = ground, Foxglove gets metric depth,
+    calibration, the point cloud and the mount's transform, each decoded with its advertised schema."""
+    port = free_port()
+    daemon = spawn("--weights", str(MIDAS / "trained_proxy.pt"),  # a floor fit needs depth that resembles depth
+                   "--set", "metric.mode=ground", "--set", "foxglove.enabled=true", "--set", f"foxglove.port={port}",
+                   source="demo")
+    daemon.wait_healthy()
+    names = {k: ROS.topic(k) for k in ("metric", "camera_info", "points", "tf", "relative")}
+    with FoxgloveClient(f"ws://127.0.0.1:{port}", timeout=60) as client:
+        client.wait_topics(set(names.values()))
+        client.subscribe(sorted(names.values()))
+        got = client.collect({t: 1 for t in names.values()}, timeout=90)
+    info = got[names["camera_info"]][0].message
+    metric = got[names["metric"]][0].message
+    assert (info.width, info.height) == (metric.width, metric.height) == (256, 192)  # scaled to the depth map
+    assert info.K[0] > 0 and 0 < info.K[2] < 256 and 0 < info.K[5] < 192
+    z = np.frombuffer(metric.data, "<f4")
+    assert np.isfinite(z).mean() > 0.5 and np.nanmedian(z[np.isfinite(z)]) > 0  # metres, mostly valid
+    cloud = got[names["points"]][0].message
+    assert cloud.point_stride == 16 and len(cloud.data) // 16 > 1000
+    tf = got[names["tf"]][0].message.transforms[0]
+    assert (tf.parent_frame_id, tf.child_frame_id) == (ROS.parent_frame_id, ROS.frame_id) and tf.translation.z > 0
