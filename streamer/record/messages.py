@@ -25,10 +25,11 @@ MSGTYPES = {"relative": "sensor_msgs/msg/Image", "metric": "sensor_msgs/msg/Imag
 
 
 class RosMessages:
-    def __init__(self, ros: RosOptions, points_stride: int = 2) -> None:
+    def __init__(self, ros: RosOptions, points_stride: int = 2, depth_bits: int = 23) -> None:
         self.frame_id = ros.frame_id
         self.parent_frame_id = ros.parent_frame_id
         self.points_stride = points_stride
+        self.depth_bits = depth_bits
 
     def _header(self, ns: int, frame_id: str | None = None):  # noqa: ANN202 -- std_msgs/msg/Header
         sec, nanosec = split_ns(ns)
@@ -36,7 +37,7 @@ class RosMessages:
                                         frame_id=frame_id or self.frame_id)
 
     def depth_image(self, frame: DepthFrame, depth: np.ndarray) -> bytes:
-        data = np.ascontiguousarray(depth, dtype="<f4")
+        data = keep_mantissa_bits(np.ascontiguousarray(depth, dtype="<f4"), self.depth_bits)
         h, w = data.shape
         msg = T["sensor_msgs/msg/Image"](header=self._header(stamp_ns(frame)), height=h, width=w, encoding="32FC1",
                                          is_bigendian=0, step=4 * w, data=data.reshape(-1).view(np.uint8))
@@ -83,6 +84,19 @@ class RosMessages:
 
     def status(self, text: str) -> bytes:
         return _cdr(T["std_msgs/msg/String"](data=text))
+
+
+def keep_mantissa_bits(depth: np.ndarray, bits: int) -> np.ndarray:
+    """`depth` rounded to `bits` mantissa bits (23 = unchanged): relative error at most 2**-(bits + 1), NaN and inf
+    kept as they are. The low bits become zeros, which the bag's zstd chunks then squeeze away."""
+    if bits >= 23:
+        return depth
+    drop = 23 - bits
+    u = depth.view("<u4").astype(np.uint64) + (1 << (drop - 1))
+    out = (u & ~np.uint64((1 << drop) - 1)).astype("<u4").view("<f4")
+    keep = ~np.isfinite(depth) | ~np.isfinite(out)  # never turn a NaN into inf, nor the largest values into inf
+    out[keep] = depth[keep]
+    return out
 
 
 def _cdr(msg) -> bytes:  # noqa: ANN001

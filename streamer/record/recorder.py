@@ -47,7 +47,7 @@ class Recorder(Publisher):
         self.root = Path(options.dir).expanduser()
         self._renderer = renderer
         self._status_view = status
-        self._messages = RosMessages(ros, points_stride)
+        self._messages = RosMessages(ros, points_stride, options.depth_bits)
         self._writer: Writer | None = None
         self._conns: dict[str, object] = {}
         self._opened_mono = 0.0
@@ -151,6 +151,7 @@ class Recorder(Publisher):
             writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
             if self.options.compression == "zstd":
                 writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+            writer.set_custom_data("depth_streamer.depth_mantissa_bits", str(self.options.depth_bits))
             writer.open()
         except (OSError, WriterError) as exc:
             self._fail(exc, f"starting a split in {self.root}")

@@ -18,7 +18,7 @@ from streamer.publish.foxglove import FoxgloveOptions, FoxglovePublisher
 from streamer.publish.topics import RosOptions
 
 from .conftest import CallableStatus, make_frame
-from .foxglove_client import SUBPROTOCOL, FoxgloveClient
+from streamer.tools.foxglove_client import SUBPROTOCOL, FoxgloveClient
 
 ROS = RosOptions()
 COLOR, RELATIVE, STATUS = ROS.topic("color"), ROS.topic("relative"), ROS.topic("status")

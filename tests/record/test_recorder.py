@@ -16,7 +16,7 @@ from rosbags.rosbag2 import Reader
 
 from streamer.geometry import CameraModel, Mount
 from streamer.publish.topics import RosOptions
-from streamer.record.messages import TYPESTORE
+from streamer.record.messages import TYPESTORE, keep_mantissa_bits
 from streamer.record.options import RecordOptions
 from streamer.record.recorder import Recorder
 from streamer.record.splits import list_splits, recover
@@ -66,7 +66,7 @@ def read_mcap(split: Path) -> list[tuple[str, int, object]]:
 def test_splits_are_rosbag2_bags_that_both_readers_deserialise(tmp_path):
     frames = [geometry_frame(i) for i in range(60)]
     stamps = {round(f.captured.capture_wall * 1e9) for f in frames}
-    rec = record(tmp_path, frames, fps=30, split_s=1.0, max_fps=0)
+    rec = record(tmp_path, frames, fps=30, split_s=1.0, max_fps=0, depth_bits=23)  # exact depth
     splits = list_splits(tmp_path)
     assert len(splits) >= 2 and all(s.closed for s in splits), [s.path.name for s in splits]
     assert rec.state == "stopped" and rec.frames_recorded + rec.dropped == 60
@@ -206,3 +206,29 @@ def test_max_fps_thins_the_recording(tmp_path):
     elapsed = time.monotonic() - t0
     assert rec.skipped_rate > 0 and rec.frames_recorded + rec.skipped_rate + rec.dropped == 40
     assert 1 <= rec.frames_recorded <= elapsed * 5.0 + 1
+
+
+def test_depth_bits_bound_the_error_and_shrink_the_bag(tmp_path):
+    rng = np.random.default_rng(0)
+    depth = (rng.random((192, 256)) * 50 + 0.01).astype(np.float32)
+    depth[0, :3] = (np.nan, np.inf, -np.inf)
+    rounded = keep_mantissa_bits(depth, 10)
+    finite = np.isfinite(depth)
+    assert np.max(np.abs(rounded[finite] / depth[finite] - 1)) <= 2.0 ** -11
+    assert np.isnan(rounded[0, 0]) and rounded[0, 1] == np.inf and rounded[0, 2] == -np.inf
+    assert keep_mantissa_bits(depth, 23) is depth
+    sizes = {}
+    for bits in (23, 10):
+        frames = [make_frame(i, h=384, w=512, noise=True) for i in range(12)]
+        frames = [dataclasses.replace(f, depth=(f.depth + rng.random(f.depth.shape, np.float32)).astype(np.float32))
+                  for f in frames]  # a depth map with every mantissa bit busy, as a network's is
+        record(tmp_path / str(bits), frames, fps=60, max_fps=0, depth_bits=bits, color=False)
+        (split,) = list_splits(tmp_path / str(bits))
+        sizes[bits] = split.size()
+        for topic, _, msg in read_rosbags(split.path):
+            if topic.endswith("inverse"):
+                got = np.frombuffer(msg.data.tobytes(), "<f4").reshape(msg.height, msg.width)
+                seq = next(f for f in frames if abs(float(f.depth[5, 5]) - float(got[5, 5])) <= 1e-3 * abs(
+                    float(f.depth[5, 5])))
+                assert np.max(np.abs(got / seq.depth - 1)) <= (2.0 ** -11 if bits == 10 else 0.0)
+    assert sizes[10] < 0.75 * sizes[23], sizes

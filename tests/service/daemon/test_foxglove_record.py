@@ -18,7 +18,7 @@ from streamer.record.messages import TYPESTORE
 from streamer.record.splits import list_splits
 from streamer.tools.measure import free_port
 from tests.conftest import MIDAS
-from tests.publish.foxglove_client import FoxgloveClient
+from streamer.tools.foxglove_client import FoxgloveClient
 
 from .harness import REALSHORT
 

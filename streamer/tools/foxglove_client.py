@@ -1,9 +1,9 @@
-"""A real Foxglove WebSocket client for the tests: the `websockets` library speaking subprotocol foxglove.sdk.v1.
+"""A real Foxglove WebSocket client for the tests and `bench outputs`: `websockets` speaking foxglove.sdk.v1.
 
 It reads the server's `serverInfo` and `advertise` messages, subscribes to channels by topic, and decodes every
 binary MessageData frame with the schema the server advertised for its channel: protobuf schemas (a base64
 FileDescriptorSet, what the SDK's well-known types use) through google.protobuf, JSON schemas as JSON. Nothing
-about the server is assumed beyond the protocol.
+about the server is assumed beyond the protocol. `websockets` comes with the [test] extra.
 """
 from __future__ import annotations
 
