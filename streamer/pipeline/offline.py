@@ -23,6 +23,7 @@ from streamer.core.frame import CapturedFrame, DepthFrame
 from streamer.core.progress import Progress
 from streamer.errors import StreamerError
 from streamer.model import DepthModel
+from streamer.pipeline.offline_metric import MetricOutputs, write_metric
 from streamer.render.colorize import ColorOptions, Colorizer
 from streamer.render.renderer import FrameRenderer
 from streamer.sources.av_source import to_bgr
@@ -40,6 +41,7 @@ class InferOptions:
     raw: bool = False  # videos: also the raw maps as one .npz
     color: ColorOptions = ColorOptions()
     steady: SteadyOptions = SteadyOptions()
+    metric: MetricOutputs | None = None  # images: NAME.metric.npy (--anchors) and NAME.ply (--ply)
 
 
 def output_stems(inputs: list[Path]) -> list[str]:
@@ -74,7 +76,8 @@ def is_video(path: Path) -> bool:
         return False
 
 
-def infer_image(model: DepthModel, colorizer: Colorizer, path: Path, out: Path, stem: str) -> None:
+def infer_image(model: DepthModel, colorizer: Colorizer, path: Path, out: Path, stem: str,
+                metric: MetricOutputs | None = None) -> None:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise StreamerError(f"cannot read {path}: not a readable image or video")
@@ -84,6 +87,9 @@ def infer_image(model: DepthModel, colorizer: Colorizer, path: Path, out: Path, 
     cv2.imwrite(str(out / f"{stem}.png"), colorizer.colorize(raw, (float(lo), float(hi)),
                                                              size=(image.shape[1], image.shape[0])))
     log.info("%s -> %s/%s.{npy,png} (network %dx%d)", path, out, stem, raw.shape[1], raw.shape[0])
+    if metric is not None:
+        written = write_metric(raw, image, path.name, out, stem, metric)
+        log.info("%s -> %s", path, ", ".join(f"{out}/{name}" for name in written))
 
 
 def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str) -> Path:
@@ -146,9 +152,11 @@ def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> i
             if not path.is_file():
                 raise StreamerError(f"cannot read {path}: no such file")
             if is_video(path):
+                if options.metric is not None:
+                    log.warning("%s: --anchors and --ply apply to images; this video gets relative depth", path)
                 infer_video(model, options, path, stem)
             else:
-                infer_image(model, colorizer, path, out, stem)
+                infer_image(model, colorizer, path, out, stem, options.metric)
         except StreamerError as exc:
             log.error("%s", exc)
             failed += 1

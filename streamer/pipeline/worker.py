@@ -20,7 +20,7 @@ from streamer.model import DepthModel
 from streamer.core.stats import PipelineStats
 from streamer.core.status import PipelineStatus
 from streamer.pipeline.metrics import FrameMetrics
-from streamer.steady import Steadier
+from streamer.steady import MetricStage, Steadier
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class InferenceWorker:
     def __init__(self, model: DepthModel, steadier: Steadier, inbox: LatestSlot[CapturedFrame],
                  outputs: Sequence[Output], stats: PipelineStats | None = None,
                  status: PipelineStatus | None = None, metrics: FrameMetrics | None = None,
-                 tap: FrameTap | None = None) -> None:
+                 tap: FrameTap | None = None, metric: MetricStage | None = None) -> None:
         self.model = model
         self.steadier = steadier
         self.inbox = inbox
@@ -55,6 +55,7 @@ class InferenceWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.tap = tap
+        self.metric = metric  # metric depth from the steadied map (None: relative only, as before)
         self.busy = False  # inside process(): lets the supervisor drain the last frame of a file before exiting
 
     def start(self) -> None:
@@ -110,9 +111,14 @@ class InferenceWorker:
             raise NonFiniteOutput(f"model output not finite on frame {frame.seq}: "
                                   f"{int(np.count_nonzero(~np.isfinite(raw)))} of {raw.size} values NaN or inf")
         steady = self.steadier.update(raw)
+        m = None
+        if self.metric is not None:
+            m = self.metric.update(steady.depth, steady.status, frame.shape, frame.capture_wall, frame.truth_depth)
         done = time.monotonic()
         self.stats.record(frame.seq, frame.capture_mono, infer_ms, done)
         return DepthFrame(captured=frame, raw=raw, depth=steady.depth, depth_range=steady.depth_range,
                           align=steady.align, infer_ms=infer_ms, done_mono=done,
                           meta={**self.model.meta, "steady": steady.status,
-                                "motion": round(steady.motion_fraction, 3)})  # per frame: the precision may switch
+                                "motion": round(steady.motion_fraction, 3)},  # per frame: the precision may switch
+                          camera=m.camera if m else None, mount=m.mount if m else None,
+                          metric=m.metric if m else None, anchor=m.anchor if m else None)

@@ -68,6 +68,8 @@ class Daemon:
         host, port = pipeline.http.address
         log.info("preview: http://%s:%d/  (stream: /stream.mjpg, stats: /stats)", host, port)
         log.info("zeromq: %s (topics depth, color, status)", pipeline.zmq.endpoint)
+        if pipeline.foxglove is not None:
+            log.info("foxglove: %s  (open in Foxglove: %s)", pipeline.foxglove.url, pipeline.foxglove.app_url)
         if not pipeline.model.official_weights:
             log.warning("running on UNOFFICIAL weights (sha256 %s); every header carries weights_official=false",
                         pipeline.model.weights_sha256[:16])

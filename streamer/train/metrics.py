@@ -14,31 +14,12 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from streamer.geometry.fit import align_scale_shift
 from streamer.train.dataset import valid_mask
 
+__all__ = ["METRICS", "aggregate", "align_scale_shift", "depth_metrics"]
+
 METRICS = ("abs_rel", "rmse", "delta1", "delta2", "delta3")
-
-
-def align_scale_shift(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
-    """(scale, shift) minimising sum((scale * pred + shift - target)^2) over `mask`.
-
-    Solved on centred values in float64: the raw output reaches ~1e4, and the textbook normal equations
-    (sum p^2 * n - (sum p)^2) lose most of their digits to cancellation in float32. A constant prediction has no
-    unique answer; we return scale 0, shift = mean(target), the least-squares fit with the smallest scale.
-    """
-    p = np.asarray(pred, np.float64)
-    y = np.asarray(target, np.float64)
-    if mask is not None:
-        p, y = p[mask], y[mask]
-    if p.size == 0:
-        raise ValueError("no valid pixels to align on")
-    p_mean, y_mean = p.mean(), y.mean()
-    pc = p - p_mean
-    var = float(np.dot(pc, pc))
-    if var <= 1e-12 * max(1.0, p_mean * p_mean) * p.size:
-        return 0.0, float(y_mean)
-    scale = float(np.dot(pc, y - y_mean)) / var
-    return scale, float(y_mean - scale * p_mean)
 
 
 def depth_metrics(pred_raw: np.ndarray, gt_depth: np.ndarray, max_depth: float | None = None) -> dict | None:
