@@ -110,12 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_infer(args: argparse.Namespace) -> int:
     from streamer.model import load_depth_model
-    from streamer.pipeline.offline import InferOptions, run_infer
+    from streamer.pipeline.offline import InferOptions, prepare_output_dir, run_infer
     from streamer.pipeline.options import load_config
 
     overrides = [Override(f"model.{flag}", getattr(args, flag), f"--{flag}")
                  for flag in ("backend", "device", "threads", "precision") if getattr(args, flag) is not None]
     conf = load_config(args.config, overrides)
+    prepare_output_dir(args.output_dir)  # before the model: a folder we cannot write fails in a second
     options = InferOptions(output_dir=args.output_dir, view=args.view, raw=args.raw, color=conf["color"],
                            steady=conf["steady"])
     model = load_depth_model(conf["model"], weights_path=args.weights)
