@@ -77,6 +77,7 @@ class Daemon:
             return 0
         finally:
             self._interruptible = False
+            self._ignore_stop_signals_if_stopping()
         self._announce(pipeline)
         try:
             return self._supervise()
@@ -87,6 +88,14 @@ class Daemon:
                 self._pipeline.stop(0.8)
             self.notifier.close()
             log.info("stopped in %.2f s", time.monotonic() - t0)
+            self._ignore_stop_signals_if_stopping()
+
+    def _ignore_stop_signals_if_stopping(self) -> None:
+        """On the way out, a further SIGINT/SIGTERM has nothing left to stop: ignored, rather than (while the
+        interpreter finalises, which restores default handlers) killing the process with a signal exit status."""
+        if self._stop.is_set():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def _announce(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
