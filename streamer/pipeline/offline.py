@@ -118,7 +118,6 @@ def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: st
     out = options.output_dir
     steadier = Steadier(options.steady)
     renderer = FrameRenderer(options.color)
-    video_path = out / f"{stem}.depth.mp4"
     raw_maps: list[np.ndarray] = []
     pts: list[float] = []
     with av.open(str(path)) as src:
