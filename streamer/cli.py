@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_infer(args: argparse.Namespace) -> int:
     from streamer.model import load_depth_model
-    from streamer.pipeline.offline import InferOptions, run_infer
+    from streamer.pipeline.offline import InferOptions, prepare_output_dir, run_infer
     from streamer.pipeline.options import load_config
 
     from streamer.config.schema import parse_set
@@ -128,6 +128,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     overrides += [Override(f"model.{flag}", getattr(args, flag), f"--{flag}")
                   for flag in ("backend", "device", "threads", "precision") if getattr(args, flag) is not None]
     conf = load_config(args.config, overrides)
+    prepare_output_dir(args.output_dir)  # before the model: a folder we cannot write fails in a second
     metric = None
     if args.ply and not conf["camera"].has_intrinsics:
         raise ConfigError("--ply needs the camera's intrinsics: [camera] fx, fy, cx, cy (with width, height) or "

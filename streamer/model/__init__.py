@@ -8,8 +8,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from streamer.config.options import opt
+from streamer.errors import NonFiniteOutput
 from streamer.model.backends import OnnxRuntimeBackend, TorchBackend, choose_backend
 from streamer.model.precision import REQUESTS, PrecisionState
+from streamer.model.layout import check_checkpoint
 from streamer.model.preprocess import NET_SIZE, STRIDE, Preprocessor, network_size
 from streamer.model.weights import (WEIGHTS_SHA256, LoadedWeights, WeightsFile, cache_dir, identify,
                                     read_state_dict, resolve_weights_path)
@@ -128,6 +130,15 @@ class PrecisionSwitch:
         return state
 
 
+def require_finite(raw: np.ndarray, what: str) -> np.ndarray:
+    """`raw` if every value is finite; NonFiniteOutput naming `what` otherwise (NaN depth is never a result)."""
+    if not np.isfinite(raw).all():
+        bad = int(np.count_nonzero(~np.isfinite(raw)))
+        raise NonFiniteOutput(f"model output not finite on {what}: {bad} of {raw.size} values NaN or inf (broken "
+                              f"weights? `depth-streamer run --check` tests them)")
+    return raw
+
+
 def build_network(weights: LoadedWeights):
     """The torch MidasSmall with `weights` strictly loaded (imports torch and timm, so only when called)."""
     from streamer.model.midas import build_network as build
@@ -150,6 +161,8 @@ def load_depth_model(options: ModelOptions, weights_path: str | None = None) -> 
     else:
         backend = OnnxRuntimeBackend(weights.sha256, path, cache_dir() / "onnx", threads=options.threads)
         if not backend.verified_before():
+            if not weights.official:
+                check_checkpoint(path)  # damaged, foreign or NaN weights fail in a second, before the export
             # Strict load now (in the export child), so bad weights fail at start-up rather than at the first frame;
             # the size is the usual 4:3 camera's, which the warm-up then finds in the cache.
             net_w, net_h = network_size(640, 480, options.net_size)

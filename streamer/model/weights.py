@@ -134,20 +134,15 @@ def _unwrap(obj: object, path: Path) -> dict:
 
 def load_into(model, weights: LoadedWeights) -> None:
     """Load strictly: every key present with the right shape; `num_batches_tracked` may be absent (unused in eval)."""
+    from streamer.model.layout import layout_problems
+
     expected = model.state_dict()
     given = weights.state_dict
-    missing = [k for k in expected if k not in given and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in given if k not in expected]
-    mis_shaped = [f"{k}: file {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}"
-                  for k in expected if k in given and given[k].shape != expected[k].shape]
-    if missing or unexpected or mis_shaped:
-        parts = []
-        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected),
-                            ("shape mismatches", mis_shaped)):
-            if keys:
-                parts.append(f"{len(keys)} {label} (first: {', '.join(keys[:3])})")
+    problems = layout_problems({k: tuple(v.shape) for k, v in given.items()},
+                               {k: tuple(v.shape) for k, v in expected.items()})
+    if problems:
         raise WeightsError(f"weights file {weights.path} is not a MiDaS v2.1 small ({WEIGHTS_NAME}) checkpoint: "
-                           + "; ".join(parts))
+                           + "; ".join(problems))
     full = {k: given.get(k, v) for k, v in expected.items()}
     model.load_state_dict(full, strict=True)
 

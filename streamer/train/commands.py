@@ -6,6 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
+from streamer.core.files import writable_file
 from streamer.errors import StreamerError
 from streamer.model.precision import PRECISIONS
 
@@ -64,9 +65,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.max_depth is not None and not args.max_depth > 0:
         raise StreamerError(f"--max-depth must be > 0 metres, got {args.max_depth}")
+    if args.json:
+        writable_file(args.json, "--json")  # before the work: a place we cannot write fails in a second
     dataset = RGBDDataset(args.data, args.depth_scale)  # checked before the model loads: data errors come first
     predict = make_predictor(args.weights, args.precision, args.threads, [p.photo for p in dataset.pairs])
     result = evaluate(predict, dataset, args.max_depth)
+    if not result["images"]:  # nothing was scored: not a result, whatever the table would say
+        raise StreamerError(f"eval {args.data}: none of the {len(dataset)} image(s) has a valid depth pixel"
+                            f"{f' within --max-depth {args.max_depth:g} m' if args.max_depth else ''} (empty or "
+                            f"all-zero depth files?), so nothing was scored")
     ran = getattr(predict, "precision", args.precision)
     result.update({"weights": str(args.weights) if args.weights else None, "precision": ran,
                    "precision_requested": args.precision})
@@ -82,6 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from streamer.train.config import TrainOptions
     from streamer.train.trainer import Trainer
 
+    writable_file(args.out, "--out")  # before the work: not after an epoch of training
     given = {k for k in _TRAIN_FLAGS if getattr(args, k) is not None}
     if args.freeze_backbone:
         given.add("freeze_backbone")
