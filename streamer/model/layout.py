@@ -19,6 +19,8 @@ import numpy as np
 
 from streamer.errors import WeightsError
 
+WEIGHTS_NAME = "midas_v21_small_256.pt"  # the official file's name (weights.py fetches it under this name)
+
 LAYOUT_FILE = Path(__file__).with_name("midas_small_layout.json")  # key -> shape of MidasSmall's state dict
 FLOAT_STORAGES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16}
 
@@ -94,8 +96,6 @@ def layout_problems(given: dict[str, tuple[int, ...]], expected: dict[str, tuple
 def check_checkpoint(path: Path) -> bool:
     """Raise WeightsError if the zip checkpoint at `path` is damaged, is not MidasSmall's layout, or holds NaN/Inf.
     True when checked; False for a legacy-format file this cannot read (the strict torch load must decide)."""
-    from streamer.model.weights import WEIGHTS_NAME
-
     read = read_layout(path)
     if read is None:
         return False
