@@ -35,6 +35,9 @@ class ModelOptions:
     precision_engine: str = opt("auto", "engine for bf16/int8; auto = openvino when installed (bf16 needs it), "
                                         "onnxruntime = int8 on ONNX Runtime, no bf16",
                                 choices=("auto", "openvino", "onnxruntime"))
+    openvino_pinning: str = opt("auto", "OpenVINO pins its inference threads to cores: auto = OpenVINO's choice; "
+                                        "`bench precision` times on and off on this machine",
+                                choices=("auto", "on", "off"))
     max_nmae: float = opt(0.035, "gate: mean NMAE vs fp32 on held-out frames (after scale+shift alignment)",
                           min=0.0, max=1.0)
     max_frame_nmae: float = opt(0.20, "gate: the worst held-out frame's NMAE vs fp32", min=0.0, max=10.0)
