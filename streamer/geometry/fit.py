@@ -96,9 +96,15 @@ def fit_line(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: int 
         agree = rel <= tol
         best = int(np.argmax(agree.sum(axis=1)))
         inl = agree[best]
-    hypothesis = (float(s[best]), float(t[best]))
-    fit = hypothesis
-    for _ in range(2):  # least squares on the agreeing points, then once more with the points that agree with it
+    fit = (float(s[best]), float(t[best]))
+    for step in range(3):  # least squares on the agreeing points, then twice more with the points agreeing with it
+        if step == 2:  # the last round keeps only points within 3 robust sigmas of the fit (when that is tighter)
+            r = np.abs(fit[0] * d[inl] + fit[1] - g[inl]) / g[inl]
+            tol = min(tol, max(3.0 * 1.4826 * float(np.median(r)), 1e-3))
+            tight = np.abs(fit[0] * d + fit[1] - g) <= tol * g
+            if tight.sum() < max(MIN_POINTS, 0.5 * inl.sum()):
+                break
+            inl = tight
         refit = _weighted_ls(d[inl], g[inl])
         if refit is None:
             return LineFit(False, reason=_degenerate(d[inl]))
@@ -106,7 +112,7 @@ def fit_line(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: int 
             break
         fit = refit
         new = np.abs(fit[0] * d + fit[1] - g) <= tol * g
-        if new.sum() < MIN_POINTS:
+        if step == 2 or new.sum() < MIN_POINTS:
             break
         inl = new
     span = np.ptp(d[inl]) / max(np.abs(d[inl]).mean(), 1e-12)
