@@ -25,18 +25,23 @@ METRICS = ("abs_rel", "rmse", "delta1", "delta2", "delta3")
 
 def depth_metrics(pred_raw: np.ndarray, gt_depth: np.ndarray, max_depth: float | None = None) -> dict | None:
     """Metrics of one image (see the module docstring); None when it has no valid ground-truth pixel."""
-    gt = np.asarray(gt_depth, np.float32)
-    h, w = gt.shape
-    pred = np.asarray(pred_raw, np.float32)
-    if pred.shape != gt.shape:
-        pred = cv2.resize(pred, (w, h), interpolation=cv2.INTER_LINEAR)
-    valid = valid_mask(gt, max_depth)
+    pred, gt, valid = _prepare(pred_raw, gt_depth, max_depth)
     n = int(valid.sum())
     if n == 0:
         return None
     d = gt[valid].astype(np.float64)
     scale, shift = align_scale_shift(pred[valid], 1.0 / d)
     return {**_scores(pred[valid], d, scale, shift, max_depth), "valid_pixels": n, "scale": scale, "shift": shift}
+
+
+def _prepare(pred_raw: np.ndarray, gt_depth: np.ndarray,
+             max_depth: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 1 and 2: the prediction at the ground truth's size, the ground truth, its valid pixels."""
+    gt = np.asarray(gt_depth, np.float32)
+    pred = np.asarray(pred_raw, np.float32)
+    if pred.shape != gt.shape:
+        pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return pred, gt, valid_mask(gt, max_depth)
 
 
 def _scores(pred: np.ndarray, d: np.ndarray, scale: float, shift: float, max_depth: float | None) -> dict:
@@ -59,12 +64,8 @@ def anchored_metrics(pred_raw: np.ndarray, gt_depth: np.ndarray, anchors: int, r
     """The protocol with scale and shift fitted robustly from only `anchors` random valid true pixels (what a
     rangefinder or a few tags would give), as the daemon's `points` mode fits them. None: no valid pixel;
     {"ok": False, "reason"} when the fit fails."""
-    gt = np.asarray(gt_depth, np.float32)
+    pred, gt, valid = _prepare(pred_raw, gt_depth, max_depth)
     h, w = gt.shape
-    pred = np.asarray(pred_raw, np.float32)
-    if pred.shape != gt.shape:
-        pred = cv2.resize(pred, (w, h), interpolation=cv2.INTER_LINEAR)
-    valid = valid_mask(gt, max_depth)
     rows, cols = np.nonzero(valid)
     if rows.size == 0:
         return None
