@@ -86,6 +86,7 @@ class OnnxRuntimeBackend:
         self._sessions: dict[tuple[int, int], object] = {}
         self.exports = 0  # exports run in this process (tests read it to prove cache hits)
         self.child_exports = 0  # exports run in a child process (the daemon's only kind)
+        remove_stale_parts(self.cache_dir)
 
     def cache_key(self, height: int, width: int) -> dict:
         # Versions from package metadata: reading them must not import torch.
@@ -129,7 +130,8 @@ class OnnxRuntimeBackend:
         path.parent.mkdir(parents=True, exist_ok=True)
         log.info("exporting the network to ONNX for %dx%d (once per weights, size and library versions)",
                  width, height)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".onnx.part", dir=path.parent)
+        # The pid in the name tells the next start whose it is: a .part whose writer is gone is removed then.
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=".onnx.part", dir=path.parent)
         os.close(fd)
         try:
             if callable(self._source):
@@ -164,6 +166,32 @@ class OnnxRuntimeBackend:
 
     def describe(self) -> dict:
         return {"backend": self.name, "device": "cpu", "threads": self.threads}
+
+
+def remove_stale_parts(folder: Path) -> list[Path]:
+    """Delete the `.part` files of exports whose process is gone (killed mid-export); returns what it removed."""
+    removed = []
+    for part in folder.glob(".*.onnx.part"):
+        fields = part.name.split(".")  # '', stem, pid, random, 'onnx', 'part'
+        pid = int(fields[2]) if len(fields) == 6 and fields[2].isdigit() else None
+        if pid is not None and (pid == os.getpid() or _alive(pid)):
+            continue
+        part.unlink(missing_ok=True)
+        removed.append(part)
+    if removed:
+        log.info("removed %d unfinished ONNX export(s) left by a process that was killed: %s", len(removed),
+                 ", ".join(p.name for p in removed))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def ort_session(path: str | Path, threads: int, spinning: bool = True):

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamer.model import DepthModel
+from streamer.model import DepthModel, require_finite
 from streamer.model.backends import ort_session
 from streamer.model.preprocess import Preprocessor
 
@@ -44,7 +44,7 @@ class StillDepthModel:
 
     def depth(self, bgr: np.ndarray) -> np.ndarray:
         x = Preprocessor(self.net_size)(self.reduce(bgr))  # a fresh one: the worker's reuses its state
-        return np.asarray(self._infer(x), dtype=np.float32)
+        return require_finite(np.asarray(self._infer(x), dtype=np.float32), "the photo")
 
     def reduce(self, bgr: np.ndarray) -> np.ndarray:
         h, w = bgr.shape[:2]

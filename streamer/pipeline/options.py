@@ -12,9 +12,12 @@ from streamer.config.toml import read_toml
 from streamer.errors import ConfigError
 from streamer.geometry.options import CameraOptions
 from streamer.model import ModelOptions
+from streamer.publish.foxglove import FoxgloveOptions
 from streamer.publish.http.options import HttpOptions
 from streamer.publish.imagezmq_publisher import ImageZmqPublisherOptions
+from streamer.publish.topics import RosOptions
 from streamer.publish.zmq_publisher import ZmqPublisherOptions
+from streamer.record import RecordOptions
 from streamer.render.colorize import ColorOptions
 from streamer.render.views import overlay_alpha_opt
 from streamer.sources.options import SourceOptions, source_kind
@@ -37,7 +40,8 @@ class DaemonOptions:
 SCHEMA: dict[str, type] = {"daemon": DaemonOptions, "source": SourceOptions, "model": ModelOptions,
                            "steady": SteadyOptions, "color": ColorOptions, "zmq": ZmqPublisherOptions,
                            "imagezmq": ImageZmqPublisherOptions, "http": HttpOptions,
-                           "camera": CameraOptions, "metric": MetricOptions}
+                           "camera": CameraOptions, "metric": MetricOptions, "foxglove": FoxgloveOptions,
+                           "record": RecordOptions, "ros": RosOptions}
 
 
 def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict[str, Any]:  # type: ignore[assignment]
@@ -46,7 +50,8 @@ def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict
     data = apply_overrides(data, list(overrides))
     origin = str(path) if path else "config"
     conf = build_sections(data, SCHEMA, origin=origin)
-    enabled = ["http", "zmq"] + (["imagezmq"] if conf["daemon"].imagezmq else [])
+    enabled = ["http", "zmq"] + (["imagezmq"] if conf["daemon"].imagezmq else []) + (
+        ["foxglove"] if conf["foxglove"].enabled else [])
     clash = port_clash([(f"[{name}] port", conf[name].host, conf[name].port) for name in enabled])
     if clash:
         raise ConfigError(f"{origin}: {clash}")

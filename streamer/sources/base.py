@@ -162,12 +162,14 @@ class Source:
             if self._owns_slot:
                 self.frames.close()
 
-    def _emit(self, image: np.ndarray, pts: float | None = None, truth_depth: np.ndarray | None = None) -> None:
-        """Hand one frame to the slot (the hot path). `image` must be an H x W x 3 uint8 BGR array this source owns."""
+    def _emit(self, image: np.ndarray, pts: float | None = None, truth_depth: np.ndarray | None = None,
+              capture_wall: float | None = None) -> None:
+        """Hand one frame to the slot (the hot path). `image` must be an H x W x 3 uint8 BGR array this source owns.
+        `capture_wall`: when the picture was taken, if the source knows better than "now" (a recording's stamp)."""
         mono = time.monotonic()
         self._seq += 1
-        frame = CapturedFrame(seq=self._seq, image=image, capture_wall=time.time(), capture_mono=mono, pts=pts,
-                              truth_depth=truth_depth)
+        frame = CapturedFrame(seq=self._seq, image=image, capture_wall=time.time() if capture_wall is None
+                              else capture_wall, capture_mono=mono, pts=pts, truth_depth=truth_depth)
         stats = self.stats
         stats.frames += 1
         stats.last_frame_mono = mono

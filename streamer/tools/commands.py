@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from streamer.model.precision import REQUESTS
+
 
 def add_parsers(sub) -> None:
     b = sub.add_parser("bench", help="benchmarks: the network alone, the whole pipeline, or a long soak")
@@ -21,9 +23,15 @@ def add_parsers(sub) -> None:
     bp.add_argument("--seconds", type=float, default=15.0, help="seconds per measurement")
     bp.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
     bp.add_argument("--net-size", type=int, default=256)
-    bp.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "int8"),
+    bp.add_argument("--precision", default="auto", choices=REQUESTS,
                     help="our daemon's model.precision (the official loops are what they are)")
     bp.set_defaults(handler=cmd_bench_pipeline)
+    br = bsub.add_parser("restart", help="seconds from `run` to the low precision: a first start, then a restart "
+                                         "that should serve the kept verdict")
+    br.add_argument("video")
+    br.add_argument("--weights")
+    br.add_argument("--precision", default="auto", choices=REQUESTS)
+    br.set_defaults(handler=cmd_bench_restart)
     bs = bsub.add_parser("soak", help="one daemon on VIDEO (looping, paced) for --minutes under MJPEG viewers and "
                                       "ZeroMQ subscribers, sampled from outside")
     bs.add_argument("video")
@@ -35,7 +43,7 @@ def add_parsers(sub) -> None:
                                                                    "one is deliberately slow")
     bs.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples")
     bs.add_argument("--json", metavar="OUT", help="write every sample and the summary here")
-    bs.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "int8"),
+    bs.add_argument("--precision", default="auto", choices=REQUESTS,
                     help="the daemon's model.precision")
     bs.set_defaults(handler=cmd_bench_soak)
     bq = bsub.add_parser("precision", help="fp32 / bf16 / int8 network latency and each one's error on real frames")
@@ -60,6 +68,15 @@ def add_parsers(sub) -> None:
     bx.add_argument("--threads", type=int, default=0)
     bx.add_argument("--json", metavar="OUT", help="write the figures here")
     bx.set_defaults(handler=cmd_bench_metric)
+    bo = bsub.add_parser("outputs", help="fps with the Foxglove server (no client, one client on every channel) and "
+                                         "with recording on, against a baseline; bytes/s recorded")
+    bo.add_argument("video")
+    bo.add_argument("--weights")
+    bo.add_argument("--seconds", type=float, default=30.0, help="seconds measured per phase")
+    bo.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
+    bo.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "int8"))
+    bo.add_argument("--json", metavar="OUT", help="write the rows here")
+    bo.set_defaults(handler=cmd_bench_outputs)
     bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")
     bt.add_argument("--weights", required=True, help="starting weights (e.g. the official file)")
     bt.add_argument("--count", type=int, default=24, help="rendered 640x480 frames")
@@ -92,6 +109,13 @@ def cmd_bench_precision(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_restart(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.restart import bench_restart
+
+    bench_restart(args.video, args.weights, args.precision)
+    return 0
+
+
 def cmd_bench_stages(args: argparse.Namespace) -> int:
     from streamer.tools.bench.stages import bench_stages
 
@@ -107,6 +131,10 @@ def cmd_bench_metric(args: argparse.Namespace) -> int:
     result = bench_metric(args.weights, args.frames, args.images, args.data, args.threads)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+def cmd_bench_outputs(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.outputs import bench_outputs
+
+    bench_outputs(args.video, args.weights, args.seconds, args.paced_fps, args.precision, args.json)
     return 0
 
 

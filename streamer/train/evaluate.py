@@ -18,7 +18,6 @@ from streamer.core.progress import Progress
 
 log = logging.getLogger(__name__)
 Predictor = Callable[[np.ndarray], np.ndarray]
-PRECISIONS = ("fp32", "int8")
 
 
 def make_predictor(weights: str | None, precision: str = "fp32", threads: int = 0,
@@ -33,7 +32,7 @@ def make_predictor(weights: str | None, precision: str = "fp32", threads: int = 
     options = ModelOptions(threads=threads, precision=precision)
     model = load_depth_model(options, weights_path=weights)
     if precision != "fp32":
-        from streamer.model.precision_manager import apply_precision
+        from streamer.model.precision.manager import apply_precision
 
         if not photos or len(photos) < 4:
             raise StreamerError(f"--precision {precision}: needs at least 4 photos to calibrate and gate on")
@@ -46,7 +45,7 @@ def make_predictor(weights: str | None, precision: str = "fp32", threads: int = 
     def predict(bgr: np.ndarray) -> np.ndarray:
         return model.predict(bgr)
 
-    predict.precision = model.precision  # type: ignore[attr-defined]  # what runs, after the gate
+    predict.precision = model.precision.serving  # type: ignore[attr-defined]  # what runs, after the gate
     return predict
 
 

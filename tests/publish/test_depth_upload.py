@@ -148,7 +148,7 @@ def test_length_required_and_slow_bodies_time_out(server, still):
     srv = server(still, upload_timeout_s=1.0)
     answer = raw_request(srv, b"POST /depth HTTP/1.0\r\nContent-Type: image/jpeg\r\n\r\n" + photo())
     assert answer.startswith(b"HTTP/1.0 411") and b"Content-Length required" in answer
-    answer = raw_request(srv, b"POST /depth HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+    answer = raw_request(srv, b"POST /depth HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
                               b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.0 411")
     body = photo()
@@ -162,8 +162,8 @@ def test_expect_100_continue(server, still):
     srv = server(still)
     body = photo()
     with socket.create_connection(srv.address, timeout=30) as s:
-        s.sendall(b"POST /depth?format=npy HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nExpect: 100-continue"
-                  b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        s.sendall(b"POST /depth?format=npy HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
         assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         s.sendall(body)
         answer = b""

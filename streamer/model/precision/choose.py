@@ -1,8 +1,10 @@
-"""Choosing the network precision: which to try on this CPU, building each, gating it against fp32, falling back.
+"""Choosing the network precision by measurement: build each candidate, gate its accuracy against fp32 on held-out
+real frames, race the ones that pass against fp32 on the same frames, keep the fastest that passes AND wins.
 
-Fall-back order int8 -> bf16 -> fp32. `auto` tries every low precision the CPU runs natively and takes the fastest
-that passes the gate and beats fp32 on the same frames; an explicit int8/bf16 takes the first that passes from
-there down. Everything here is slow (quantising, compiling, gating): call it off the hot path.
+CPU features only set the order of trying and the settings (cpu.py); an emulated precision passes the gate (its
+numbers are fp32's) and is then dropped with its measured time as the reason. `auto` gates every candidate and
+takes the fastest winner; an explicit int8/bf16 takes the first winner in the fall-back order int8 -> bf16 -> fp32.
+Everything here is slow (quantising, compiling, gating, racing): call it off the hot path.
 """
 from __future__ import annotations
 
@@ -14,15 +16,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from streamer.model.calibration import FrameSet, network_inputs
-from streamer.model.cpu import CpuFeatures, detect
-from streamer.model.gate import DEFAULT_THRESHOLDS, GateResult, Thresholds, compare
-from streamer.model.lowp_backends import engine_for, make_backend
-from streamer.model.quantize import DEFAULT_SETTINGS, QuantSettings, int8_file
+from streamer.model.precision import REQUESTS
+from streamer.model.precision.backends import engine_for, make_backend
+from streamer.model.precision.calibration import FrameSet, network_inputs
+from streamer.model.precision.cpu import CpuFeatures, detect
+from streamer.model.precision.gate import DEFAULT_THRESHOLDS, GateResult, Thresholds, compare
+from streamer.model.precision.quantize import DEFAULT_SETTINGS, QuantSettings, int8_file
 
 log = logging.getLogger(__name__)
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
-FALLBACK = ("int8", "bf16", "fp32")
 
 
 @dataclass
@@ -37,25 +38,23 @@ class Choice:
         return next((r for r in self.results if r.precision == self.precision), None)
 
 
-def resolve_precision(requested: str, cpu: CpuFeatures | None = None,
-                      engine: str = "auto") -> tuple[list[str], list[str]]:
-    """(low precisions to try, in fall-back order; one note per precision left out and why)."""
-    if requested not in PRECISIONS:
-        raise ValueError(f"precision {requested!r}: one of {', '.join(PRECISIONS)}")
+def resolve_precision(requested: str, cpu: CpuFeatures | None = None, engine: str = "auto",
+                      has_openvino: bool | None = None) -> tuple[list[str], list[str]]:
+    """(low precisions to build, in the order to try them; notes: what is emulated here, what cannot be built)."""
+    if requested not in REQUESTS:
+        raise ValueError(f"precision {requested!r}: one of {', '.join(REQUESTS)}")
     if requested == "fp32":
         return [], ["fp32 requested"]
     cpu = cpu or detect()
-    order = FALLBACK[:-1] if requested == "auto" else FALLBACK[FALLBACK.index(requested):-1]
     tries, notes = [], []
-    for p in order:
-        if not cpu.supports(p):
-            notes.append(cpu.reason(p))
-            continue
+    for p in cpu.order(requested):
         try:
-            engine_for(p, engine)
+            engine_for(p, engine, cpu, has_openvino)
         except Exception as exc:
-            notes.append(f"{p}: {exc}")
+            notes.append(f"{p} not built: {exc}")
             continue
+        if not cpu.native(p):
+            notes.append(cpu.reason(p))
         tries.append(p)
     return tries, notes
 
@@ -76,9 +75,9 @@ class Int8Model:
 
 
 def build_candidate(precision: str, fp32_backend, frames: FrameSet | None, threads: int = 0, engine: str = "auto",
-                    settings: QuantSettings = DEFAULT_SETTINGS):
+                    settings: QuantSettings = DEFAULT_SETTINGS, cpu: CpuFeatures | None = None):
     """A backend for `precision` over the fp32 backend's ONNX export (int8 needs calibration `frames`)."""
-    chosen = engine_for(precision, engine)
+    chosen = engine_for(precision, engine, cpu)
     if precision == "int8":
         if frames is None:
             raise ValueError("int8 needs calibration frames")
@@ -98,7 +97,8 @@ def _run(backend, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], float
     return maps, statistics.median(times)
 
 
-def _race(backends: Mapping[str, object], x: np.ndarray, rounds: int = 5, runs: int = 4) -> dict[str, float]:
+def race(backends: Mapping[str, object], x: np.ndarray, rounds: int = 5, runs: int = 4) -> dict[str, float]:
+    """Median ms per backend, timed round-robin on the same input (load from elsewhere hits every one alike)."""
     times: dict[str, list[float]] = {k: [] for k in backends}
     for _ in range(rounds):
         for name, backend in backends.items():
@@ -116,15 +116,18 @@ def evaluate(reference: Sequence[np.ndarray], candidate, precision: str, inputs:
 
 
 def choose(fp32_backend, candidates: Mapping[str, object | Callable[[], object]], held_out_inputs: Sequence[np.ndarray],
-           thresholds: Thresholds = DEFAULT_THRESHOLDS, requested: str = "auto", notes: Sequence[str] = ()) -> Choice:
-    """Gate each candidate (a backend, or a zero-argument builder of one) on the held-out inputs.
+           thresholds: Thresholds = DEFAULT_THRESHOLDS, requested: str = "auto", notes: Sequence[str] = (),
+           race: bool = True) -> Choice:
+    """Gate each candidate (a backend, or a zero-argument builder of one) on the held-out inputs, then race the
+    passing ones against fp32 (interleaved, on the same frame: sequential timings on a shared machine compare loads).
 
-    `auto`: the fastest passing candidate that beats fp32 on these frames. Otherwise the first passing one in the
-    given (fall-back) order. fp32 when none passes. The reason names every refusal.
+    `auto`: the fastest that passes and wins. Otherwise the first in the given (fall-back) order that passes and
+    wins. fp32 when none does. `race=False` (re-checks of a precision that already won) judges accuracy only.
+    The reason names every refusal and every lost race with its figures.
     """
     if not held_out_inputs:
         raise ValueError("the gate needs held-out frames")
-    reference, fp32_ms = _run(fp32_backend, held_out_inputs)
+    reference, _ = _run(fp32_backend, held_out_inputs)
     results: list[GateResult] = []
     backends: dict[str, object] = {}
     for precision, candidate in candidates.items():
@@ -135,30 +138,39 @@ def choose(fp32_backend, candidates: Mapping[str, object | Callable[[], object]]
             log.warning("%s: could not build or run it: %s", precision, exc)
             result = GateResult(precision, float("nan"), float("nan"), float("nan"), 0, False, f"build failed: {exc}")
             backend = None
-        results.append(result)
         if result.passed:
             backends[precision] = backend
-            if requested != "auto":
-                break
-    passing = [r for r in results if r.passed]
-    if requested == "auto" and passing:
-        # Re-time the passing ones and fp32 interleaved: sequential timings on a shared machine compare loads.
-        race = _race({"fp32": fp32_backend, **{r.precision: backends[r.precision] for r in passing}},
-                     held_out_inputs[0])
-        fp32_ms = race["fp32"]
-        results = [replace(r, ms=race[r.precision]) if r.precision in race else r for r in results]
-        passing = sorted((r for r in results if r.passed and r.ms < fp32_ms), key=lambda r: r.ms)
-    parts = list(notes)
-    for r in results:
-        verdict = "passed" if r.passed else "REFUSED"
-        parts.append(f"{r.precision} {verdict}: {r.summary()}" + ("" if r.passed else f" ({r.reason})"))
-    if passing:
-        best = passing[0]
-        why = (f"the fastest passing, {best.ms:.1f} ms vs fp32 {fp32_ms:.1f} ms" if requested == "auto"
+            if race and requested != "auto":
+                result = _raced([result], fp32_backend, backends, held_out_inputs[0])[0]
+        results.append(result)
+        if requested != "auto" and result.passed and (result.won or not race):
+            break
+    if race and requested == "auto" and any(r.passed for r in results):
+        raced = iter(_raced([r for r in results if r.passed], fp32_backend, backends, held_out_inputs[0]))
+        results = [next(raced) if r.passed else r for r in results]
+    keep = [r for r in results if (r.won if race else r.passed)]
+    if requested == "auto":
+        keep.sort(key=lambda r: r.ms)
+    parts = [*notes, *(r.verdict() for r in results)]
+    if keep:
+        best = keep[0]
+        why = ("the fastest that passed and won" if requested == "auto"
                else f"{requested} requested" + ("" if best.precision == requested else ", fell back"))
         return Choice(best.precision, backends[best.precision], results, f"precision {best.precision} ({why}); "
                       + "; ".join(parts))
-    tail = "none passed" if results else "no low precision to try"
-    if requested == "auto" and any(r.passed for r in results):
-        tail = f"none beat fp32 ({fp32_ms:.1f} ms)"
+    if not results:
+        tail = "no low precision to try"
+    elif any(r.passed for r in results):
+        tail = "none that passed beat fp32"
+    else:
+        tail = "none passed"
     return Choice("fp32", fp32_backend, results, f"precision fp32 ({tail}); " + "; ".join(parts))
+
+
+def _raced(results: Sequence[GateResult], fp32_backend, backends: Mapping[str, object],
+           x: np.ndarray) -> list[GateResult]:
+    times = race({"fp32": fp32_backend, **{r.precision: backends[r.precision] for r in results}}, x)
+    for r in results:
+        log.info("race on %s: %s %.1f ms, fp32 %.1f ms", "x".join(map(str, x.shape[2:])), r.precision,
+                 times[r.precision], times["fp32"])
+    return [replace(r, ms=times[r.precision], fp32_ms=times["fp32"]) for r in results]
