@@ -23,7 +23,7 @@ import numpy as np
 
 from streamer.core.files import atomic_write, file_sha256
 from streamer.errors import StreamerError
-from streamer.model.export import export_in_child, export_network
+from streamer.model.export import DYNAMIC, export_in_child, export_network
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,8 @@ class OnnxRuntimeBackend:
     def cache_path(self, height: int, width: int) -> Path:
         key = json.dumps(self.cache_key(height, width), sort_keys=True)
         digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-        return self.cache_dir / f"midas_small_{height}x{width}_{digest}.onnx"
+        size = "dynamic" if (height, width) == (DYNAMIC, DYNAMIC) else f"{height}x{width}"
+        return self.cache_dir / f"midas_small_{size}_{digest}.onnx"
 
     def onnx_file(self, height: int, width: int) -> Path:
         """The cached export for this size, exporting it first if it is absent or damaged."""
@@ -128,8 +129,8 @@ class OnnxRuntimeBackend:
 
     def _export(self, path: Path, height: int, width: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        log.info("exporting the network to ONNX for %dx%d (once per weights, size and library versions)",
-                 width, height)
+        log.info("exporting the network to ONNX for %s (once per weights, size and library versions)",
+                 "every input size" if height == DYNAMIC else f"{width}x{height}")
         # The pid in the name tells the next start whose it is: a .part whose writer is gone is removed then.
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=".onnx.part", dir=path.parent)
         os.close(fd)
@@ -194,9 +195,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def ort_session(path: str | Path, threads: int, spinning: bool = True):
+def ort_session(path: str | Path, threads: int, spinning: bool = True, arena: bool = True):
     """An ONNX Runtime CPU session: `threads` intra-op threads, sequential, every graph optimisation. `spinning` off
-    for sessions that must never hold a core while they wait (uploads beside the live worker)."""
+    for sessions that must never hold a core while they wait (uploads beside the live worker); `arena` off for
+    sessions that see many input sizes (uploads), whose arena would otherwise keep the largest size's buffers and
+    grow with every new one."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -206,6 +209,8 @@ def ort_session(path: str | Path, threads: int, spinning: bool = True):
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if not spinning:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if not arena:
+        opts.enable_cpu_mem_arena = False
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
