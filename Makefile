@@ -40,6 +40,7 @@ run: setup
 
 test: setup
 	$(PY) -m ruff check streamer tests
+	$(PY) -m mypy streamer
 	$(PY) -m pytest -q
 
 bench: setup

@@ -63,7 +63,7 @@ class DepthSubscriber:
                     continue
                 break
             self.received += 1
-            topic = bytes(parts[0])
+            topic = parts[0].bytes
             if self._pending.pop(topic, None) is not None:
                 self.dropped += 1
             self._pending[topic] = parts

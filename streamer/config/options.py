@@ -24,7 +24,7 @@ def describe(options_cls: type) -> list[tuple[str, Any, dict]]:
     """(name, default, metadata) for each field of an options dataclass, in declaration order."""
     out = []
     for f in dataclasses.fields(options_cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default_factory() if callable(f.default_factory) else f.default
         out.append((f.name, default, dict(f.metadata)))
     return out
 

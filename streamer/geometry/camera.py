@@ -79,7 +79,7 @@ class CameraModel:
 
     def intrinsics(self) -> dict:
         """{fx, fy, cx, cy, width, height} (plus the distortion when there is any): what wire headers carry."""
-        out = {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width,
+        out: dict[str, object] = {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width,
                "height": self.height}
         if self.distorted:
             out["distortion"] = dict(zip(DISTORTION, self.distortion, strict=True))

@@ -9,7 +9,7 @@ import numpy as np
 
 from streamer.config.options import opt
 from streamer.errors import NonFiniteOutput
-from streamer.model.backends import OnnxRuntimeBackend, TorchBackend, choose_backend
+from streamer.model.backends import Backend, OnnxRuntimeBackend, TorchBackend, choose_backend
 from streamer.model.precision import REQUESTS, PrecisionState
 from streamer.model.layout import check_checkpoint
 from streamer.model.preprocess import NET_SIZE, STRIDE, Preprocessor, network_size
@@ -75,11 +75,11 @@ class DepthModel:
         self.weights_sha256 = weights.sha256
         self.official_weights = weights.official
         # (backend, state) in one attribute: a reader never sees one precision's backend with another's state.
-        self._serving: tuple[object, PrecisionState] = (backend, PrecisionState())
+        self._serving: tuple[Backend, PrecisionState] = (backend, PrecisionState())
         self._switch_generation = 0
 
     @property
-    def backend(self):
+    def backend(self) -> Backend:
         return self._serving[0]
 
     @property
@@ -122,7 +122,7 @@ class PrecisionSwitch:
         self._model = model
         self._generation = generation
 
-    def set(self, state: PrecisionState, backend=None) -> None:
+    def set(self, state: PrecisionState, backend: Backend | None = None) -> None:
         """Serve `state` on `backend` (None: the backend serving now); one attribute store."""
         model = self._model
         if self._generation != model._switch_generation:
@@ -157,12 +157,14 @@ def load_depth_model(options: ModelOptions, weights_path: str | None = None) -> 
     options.validate()
     path = resolve_weights_path(weights_path, options.weights)
     backend_name, device = choose_backend(options.backend, options.device)
-    weights = read_state_dict(path) if backend_name == "torch" else identify(path)
+    weights: LoadedWeights | WeightsFile = read_state_dict(path) if backend_name == "torch" else identify(path)
     if not weights.official:
         # Loud on purpose: random or foreign weights give plausible-looking but meaningless depth.
         log.warning("weights %s (sha256 %s) are NOT the official MiDaS v2.1 small file (sha256 %s); depth from "
                     "them is only as good as they are", weights.path, weights.sha256[:16], WEIGHTS_SHA256[:16])
+    backend: TorchBackend | OnnxRuntimeBackend
     if backend_name == "torch":
+        assert isinstance(weights, LoadedWeights)  # read_state_dict above
         backend = TorchBackend(build_network(weights), device=device, threads=options.threads)
     else:
         backend = OnnxRuntimeBackend(weights.sha256, path, cache_dir() / "onnx", threads=options.threads,

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -38,6 +39,15 @@ def default_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+class Backend(Protocol):
+    """What serves the network: a preprocessed batch (1 x 3 x H x W float32) in, relative inverse depth (H x W
+    float32) out, and a description of itself for headers and /stats."""
+
+    def infer(self, x: np.ndarray) -> np.ndarray: ...
+
+    def describe(self) -> dict: ...
 
 
 class TorchBackend:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import timm
 import torch
 import torch.nn.functional as F
+from timm.models.efficientnet import EfficientNet
 from torch import nn
 
 from streamer.model.weights import LoadedWeights, load_into
@@ -57,6 +58,29 @@ class Interpolate(nn.Module):
         return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
+class _Encoder(nn.Module):
+    """The backbone's four stages (the official `pretrained.layer1..4`); declared here so they are typed."""
+
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
+
+class _Decoder(nn.Module):
+    """The decoder (the official `scratch.*`); declared here so its parts are typed."""
+
+    layer1_rn: nn.Conv2d
+    layer2_rn: nn.Conv2d
+    layer3_rn: nn.Conv2d
+    layer4_rn: nn.Conv2d
+    refinenet1: FeatureFusionBlock
+    refinenet2: FeatureFusionBlock
+    refinenet3: FeatureFusionBlock
+    refinenet4: FeatureFusionBlock
+    output_conv: nn.Sequential
+
+
 class MidasSmall(nn.Module):
     """Relative inverse depth from an ImageNet-normalised RGB batch (N x 3 x H x W, H and W multiples of 32).
 
@@ -67,7 +91,8 @@ class MidasSmall(nn.Module):
         super().__init__()
         # The official weights carry the backbone too, so timm's own ImageNet weights are never fetched.
         effnet = timm.create_model(BACKBONE, pretrained=False)
-        self.pretrained = nn.Module()
+        assert isinstance(effnet, EfficientNet)
+        self.pretrained = _Encoder()
         # timm folds the stem activation into bn1 (BatchNormAct2d); the Identity keeps the official index 2.
         self.pretrained.layer1 = nn.Sequential(effnet.conv_stem, effnet.bn1, nn.Identity(), *effnet.blocks[0:2])
         self.pretrained.layer2 = nn.Sequential(*effnet.blocks[2:3])
@@ -75,7 +100,7 @@ class MidasSmall(nn.Module):
         self.pretrained.layer4 = nn.Sequential(*effnet.blocks[5:9])
 
         f1, f2, f3, f4 = FEATURES, FEATURES * 2, FEATURES * 4, FEATURES * 8
-        self.scratch = nn.Module()
+        self.scratch = _Decoder()
         for i, (cin, cout) in enumerate(zip(BACKBONE_CHANNELS, (f1, f2, f3, f4), strict=True), start=1):
             setattr(self.scratch, f"layer{i}_rn", nn.Conv2d(cin, cout, 3, padding=1, bias=False))
         self.scratch.refinenet4 = FeatureFusionBlock(f4, expand=True)

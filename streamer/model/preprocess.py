@@ -61,7 +61,7 @@ class Preprocessor:
             raise ValueError(f"expected an H x W x 3 BGR image, got shape {bgr.shape}")
         h, w = bgr.shape[:2]
         net_w, net_h = self.size_for(w, h)
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float64 if self.exact else np.float32)
+        rgb: np.ndarray = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float64 if self.exact else np.float32)
         rgb /= 255.0
         # Resize after the float conversion (as the official code does): resizing uint8 first would round.
         small = cv2.resize(rgb, (net_w, net_h), interpolation=cv2.INTER_CUBIC).astype(np.float32, copy=False)

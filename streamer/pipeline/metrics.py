@@ -117,7 +117,7 @@ class Metrics:
     def describe(self) -> list:
         return []  # collected at scrape time only; names are not reserved in the registry
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self):
         with self._lock:
             board, camera, totals = self._board, self._camera, dict(self._retired)
         sample = board.sample() if board is not None else Sample()
@@ -133,10 +133,10 @@ class Metrics:
                     family.add_metric([cam, stage] if staged else [cam], value)
             yield family
         for name, help_text in GAUGES.items():
-            family = GaugeMetricFamily(PREFIX + name, help_text, labels=["camera"])
+            gauge = GaugeMetricFamily(PREFIX + name, help_text, labels=["camera"])
             if name in sample.gauges:
-                family.add_metric([camera], sample.gauges[name])
-            yield family
+                gauge.add_metric([camera], sample.gauges[name])
+            yield gauge
         info = InfoMetricFamily(PREFIX + "model", "The network that runs: backend, numeric precision, and whether "
                                 "the weights are the official file.", labels=["camera"])
         if sample.model:

@@ -13,11 +13,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import foxglove
 import numpy as np
 from foxglove.channels import (CameraCalibrationChannel, CompressedImageChannel, FrameTransformsChannel,
                                PointCloudChannel, RawImageChannel)
+from foxglove.websocket import ChannelView, Client, ServerListener
 
 from streamer.config.net import host_problem
 from streamer.config.options import opt
@@ -60,7 +62,15 @@ class FoxgloveOptions:
             raise ValueError(f"host = {self.host!r}: {problem}")
 
 
-class _Subscriptions:
+class _Channel(Protocol):
+    """What the publisher uses of a foxglove channel, typed (one message schema each) or schema-carrying."""
+
+    def id(self) -> int: ...
+
+    def log(self, message: Any, /, *, log_time: int | None = None) -> None: ...
+
+
+class _Subscriptions(ServerListener):
     """The server listener: how many client subscriptions each channel id has (called from the SDK's threads)."""
 
     def __init__(self) -> None:
@@ -68,12 +78,12 @@ class _Subscriptions:
         self._counts: dict[int, int] = {}
         self.clients: set[int] = set()
 
-    def on_subscribe(self, client, channel) -> None:  # noqa: ANN001 -- foxglove's Client and ChannelView
+    def on_subscribe(self, client: Client, channel: ChannelView) -> None:
         with self._lock:
             self._counts[channel.id] = self._counts.get(channel.id, 0) + 1
             self.clients.add(client.id)
 
-    def on_unsubscribe(self, client, channel) -> None:  # noqa: ANN001
+    def on_unsubscribe(self, client: Client, channel: ChannelView) -> None:
         with self._lock:
             self._counts[channel.id] = max(0, self._counts.get(channel.id, 0) - 1)
 
@@ -102,8 +112,8 @@ class FoxglovePublisher(Publisher):
         self._messages = FoxgloveMessages(ros, points_stride)
         self._subs = _Subscriptions()
         self._context: foxglove.Context | None = None
-        self._server = None
-        self._channels: dict[str, object] = {}
+        self._server: foxglove.WebSocketServer | None = None
+        self._channels: dict[str, _Channel] = {}
         self._next_status = 0.0
         self._last_frame: DepthFrame | None = None
         self.url = ""  # ws://host:port once listening
@@ -139,10 +149,10 @@ class FoxglovePublisher(Publisher):
     def port(self) -> int:
         return self._server.port if self._server is not None else 0
 
-    def _channel(self, name: str):  # noqa: ANN202 -- one of foxglove's typed channels
+    def _channel(self, name: str) -> _Channel:
         """The channel `name`, advertised the first time a frame has what it carries (metric depth, a camera
         model, a mount): a client sees only channels that will publish."""
-        channel = self._channels.get(name)
+        channel: _Channel | None = self._channels.get(name)
         if channel is None:
             ctx, topic = self._context, self.ros.topic(name if name != "tf" else "tf")
             if name == "metric":
@@ -203,7 +213,7 @@ class FoxglovePublisher(Publisher):
             self.sent += 1
 
     def _log(self, name: str, message: object, stamp: int) -> None:
-        self._channels[name].log(message, log_time=stamp)  # type: ignore[attr-defined]
+        self._channels[name].log(message, log_time=stamp)
         self.messages += 1
 
     def _tick(self) -> None:

@@ -79,7 +79,9 @@ class ImageZmqPublisher(Publisher):
             payload = np.ascontiguousarray(self._renderer.image(frame, o.view), dtype=np.uint8)
             meta = {"msg": o.name, "dtype": str(payload.dtype), "shape": list(payload.shape)}
         try:
-            self._sock.send_multipart([json.dumps(meta).encode(), payload], flags=zmq.NOBLOCK, copy=False)
+            # ndarray is a buffer; numpy declares __buffer__ only for Python >= 3.12
+            self._sock.send_multipart([json.dumps(meta).encode(), payload],  # type: ignore[list-item]
+                                      flags=zmq.NOBLOCK, copy=False)
             self.sent += 1
         except zmq.Again:
             self.send_drops += 1

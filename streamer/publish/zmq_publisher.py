@@ -216,8 +216,9 @@ class ZmqPublisher(Publisher):
     def _send_message(self, topic: bytes, header: dict, payload: bytes | np.ndarray) -> bool:
         assert self._sock is not None
         try:
-            self._sock.send_multipart([topic, json.dumps(redact_data(header), default=str).encode(), payload],
-                                      flags=zmq.NOBLOCK, copy=False)
+            # ndarray is a buffer; numpy declares __buffer__ only for Python >= 3.12
+            self._sock.send_multipart([topic, json.dumps(redact_data(header), default=str).encode(),
+                                       payload], flags=zmq.NOBLOCK, copy=False)  # type: ignore[list-item]
             return True
         except zmq.Again:  # a PUB socket drops rather than refuses, but never wait if it ever does
             return False

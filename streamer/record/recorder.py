@@ -15,6 +15,7 @@ import json
 import logging
 import time
 
+from rosbags.interfaces import Connection
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer, WriterError
 
 from streamer.core.frame import DepthFrame
@@ -48,7 +49,7 @@ class Recorder(Publisher):
         self._status_view = status
         self._messages = RosMessages(ros, points_stride, options.depth_bits)
         self._writer: Writer | None = None
-        self._conns: dict[str, object] = {}
+        self._conns: dict[str, Connection] = {}
         self._opened_mono = 0.0
         self._split_bytes = 0
         self._next_retry = 0.0

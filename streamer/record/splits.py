@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mcap.records import Channel, Message, Schema
 from mcap.stream_reader import StreamReader
+from rosbags.interfaces import Connection
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from streamer.record.messages import TYPESTORE
@@ -55,7 +56,7 @@ def folder_size(path: Path) -> int:
 
 def list_splits(root: Path) -> list[Split]:
     """Every split folder (and set-aside `.unreadable` one) under `root`, oldest first."""
-    out = []
+    out: list[Split] = []
     if not root.is_dir():
         return out
     for entry in root.iterdir():
@@ -90,7 +91,7 @@ def rotate(root: Path, max_bytes: int, keep: Path | None = None) -> list[Path]:
 
 def recover(root: Path) -> list[str]:
     """Repair or set aside every split left open by a crash; returns what was done, one line each (also logged)."""
-    done = []
+    done: list[str] = []
     if not root.is_dir():
         return done
     for stale in root.glob("*.repairing"):  # a repair that was itself interrupted: start it over
@@ -134,7 +135,7 @@ def _rewrite(source: Path, target: Path) -> tuple[int, float]:
     """Copy every complete message of the MCAP `source` into a new bag at `target`: (messages, seconds spanned)."""
     schemas: dict[int, Schema] = {}
     channels: dict[int, Channel] = {}
-    connections = {}
+    connections: dict[int, Connection] = {}
     count, first, last = 0, None, None
     writer = Writer(target, version=9, storage_plugin=StoragePlugin.MCAP)
     writer.open()
@@ -165,7 +166,7 @@ def _rewrite(source: Path, target: Path) -> tuple[int, float]:
         writer.abort()
         raise
     fsync_tree(target)
-    return count, ((last - first) / 1e9 if count else 0.0)
+    return count, ((last - first) / 1e9 if first is not None and last is not None else 0.0)
 
 
 def fsync_tree(path: Path) -> None:

@@ -127,7 +127,9 @@ class AvSource(Source):
                 if time.monotonic() - last_progress > opts.stall_timeout:
                     raise SourceFault(f"{self.label}: no frame for {opts.stall_timeout:g} s")
         finally:
-            packets.close()  # run the demuxer's cleanup now, while the container is still open
+            # run the demuxer's cleanup now, while the container is still open (demux() returns a generator; av's
+            # stub says Iterator)
+            packets.close()  # type: ignore[attr-defined]
         return got
 
     def _decode_packet(self, packet: av.Packet) -> list[av.VideoFrame]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -77,7 +78,7 @@ class BagSource(Source):
         for conn, bag_ns, raw in reader.messages(connections=conns):
             if self._stop.is_set():
                 break
-            msg = reader.deserialize(raw, conn.msgtype)
+            msg: Any = reader.deserialize(raw, conn.msgtype)  # a sensor_msgs Image or CompressedImage
             stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 or bag_ns * 1e-9
             try:
                 image = to_bgr(msg, conn.msgtype)
@@ -118,7 +119,7 @@ def to_bgr(msg, msgtype: str) -> np.ndarray:  # noqa: ANN001 -- a deserialised s
         raise ValueError(f"{w}x{h} {enc} image with step {step} does not fit its {data.size} bytes")
     rows = data[:step * h].reshape(h, step)[:, :w * channels]
     if enc == "mono16":
-        px = rows.copy().view(">u2" if msg.is_bigendian else "<u2").reshape(h, w)
+        px: np.ndarray = rows.copy().view(">u2" if msg.is_bigendian else "<u2").reshape(h, w)
         return cv2.cvtColor((px >> 8).astype(np.uint8), cv2.COLOR_GRAY2BGR)
     px = rows.reshape(h, w, channels)
     code = {"rgb8": cv2.COLOR_RGB2BGR, "mono8": cv2.COLOR_GRAY2BGR, "yuv422": cv2.COLOR_YUV2BGR_UYVY,

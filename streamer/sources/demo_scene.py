@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
@@ -46,6 +46,18 @@ class SceneObject:
     center: tuple[float, float, float]
     size: tuple[float, float, float]
     color: tuple[float, float, float]  # BGR 0..1
+
+
+class _RayCamera(Protocol):
+    """What `_draw` needs of a camera: position, per-pixel world rays (t = z-depth), their reciprocals, roi()."""
+
+    pos: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    dz: np.ndarray
+    inv: list[np.ndarray]
+
+    def roi(self, corners: np.ndarray) -> tuple[slice, slice] | None: ...
 
 
 class _Camera:
@@ -94,7 +106,8 @@ class DemoScene:
         model = demo_camera(width, height)
         self.camera = _Camera(width, height, model.fx, model.cx, model.cy)
         self._phase = rng.uniform(0.0, 2.0 * math.pi, size=4)
-        self._colors = [tuple(float(c) for c in rng.uniform(0.25, 0.95, size=3)) for _ in range(5)]
+        self._colors = [(float(b), float(g), float(r))
+                        for b, g, r in (rng.uniform(0.25, 0.95, size=3) for _ in range(5))]
         self._tones = rng.uniform(0.8, 1.15, size=64).astype(np.float32)  # per-tile / per-panel shade variation
         self.static_objects = [
             SceneObject("pillar_left", "box", (-1.6, ROOM_HEIGHT_M / 2, 10.0), (0.3, ROOM_HEIGHT_M / 2, 0.3),
@@ -198,7 +211,7 @@ class DemoScene:
         albedo = np.empty(t.shape + (3,), np.float32)
         normal = np.zeros(t.shape + (3,), np.float32)
 
-        def tone(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        def tone(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
             return tones[(np.asarray(a, np.int64) * 7 + np.asarray(b, np.int64) * 13) % tones.size]
 
         # floor: 0.6 m tiles in two wood tones, each tile shaded a little differently
@@ -244,7 +257,7 @@ def _lambert(px, py, pz, nx, ny, nz) -> np.ndarray:
     return AMBIENT + (1.0 - AMBIENT) * np.clip(cos, 0.0, 1.0) * (8.0 / (8.0 + dist2 * 0.25))
 
 
-def _draw(cam: _Camera, obj: SceneObject, image: np.ndarray, depth: np.ndarray) -> None:
+def _draw(cam: _RayCamera, obj: SceneObject, image: np.ndarray, depth: np.ndarray) -> None:
     """Ray-cast one object inside its screen rectangle; keep pixels where it is nearer than what is there."""
     c = np.asarray(obj.center)
     s = np.asarray(obj.size)

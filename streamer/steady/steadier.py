@@ -143,12 +143,14 @@ class Steadier:
             if bad is not None:
                 np.copyto(aligned, est, where=bad)  # unknown pixels keep their estimate
             motion = temporal.update(aligned)
+        assert temporal.estimate is not None  # seeded or updated just above
         self._range.update(temporal.estimate)
         return self._result((scale, shift), motion, status, note)
 
     def _result(self, align: tuple[float, float], motion: float, status: str, note: str) -> SteadyResult:
         o, est = self.options, self._temporal.estimate
         if est is None:  # nothing usable seen yet (first frame all NaN): an all-zero map, flagged REJECTED
+            assert self._shape is not None  # set by the first update
             est = np.zeros(self._shape, np.float32)
         depth = smooth_edges(est, self._range.range, d=o.bilateral_d, sigma_color=o.bilateral_sigma_color,
                              sigma_space=o.bilateral_sigma_space, enabled=o.bilateral)

@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass, field
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import Message
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 SUBPROTOCOL = "foxglove.sdk.v1"
 OP_MESSAGE_DATA = 0x01
@@ -38,11 +40,12 @@ class FoxgloveClient:
     subprotocol: str | None = None
 
     def __post_init__(self) -> None:
-        self._connection = connect(self.url, subprotocols=[SUBPROTOCOL], open_timeout=self.timeout, max_size=None)
+        self._connection = connect(self.url, subprotocols=[Subprotocol(SUBPROTOCOL)], open_timeout=self.timeout,
+                                   max_size=None)
         self.ws = self._connection.__enter__()  # a stalled client: its library stops reading after max_queue
         self.subprotocol = self.ws.subprotocol
         self._subs: dict[int, int] = {}  # subscription id -> channel id
-        self._classes: dict[int, type] = {}
+        self._classes: dict[int, type[Message]] = {}
         self._pending: list[Received] = []
 
     def close(self) -> None:

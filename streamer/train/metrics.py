@@ -38,7 +38,7 @@ def _prepare(pred_raw: np.ndarray, gt_depth: np.ndarray,
              max_depth: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Steps 1 and 2: the prediction at the ground truth's size, the ground truth, its valid pixels."""
     gt = np.asarray(gt_depth, np.float32)
-    pred = np.asarray(pred_raw, np.float32)
+    pred: np.ndarray = np.asarray(pred_raw, np.float32)
     if pred.shape != gt.shape:
         pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
     return pred, gt, valid_mask(gt, max_depth)

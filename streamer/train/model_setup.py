@@ -24,9 +24,10 @@ def load_start(weights: str | None, state_dict: dict | None = None) -> nn.Module
 def frozen_modules(model: nn.Module, freeze_backbone: bool, freeze_bn: bool) -> list[nn.Module]:
     """Modules that stay in eval mode while training, with their parameters' requires_grad turned off."""
     if freeze_backbone:
-        frozen = [model.pretrained]
+        frozen = [model.get_submodule("pretrained")]
     elif freeze_bn:
-        frozen = [m for m in model.pretrained.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        encoder = model.get_submodule("pretrained")
+        frozen = [m for m in encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     else:
         frozen = []
     for module in frozen:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -62,7 +63,7 @@ def random_scene(rng: np.random.Generator) -> dict:
                  "tones": rng.uniform(0.75, 1.2, 64).astype(np.float32)} for _ in range(6)]
     objects = []
     for i in range(int(rng.integers(1, 10))):
-        shape = "sphere" if rng.random() < 0.4 else "box"
+        shape: Literal["sphere", "box"] = "sphere" if rng.random() < 0.4 else "box"
         if shape == "sphere":
             r = rng.uniform(0.12, 0.7)
             size = (r, r, r)

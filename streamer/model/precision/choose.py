@@ -13,9 +13,11 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from streamer.model.backends import Backend
 from streamer.model.precision import REQUESTS
 from streamer.model.precision.backends import engine_for, make_backend
 from streamer.model.precision.calibration import FrameSet, network_inputs
@@ -23,13 +25,16 @@ from streamer.model.precision.cpu import CpuFeatures, detect
 from streamer.model.precision.gate import DEFAULT_THRESHOLDS, GateResult, Thresholds, compare
 from streamer.model.precision.quantize import DEFAULT_SETTINGS, QuantSettings, int8_file
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
+
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Choice:
     precision: str
-    backend: object
+    backend: Backend
     results: list[GateResult] = field(default_factory=list)
     reason: str = ""
 
@@ -99,7 +104,7 @@ def _run(backend, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], float
     return maps, statistics.median(times)
 
 
-def race(backends: Mapping[str, object], x: np.ndarray, rounds: int = 5, runs: int = 4) -> dict[str, float]:
+def race(backends: Mapping[str, Backend], x: np.ndarray, rounds: int = 5, runs: int = 4) -> dict[str, float]:
     """Median ms per backend, timed round-robin on the same input (load from elsewhere hits every one alike)."""
     times: dict[str, list[float]] = {k: [] for k in backends}
     for _ in range(rounds):
@@ -117,9 +122,9 @@ def evaluate(reference: Sequence[np.ndarray], candidate, precision: str, inputs:
     return compare(reference, maps, precision, thresholds, ms)
 
 
-def choose(fp32_backend, candidates: Mapping[str, object | Callable[[], object]], held_out_inputs: Sequence[np.ndarray],
-           thresholds: Thresholds = DEFAULT_THRESHOLDS, requested: str = "auto", notes: Sequence[str] = (),
-           race: bool = True) -> Choice:
+def choose(fp32_backend: Backend, candidates: Mapping[str, Backend | Callable[[], Backend]],
+           held_out_inputs: Sequence[np.ndarray], thresholds: Thresholds = DEFAULT_THRESHOLDS,
+           requested: str = "auto", notes: Sequence[str] = (), race: bool = True) -> Choice:
     """Gate each candidate (a backend, or a zero-argument builder of one) on the held-out inputs, then race the
     passing ones against fp32 (interleaved, on the same frame: sequential timings on a shared machine compare loads).
 
@@ -131,16 +136,17 @@ def choose(fp32_backend, candidates: Mapping[str, object | Callable[[], object]]
         raise ValueError("the gate needs held-out frames")
     reference, _ = _run(fp32_backend, held_out_inputs)
     results: list[GateResult] = []
-    backends: dict[str, object] = {}
+    backends: dict[str, Backend] = {}
     for precision, candidate in candidates.items():
         try:
-            backend = candidate() if callable(candidate) and not hasattr(candidate, "infer") else candidate
+            backend = candidate() if _is_builder(candidate) else candidate
             result = evaluate(reference, backend, precision, held_out_inputs, thresholds)
         except Exception as exc:  # a failed build or compile refuses this precision, never the daemon
             log.warning("%s: could not build or run it: %s", precision, exc)
             result = GateResult(precision, float("nan"), float("nan"), float("nan"), 0, False, f"build failed: {exc}")
             backend = None
         if result.passed:
+            assert backend is not None  # a failed build never passes
             backends[precision] = backend
             if race and requested != "auto":
                 result = _raced([result], fp32_backend, backends, held_out_inputs[0])[0]
@@ -169,7 +175,12 @@ def choose(fp32_backend, candidates: Mapping[str, object | Callable[[], object]]
     return Choice("fp32", fp32_backend, results, f"precision fp32 ({tail}); " + "; ".join(parts))
 
 
-def _raced(results: Sequence[GateResult], fp32_backend, backends: Mapping[str, object],
+def _is_builder(candidate: Backend | Callable[[], Backend]) -> TypeIs[Callable[[], Backend]]:
+    """A zero-argument builder of a backend, not a backend (which may be callable too, but has infer)."""
+    return callable(candidate) and not hasattr(candidate, "infer")
+
+
+def _raced(results: Sequence[GateResult], fp32_backend: Backend, backends: Mapping[str, Backend],
            x: np.ndarray) -> list[GateResult]:
     times = race({"fp32": fp32_backend, **{r.precision: backends[r.precision] for r in results}}, x)
     for r in results:

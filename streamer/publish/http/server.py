@@ -24,9 +24,10 @@ class HttpServer(ThreadingHTTPServer):
 
     def server_bind(self) -> None:
         socketserver.TCPServer.server_bind(self)  # HTTPServer's version does a reverse DNS lookup: skip it
-        self.server_name, self.server_port = self.server_address[:2]
+        host, self.server_port = self.server_address[:2]
+        self.server_name = str(host)  # an AF_INET/AF_INET6 socket name: always text
 
-    def process_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+    def process_request(self, request, client_address) -> None:
         if self.conns.admit(request) == "full":
             # Answered here, on the accept thread, with a short timeout: no handler thread for a connection
             # we refuse, so a flood cannot exhaust threads.
@@ -40,7 +41,7 @@ class HttpServer(ThreadingHTTPServer):
             return
         super().process_request(request, client_address)
 
-    def shutdown_request(self, request) -> None:  # type: ignore[no-untyped-def]
+    def shutdown_request(self, request) -> None:
         self.conns.discard(request)
         super().shutdown_request(request)
 
@@ -48,5 +49,5 @@ class HttpServer(ThreadingHTTPServer):
         """Shut down every open socket, so handler threads blocked in a read or write return at once."""
         self.conns.shut_all()
 
-    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+    def handle_error(self, request, client_address) -> None:
         log.debug("http: connection from %s ended with an error", client_address, exc_info=True)

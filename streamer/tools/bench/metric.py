@@ -68,6 +68,7 @@ def _ground(model, frames: int, size: tuple[int, int]) -> dict:
         t = truth_at(truth, depth.shape[1], depth.shape[0])
         s, sh = oracle_fit(depth, t)
         oracle, _ = abs_rel(to_metric(depth, s, sh, 40.0), t)
+        assert r.camera is not None and r.anchor is not None  # the demo source has a camera and a mount
         floor = np.abs(t * demo_mount().floor_inverse_depth(r.camera) - 1.0) < 1e-2
         fs, fsh = oracle_fit(depth, t, floor)
         floor_oracle, _ = abs_rel(to_metric(depth, fs, fsh, 40.0), t)
@@ -130,7 +131,9 @@ def _cost(model, frames: int, size: tuple[int, int]) -> dict:
         r = points.update(depth, status, truth.shape, k * 0.1)
         t1 = time.process_time()
         if r.metric is not None:
+            assert r.camera is not None  # metric depth comes with its camera
             cloud = backproject(r.metric, r.camera, stride=2, bgr=image)
+            assert cloud.rgb is not None  # bgr given
             cloud.xyz.astype("<f4", copy=False).tobytes() + cloud.rgb.tobytes()
             n_points += len(cloud)
         t2 = time.process_time()

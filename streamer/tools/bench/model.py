@@ -10,6 +10,7 @@ import logging
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,8 +86,9 @@ def bench_model(weights: str | None, backends: list[str], sizes: list[tuple[int,
                 median = statistics.median(times)
                 p90 = float(np.percentile(times, 90))
                 gf = flops[(width, height)]
-                row = {"backend": name, "threads": t, "size": f"{width}x{height}", "gflop": gf, "median_ms": median,
-                       "p90_ms": p90, "gflops": gf / median * 1e3, "peak_gflops": peak * t / cores}
+                row: dict[str, Any] = {"backend": name, "threads": t, "size": f"{width}x{height}", "gflop": gf,
+                                       "median_ms": median, "p90_ms": p90, "gflops": gf / median * 1e3,
+                                       "peak_gflops": peak * t / cores}
                 rows.append(row)
                 floor = gf / row["peak_gflops"] * 1e3
                 print(f"{name:<12} {t:>7} {row['size']:>8} {gf:>6.2f} {median:>10.1f} {p90:>8.1f} "

@@ -76,7 +76,8 @@ def official_loop(video: str, forward: Forward, seconds: float, net_size: int) -
                     align_corners=False).squeeze().numpy()
                 lo, hi = prediction.min(), prediction.max()  # per-frame min/max: the flicker we remove
                 normalized = 255 * (prediction - lo) / (hi - lo)
-                colored = cv2.applyColorMap(np.uint8(normalized), cv2.COLORMAP_INFERNO)
+                # np.uint8(array) is an array (run.py's own call, kept); numpy's stub says a scalar
+                colored = cv2.applyColorMap(np.uint8(normalized), cv2.COLORMAP_INFERNO)  # type: ignore[call-overload]
                 np.concatenate((bgr, colored), axis=1)  # create_side_by_side
                 times.append((time.perf_counter() - t0) * 1e3)
                 frames += 1

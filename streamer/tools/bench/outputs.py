@@ -35,8 +35,8 @@ def bench_outputs(video: str, weights: str | None, seconds: float, paced_fps: fl
     print(f"bench outputs: {video} looping at {paced_fps:g} fps, {seconds:g} s per phase, precision {precision}")
     rows = []
     try:
-        for name, extra, client in phases:
-            args = looping_video_args(video, weights, paced_fps, "--set", f"model.precision={precision}", *extra)
+        for name, flags, client in phases:
+            args = looping_video_args(video, weights, paced_fps, "--set", f"model.precision={precision}", *flags)
             row = {"phase": name, **_measure(args, seconds, port if client else None, folder / "rec")}
             rows.append(row)
             print(_format(row), flush=True)

@@ -21,7 +21,7 @@ import zmq
 from streamer.config.schema import Override
 from streamer.errors import StreamerError
 from streamer.model import load_depth_model
-from streamer.model.backends import default_threads
+from streamer.model.backends import OnnxRuntimeBackend, default_threads
 from streamer.model.preprocess import network_size
 from streamer.model.weights import resolve_weights_path
 from streamer.pipeline.options import load_config
@@ -101,7 +101,8 @@ def bench_pipeline(video: str, weights: str | None, seconds: float, paced_fps: f
     try:
         conf = load_config(None, [Override("model.net_size", net_size, "bench"),
                                   Override("model.precision", "fp32", "bench")])
-        backend = load_depth_model(conf["model"], weights_path).backend
+        backend = load_depth_model(conf["model"], weights_path).fp32_backend  # fp32 serves: the same backend
+        assert isinstance(backend, OnnxRuntimeBackend)  # model.backend auto on the CPU
         net_w, net_h = network_size(640, 480, net_size)
         forward, ov_precision = openvino_forward(backend.onnx_file(net_h, net_w))
     except ImportError:

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamer.model.backends import OnnxRuntimeBackend
+from streamer.model.backends import Backend, OnnxRuntimeBackend
 from streamer.model.precision.calibration import load_frame_set, network_inputs
 from streamer.model.precision.gate import compare
 from streamer.model.precision.backends import make_backend, openvino_available
@@ -29,12 +29,12 @@ from streamer.model.preprocess import Preprocessor
 from streamer.model.weights import cache_dir, identify, resolve_weights_path
 
 
-def _rows(fp32: OnnxRuntimeBackend, int8: Int8Model, other: Int8Model, threads: int) -> dict[str, object]:
+def _rows(fp32: OnnxRuntimeBackend, int8: Int8Model, other: Int8Model, threads: int) -> dict[str, Backend]:
     """fp32, bf16 and int8 per engine; int8 also with the other reduce_range than this CPU's setting, and OpenVINO
     int8 under other thread layouts (pinning on/off, one thread fewer)."""
     rr = "rr" if int8.settings.reduce_range else "no-rr"
     rr_other = "no-rr" if int8.settings.reduce_range else "rr"
-    rows: dict[str, object] = {"fp32 onnxruntime": fp32}
+    rows: dict[str, Backend] = {"fp32 onnxruntime": fp32}
     if openvino_available():
         rows["fp32 openvino"] = make_backend("openvino", fp32.onnx_file, "fp32", threads)
         rows["bf16 openvino"] = make_backend("openvino", fp32.onnx_file, "bf16", threads)
@@ -49,7 +49,7 @@ def _rows(fp32: OnnxRuntimeBackend, int8: Int8Model, other: Int8Model, threads: 
     return rows
 
 
-def _time(rows: dict[str, object], x: np.ndarray, runs: int, rounds: int = 5) -> dict[str, float]:
+def _time(rows: dict[str, Backend], x: np.ndarray, runs: int, rounds: int = 5) -> dict[str, float]:
     for backend in rows.values():
         backend.infer(x)  # build + warm
     return race(rows, x, rounds, max(1, runs // rounds))  # the precision stage's own race
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
-    sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",") if s]
+    sizes = [(int(w), int(h)) for w, h in (s.lower().split("x") for s in args.sizes.split(",") if s)]
     bench_precisions(args.weights, args.calibration, sizes, args.runs, args.threads, args.images)
     return 0
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -177,7 +178,7 @@ def _span(key: str, rows: list[dict], settled: list[dict]) -> dict:
             "flat_when_settled": len(late) == 1 if late else None}
 
 
-def _mean(values) -> float | None:  # type: ignore[no-untyped-def]
+def _mean(values: Iterable[float]) -> float | None:
     values = list(values)
     return round(statistics.fmean(values), 2) if values else None
 
