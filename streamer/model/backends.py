@@ -89,7 +89,7 @@ class OnnxRuntimeBackend:
         # The weights file: exported (strict load included) in a child process, so this one never imports torch.
         # Or a callable giving the torch network (benchmarks and tests that hold one already): exported here.
         self._source = network
-        self._network = None
+        self._network: object | None = None  # the torch network, built from `network` when it is a callable
         self.weights_sha256 = weights_sha256
         self.cache_dir = Path(cache_dir)
         self.threads = threads or default_threads()

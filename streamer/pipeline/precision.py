@@ -97,11 +97,13 @@ class PrecisionStage:
 
     def _from_cache(self) -> bool:
         """Serve a kept verdict at once and re-check it on the first live frames; False: decide from scratch."""
+        size, collector = self._first_size, self._collector
+        assert size is not None and collector is not None  # _run waits for the first frame; start() for a collector
         try:
-            verdict = self.manager.cached(self._first_size)
+            verdict = self.manager.cached(size)
             if verdict is None:
                 return False
-            choice = self.manager.adopt(verdict, self._first_size)
+            choice = self.manager.adopt(verdict, size)
             if choice.precision != "fp32":
                 choice.backend.infer(self._dummy())  # compile before switching: the worker never waits on it
             self.switch.set(self._state(choice, choice.precision != "fp32", "cache"), choice.backend)
@@ -111,12 +113,12 @@ class PrecisionStage:
                 explain(self.options.precision, choice)
                 self._collector = None
                 return True
-            need = min(self.options.gate_frames, self._collector.count)
-            while len(self._collector.frames) < need and not self._stop.wait(POLL_S):
+            need = min(self.options.gate_frames, collector.count)
+            while len(collector.frames) < need and not self._stop.wait(POLL_S):
                 pass
             if self._stop.is_set():
                 return True  # stopping: nothing to confirm
-            confirmed = self.manager.confirm(self._collector.frames[:need])
+            confirmed = self.manager.confirm(collector.frames[:need])
         except Exception as exc:  # a damaged cache entry must never take the daemon down
             log.warning("the cached precision verdict could not be used (%s); deciding again", exc)
             confirmed = None
@@ -129,10 +131,12 @@ class PrecisionStage:
         return True
 
     def _dummy(self) -> np.ndarray:
+        assert self._first_size is not None  # the first frame came
         return np.zeros((1, 3, *self._first_size), np.float32)
 
     def _select(self) -> None:
         t0 = time.monotonic()
+        assert self._collector is not None  # _run selects only while there is one
         try:
             choice = self.manager.select(self._collector.frame_set(self.options.gate_frames))
         except Exception as exc:  # a failed build must never take the daemon down: fp32 is always right

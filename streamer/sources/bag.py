@@ -96,7 +96,7 @@ class BagSource(Source):
                 wait = clock.delay(stamp)
                 if wait > 0 and self._stop.wait(wait):
                     break
-            self._note_format(w, h, getattr(msg, "encoding", None) or getattr(msg, "format", ""))
+            self._note_format(w, h, getattr(msg, "encoding", "") or getattr(msg, "format", ""))
             self._emit(image, pts=stamp, capture_wall=stamp)
             got += 1
         return got

@@ -178,6 +178,7 @@ class Trainer:
         return float(loss.detach()), float(lr)
 
     def validate(self) -> dict:
+        assert self.val_set is not None  # called only when there is a validation split
         t0 = time.perf_counter()
         self.model.eval()
         result = evaluate(torch_predictor(self.model, self.opts.eval_size), self.val_set, self.opts.max_depth,

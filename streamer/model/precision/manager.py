@@ -51,6 +51,8 @@ class PrecisionManager:
         self.cache, self.source = cache, source
         pinning = getattr(options, "openvino_pinning", "auto")
         self.layout = {} if pinning == "auto" else {"ENABLE_CPU_PINNING": pinning == "on"}
+        self.tries: list[str]
+        self.notes: list[str]
         if getattr(fp32_backend, "name", "") != "onnxruntime":
             self.tries, self.notes = [], [f"low precision runs from the ONNX export; backend "
                                           f"{getattr(fp32_backend, 'name', '?')} stays fp32"]
@@ -158,6 +160,7 @@ class PrecisionManager:
         engine = engine_for(verdict.precision, self.options.precision_engine, self.cpu)
         if verdict.precision == "int8":
             path = verdict.model_file
+            assert path is not None  # an int8 verdict keeps its file (the cache checked it)
             backend = make_backend(engine, lambda h, w: _sized(path, size, h, w), "int8", self.options.threads,
                                    self.layout)
         else:
@@ -172,6 +175,7 @@ class PrecisionManager:
         """Gate the adopted verdict on this run's first live frames: the choice if it still passes, else None."""
         if self.choice.precision == "fp32":
             return self.choice
+        assert self.size is not None  # adopt() set it
         inputs = network_inputs(live_frames, *self.size)
         checked = choose(self.fp32, {self.choice.precision: self.choice.backend}, inputs,
                          thresholds_from(self.options), self.choice.precision,
@@ -266,6 +270,7 @@ def apply_precision(model, options, calibration: str | None, images: Sequence = 
         choice = Choice("fp32", model.fp32_backend, [],
                         f"precision fp32 ({options.precision} needs real frames: pass --calibration VIDEO_OR_DIR)")
     elif manager.wants_frames:
+        assert calibration  # the branch above took the case without
         frames = load_frame_set(calibration, options.calibration_frames, options.gate_frames)
         size = None
         for path in images:

@@ -78,7 +78,7 @@ class HttpPublisher(Publisher):
         server = HttpServer((o.host, o.port), HttpRequestHandler, max_connections=o.max_connections)
         server.app = self
         self._server = server
-        self.address = server.server_address[:2]
+        self.address = (server.server_name, server.server_port)  # server_bind() set them from the bound socket
         self._serve_thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                                               name="http-accept", daemon=True)
         self._serve_thread.start()
@@ -177,7 +177,7 @@ class HttpPublisher(Publisher):
 
     def server_stats(self) -> dict:
         with self._counts_lock:
-            out = dict(self._counts)
+            out: dict[str, object] = dict(self._counts)
         encodes = self._renderer.encodes()
         out["no_signal_encodes"] = encodes.pop("no_signal")
         out["encodes"] = sum(encodes.values())
