@@ -1,4 +1,4 @@
-"""`depth-streamer` command line: run, infer, weights fetch|verify, view, bench model|pipeline|soak."""
+"""`depth-streamer` command line: run, infer, weights fetch|verify, view, calibrate, bench, train, eval."""
 from __future__ import annotations
 
 import argparse
@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int)
     p.add_argument("--view", default="depth", choices=VIEWS, help="videos: what the depth video shows")
     p.add_argument("--raw", action="store_true", help="videos: also DIR/<stem>.depth.npz with every raw map")
+    p.add_argument("--anchors", type=Path, metavar="FILE.json", help='images: known depths {"NAME.png": [[u, v, '
+                   'metres], ...]} -> DIR/<stem>.metric.npy (metres at the input size)')
+    p.add_argument("--ply", action="store_true", help="images: also DIR/<stem>.ply, the metric point cloud ([camera])")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override any config key")
     p.add_argument("--output-dir", type=Path, default=Path("."))
     add_precision_args(p, default="fp32")
     p.set_defaults(handler=cmd_infer)
@@ -106,19 +110,34 @@ def build_parser() -> argparse.ArgumentParser:
     from streamer.train.commands import add_parsers as add_train_parsers  # eval, train, dataset
 
     add_train_parsers(sub)
+    from streamer.geometry.calibrate import add_parsers as add_calibrate_parser
+
+    add_calibrate_parser(sub)
     return parser
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
     from streamer.model import load_depth_model
-    from streamer.pipeline.offline import InferOptions, run_infer
+    from streamer.pipeline.offline import InferOptions, prepare_output_dir, run_infer
     from streamer.pipeline.options import load_config
 
-    overrides = [Override(f"model.{flag}", getattr(args, flag), f"--{flag}")
-                 for flag in ("backend", "device", "threads", "precision") if getattr(args, flag) is not None]
+    from streamer.config.schema import parse_set
+    from streamer.pipeline.offline_metric import MetricOutputs, load_anchors
+
+    overrides = [parse_set(item) for item in args.set or []]
+    overrides += [Override(f"model.{flag}", getattr(args, flag), f"--{flag}")
+                  for flag in ("backend", "device", "threads", "precision") if getattr(args, flag) is not None]
     conf = load_config(args.config, overrides)
+    prepare_output_dir(args.output_dir)  # before the model: a folder we cannot write fails in a second
+    metric = None
+    if args.ply and not conf["camera"].has_intrinsics:
+        raise ConfigError("--ply needs the camera's intrinsics: [camera] fx, fy, cx, cy (with width, height) or "
+                          "hfov_deg, from --config or --set camera.fx=...")
+    if args.anchors is not None or args.ply:
+        anchors = load_anchors(args.anchors) if args.anchors is not None else None
+        metric = MetricOutputs(anchors, args.ply, conf["camera"], conf["metric"])
     options = InferOptions(output_dir=args.output_dir, view=args.view, raw=args.raw, color=conf["color"],
-                           steady=conf["steady"])
+                           steady=conf["steady"], metric=metric)
     model = load_depth_model(conf["model"], weights_path=args.weights)
     if conf["model"].precision != "fp32":
         from streamer.model.precision.manager import apply_precision

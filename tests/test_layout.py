@@ -108,3 +108,11 @@ def test_no_module_is_too_long():
     long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, long
+
+
+def test_geometry_imports_no_stage():
+    # The camera model, back-projection and fits are shared by sources, steady, publishers and offline tools.
+    for module, targets in graph().items():
+        if module.startswith("streamer.geometry"):
+            assert all(t.startswith(("streamer.geometry", "streamer.config", "streamer.errors")) for t in targets), \
+                (module, targets)

@@ -5,6 +5,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from streamer.geometry.camera import CameraModel, Mount
+from streamer.geometry.fit import AnchorFit
+
 
 @dataclass(frozen=True, slots=True)
 class CapturedFrame:
@@ -34,3 +37,8 @@ class DepthFrame:
     infer_ms: float  # network time for this frame
     done_mono: float  # time.monotonic() when steadying finished
     meta: dict = field(default_factory=dict)  # model name, weights sha256, backend, ...
+    camera: CameraModel | None = None  # intrinsics of `depth` (and `metric`): the source's, scaled; None = unknown
+    mount: Mount | None = None  # the camera's pose on the robot (base -> optical frame); None = unknown
+    metric: np.ndarray | None = None  # float32 h x w z-depth in metres (NaN invalid, +inf beyond max range), or
+    # None: metric off, or anchoring lost (a held fit is never older than [metric] hold_s)
+    anchor: AnchorFit | None = None  # how `metric` was anchored, or why it is None; None when metric is off

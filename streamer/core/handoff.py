@@ -3,6 +3,7 @@ counts the drop) or lossless for files (`offer` waits until the consumer took th
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -75,3 +76,47 @@ class LatestSlot(Generic[T]):
     def pending(self) -> bool:
         """An item is waiting to be taken."""
         return self._item is not None
+
+
+class BoundedQueue(Generic[T]):
+    """A FIFO of at most `size` items with LatestSlot's interface, for a consumer that must see frames in order (the
+    recorder): a put into a full queue drops the new item and counts it, so the producer never blocks."""
+
+    def __init__(self, size: int) -> None:
+        self._cond = threading.Condition()
+        self._items: deque[T] = deque()
+        self._size = max(1, size)
+        self._closed = False
+        self.dropped = 0
+        self.put_count = 0
+
+    def put(self, item: T) -> None:
+        with self._cond:
+            self.put_count += 1
+            if len(self._items) >= self._size:
+                self.dropped += 1
+                return
+            self._items.append(item)
+            self._cond.notify_all()
+
+    def get(self, timeout: float) -> T | None:
+        with self._cond:
+            if not self._items and not self._closed:
+                self._cond.wait(timeout)
+            return self._items.popleft() if self._items else None
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)

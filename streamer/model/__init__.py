@@ -8,8 +8,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from streamer.config.options import opt
+from streamer.errors import NonFiniteOutput
 from streamer.model.backends import OnnxRuntimeBackend, TorchBackend, choose_backend
 from streamer.model.precision import REQUESTS, PrecisionState
+from streamer.model.layout import check_checkpoint
 from streamer.model.preprocess import NET_SIZE, STRIDE, Preprocessor, network_size
 from streamer.model.weights import (WEIGHTS_SHA256, LoadedWeights, WeightsFile, cache_dir, identify,
                                     read_state_dict, resolve_weights_path)
@@ -44,6 +46,9 @@ class ModelOptions:
     gate_frames: int = opt(16, "held-out real frames the gate compares on (never calibration frames)", min=2, max=1000)
     calibration_seconds: float = opt(10.0, "spread calibration and gate frames over the source's first seconds",
                                      unit="s", min=0.0, max=3600.0)
+    cache_max_mb: int = opt(1024, "size cap of the ONNX export cache; beyond it the least recently used exports are "
+                                  "removed (each is ~66 MB; one per weights file and network size)", unit="MB",
+                            min=100, max=1_000_000)
     recheck_s: float = opt(300.0, "re-check the low precision against fp32 on live frames this often; 0 = never",
                            unit="s", min=0.0, max=86400.0)
     preprocess: str = opt("auto", "auto = float32 preprocessing when it passes the gate against the exact (float64) "
@@ -131,6 +136,15 @@ class PrecisionSwitch:
         return state
 
 
+def require_finite(raw: np.ndarray, what: str) -> np.ndarray:
+    """`raw` if every value is finite; NonFiniteOutput naming `what` otherwise (NaN depth is never a result)."""
+    if not np.isfinite(raw).all():
+        bad = int(np.count_nonzero(~np.isfinite(raw)))
+        raise NonFiniteOutput(f"model output not finite on {what}: {bad} of {raw.size} values NaN or inf (broken "
+                              f"weights? `depth-streamer run --check` tests them)")
+    return raw
+
+
 def build_network(weights: LoadedWeights):
     """The torch MidasSmall with `weights` strictly loaded (imports torch and timm, so only when called)."""
     from streamer.model.midas import build_network as build
@@ -151,8 +165,11 @@ def load_depth_model(options: ModelOptions, weights_path: str | None = None) -> 
     if backend_name == "torch":
         backend = TorchBackend(build_network(weights), device=device, threads=options.threads)
     else:
-        backend = OnnxRuntimeBackend(weights.sha256, path, cache_dir() / "onnx", threads=options.threads)
+        backend = OnnxRuntimeBackend(weights.sha256, path, cache_dir() / "onnx", threads=options.threads,
+                                     cache_max_bytes=options.cache_max_mb << 20)
         if not backend.verified_before():
+            if not weights.official:
+                check_checkpoint(path)  # damaged, foreign or NaN weights fail in a second, before the export
             # Strict load now (in the export child), so bad weights fail at start-up rather than at the first frame;
             # the size is the usual 4:3 camera's, which the warm-up then finds in the cache.
             net_w, net_h = network_size(640, 480, options.net_size)

@@ -26,7 +26,8 @@ COUNTERS = {  # name (the exposition adds _total) -> help; `frames_dropped` is a
     "frames_captured": "Frames the source decoded and handed to the inference slot.",
     "frames_published": "Depth frames the inference worker handed to the publishers.",
     "frames_dropped": "Frames dropped, by stage: inference = captured frames the network never saw (newest wins); "
-                      "zmq/http/imagezmq = depth frames a publisher replaced before sending or could not send.",
+                      "zmq/http/imagezmq/foxglove = depth frames a publisher replaced before sending or could not "
+                      "send; record = frames the recorder's queue had no room for or a write error lost.",
     "decode_errors": "Packets that failed to decode plus frames dropped as corrupt.",
     "reconnects": "Source sessions opened again after a failure.",
     "inference_errors": "Frames on which inference raised.",
@@ -38,6 +39,18 @@ GAUGES = {
     "http_viewers": "MJPEG viewers streaming right now.",
     "zmq_subscribed_topics": "ZeroMQ frame topics (depth, color) with at least one subscriber (PUB cannot count "
                              "subscribers, only topics wanted).",
+    "foxglove_subscriptions": "Foxglove client subscriptions to channels right now (one client on three channels "
+                              "counts three).",
+    "recording_ok": "1 while the recorder writes its splits, 0 after a write error (disk full, read-only) until "
+                    "a retry succeeds; absent when recording is off.",
+    "metric_anchored": "1 while metric depth is anchored (a fresh or held fit), 0 when anchoring is lost; absent "
+                       "when [metric] mode is off.",
+    "metric_fit_used": "Anchors (points) or floor pixels (ground) the last metric fit rests on.",
+    "metric_fit_inliers": "Share of the candidate anchors or floor pixels that agreed with the last fit.",
+    "metric_fit_residual": "Median relative depth error of the last fit over the points it used.",
+    "metric_fit_age_seconds": "Age of the measurement behind the metric fit (grows while a fit is held).",
+    "metric_abs_rel": "AbsRel of the metric depth against the source's true depth (sources that know it).",
+    "metric_oracle_abs_rel": "AbsRel of the least-squares oracle (scale/shift fitted on every true pixel), same frame.",
 }
 INFERENCE_BUCKETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5)
 LATENCY_BUCKETS = (0.02, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0)

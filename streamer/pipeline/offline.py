@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import io
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,11 +20,12 @@ import av
 import cv2
 import numpy as np
 
-from streamer.core.files import atomic_write
+from streamer.core.files import atomic_write, writable_folder
 from streamer.core.frame import CapturedFrame, DepthFrame
 from streamer.core.progress import Progress
-from streamer.errors import StreamerError
-from streamer.model import DepthModel
+from streamer.errors import NonFiniteOutput, StreamerError
+from streamer.model import DepthModel, require_finite
+from streamer.pipeline.offline_metric import MetricOutputs, write_metric
 from streamer.render.colorize import ColorOptions, Colorizer
 from streamer.render.renderer import FrameRenderer
 from streamer.sources.av_source import to_bgr
@@ -40,6 +43,7 @@ class InferOptions:
     raw: bool = False  # videos: also the raw maps as one .npz
     color: ColorOptions = ColorOptions()
     steady: SteadyOptions = SteadyOptions()
+    metric: MetricOutputs | None = None  # images: NAME.metric.npy (--anchors) and NAME.ply (--ply)
 
 
 def output_stems(inputs: list[Path]) -> list[str]:
@@ -54,13 +58,16 @@ def output_stems(inputs: list[Path]) -> list[str]:
 
 
 def prepare_output_dir(path: Path) -> Path:
-    if path.exists() and not path.is_dir():
-        raise StreamerError(f"--output-dir {path} is a file, not a folder; name a folder (it is created if missing)")
+    """Create the folder and prove it takes a file, before any model is loaded; StreamerError naming it otherwise."""
+    return writable_folder(path, "--output-dir")
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Whole or not at all (temp file + rename); a failure is a StreamerError naming the output, not the input."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
     except OSError as exc:
-        raise StreamerError(f"cannot create --output-dir {path}: {exc.strerror or exc}") from None
-    return path
+        raise StreamerError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def is_video(path: Path) -> bool:
@@ -74,24 +81,51 @@ def is_video(path: Path) -> bool:
         return False
 
 
-def infer_image(model: DepthModel, colorizer: Colorizer, path: Path, out: Path, stem: str) -> None:
+def infer_image(model: DepthModel, colorizer: Colorizer, path: Path, out: Path, stem: str,
+                metric: MetricOutputs | None = None) -> None:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise StreamerError(f"cannot read {path}: not a readable image or video")
-    raw = model.predict(image).astype(np.float32, copy=False)
-    np.save(out / f"{stem}.npy", raw)
+    try:
+        raw = require_finite(model.predict(image).astype(np.float32, copy=False), str(path))
+    except NonFiniteOutput as exc:
+        raise StreamerError(f"{path}: {exc}; nothing written") from None
     lo, hi = np.percentile(raw, (2, 98))  # a still image has no history: its own robust range
-    cv2.imwrite(str(out / f"{stem}.png"), colorizer.colorize(raw, (float(lo), float(hi)),
-                                                             size=(image.shape[1], image.shape[0])))
+    png = colorizer.colorize(raw, (float(lo), float(hi)), size=(image.shape[1], image.shape[0]))
+    buffer = io.BytesIO()
+    np.save(buffer, raw)
+    write_file(out / f"{stem}.npy", buffer.getvalue())
+    write_file(out / f"{stem}.png", cv2.imencode(".png", png)[1].tobytes())
     log.info("%s -> %s/%s.{npy,png} (network %dx%d)", path, out, stem, raw.shape[1], raw.shape[0])
+    if metric is not None:
+        written = write_metric(raw, image, path.name, out, stem, metric)
+        log.info("%s -> %s", path, ", ".join(f"{out}/{name}" for name in written))
 
 
 def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str) -> Path:
-    """Every frame through network -> steady -> render -> H.264, in order; returns the video's path."""
+    """Every frame through network -> steady -> render -> H.264, in order; returns the video's path. Written under a
+    temporary name and renamed when whole: an error or a Ctrl-C removes the partial file and says so."""
+    video_path = options.output_dir / f"{stem}.depth.mp4"
+    partial = options.output_dir / f".{stem}.depth.mp4.part"
+    try:
+        frames = _encode_video(model, options, path, stem, partial)
+        os.replace(partial, video_path)
+    except BaseException as exc:
+        existed = partial.exists()
+        partial.unlink(missing_ok=True)
+        if existed:
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            log.error("%s: %s; the partial depth video was removed, %s not written", path, why, video_path)
+        raise
+    log.info("%s -> %s (%d frames%s)", path, video_path, frames,
+             f", raw maps in {stem}.depth.npz" if options.raw else "")
+    return video_path
+
+
+def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: str, video_path: Path) -> int:
     out = options.output_dir
     steadier = Steadier(options.steady)
     renderer = FrameRenderer(options.color)
-    video_path = out / f"{stem}.depth.mp4"
     raw_maps: list[np.ndarray] = []
     pts: list[float] = []
     with av.open(str(path)) as src:
@@ -99,11 +133,14 @@ def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str)
         total = stream.frames or 0
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
         progress = Progress(total, f"infer {path.name}", unit="frame")
-        with av.open(str(video_path), "w") as dst:
+        with av.open(str(video_path), "w", format="mp4") as dst:
             enc = None
             for index, frame in enumerate(src.decode(stream)):
                 image = to_bgr(frame)
-                raw = model.predict(image)
+                try:
+                    raw = require_finite(model.predict(image), f"{path} frame {index}")
+                except NonFiniteOutput as exc:
+                    raise StreamerError(str(exc)) from None
                 steady = steadier.update(raw)
                 captured = CapturedFrame(seq=index, image=image, capture_wall=0.0, capture_mono=float(index),
                                          pts=frame.time)
@@ -128,10 +165,10 @@ def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str)
                 dst.mux(packet)
         progress.close()
     if options.raw:
-        np.savez(out / f"{stem}.depth.npz", depth=np.stack(raw_maps), pts=np.asarray(pts))
-    log.info("%s -> %s (%d frames%s)", path, video_path, progress.done,
-             f", raw maps in {stem}.depth.npz" if options.raw else "")
-    return video_path
+        buffer = io.BytesIO()
+        np.savez(buffer, depth=np.stack(raw_maps), pts=np.asarray(pts))
+        write_file(out / f"{stem}.depth.npz", buffer.getvalue())
+    return progress.done
 
 
 def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> int:
@@ -146,9 +183,11 @@ def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> i
             if not path.is_file():
                 raise StreamerError(f"cannot read {path}: no such file")
             if is_video(path):
+                if options.metric is not None:
+                    log.warning("%s: --anchors and --ply apply to images; this video gets relative depth", path)
                 infer_video(model, options, path, stem)
             else:
-                infer_image(model, colorizer, path, out, stem)
+                infer_image(model, colorizer, path, out, stem, options.metric)
         except StreamerError as exc:
             log.error("%s", exc)
             failed += 1

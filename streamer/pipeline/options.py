@@ -10,14 +10,18 @@ from streamer.config.options import opt
 from streamer.config.schema import Override, apply_overrides, build_sections
 from streamer.config.toml import read_toml
 from streamer.errors import ConfigError
+from streamer.geometry.options import CameraOptions
 from streamer.model import ModelOptions
+from streamer.publish.foxglove import FoxgloveOptions
 from streamer.publish.http.options import HttpOptions
 from streamer.publish.imagezmq_publisher import ImageZmqPublisherOptions
+from streamer.publish.topics import RosOptions
 from streamer.publish.zmq_publisher import ZmqPublisherOptions
+from streamer.record import RecordOptions
 from streamer.render.colorize import ColorOptions
 from streamer.render.views import overlay_alpha_opt
-from streamer.sources.options import SourceOptions
-from streamer.steady import SteadyOptions
+from streamer.sources.options import SourceOptions, source_kind
+from streamer.steady import MetricOptions, SteadyOptions
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,9 @@ class DaemonOptions:
 
 SCHEMA: dict[str, type] = {"daemon": DaemonOptions, "source": SourceOptions, "model": ModelOptions,
                            "steady": SteadyOptions, "color": ColorOptions, "zmq": ZmqPublisherOptions,
-                           "imagezmq": ImageZmqPublisherOptions, "http": HttpOptions}
+                           "imagezmq": ImageZmqPublisherOptions, "http": HttpOptions,
+                           "camera": CameraOptions, "metric": MetricOptions, "foxglove": FoxgloveOptions,
+                           "record": RecordOptions, "ros": RosOptions}
 
 
 def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict[str, Any]:  # type: ignore[assignment]
@@ -44,8 +50,28 @@ def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict
     data = apply_overrides(data, list(overrides))
     origin = str(path) if path else "config"
     conf = build_sections(data, SCHEMA, origin=origin)
-    enabled = ["http", "zmq"] + (["imagezmq"] if conf["daemon"].imagezmq else [])
+    enabled = ["http", "zmq"] + (["imagezmq"] if conf["daemon"].imagezmq else []) + (
+        ["foxglove"] if conf["foxglove"].enabled else [])
     clash = port_clash([(f"[{name}] port", conf[name].host, conf[name].port) for name in enabled])
     if clash:
         raise ConfigError(f"{origin}: {clash}")
+    aspect = conf["camera"].aspect_problem(conf["source"].width, conf["source"].height)
+    if aspect and source_kind(conf["source"].url) in ("demo", "webcam"):
+        raise ConfigError(f"{origin}: {aspect} ([source] width/height); fix [camera] width/height")
+    metric_problem = _metric_problem(conf)
+    if metric_problem:
+        raise ConfigError(f"{origin}: {metric_problem}")
     return conf
+
+
+def _metric_problem(conf: dict[str, Any]) -> str | None:
+    """[metric] rules that need [camera] and [source]: ground mode needs a camera model and a mount."""
+    mode, camera = conf["metric"].mode, conf["camera"]
+    if mode != "ground" or source_kind(conf["source"].url) == "demo":  # the demo knows its camera and mount
+        return None
+    if not camera.has_intrinsics:
+        return ("[metric] mode = 'ground' needs the camera's intrinsics: set [camera] fx, fy, cx, cy, width, height "
+                "(`depth-streamer calibrate` prints them) or at least hfov_deg")
+    if camera.height_m <= 0:
+        return "[metric] mode = 'ground' needs the mount: set [camera] height_m (and pitch_deg, roll_deg)"
+    return None

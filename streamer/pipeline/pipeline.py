@@ -20,14 +20,17 @@ from streamer.pipeline.precision import PrecisionStage
 from streamer.pipeline.status import StatusBoard
 from streamer.pipeline.worker import InferenceWorker
 from streamer.publish.base import Publisher
+from streamer.publish.foxglove import FoxglovePublisher
 from streamer.publish.http.publisher import HttpPublisher
 from streamer.publish.imagezmq_publisher import ImageZmqPublisher
 from streamer.publish.zmq_publisher import ZmqPublisher
+from streamer.record.recorder import Recorder
 from streamer.render.renderer import FrameRenderer
 from streamer.errors import SourceError
 from streamer.sources import create_source, source_kind
 from streamer.core.redact import redact
-from streamer.steady import Steadier
+from streamer.sources.anchors import AnchorReceiver
+from streamer.steady import MetricStage, Steadier
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,11 @@ class Pipeline:
                                   stall_s=daemon.stall_s, exposition=self.metrics.exposition)
         self.slot: LatestSlot[CapturedFrame] = LatestSlot()
         self.source = create_source(conf["source"], self.slot)
-        replay = source_kind(conf["source"].url) in ("file", "demo")
+        replay = source_kind(conf["source"].url) in ("file", "demo", "bag")
         # Unpaced files (and an unpaced demo) are lossless: every decoded frame goes through the network once, in
         # order, the decoder waiting for the worker. Cameras and paced files stay newest-wins.
         self.source.lossless = replay and not conf["source"].pace
-        self.source.gated = source_kind(conf["source"].url) == "file"  # a file waits for the warm network
+        self.source.gated = source_kind(conf["source"].url) in ("file", "bag")  # recordings wait for the network
         self.renderer = FrameRenderer(conf["color"], overlay_alpha=daemon.overlay_alpha)
         self.zmq = ZmqPublisher(conf["zmq"], renderer=self.renderer, status=self.status)
         http = conf["http"]
@@ -57,11 +60,25 @@ class Pipeline:
         self.publishers: list[Publisher] = [self.zmq, self.http]
         if daemon.imagezmq:
             self.publishers.append(ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer))
+        self.foxglove = None
+        stride = conf["zmq"].points_stride  # one decimation for every point cloud output
+        if conf["foxglove"].enabled:
+            self.foxglove = FoxglovePublisher(conf["foxglove"], conf["ros"], renderer=self.renderer, status=self.status,
+                                              points_stride=stride)
+            self.publishers.append(self.foxglove)
+        if conf["record"].enabled:
+            self.publishers.append(Recorder(conf["record"], conf["ros"], renderer=self.renderer, status=self.status,
+                                            points_stride=stride))
         # A new stage takes the model's precision switch and puts fp32 back: a reload decides again (or from the
         # cache) on the new source's frames.
         self.precision = PrecisionStage(model, conf["model"], source=conf["source"].url)
+        metric = conf["metric"]
+        self.anchors = AnchorReceiver(metric.anchors_endpoint) if metric.mode == "points" else None
+        self.metric = MetricStage(metric, conf["camera"], source_camera=self.source.camera,
+                                  source_mount=self.source.mount, anchors=self.anchors)
         self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers,
-                                      status=self.status, metrics=self.metrics.frames(camera), tap=self.precision)
+                                      status=self.status, metrics=self.metrics.frames(camera), tap=self.precision,
+                                      metric=self.metric)
         self.status.attach(source=self.source, slot=self.slot, worker=self.worker, model=model,
                            publishers=self.publishers)
         self.metrics.attach(self.status, camera)  # from now on /metrics reads this pipeline's counters
@@ -72,12 +89,16 @@ class Pipeline:
             for publisher in self.publishers:
                 publisher.start()  # binds now (ListenError names the port): before any camera is opened
                 started.append(publisher)
+            if self.anchors is not None:
+                self.anchors.start()
             self.source.start()
             self._warm_up(warmup_timeout_s)  # a cold export cache meets bad weights here: WeightsError
         except BaseException:
             self.source.stop(0.5)
             for running in started:  # close the listeners we opened before the error goes up with its exit code
                 running.stop(0.5)
+            if self.anchors is not None:
+                self.anchors.stop(0.5)
             raise
         self.worker.start()
         self.precision.start()
@@ -119,3 +140,5 @@ class Pipeline:
         self.precision.stop(timeout)
         for publisher in self.publishers:
             publisher.stop(timeout)
+        if self.anchors is not None:
+            self.anchors.stop(timeout)

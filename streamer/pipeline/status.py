@@ -96,6 +96,7 @@ class StatusBoard:
             "dropped": self._slot.dropped,  # captured frames the network never saw (newest-wins)
             "model": self._model.meta if self._model is not None else {},
             "publishers": {p.name: p.counters() for p in self._publishers},
+            "metric": self._worker.metric.snapshot() if self._worker.metric is not None else {"mode": "off"},
         })
 
     def metrics(self) -> bytes:
@@ -112,14 +113,40 @@ class StatusBoard:
         gauges = {"source_up": float(src.state == "live"), "healthy": float(self.health().ok)}
         for p in self._publishers:
             counters[("frames_dropped", p.section)] = p.dropped
-            for name, count in (("http_viewers", "viewers"), ("zmq_subscribed_topics", "subscribers")):
+            for name, count in (("http_viewers", "viewers"), ("zmq_subscribed_topics", "subscribers"),
+                                ("foxglove_subscriptions", "subscriptions"), ("recording_ok", "recording_ok")):
                 if hasattr(p, count):
                     gauges[name] = float(getattr(p, count)())
+        gauges.update(self._metric_gauges())
         meta = self._model.meta if self._model is not None else {}
         serving = self._model.precision.serving if self._model is not None else "fp32"
         model = {"backend": str(meta.get("backend", "")), "precision": serving,
                  "weights_official": str(bool(meta.get("weights_official"))).lower()}
         return Sample({k: float(v) for k, v in counters.items()}, gauges, model)
+
+    def _metric_gauges(self) -> dict[str, float]:
+        stage = self._worker.metric if self._worker is not None else None
+        fit = stage.last if stage is not None and stage.options.mode != "off" else None
+        if fit is None:
+            return {}
+        gauges = {"metric_anchored": float(fit.ok), "metric_fit_used": float(fit.used),
+                  "metric_fit_inliers": fit.inliers, "metric_fit_age_seconds": fit.age_s}
+        if fit.ok and fit.residual == fit.residual:
+            gauges["metric_fit_residual"] = fit.residual
+        truth = stage.truth_score if stage is not None else None
+        if truth and truth.get("ratio") is not None:
+            gauges["metric_abs_rel"], gauges["metric_oracle_abs_rel"] = truth["abs_rel"], truth["oracle_abs_rel"]
+        return gauges
+
+    def _metric_line(self) -> str:
+        stage = self._worker.metric if self._worker is not None else None
+        fit = stage.last if stage is not None and stage.options.mode != "off" else None
+        if fit is None:
+            return ""
+        if not fit.ok:
+            return f"; metric {fit.mode}: {fit.reason}"
+        held = f", held {fit.age_s:.1f} s" if fit.reason.startswith("holding") else ""
+        return f"; metric {fit.mode}: {fit.used} used, residual {fit.header()['residual'] or 0:.1%}{held}"
 
     # -- for the supervisor ------------------------------------------------------------------------------------
     def serving(self) -> bool:
@@ -158,7 +185,8 @@ class StatusBoard:
         state = "live" if src.state == "live" else f"{src.state}: {src.reason}"
         nonfinite = self._nonfinite()
         return redact(f"{state}; {snap['fps_out']:.1f} fps; latency p50 {lat if lat is not None else '-'} ms; "
-                      f"dropped {self._slot.dropped}; {self._precision()}" + (f"; {nonfinite}" if nonfinite else ""))
+                      f"dropped {self._slot.dropped}; {self._precision()}" + (f"; {nonfinite}" if nonfinite else "")
+                      + self._metric_line())
 
     def _precision(self) -> str:
         if self._model is None:

@@ -12,21 +12,17 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-import numpy as np
 
 from streamer.core.frame import CapturedFrame, DepthFrame
 from streamer.core.handoff import LatestSlot
-from streamer.model import DepthModel
+from streamer.errors import NonFiniteOutput
+from streamer.model import DepthModel, require_finite
 from streamer.core.stats import PipelineStats
 from streamer.core.status import PipelineStatus
 from streamer.pipeline.metrics import FrameMetrics
-from streamer.steady import Steadier
+from streamer.steady import MetricStage, Steadier
 
 log = logging.getLogger(__name__)
-
-
-class NonFiniteOutput(ValueError):
-    """The network's output holds NaN or inf (broken weights or numerics): the frame is dropped and counted."""
 
 
 class Output(Protocol):
@@ -43,7 +39,7 @@ class InferenceWorker:
     def __init__(self, model: DepthModel, steadier: Steadier, inbox: LatestSlot[CapturedFrame],
                  outputs: Sequence[Output], stats: PipelineStats | None = None,
                  status: PipelineStatus | None = None, metrics: FrameMetrics | None = None,
-                 tap: FrameTap | None = None) -> None:
+                 tap: FrameTap | None = None, metric: MetricStage | None = None) -> None:
         self.model = model
         self.steadier = steadier
         self.inbox = inbox
@@ -55,6 +51,7 @@ class InferenceWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.tap = tap
+        self.metric = metric  # metric depth from the steadied map (None: relative only, as before)
         self.busy = False  # inside process(): lets the supervisor drain the last frame of a file before exiting
 
     def start(self) -> None:
@@ -106,13 +103,16 @@ class InferenceWorker:
         t0 = time.perf_counter()
         raw = self.model.predict(frame.image)
         infer_ms = (time.perf_counter() - t0) * 1e3
-        if not np.isfinite(raw).all():  # ~15 us; NaN weights would otherwise publish all-NaN depth as "ok"
-            raise NonFiniteOutput(f"model output not finite on frame {frame.seq}: "
-                                  f"{int(np.count_nonzero(~np.isfinite(raw)))} of {raw.size} values NaN or inf")
+        require_finite(raw, f"frame {frame.seq}")  # ~15 us; NaN weights would otherwise publish NaN depth as "ok"
         steady = self.steadier.update(raw)
+        m = None
+        if self.metric is not None:
+            m = self.metric.update(steady.depth, steady.status, frame.shape, frame.capture_wall, frame.truth_depth)
         done = time.monotonic()
         self.stats.record(frame.seq, frame.capture_mono, infer_ms, done)
         return DepthFrame(captured=frame, raw=raw, depth=steady.depth, depth_range=steady.depth_range,
                           align=steady.align, infer_ms=infer_ms, done_mono=done,
                           meta={**self.model.meta, "steady": steady.status,
-                                "motion": round(steady.motion_fraction, 3)})  # per frame: the precision may switch
+                                "motion": round(steady.motion_fraction, 3)},  # per frame: the precision may switch
+                          camera=m.camera if m else None, mount=m.mount if m else None,
+                          metric=m.metric if m else None, anchor=m.anchor if m else None)

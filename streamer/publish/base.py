@@ -35,7 +35,7 @@ class Publisher:
     def __init__(self, name: str) -> None:
         self.name = name
         self._lock = threading.Lock()  # serialises start/stop
-        self._slot: LatestSlot[DepthFrame] = LatestSlot()
+        self._slot: LatestSlot[DepthFrame] = self._new_slot()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Plain counters written only by the worker thread.
@@ -48,7 +48,7 @@ class Publisher:
             if self._thread is not None:
                 raise RuntimeError(f"{self.name}: already started")
             self._stop.clear()
-            self._slot = LatestSlot()
+            self._slot = self._new_slot()
             try:
                 self._open()  # binds now, in the caller: a taken port fails here, before any camera opens
             except (OSError, zmq.ZMQError) as exc:
@@ -113,6 +113,10 @@ class Publisher:
                 self._close()
             except Exception:
                 log.exception("%s: closing failed", self.name)
+
+    def _new_slot(self) -> LatestSlot[DepthFrame]:
+        """The hand-off `publish` puts into: newest wins (a recorder overrides it with a bounded FIFO)."""
+        return LatestSlot()
 
     def _open(self) -> None:
         pass

@@ -9,7 +9,9 @@ import json
 import numpy as np
 
 WIRE_VERSION = 1  # header["v"]; bumped only for changes an old reader would misread
-TOPICS = ("depth", "color", "status")
+TOPICS = ("depth", "color", "status")  # what a subscriber gets by default
+METRIC_TOPICS = ("metric", "points", "truth")  # computed only while someone subscribes: ask for them by name
+ANCHORS_TOPIC = "anchors"  # sent *to* the daemon ([metric] mode = "points"), see WIRE.md
 
 Payload = np.ndarray | bytes | dict
 
@@ -31,4 +33,20 @@ def decode(parts: list) -> tuple[str, dict, Payload]:
         return topic, header, bytes(payload)
     if encoding == "json":
         return topic, header, json.loads(bytes(payload))
+    if encoding == "xyzrgb":  # N x 3 float32 XYZ, then N x 3 uint8 RGB
+        n = int(header["points"])
+        xyz = np.frombuffer(payload, dtype="<f4", count=3 * n).reshape(n, 3)
+        rgb = np.frombuffer(payload, dtype=np.uint8, count=3 * n, offset=12 * n).reshape(n, 3)
+        return topic, header, {"xyz": xyz, "rgb": rgb}
     raise ValueError(f"unknown payload encoding {encoding!r}")
+
+
+def anchors_message(points, *, capture_wall: float, width: int = 0, height: int = 0, sender: str = "") -> list[bytes]:
+    """The [topic, header, payload] a process sends to the daemon's anchors endpoint: `points` is N x 3
+    (u, v, metres) in a width x height image's pixels (0 = the source frame's), measured at `capture_wall`
+    (time.time() on the sender)."""
+    arr = np.ascontiguousarray(points, dtype="<f8").reshape(-1, 3)
+    header = {"v": WIRE_VERSION, "topic": ANCHORS_TOPIC, "capture_wall": float(capture_wall), "width": int(width),
+              "height": int(height), "sender": sender, "shape": list(arr.shape), "dtype": "float64",
+              "encoding": "raw"}
+    return [ANCHORS_TOPIC.encode(), json.dumps(header).encode(), arr.tobytes()]

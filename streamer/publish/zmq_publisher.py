@@ -25,11 +25,13 @@ from streamer.core.stats import RateMeter
 from streamer.core.status import PipelineStatus
 from streamer.publish.base import Publisher, bind_zmq, close_zmq
 from streamer.publish.exposure import warn_if_exposed
-from streamer.publish.wire import WIRE_VERSION
+from streamer.publish.wire import METRIC_TOPICS, WIRE_VERSION
+from streamer.publish.zmq_metric import metric_messages
 from streamer.render.renderer import FrameRenderer
 from streamer.render.views import VIEWS
 
 log = logging.getLogger(__name__)
+FRAME_TOPICS = (b"depth", b"color", *(t.encode() for t in METRIC_TOPICS))
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,11 @@ class ZmqPublisherOptions:
                                    unit="s", min=0.05, max=60.0)
     stale_after_s: float = opt(2.0, "the status says `stalled` after this long without a frame",
                                unit="s", min=0.1, max=300.0)
+    send_metric: bool = opt(True, "publish the `metric` topic (z-depth in metres) while [metric] is anchored")
+    send_points: bool = opt(True, "publish the `points` topic (XYZ + RGB in the camera optical frame)")
+    send_truth: bool = opt(True, "publish the `truth` topic (true depth in metres; only the demo source has it)")
+    points_stride: int = opt(2, "points: every n-th pixel of the metric map in each direction", unit="px", min=1,
+                             max=32)
     hwm_frames: int = opt(2, "frames ZeroMQ queues per subscriber before dropping for it; small keeps frames "
                           "fresh and memory bounded", unit="frames", min=1, max=100)
 
@@ -87,7 +94,8 @@ class ZmqPublisher(Publisher):
         # XPUB rather than PUB: same wire behaviour for subscribers, but we also hear their (un)subscriptions,
         # which is how pause_when_idle (and lazy encoding) know whether anyone wants frames.
         # The high-water mark counts messages: a frame is one per topic, and a heartbeat must fit behind it.
-        hwm = o.hwm_frames * (int(o.send_depth) + int(o.send_color)) + 1
+        topics = int(o.send_depth) + int(o.send_color) + int(o.send_metric) + int(o.send_points) + int(o.send_truth)
+        hwm = o.hwm_frames * topics + 1
         self._ctx, self._sock, self.endpoint = bind_zmq(zmq.XPUB, o.host, o.port, hwm, "zmq")
         self._next_status = 0.0
         log.info("zmq: publishing on %s", self.endpoint)
@@ -114,6 +122,10 @@ class ZmqPublisher(Publisher):
             shape = self._renderer.image(frame, o.color_view).shape  # cached by the encode above: no work
             header = self._header("color", frame, "jpeg", shape, "uint8", view=o.color_view)
             ok &= self._send_message(b"color", header, jpeg)
+        for topic, header, payload in metric_messages(frame, self._wanted, self._header, send_metric=o.send_metric,
+                                                      send_points=o.send_points, send_truth=o.send_truth,
+                                                      points_stride=o.points_stride):
+            ok &= self._send_message(topic, header, payload)
         if ok:
             self.sent += 1
         else:
@@ -126,8 +138,8 @@ class ZmqPublisher(Publisher):
         return self.subscribers()
 
     def subscribers(self) -> int:
-        """How many frame topics (depth, color) have at least one subscriber right now."""
-        return sum(1 for topic in (b"depth", b"color") if self._wanted(topic))
+        """How many frame topics (depth, color, metric, points, truth) have at least one subscriber right now."""
+        return sum(1 for topic in FRAME_TOPICS if self._wanted(topic))
 
     def _wanted(self, topic: bytes) -> bool:
         return any(topic.startswith(prefix) for prefix in self._subscribed)
@@ -197,7 +209,8 @@ class ZmqPublisher(Publisher):
             "infer_ms": float(frame.infer_ms), "model": meta.get("model"),
             "weights_sha256": meta.get("weights_sha256"), "weights_official": meta.get("weights_official"),
             "backend": meta.get("backend"), "precision": meta.get("precision", "fp32"),
-            "precision_error": _error_summary(meta.get("precision_error")), **extra,
+            "precision_error": _error_summary(meta.get("precision_error")),
+            **({"anchor": frame.anchor.header()} if frame.anchor is not None else {}), **extra,
         }
 
     def _send_message(self, topic: bytes, header: dict, payload: bytes | np.ndarray) -> bool:

@@ -4,16 +4,20 @@ from __future__ import annotations
 from streamer.core.frame import CapturedFrame
 from streamer.core.handoff import LatestSlot
 from streamer.sources.av_source import AvSource
+from streamer.sources.bag import BagSource
 from streamer.sources.base import Source, SourceFault, SourceStats
 from streamer.sources.demo import DemoSource
 from streamer.sources.options import SourceOptions, source_kind
 
-__all__ = ["AvSource", "DemoSource", "Source", "SourceFault", "SourceOptions", "SourceStats", "create_source",
-           "source_kind"]
+__all__ = ["AvSource", "BagSource", "DemoSource", "Source", "SourceFault", "SourceOptions", "SourceStats",
+           "create_source", "source_kind"]
 
 
 def create_source(options: SourceOptions, slot: LatestSlot[CapturedFrame] | None = None) -> Source:
-    """A not yet started source for `options.url`: 'demo' -> DemoSource; webcams, network streams, files -> AvSource."""
+    """A not yet started source for `options.url`: 'demo' -> DemoSource, bag:// -> BagSource; webcams, network
+    streams, files -> AvSource."""
     if source_kind(options.url) == "demo":
         return DemoSource(options, slot)
+    if source_kind(options.url) == "bag":
+        return BagSource(options, slot)
     return AvSource(options, slot)

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from streamer.core.frame import CapturedFrame
+from streamer.geometry.camera import CameraModel, Mount
 from streamer.core.handoff import LatestSlot
 from streamer.core.stats import RateMeter
 from streamer.sources.options import SourceOptions
@@ -68,6 +69,10 @@ class Source:
     kind = "source"
 
     lossless = False  # True: every frame reaches the consumer (offer waits for it), for unpaced files and the demo
+    # The camera model (at the source's frame size) and mount a source knows exactly (the demo scene); the
+    # pipeline uses them where [camera] leaves a key unset. None: unknown.
+    camera: CameraModel | None = None
+    mount: Mount | None = None
 
     def __init__(self, options: SourceOptions, slot: LatestSlot[CapturedFrame] | None = None) -> None:
         self.options = options
@@ -157,12 +162,14 @@ class Source:
             if self._owns_slot:
                 self.frames.close()
 
-    def _emit(self, image: np.ndarray, pts: float | None = None, truth_depth: np.ndarray | None = None) -> None:
-        """Hand one frame to the slot (the hot path). `image` must be an H x W x 3 uint8 BGR array this source owns."""
+    def _emit(self, image: np.ndarray, pts: float | None = None, truth_depth: np.ndarray | None = None,
+              capture_wall: float | None = None) -> None:
+        """Hand one frame to the slot (the hot path). `image` must be an H x W x 3 uint8 BGR array this source owns.
+        `capture_wall`: when the picture was taken, if the source knows better than "now" (a recording's stamp)."""
         mono = time.monotonic()
         self._seq += 1
-        frame = CapturedFrame(seq=self._seq, image=image, capture_wall=time.time(), capture_mono=mono, pts=pts,
-                              truth_depth=truth_depth)
+        frame = CapturedFrame(seq=self._seq, image=image, capture_wall=time.time() if capture_wall is None
+                              else capture_wall, capture_mono=mono, pts=pts, truth_depth=truth_depth)
         stats = self.stats
         stats.frames += 1
         stats.last_frame_mono = mono

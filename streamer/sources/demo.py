@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from streamer.sources.base import Source
-from streamer.sources.demo_scene import DemoScene
+from streamer.sources.demo_scene import DemoScene, demo_camera, demo_mount
 from streamer.sources.pacing import PaceClock
 
 
@@ -10,6 +10,11 @@ class DemoSource(Source):
     """Frame i shows the scene at t = i / fps and carries `truth_depth`; paced at fps unless `pace` is false."""
 
     kind = "demo"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.camera = demo_camera(self.options.width or 640, self.options.height or 480)  # exact: it renders with it
+        self.mount = demo_mount()
 
     def _session(self) -> str | None:
         opts = self.options

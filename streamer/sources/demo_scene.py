@@ -14,6 +14,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from streamer.geometry.camera import CameraModel, Mount
+
 CAMERA_HEIGHT_M = 1.4
 CAMERA_TILT_DEG = 6.0  # pitched down a little, so the floor fills the lower half
 HFOV_DEG = 70.0
@@ -23,6 +25,16 @@ ROOM_DEPTH_M = 15.0  # back wall; every ray ends on some surface, so depth is fi
 LIGHT_POS = np.array([0.3, 2.5, 4.0])
 AMBIENT = 0.38
 NOISE_BANK = 4
+
+
+def demo_camera(width: int, height: int) -> CameraModel:
+    """The exact pinhole model the scene is rendered with (no distortion, centre at the image centre)."""
+    return CameraModel.from_hfov(HFOV_DEG, width, height)
+
+
+def demo_mount() -> Mount:
+    """The scene camera's mount: CAMERA_HEIGHT_M above the floor, pitched CAMERA_TILT_DEG down, no roll."""
+    return Mount(CAMERA_HEIGHT_M, CAMERA_TILT_DEG, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +91,8 @@ class DemoScene:
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0, seed: int = 0) -> None:
         self.width, self.height, self.fps, self.seed = width, height, fps, seed
         rng = np.random.default_rng(seed)
-        f = width / (2.0 * math.tan(math.radians(HFOV_DEG) / 2.0))
-        self.camera = _Camera(width, height, f, (width - 1) / 2.0, (height - 1) / 2.0)
+        model = demo_camera(width, height)
+        self.camera = _Camera(width, height, model.fx, model.cx, model.cy)
         self._phase = rng.uniform(0.0, 2.0 * math.pi, size=4)
         self._colors = [tuple(float(c) for c in rng.uniform(0.25, 0.95, size=3)) for _ in range(5)]
         self._tones = rng.uniform(0.8, 1.15, size=64).astype(np.float32)  # per-tile / per-panel shade variation

@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from streamer.config.options import check_choices, opt
 
-SourceKind = Literal["demo", "webcam", "network", "file"]
+SourceKind = Literal["demo", "webcam", "network", "file", "bag"]
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 
@@ -19,7 +19,7 @@ class SourceOptions:
 
     url: str = opt("demo", "what to capture: 'demo' (built-in synthetic scene with true depth), '/dev/videoN' or "
                            "'v4l2:/dev/videoN' (webcam), 'rtsp://', 'rtsps://', 'http(s)://' (network stream), "
-                           "else a video file path")
+                           "'bag:///path/to/bag?topic=/camera/image_raw' (a ROS 2 bag), else a video file path")
     pixel_format: str = opt("", "webcam: input pixel format asked of the driver, e.g. 'mjpeg' or 'yuyv422'; "
                                 "empty = driver default")
     width: int = opt(640, "webcam: capture width asked of the driver (0 = driver default); demo: render width",
@@ -80,6 +80,8 @@ def url_problem(url: str) -> str | None:
     if not text:
         return "empty; use 'demo', a /dev/videoN device, an rtsp:// or http:// URL, or a video file"
     kind = source_kind(text)
+    if kind == "bag":
+        return bag_problem(text)
     if kind == "network":
         parsed = urlsplit(text)
         if not parsed.hostname:
@@ -107,6 +109,8 @@ def source_kind(url: str) -> SourceKind:
         return "webcam"
     if lowered.startswith(NETWORK_SCHEMES):
         return "network"
+    if lowered.startswith("bag://"):
+        return "bag"
     return "file"
 
 
@@ -117,3 +121,22 @@ def webcam_device(url: str) -> str:
         target = target[len("v4l2:"):]
     return f"/dev/video{target}" if target.isdigit() else target
 
+
+def parse_bag_url(url: str) -> tuple[Path, str]:
+    """`bag://PATH?topic=NAME` -> (path, topic); topic "" when not given."""
+    rest = url.strip()[len("bag://"):]
+    path, _, query = rest.partition("?")
+    topic = parse_qs(query).get("topic", [""])[0]
+    return Path(unquote(path)).expanduser(), topic
+
+
+def bag_problem(url: str) -> str | None:
+    """Why `url` cannot name a bag source, or None (topic and message types are checked when it opens)."""
+    path, _ = parse_bag_url(url)
+    if not str(path) or str(path) == ".":
+        return "no path; expected bag:///path/to/bag?topic=/camera/image_raw"
+    if not path.exists():
+        return f"no such bag: {path} (a rosbag2 folder, or a .mcap or .db3 file)"
+    if path.is_file() and path.suffix not in (".mcap", ".db3"):
+        return f"{path} is not a bag: expected a rosbag2 folder, or a .mcap or .db3 file"
+    return None

@@ -62,6 +62,24 @@ def add_parsers(sub) -> None:
     bg.add_argument("video")
     bg.add_argument("--frames", type=int, default=120)
     bg.set_defaults(handler=cmd_bench_stages)
+    bx = bsub.add_parser("metric", help="metric depth against the least-squares oracle: demo ground mode, points "
+                                        "mode with 8 and 3 anchors on a rendered set, CPU cost per frame")
+    bx.add_argument("--weights", help="use trained weights (the trained proxy or the official file)")
+    bx.add_argument("--frames", type=int, default=60, help="demo frames for ground mode")
+    bx.add_argument("--images", type=int, default=24, help="rendered RGB-D images for points mode")
+    bx.add_argument("--data", type=Path, help="score points mode on this RGB-D folder instead")
+    bx.add_argument("--threads", type=int, default=0)
+    bx.add_argument("--json", metavar="OUT", help="write the figures here")
+    bx.set_defaults(handler=cmd_bench_metric)
+    bo = bsub.add_parser("outputs", help="fps with the Foxglove server (no client, one client on every channel) and "
+                                         "with recording on, against a baseline; bytes/s recorded")
+    bo.add_argument("video")
+    bo.add_argument("--weights")
+    bo.add_argument("--seconds", type=float, default=30.0, help="seconds measured per phase")
+    bo.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
+    bo.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "int8"))
+    bo.add_argument("--json", metavar="OUT", help="write the rows here")
+    bo.set_defaults(handler=cmd_bench_outputs)
     bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")
     bt.add_argument("--weights", required=True, help="starting weights (e.g. the official file)")
     bt.add_argument("--count", type=int, default=24, help="rendered 640x480 frames")
@@ -105,6 +123,21 @@ def cmd_bench_stages(args: argparse.Namespace) -> int:
     from streamer.tools.bench.stages import bench_stages
 
     bench_stages(args.video, args.frames)
+    return 0
+
+
+def cmd_bench_metric(args: argparse.Namespace) -> int:
+    import json
+
+    from streamer.tools.bench.metric import bench_metric
+
+    result = bench_metric(args.weights, args.frames, args.images, args.data, args.threads)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+def cmd_bench_outputs(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.outputs import bench_outputs
+
+    bench_outputs(args.video, args.weights, args.seconds, args.paced_fps, args.precision, args.json)
     return 0
 
 

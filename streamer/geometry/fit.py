@@ -1,0 +1,224 @@
+"""Metric scale and shift for relative inverse depth: 1 / z = scale * d + shift, fitted robustly from known depths.
+
+MiDaS-style networks predict inverse depth up to an unknown scale and shift (isl-org/MiDaS #37, #42), so a few
+pixels whose true depth is known fix both. Known depths come from sparse anchors (a rangefinder, a ToF, a tag) or
+from the floor: a plane's inverse depth is affine in the normalised pixel coordinates, and the mount says which
+plane the floor is (`Mount.floor_inverse_depth`). Either way the fit is the same robust line fit in inverse depth:
+RANSAC over pairs (every pair when there are few) scored by relative depth error, then least squares on the
+inliers, weighted so that every point counts by its relative error. The result says how many points it used, how
+many agreed and how well (`AnchorFit`): that is what every metric output publishes beside the map.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MODES = ("off", "ground", "points", "fixed")
+MIN_POINTS = 2  # scale and shift: two unknowns
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorFit:
+    """How the metric map of one frame was anchored. `ok` false: no usable fit, and no metric map is published."""
+
+    mode: str  # off | ground | points | fixed
+    ok: bool
+    scale: float = 0.0  # 1 / z = scale * depth + shift, `depth` being the frame's steadied relative map
+    shift: float = 0.0
+    used: int = 0  # anchors (points) or floor pixels (ground) the fit rests on
+    inliers: float = 0.0  # share of the candidates that agreed with the fit (0..1)
+    residual: float = float("nan")  # median relative depth error |z_fit / z - 1| over the used points
+    age_s: float = 0.0  # how old the measurement behind this fit is (a held fit ages until it is dropped)
+    reason: str = ""  # why the fit failed, what was rejected, or that an older fit is being held
+
+    def header(self) -> dict:
+        """The `anchor` block of wire headers and /stats: {mode, used, residual, inliers, age_s} and the rest."""
+        return {"mode": self.mode, "ok": self.ok, "used": self.used, "residual": _num(self.residual),
+                "inliers": round(self.inliers, 4), "age_s": round(self.age_s, 3), "scale": _num(self.scale),
+                "shift": _num(self.shift), "reason": self.reason}
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+@dataclass(frozen=True, slots=True)
+class LineFit:
+    """A robust fit of target inverse depths g against relative values d: g ~ scale * d + shift."""
+
+    ok: bool
+    scale: float = 0.0
+    shift: float = 0.0
+    inliers: np.ndarray | None = None  # bool mask over the input points
+    residual: float = float("nan")  # median |pred / g - 1| over the inliers
+    reason: str = ""
+
+
+def fit_line(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: int = 256, min_spread: float = 0.02,
+             rng: np.random.Generator | None = None, adaptive: bool = False) -> LineFit:
+    """Robust g ~ scale * d + shift with scale > 0 (bigger relative value = nearer = bigger inverse depth).
+
+    `tol`: a point agrees when its predicted inverse depth is within this relative error of its own. Every pair is
+    tried when there are few points, else `hypotheses` random pairs (seeded `rng`: the same frame gives the same
+    fit). `min_spread`: the agreeing points' relative values must span at least this share of their level, else
+    the layout is degenerate (all at one depth: scale and shift cannot be told apart).
+
+    `adaptive` (few points, most of them right: anchors): the hypothesis with the least median error wins (LMedS),
+    and the agreement threshold grows to 2.5 robust sigmas of its errors when the network is noisier than `tol`,
+    so a noisy map keeps its good anchors and only gross outliers go. Otherwise (many points, most of them wrong:
+    floor candidates) the hypothesis most points agree with wins, at the fixed `tol` (RANSAC)."""
+    d = np.asarray(d, dtype=np.float64).ravel()
+    g = np.asarray(g, dtype=np.float64).ravel()
+    n = d.size
+    if n < MIN_POINTS:
+        return LineFit(False, reason=f"{n} usable point{'s' if n != 1 else ''}, the fit needs at least {MIN_POINTS}")
+    i, j = _pairs(n, hypotheses, rng)
+    dd = d[i] - d[j]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (g[i] - g[j]) / dd
+        t = g[i] - s * d[i]
+    good = np.isfinite(s) & np.isfinite(t) & (s > 0)
+    if not good.any():
+        if n == MIN_POINTS or np.ptp(d) <= min_spread * max(np.abs(d).max(), 1e-12):
+            return LineFit(False, reason=_degenerate(d))
+        return LineFit(False, reason="no pair of points gives a positive scale (relative and true depth disagree)")
+    s, t = s[good], t[good]
+    rel = np.abs(s[:, None] * d[None] + t[:, None] - g[None]) / g[None]
+    if adaptive:
+        med = np.median(rel, axis=1)
+        best = int(np.argmin(med))
+        sigma = 1.4826 * (1.0 + 5.0 / max(n - 2, 1)) * med[best]  # Rousseeuw's LMedS scale estimate
+        tol = min(max(tol, 2.5 * sigma), 0.5)  # never so loose that a prediction may reach zero
+        inl = rel[best] <= tol
+    else:
+        agree = rel <= tol
+        best = int(np.argmax(agree.sum(axis=1)))
+        inl = agree[best]
+    fit = (float(s[best]), float(t[best]))
+    for step in range(3):  # least squares on the agreeing points, then twice more with the points agreeing with it
+        if step == 2:  # the last round keeps only points within 3 robust sigmas of the fit (when that is tighter)
+            r = np.abs(fit[0] * d[inl] + fit[1] - g[inl]) / g[inl]
+            tol = min(tol, max(3.0 * 1.4826 * float(np.median(r)), 1e-3))
+            tight = np.abs(fit[0] * d + fit[1] - g) <= tol * g
+            if tight.sum() < max(MIN_POINTS, 0.5 * inl.sum()):
+                break
+            inl = tight
+        refit = _weighted_ls(d[inl], g[inl])
+        if refit is None:
+            return LineFit(False, reason=_degenerate(d[inl]))
+        if refit[0] <= 0:  # the agreeing points pull the slope negative (a map that is wrong there): keep the pair
+            break
+        fit = refit
+        new = np.abs(fit[0] * d + fit[1] - g) <= tol * g
+        if step == 2 or new.sum() < MIN_POINTS:
+            break
+        inl = new
+    span = np.ptp(d[inl]) / max(np.abs(d[inl]).mean(), 1e-12)
+    if span < min_spread:
+        return LineFit(False, reason=_degenerate(d[inl]))
+    pred = fit[0] * d[inl] + fit[1]
+    residual = float(np.median(np.abs(g[inl] / pred - 1.0)))  # relative z error: z_fit / z - 1 = g / pred - 1
+    return LineFit(True, float(fit[0]), float(fit[1]), inl, residual)
+
+
+def _degenerate(d: np.ndarray) -> str:
+    return ("degenerate layout: the points' relative depths are (nearly) all the same, so scale and shift cannot "
+            f"be told apart (spread {np.ptp(d):.3g} around {np.abs(d).mean() if d.size else 0:.3g}); use points at "
+            "different distances")
+
+
+def _pairs(n: int, hypotheses: int, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
+    if n * (n - 1) // 2 <= hypotheses:
+        i, j = np.triu_indices(n, k=1)
+        return i, j
+    rng = rng if rng is not None else np.random.default_rng(0)
+    i = rng.integers(0, n, hypotheses)
+    j = (i + rng.integers(1, n, hypotheses)) % n  # never i itself
+    return i, j
+
+
+def _weighted_ls(d: np.ndarray, g: np.ndarray) -> tuple[float, float] | None:
+    """min sum ((s d + t) / g - 1)^2: each point weighted by its relative error. None when ill-conditioned."""
+    if d.size < MIN_POINTS:
+        return None
+    a = np.stack([d / g, 1.0 / g], axis=1)
+    ata = a.T @ a
+    if np.linalg.cond(ata) > 1e12:
+        return None
+    s, t = np.linalg.solve(ata, a.T @ np.ones_like(d))
+    return float(s), float(t)
+
+
+def to_metric(depth: np.ndarray, scale: float, shift: float, max_range_m: float,
+              out: np.ndarray | None = None) -> np.ndarray:
+    """Metric z-depth (float32 metres) from relative inverse depth: NaN where `depth` is not finite, +Inf where the
+    fitted inverse depth says farther than `max_range_m` (or beyond infinity), else 1 / (scale * depth + shift)."""
+    inv = np.multiply(depth, np.float32(scale), dtype=np.float32, out=out)
+    inv += np.float32(shift)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        far = inv <= np.float32(1.0 / max_range_m)
+        np.reciprocal(inv, out=inv)
+    inv[far] = np.inf  # NaN stays NaN: a NaN comparison is False
+    return inv
+
+
+def align_scale_shift(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
+    """(scale, shift) minimising sum((scale * pred + shift - target)^2) over `mask`.
+
+    Solved on centred values in float64: the raw output reaches ~1e4, and the textbook normal equations
+    (sum p^2 * n - (sum p)^2) lose most of their digits to cancellation in float32. A constant prediction has no
+    unique answer; we return scale 0, shift = mean(target), the least-squares fit with the smallest scale.
+    """
+    p = np.asarray(pred, np.float64)
+    y = np.asarray(target, np.float64)
+    if mask is not None:
+        p, y = p[mask], y[mask]
+    if p.size == 0:
+        raise ValueError("no valid pixels to align on")
+    p_mean, y_mean = p.mean(), y.mean()
+    pc = p - p_mean
+    var = float(np.dot(pc, pc))
+    if var <= 1e-12 * max(1.0, p_mean * p_mean) * p.size:
+        return 0.0, float(y_mean)
+    scale = float(np.dot(pc, y - y_mean)) / var
+    return scale, float(y_mean - scale * p_mean)
+
+
+def oracle_fit(depth: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float]:
+    """The least-squares oracle: scale and shift fitted in inverse depth on every valid true pixel (all the truth,
+    plain least squares as the MiDaS evaluation protocol does); anchored fits are scored against it."""
+    ok = np.isfinite(depth) & np.isfinite(truth) & (truth > 0)
+    if valid is not None:
+        ok &= valid
+    return align_scale_shift(depth[ok], 1.0 / truth[ok].astype(np.float64))
+
+
+def abs_rel(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """(mean |pred - truth| / truth over the truth's valid pixels, share of those pixels `pred` covers): pixels
+    where pred is NaN or infinite are not covered and not scored."""
+    valid = np.isfinite(truth) & (truth > 0)
+    covered = valid & np.isfinite(pred)
+    if not covered.any():
+        return float("nan"), 0.0
+    err = np.abs(pred[covered] - truth[covered]) / truth[covered]
+    return float(err.mean()), float(covered.sum() / max(valid.sum(), 1))
+
+
+def truth_at(truth: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A true depth map at another resolution, by exact nearest-pixel sampling (no depth mixed across edges)."""
+    if truth.shape == (height, width):
+        return truth
+    return cv2.resize(truth, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
+
+
+def score(metric: np.ndarray, depth: np.ndarray, truth: np.ndarray, max_range_m: float) -> dict:
+    """The metric map against the truth, beside the least-squares oracle on the same relative map: AbsRel of
+    both, their ratio (1 = as good as knowing every true pixel) and the share of valid true pixels covered."""
+    t = truth_at(truth, depth.shape[1], depth.shape[0])
+    err, cover = abs_rel(metric, t)
+    s, sh = oracle_fit(depth, t)
+    oracle, _ = abs_rel(to_metric(depth, s, sh, max_range_m), t)
+    return {"abs_rel": round(err, 5), "oracle_abs_rel": round(oracle, 5),
+            "ratio": round(err / oracle, 4) if oracle > 0 else None, "coverage": round(cover, 5)}

@@ -1,0 +1,104 @@
+"""`infer --anchors FILE.json` and `--ply`: metric depth and point clouds for still images, without the daemon.
+
+The anchors file maps an input's file name to known depths in its own pixels: {"NAME.png": [[u, v, metres], ...]}.
+The network's map is resized to the input's size (bilinear, as the evaluation protocol does), the same robust fit as
+the daemon's `points` mode gives scale and shift, and DIR/<stem>.metric.npy holds float32 z-depth in metres at the
+input's resolution (NaN invalid, +inf beyond [metric] max_range_m). `--ply` back-projects it with [camera] into
+DIR/<stem>.ply (binary little-endian; x y z float32 + red green blue uchar; camera optical frame, REP 103).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streamer.errors import ConfigError, StreamerError
+from streamer.geometry import CameraOptions, backproject, to_metric
+from streamer.geometry.anchors import AnchorSet, fit_points
+from streamer.steady import MetricOptions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MetricOutputs:
+    """What `infer` writes beside NAME.npy: anchors per file name (None: no --anchors), PLY or not."""
+
+    anchors: dict[str, AnchorSet] | None
+    ply: bool
+    camera: CameraOptions
+    metric: MetricOptions
+
+
+def load_anchors(path: Path) -> dict[str, AnchorSet]:
+    """The --anchors file; ConfigError naming the file and the entry that is wrong."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--anchors {path}: cannot read it ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--anchors {path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f'--anchors {path}: expected an object {{"NAME.png": [[u, v, metres], ...]}}')
+    out = {}
+    for name, items in data.items():
+        if not isinstance(items, list):
+            raise ConfigError(f"--anchors {path}: {name!r}: expected a list of [u, v, metres]")
+        try:
+            out[name] = AnchorSet.parse(items)
+        except ValueError as exc:
+            raise ConfigError(f"--anchors {path}: {name!r}: {exc}") from None
+    return out
+
+
+def write_metric(raw: np.ndarray, image: np.ndarray, name: str, out: Path, stem: str,
+                 options: MetricOutputs) -> list[str]:
+    """NAME.metric.npy (and NAME.ply) for one image; returns the files written. StreamerError naming the image
+    when it cannot be anchored (its relative outputs are already written by then)."""
+    h, w = image.shape[:2]
+    depth = cv2.resize(raw.astype(np.float32, copy=False), (w, h), interpolation=cv2.INTER_LINEAR)
+    if options.anchors is not None:
+        anchors = options.anchors.get(name)
+        if anchors is None:
+            raise StreamerError(f"{name}: no entry in the --anchors file; relative depth only")
+        p = fit_points(depth, anchors, w, h, tol=options.metric.anchor_tolerance)
+        for reason in p.rejected:
+            log.warning("%s: %s", name, reason)
+        if not p.fit.ok:
+            raise StreamerError(f"{name}: cannot anchor: {p.fit.reason}; relative depth only")
+        scale, shift = p.fit.scale, p.fit.shift
+        log.info("%s: %d of %d anchors used, median error %.1f %%", name, p.used, p.given, p.fit.residual * 100)
+    elif options.metric.mode == "fixed":
+        scale, shift = options.metric.scale, options.metric.shift
+    else:
+        raise StreamerError("--ply needs metric depth: give --anchors FILE.json or [metric] mode = \"fixed\"")
+    metric = to_metric(depth, scale, shift, options.metric.max_range_m)
+    written = [f"{stem}.metric.npy"]
+    np.save(out / written[0], metric)
+    if options.ply:
+        camera = options.camera.model(w, h)
+        if camera is None:
+            raise ConfigError("--ply needs the camera's intrinsics: [camera] fx, fy, cx, cy (with width, height) "
+                              "or hfov_deg, from --config or --set camera.fx=...")
+        cloud = backproject(metric, camera, bgr=image)
+        write_ply(out / f"{stem}.ply", cloud.xyz, cloud.rgb)
+        written.append(f"{stem}.ply")
+    return written
+
+
+def write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray | None) -> None:
+    """Binary little-endian PLY with one `vertex` element: x y z float32 (+ red green blue uchar)."""
+    from plyfile import PlyData, PlyElement
+
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    if rgb is not None:
+        fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    vertex = np.empty(len(xyz), dtype=fields)
+    vertex["x"], vertex["y"], vertex["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    if rgb is not None:
+        vertex["red"], vertex["green"], vertex["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    PlyData([PlyElement.describe(vertex, "vertex")], text=False, byte_order="<").write(str(path))

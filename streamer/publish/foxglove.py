@@ -1,0 +1,250 @@
+"""FoxglovePublisher: the live view for Foxglove, served by the official `foxglove-sdk` WebSocket server.
+
+It works like this: `_open` starts the SDK's server (its own Rust threads) with a private `foxglove.Context`, so the
+channels of one pipeline never mix with another's (SIGHUP builds a new pipeline), and a listener that counts each
+channel's subscribers. The publisher's own thread takes the newest frame and, for each channel somebody subscribed
+to, builds that message and logs it; a channel nobody watches costs nothing (not even the JPEG). The SDK queues at
+most `client_backlog` messages per client and drops the oldest beyond that, so a stalled or vanished client never
+holds frames, memory or this thread. Topics and frames come from `[ros]` (see `streamer.publish.topics`).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import foxglove
+import numpy as np
+from foxglove.channels import (CameraCalibrationChannel, CompressedImageChannel, FrameTransformsChannel,
+                               PointCloudChannel, RawImageChannel)
+
+from streamer.config.net import host_problem
+from streamer.config.options import opt
+from streamer.core.frame import DepthFrame
+from streamer.core.redact import redact_data
+from streamer.core.status import PipelineStatus
+from streamer.geometry import CameraModel, Mount
+from streamer.publish.base import Publisher
+from streamer.publish.exposure import warn_if_exposed
+from streamer.publish.foxglove_messages import FoxgloveMessages
+from streamer.publish.topics import RosOptions
+from streamer.render.renderer import FrameRenderer
+from streamer.render.views import VIEWS
+
+log = logging.getLogger(__name__)
+
+STATUS_SCHEMA = {"type": "object", "title": "depth_streamer.Status",
+                 "description": "the daemon's status heartbeat: state, reason, fps and the /stats document",
+                 "properties": {"state": {"type": "string"}, "reason": {"type": "string"}, "fps": {"type": "number"},
+                                "stats": {"type": "object"}}}
+
+
+@dataclass(frozen=True)
+class FoxgloveOptions:
+    enabled: bool = opt(False, "serve the live view to Foxglove (WebSocket, subprotocol foxglove.sdk.v1)")
+    host: str = opt("127.0.0.1", "interface to listen on; 0.0.0.0 serves the whole network, unauthenticated")
+    port: int = opt(8765, "TCP port (Foxglove's default); 0 picks a free one", min=0, max=65535)
+    color_view: str = opt("depth", "view sent on the color channel (the same JPEG as ZeroMQ's color topic when "
+                                   "view and quality match theirs: encoded once)", choices=VIEWS)
+    jpeg_quality: int = opt(80, "JPEG quality of the color channel", min=10, max=100)
+    status_interval_s: float = opt(1.0, "period of the status heartbeat and of the mount's FrameTransforms",
+                                   unit="s", min=0.05, max=60.0)
+    client_backlog: int = opt(16, "messages queued per client before the oldest is dropped for it: a slow client "
+                                  "loses frames, never slows the pipeline or grows our memory", unit="messages",
+                              min=2, max=1024)
+
+    def validate(self) -> None:
+        problem = host_problem(self.host)
+        if problem:
+            raise ValueError(f"host = {self.host!r}: {problem}")
+
+
+class _Subscriptions:
+    """The server listener: how many client subscriptions each channel id has (called from the SDK's threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[int, int] = {}
+        self.clients: set[int] = set()
+
+    def on_subscribe(self, client, channel) -> None:  # noqa: ANN001 -- foxglove's Client and ChannelView
+        with self._lock:
+            self._counts[channel.id] = self._counts.get(channel.id, 0) + 1
+            self.clients.add(client.id)
+
+    def on_unsubscribe(self, client, channel) -> None:  # noqa: ANN001
+        with self._lock:
+            self._counts[channel.id] = max(0, self._counts.get(channel.id, 0) - 1)
+
+    def wanted(self, channel_id: int) -> bool:
+        return self._counts.get(channel_id, 0) > 0
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+
+class FoxglovePublisher(Publisher):
+    """Channels: the color view (CompressedImage), relative depth (RawImage 32FC1), and, when the frames carry them,
+    metric depth (RawImage 32FC1, metres), CameraCalibration, PointCloud and the mount's FrameTransforms; plus the
+    status heartbeat as JSON."""
+
+    section = "foxglove"
+
+    def __init__(self, options: FoxgloveOptions, ros: RosOptions, *, renderer: FrameRenderer,
+                 status: PipelineStatus | None = None, points_stride: int = 2) -> None:
+        super().__init__("foxglove-publisher")
+        self.options = options
+        self.ros = ros
+        self._renderer = renderer
+        self._status_view = status
+        self._messages = FoxgloveMessages(ros, points_stride)
+        self._subs = _Subscriptions()
+        self._context: foxglove.Context | None = None
+        self._server = None
+        self._channels: dict[str, object] = {}
+        self._next_status = 0.0
+        self._last_frame: DepthFrame | None = None
+        self.url = ""  # ws://host:port once listening
+        self.app_url = ""  # the Foxglove web app's link that opens this server as its data source
+        self.messages = 0  # messages logged (to channels with a subscriber)
+
+    def _open(self) -> None:
+        o = self.options
+        self._context = foxglove.Context()
+        try:
+            self._server = foxglove.start_server(name="depth-streamer", host=o.host, port=o.port,
+                                                 server_listener=self._subs, context=self._context,
+                                                 message_backlog_size=o.client_backlog)
+        except RuntimeError as exc:  # the SDK's FoxgloveError: "Failed to bind port: Address already in use"
+            raise OSError(str(exc)) from None
+        ctx, topic = self._context, self.ros.topic
+        self._channels = {
+            "color": CompressedImageChannel(topic("color"), context=ctx, metadata={"view": o.color_view}),
+            "relative": RawImageChannel(topic("relative"), context=ctx, metadata={
+                "unit": "none: relative inverse depth, bigger = nearer; scale and shift vary over time"}),
+            "status": foxglove.Channel(topic("status"), schema=STATUS_SCHEMA, context=ctx),
+        }
+        self.url = f"ws://{o.host}:{self._server.port}"
+        self.app_url = self._server.app_url() or ""
+        self._next_status = 0.0
+        log.info("foxglove: serving on %s (open in Foxglove: %s)", self.url, self.app_url)
+        warn_if_exposed(log, f"foxglove: {self.url}", o.host,
+                        "every depth image, the colorized camera view, the point cloud and the status (pipeline and "
+                        "source details); the Foxglove WebSocket server has no authentication here",
+                        'Set [foxglove] host = "127.0.0.1" unless every machine on that network may see the camera.')
+
+    @property
+    def port(self) -> int:
+        return self._server.port if self._server is not None else 0
+
+    def _channel(self, name: str):  # noqa: ANN202 -- one of foxglove's typed channels
+        """The channel `name`, advertised the first time a frame has what it carries (metric depth, a camera
+        model, a mount): a client sees only channels that will publish."""
+        channel = self._channels.get(name)
+        if channel is None:
+            ctx, topic = self._context, self.ros.topic(name if name != "tf" else "tf")
+            if name == "metric":
+                channel = RawImageChannel(topic, context=ctx, metadata={"unit": "m (z-depth; NaN invalid, +inf "
+                                                                                "beyond range)"})
+            elif name == "camera_info":
+                channel = CameraCalibrationChannel(topic, context=ctx)
+            elif name == "points":
+                channel = PointCloudChannel(topic, context=ctx)
+            elif name == "tf":
+                channel = FrameTransformsChannel(topic, context=ctx)
+            else:
+                raise KeyError(name)
+            self._channels[name] = channel
+        return channel
+
+    def _wanted(self, name: str) -> bool:
+        channel = self._channels.get(name)
+        return channel is not None and self._subs.wanted(channel.id())
+
+    def audience(self) -> int:
+        return self.subscriptions()
+
+    def subscriptions(self) -> int:
+        """Client subscriptions to channels right now (a client watching three channels counts three)."""
+        return self._subs.total()
+
+    def _send(self, frame: DepthFrame) -> None:
+        m, stamp = self._messages, self._messages.stamp(frame)
+        self._last_frame = frame
+        camera, mount, metric = frame_geometry(frame)
+        if camera is not None:
+            self._channel("camera_info")
+        if mount is not None:
+            self._channel("tf")
+        if metric is not None and camera is not None:
+            self._channel("metric")
+            self._channel("points")
+        logged = 0
+        if self._wanted("color"):
+            o = self.options
+            jpeg = self._renderer.jpeg(frame, o.color_view, o.jpeg_quality)  # shared: encoded once per frame
+            self._log("color", m.compressed(frame, jpeg), stamp)
+            logged += 1
+        if self._wanted("relative"):
+            self._log("relative", m.depth_image(frame, frame.depth), stamp)
+            logged += 1
+        if camera is not None and self._wanted("camera_info"):
+            self._log("camera_info", m.calibration(frame, camera), stamp)
+            logged += 1
+        if metric is not None and self._wanted("metric"):
+            self._log("metric", m.depth_image(frame, metric), stamp)
+            logged += 1
+        if metric is not None and camera is not None and self._wanted("points"):
+            self._log("points", m.point_cloud(frame, metric, camera), stamp)
+            logged += 1
+        if logged:
+            self.sent += 1
+
+    def _log(self, name: str, message: object, stamp: int) -> None:
+        self._channels[name].log(message, log_time=stamp)  # type: ignore[attr-defined]
+        self.messages += 1
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if now < self._next_status:
+            return
+        self._next_status = now + self.options.status_interval_s
+        if self._wanted("status"):
+            self._log("status", self._status(), time.time_ns())
+        frame = self._last_frame
+        mount = frame_geometry(frame)[1] if frame is not None else None
+        if mount is not None and self._wanted("tf"):  # static, but resent so a client that joins later has it
+            self._log("tf", self._messages.transforms(time.time_ns(), mount), time.time_ns())
+
+    def _status(self) -> dict:
+        view = self._status_view
+        status: dict = {"state": "unknown", "reason": "", "sent": self.sent, "messages": self.messages}
+        if view is None:
+            return status
+        try:
+            health, reason = view.health(), view.no_signal()
+            status.update(state="no_signal" if reason else "streaming" if health.ok else "unhealthy",
+                          reason=reason or ("" if health.ok else health.reason))
+            stats = view.snapshot()
+            status["fps"] = stats.get("fps_out")
+            status["stats"] = stats
+        except Exception as e:
+            status.update(state="unknown", reason=f"pipeline status failed: {e!r}")
+        return redact_data(status)
+
+    def _close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()  # type: ignore[attr-defined]
+        self._channels = {}
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+def frame_geometry(frame: DepthFrame) -> tuple[CameraModel | None, Mount | None, np.ndarray | None]:
+    """(camera model, mount, metric map) the frame carries; None for what it does not know. A metric map is only
+    used with a camera model (without one it cannot be calibrated or back-projected)."""
+    metric = frame.metric if frame.camera is not None else None
+    return frame.camera, frame.mount, metric

@@ -1,0 +1,64 @@
+"""The robust scale/shift fit in inverse depth: outliers, few points, degenerate layouts, the oracle."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamer.geometry.fit import AnchorFit, abs_rel, fit_line, oracle_fit, to_metric
+
+
+def test_fit_recovers_scale_and_shift_despite_outliers() -> None:
+    rng = np.random.default_rng(1)
+    d = rng.uniform(0.5, 3.0, 8)
+    g = 0.4 * d + 0.05  # 1 / z
+    g_noisy = g * (1 + rng.normal(0, 0.01, 8))
+    g_noisy[[2, 5]] *= 3.0  # two wild anchors
+    fit = fit_line(d, g_noisy)
+    assert fit.ok and fit.scale == pytest.approx(0.4, rel=0.05) and fit.shift == pytest.approx(0.05, abs=0.03)
+    assert fit.inliers is not None and not fit.inliers[2] and not fit.inliers[5] and fit.inliers.sum() == 6
+    assert fit.residual < 0.03
+
+
+def test_three_points_fit_and_two_are_exact() -> None:
+    d = np.array([1.0, 2.0, 3.0])
+    fit = fit_line(d, 0.2 * d + 0.1)
+    assert fit.ok and fit.scale == pytest.approx(0.2) and fit.shift == pytest.approx(0.1)
+    assert fit_line(d[:2], 0.2 * d[:2] + 0.1).ok
+
+
+def test_too_few_and_degenerate_points_say_why() -> None:
+    one = fit_line(np.array([1.0]), np.array([0.5]))
+    assert not one.ok and "1 usable point," in one.reason and "at least 2" in one.reason
+    flat = fit_line(np.full(5, 2.0), np.array([0.5, 0.51, 0.49, 0.5, 0.52]))
+    assert not flat.ok and "degenerate" in flat.reason
+    backwards = fit_line(np.array([1.0, 2.0, 3.0]), np.array([0.9, 0.5, 0.3]))  # nearer where d says farther
+    assert not backwards.ok and "positive scale" in backwards.reason
+
+
+def test_to_metric_conventions() -> None:
+    d = np.array([[1.0, 2.0], [np.nan, -10.0]], np.float32)
+    z = to_metric(d, 0.5, 0.0, max_range_m=10.0)
+    assert z.dtype == np.float32
+    assert z[0, 0] == pytest.approx(2.0) and z[0, 1] == pytest.approx(1.0)
+    assert np.isnan(z[1, 0]) and z[1, 1] == np.inf
+    assert to_metric(np.array([0.1], np.float32), 1.0, 0.0, max_range_m=5.0)[0] == np.inf  # 10 m > 5 m
+
+
+def test_oracle_and_abs_rel() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(1, 10, (20, 30)).astype(np.float32)
+    rel = (3.0 / truth - 0.1).astype(np.float32)  # 1 / z = (rel + 0.1) / 3
+    s, t = oracle_fit(rel, truth)
+    assert s == pytest.approx(1 / 3, rel=1e-6) and t == pytest.approx(0.1 / 3, rel=1e-5)
+    err, cover = abs_rel(to_metric(rel, s, t, 100.0), truth)
+    assert err < 1e-5 and cover == 1.0
+    pred = truth * 1.1
+    pred[0] = np.nan
+    err, cover = abs_rel(pred, truth)
+    assert err == pytest.approx(0.1, rel=1e-5) and cover == pytest.approx(19 / 20)
+
+
+def test_anchor_header() -> None:
+    h = AnchorFit("points", True, 0.5, 0.1, used=6, inliers=0.75, residual=0.02, age_s=0.05).header()
+    assert h["mode"] == "points" and h["used"] == 6 and h["inliers"] == 0.75 and h["residual"] == 0.02
+    assert AnchorFit("ground", False, reason="no floor").header()["residual"] is None
