@@ -52,6 +52,11 @@ class MetricOptions:
     anchor_tolerance: float = opt(0.1, "points: an anchor agrees when within this relative depth error of the fit",
                                   min=0.005, max=1.0)
 
+    def tcp_listener(self) -> tuple[str, int] | None:
+        """(host, port) of a tcp:// anchors endpoint, for the config's port clash check; None for ipc://."""
+        host, _, port = self.anchors_endpoint.removeprefix("tcp://").rpartition(":")
+        return (host, int(port)) if self.anchors_endpoint.startswith("tcp://") and port.isdigit() else None
+
     def validate(self) -> None:
         if self.mode == "fixed" and self.scale <= 0:
             raise ValueError("scale: fixed mode needs a positive scale (1/z = scale * depth + shift)")
