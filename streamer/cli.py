@@ -42,6 +42,7 @@ def setup_logging(level: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from streamer.model.commands import add_parsers as add_quantize_parsers
     from streamer.model.commands import add_precision_args
+    from streamer.model.precision import REQUESTS
 
     parser = argparse.ArgumentParser(prog="depth-streamer",
                                      description="Real-time monocular depth daemon (MiDaS small).")
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", choices=("auto", "torch", "onnxruntime"))
     r.add_argument("--device", choices=("auto", "cpu", "cuda"))
     r.add_argument("--threads", type=int)
-    r.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"),
+    r.add_argument("--precision", choices=REQUESTS,
                    help="network precision (model.precision); low precisions are gated against fp32 on live frames")
     r.add_argument("--camera-id", dest="camera_id", help="camera id in every header (zmq.camera_id)")
     r.add_argument("--http-port", dest="http_port", type=int)
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_infer(args: argparse.Namespace) -> int:
     from streamer.model import load_depth_model
-    from streamer.pipeline.offline import InferOptions, run_infer
+    from streamer.pipeline.offline import InferOptions, prepare_output_dir, run_infer
     from streamer.pipeline.options import load_config
 
     from streamer.config.schema import parse_set
@@ -127,6 +128,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     overrides += [Override(f"model.{flag}", getattr(args, flag), f"--{flag}")
                   for flag in ("backend", "device", "threads", "precision") if getattr(args, flag) is not None]
     conf = load_config(args.config, overrides)
+    prepare_output_dir(args.output_dir)  # before the model: a folder we cannot write fails in a second
     metric = None
     if args.ply and not conf["camera"].has_intrinsics:
         raise ConfigError("--ply needs the camera's intrinsics: [camera] fx, fy, cx, cy (with width, height) or "
@@ -138,7 +140,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
                            steady=conf["steady"], metric=metric)
     model = load_depth_model(conf["model"], weights_path=args.weights)
     if conf["model"].precision != "fp32":
-        from streamer.model.precision_manager import apply_precision
+        from streamer.model.precision.manager import apply_precision
 
         apply_precision(model, conf["model"], args.calibration, args.images)
     failed = run_infer(model, list(args.images), options)

@@ -32,3 +32,8 @@ class ListenError(ConfigError, OSError):
 
 class SourceError(ConfigError):
     """The configured source can never deliver (a file that is not a decodable video); restarting will not help."""
+
+
+class NonFiniteOutput(StreamerError):
+    """The network's output holds NaN or inf (broken weights or numerics): never a result. The daemon drops and
+    counts the frame; a photo upload answers 500, `infer` fails naming the file, `run --check` refuses the weights."""

@@ -3,10 +3,11 @@ back as TOML that reads in again (`run --check`)."""
 from __future__ import annotations
 
 import dataclasses
-import math
 import tomllib
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from streamer.core.redact import is_secret_key, redact_data, redact_secret
 from streamer.errors import ConfigError
@@ -48,35 +49,36 @@ def read_toml(path: str | Path) -> dict:
 
 def to_toml(sections: dict[str, Any]) -> str:
     """The effective configuration, with each key's help, as TOML that `--config` reads back unchanged - except
-    secrets: a set password or token, and credentials in a URL, are shown as `***` (this text gets pasted)."""
+    secrets: a set password or token, credentials in a URL, secret-like query values and header values are shown
+    as `***` (this text gets pasted). Values are written by `tomli-w`: every control character escaped as TOML
+    wants; tables (`av_options`) follow their section as `[section.key]`."""
     lines = []
     for name, options in sections.items():
-        lines.append(f"[{name}]")
+        lines.append(tomli_w.dumps({name: {}}).strip())  # the header, quoted if it ever needs to be
+        tables = []
         for field in dataclasses.fields(options):
-            meta = field.metadata
-            unit = f" [{meta['unit']}]" if meta.get("unit") else ""
-            lines.append(f"# {meta.get('help', '')}{unit}")
-            value = getattr(options, field.name)
-            shown = meta.get("show")
-            if shown is not None:
-                value = shown(value)
-            elif is_secret_key(field.name) and isinstance(value, str):
-                value = redact_secret(value)  # "***" when set: --check output is shown, pasted, logged
-            lines.append(f"{field.name} = {toml_value(redact_data(value))}")
+            value = shown_value(field, getattr(options, field.name))
+            if isinstance(value, dict):
+                tables.append((field, value))
+                continue
+            lines += [_comment(field), tomli_w.dumps({field.name: value}).rstrip("\n")]
         lines.append("")
+        for field, value in tables:
+            lines += [_comment(field), tomli_w.dumps({name: {field.name: value}}).rstrip("\n"), ""]
     return "\n".join(lines)
 
 
-def toml_value(v: Any) -> str:
-    """One value in TOML syntax: strings escaped, lists as arrays, dicts as inline tables."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{toml_value(str(k))} = {toml_value(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, float) and not math.isfinite(v):
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    return repr(v)
+def shown_value(field: dataclasses.Field, value: Any) -> Any:
+    """A setting's value as `--check` shows it: secrets masked (see `streamer.core.redact`)."""
+    shown = field.metadata.get("show")
+    if shown is not None:
+        return shown(value)
+    if is_secret_key(field.name) and isinstance(value, str):
+        return redact_secret(value)  # "***" when set: --check output is shown, pasted, logged
+    return redact_data(value)
+
+
+def _comment(field: dataclasses.Field) -> str:
+    meta = field.metadata
+    unit = f" [{meta['unit']}]" if meta.get("unit") else ""
+    return "# " + " ".join(f"{meta.get('help', '')}{unit}".split())

@@ -28,3 +28,35 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def writable_folder(folder: str | Path, what: str) -> Path:
+    """Create `folder` if needed and prove a file can be written in it, before any heavy work; StreamerError naming
+    `what` (e.g. "--output-dir") and the folder otherwise. Returns the folder."""
+    from streamer.errors import StreamerError
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise StreamerError(f"{what} {folder} is a file, not a folder; name a folder (it is created if missing)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise StreamerError(f"cannot write to {what} {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+def writable_file(path: str | Path, what: str) -> Path:
+    """`path` can be written (its folder is created and takes a file, and it is no folder itself); StreamerError
+    naming `what` (e.g. "--out") and the path otherwise. Nothing is left behind but the folder."""
+    from streamer.errors import StreamerError
+
+    path = Path(path)
+    if path.is_dir():
+        raise StreamerError(f"{what} {path} is a folder; name a file")
+    try:
+        writable_folder(path.parent, what)
+    except StreamerError as exc:
+        raise StreamerError(f"{what} {path}: {exc}") from None
+    return path

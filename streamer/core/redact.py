@@ -22,6 +22,16 @@ SECRET_KEYS = frozenset({"user", "username", "login", "password", "passwd", "pas
 _SECRET_PARTS = frozenset({"password", "passwd", "pwd", "pass", "secret", "token", "apikey", "credential",
                            "credentials", "authorization"})
 
+# Query keys whose value is a credential even inside a longer name (`X-Goog-Signature`, `clientSecret`,
+# `X-Amz-Security-Token`, `AWSAccessKeyId`): matched as substrings of the lower-cased key.
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "signature", "credential", "apikey", "api_key",
+                 "accesskey", "access_key", "sessionid", "session_id")
+# HTTP headers that carry credentials, as free text ("Authorization: Basic ..."): the value is masked to the line end.
+_CREDENTIAL_HEADER = re.compile(r"(?im)\b(?P<name>(?:proxy-)?authorization|cookie|set-cookie|x-api-key|"
+                                r"x-auth-token)(?P<sep>\s*:\s*)(?P<value>[^\r\n]+)")
+# Config keys whose value is a block of HTTP headers (FFmpeg's `headers` option): every header's value is masked.
+HEADER_KEYS = frozenset({"headers", "http_headers"})
+
 # scheme://userinfo@ where userinfo runs to the last "@" before the first "/", "?" or "#" after it.
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/?#\s]*@)")
 # key=value in a query string or free text: ?pwd=..., &token=..., ;password=...
@@ -30,17 +40,30 @@ _QUERY_SECRET = re.compile(r"(?P<sep>[?&;])(?P<key>[^=&;#\s/]+)=(?P<value>[^&;#\
 
 def redact(text: str) -> str:
     """`text` with every URL's userinfo and every credential query value replaced by `***`."""
-    if not text or ("@" not in text and "=" not in text):  # the common case, cheap: nothing to hide
+    if not text or ("@" not in text and "=" not in text and ":" not in text):  # the common case, cheap
         return text
     out = _USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", text)
 
     def query(m: re.Match) -> str:
-        key = m.group("key")
-        if key.lower().replace("-", "_") in SECRET_KEYS and m.group("value"):
-            return f"{m.group('sep')}{key}={MASK}"
+        if is_secret_query_key(m.group("key")) and m.group("value"):
+            return f"{m.group('sep')}{m.group('key')}={MASK}"
         return m.group(0)
 
-    return _QUERY_SECRET.sub(query, out)
+    out = _QUERY_SECRET.sub(query, out)
+    return _CREDENTIAL_HEADER.sub(lambda m: f"{m.group('name')}{m.group('sep')}{MASK}", out)
+
+
+@functools.lru_cache(maxsize=1024)
+def is_secret_query_key(name: str) -> bool:
+    """Whether a URL query key names a credential: a secret key name, or one with a credential word inside."""
+    key = name.lower().replace("-", "_")
+    return is_secret_key(key) or any(word in key for word in _SECRET_WORDS)
+
+
+def redact_headers(block: str) -> str:
+    """A block of `Name: value` header lines with every value masked (names kept: they say what was set)."""
+    lines = re.split(r"(\r\n|\n|\r)", block)
+    return "".join(re.sub(r"^(\s*[^:\r\n]+:\s*)(.+)$", lambda m: m.group(1) + MASK, part) for part in lines)
 
 
 def redact_secret(value: str) -> str:
@@ -61,8 +84,9 @@ def redact_data(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: (redact_secret(v) if isinstance(v, str) and is_secret_key(k) else redact_data(v))
-                for k, v in value.items()}
+        return {k: (redact_secret(v) if isinstance(v, str) and is_secret_key(k)
+                    else redact_headers(v) if isinstance(v, str) and str(k).lower() in HEADER_KEYS
+                    else redact_data(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(redact_data(v) for v in value)
     return value

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from streamer.config.options import opt
+from streamer.errors import NonFiniteOutput
 from streamer.model.backends import OnnxRuntimeBackend, TorchBackend, choose_backend
+from streamer.model.precision import REQUESTS, PrecisionState
+from streamer.model.layout import check_checkpoint
 from streamer.model.preprocess import NET_SIZE, STRIDE, Preprocessor, network_size
 from streamer.model.weights import (WEIGHTS_SHA256, LoadedWeights, WeightsFile, cache_dir, identify,
                                     read_state_dict, resolve_weights_path)
@@ -27,11 +30,14 @@ class ModelOptions:
     threads: int = opt(0, "intra-op threads for inference; 0 = every core this process may use", min=0, max=256)
     net_size: int = opt(NET_SIZE, "network input size: the longer side, keeping aspect, in multiples of 32",
                         unit="px", min=64, max=1024)
-    precision: str = opt("auto", "network precision on the CPU; auto = the fastest this CPU runs natively (int8 with "
-                                 "VNNI/AMX, bf16 with AVX512_BF16/AMX) that passes the accuracy gate, else fp32",
-                         choices=("auto", "fp32", "bf16", "int8"))
-    precision_engine: str = opt("auto", "engine for bf16/int8; auto = openvino when installed (bf16 needs it)",
+    precision: str = opt("auto", "network precision on the CPU; auto = the fastest low precision that passes the "
+                                 "accuracy gate AND beats fp32 when raced on this machine, else fp32", choices=REQUESTS)
+    precision_engine: str = opt("auto", "engine for bf16/int8; auto = openvino when installed (bf16 needs it), "
+                                        "onnxruntime = int8 on ONNX Runtime, no bf16",
                                 choices=("auto", "openvino", "onnxruntime"))
+    openvino_pinning: str = opt("auto", "OpenVINO pins its inference threads to cores: auto = OpenVINO's choice; "
+                                        "`bench precision` times on and off on this machine",
+                                choices=("auto", "on", "off"))
     max_nmae: float = opt(0.035, "gate: mean NMAE vs fp32 on held-out frames (after scale+shift alignment)",
                           min=0.0, max=1.0)
     max_frame_nmae: float = opt(0.20, "gate: the worst held-out frame's NMAE vs fp32", min=0.0, max=10.0)
@@ -40,8 +46,17 @@ class ModelOptions:
     gate_frames: int = opt(16, "held-out real frames the gate compares on (never calibration frames)", min=2, max=1000)
     calibration_seconds: float = opt(10.0, "spread calibration and gate frames over the source's first seconds",
                                      unit="s", min=0.0, max=3600.0)
+    cache_max_mb: int = opt(1024, "size cap of the ONNX export cache; beyond it the least recently used exports are "
+                                  "removed (each is ~66 MB; one per weights file and network size)", unit="MB",
+                            min=100, max=1_000_000)
     recheck_s: float = opt(300.0, "re-check the low precision against fp32 on live frames this often; 0 = never",
                            unit="s", min=0.0, max=86400.0)
+    preprocess: str = opt("auto", "auto = float32 preprocessing when it passes the gate against the exact (float64) "
+                                  "path and is faster, decided with the precision; exact = always the official one",
+                          choices=("auto", "exact"))
+    precision_cache: bool = opt(True, "keep each gated verdict (and its int8 file) per weights, settings, CPU, "
+                                      "engine versions and source; a restart serves it at once, then re-checks it "
+                                      "on the first gate_frames live frames")
 
     def validate(self) -> None:
         if self.net_size % STRIDE:
@@ -53,25 +68,35 @@ class DepthModel:
 
     def __init__(self, backend: TorchBackend | OnnxRuntimeBackend, weights: WeightsFile,
                  net_size: int = NET_SIZE) -> None:
-        self.backend = backend
         self.fp32_backend = backend  # the exact network, kept when a low precision takes over `backend`
-        self.preprocess = Preprocessor(net_size)
+        self.preprocess = Preprocessor(net_size)  # the exact one (the official code's float64 resize)
+        self._preprocessors = {"exact": self.preprocess, "float32": Preprocessor(net_size, exact=False)}
         self.weights_path = weights.path
         self.weights_sha256 = weights.sha256
         self.official_weights = weights.official
-        self.precision = "fp32"
-        self.precision_error: dict | None = None  # the last gate result of the serving precision
-        self.precision_pending = False  # a low precision is being chosen (the daemon publishes fp32 meanwhile)
-        self.precision_reason = ""  # why this precision, in words (the gate's figures)
+        # (backend, state) in one attribute: a reader never sees one precision's backend with another's state.
+        self._serving: tuple[object, PrecisionState] = (backend, PrecisionState())
+        self._switch_generation = 0
 
-    def use_backend(self, backend, precision: str, gate=None) -> None:
-        """Switch to another backend (one attribute store: a predict() in flight finishes on the old one)."""
-        self.precision = precision
-        self.precision_error = gate.as_dict() if gate is not None else None
-        self.backend = backend
+    @property
+    def backend(self):
+        return self._serving[0]
+
+    @property
+    def precision(self) -> PrecisionState:
+        """What serves and why (read-only; the precision stage alone changes it, through its PrecisionSwitch)."""
+        return self._serving[1]
+
+    def precision_switch(self) -> PrecisionSwitch:
+        """The one writer of the precision: a new switch (a new stage, after a reload) disables every older one and
+        puts fp32 back, so each pipeline decides again on its own source's frames."""
+        self._switch_generation += 1
+        self._serving = (self.fp32_backend, PrecisionState())
+        return PrecisionSwitch(self, self._switch_generation)
 
     def predict(self, bgr: np.ndarray) -> np.ndarray:
-        return self.backend.infer(self.preprocess(bgr))
+        backend, state = self._serving
+        return backend.infer(self._preprocessors[state.preprocess](bgr))
 
     def warm_up(self, width: int, height: int, runs: int = 2) -> float:
         """Build the session for this frame size and run it; returns the last run's milliseconds."""
@@ -85,10 +110,39 @@ class DepthModel:
 
     @property
     def meta(self) -> dict:
+        backend, state = self._serving
         return {"model": MODEL_NAME, "weights_sha256": self.weights_sha256,
-                "weights_official": self.official_weights, **self.backend.describe(), "precision": self.precision,
-                "precision_pending": self.precision_pending, "precision_reason": self.precision_reason,
-                **({"precision_error": self.precision_error} if self.precision_error else {})}
+                "weights_official": self.official_weights, **backend.describe(), **state.meta()}
+
+
+class PrecisionSwitch:
+    """The precision stage's handle on the model: the only way to change what serves."""
+
+    def __init__(self, model: DepthModel, generation: int) -> None:
+        self._model = model
+        self._generation = generation
+
+    def set(self, state: PrecisionState, backend=None) -> None:
+        """Serve `state` on `backend` (None: the backend serving now); one attribute store."""
+        model = self._model
+        if self._generation != model._switch_generation:
+            raise RuntimeError("this precision switch was replaced by a newer one (a reload); it may not write")
+        model._serving = (model.backend if backend is None else backend, state)
+
+    def update(self, **changes) -> PrecisionState:
+        """The serving state with `changes` (same backend); returns it."""
+        state = replace(self._model.precision, **changes)
+        self.set(state)
+        return state
+
+
+def require_finite(raw: np.ndarray, what: str) -> np.ndarray:
+    """`raw` if every value is finite; NonFiniteOutput naming `what` otherwise (NaN depth is never a result)."""
+    if not np.isfinite(raw).all():
+        bad = int(np.count_nonzero(~np.isfinite(raw)))
+        raise NonFiniteOutput(f"model output not finite on {what}: {bad} of {raw.size} values NaN or inf (broken "
+                              f"weights? `depth-streamer run --check` tests them)")
+    return raw
 
 
 def build_network(weights: LoadedWeights):
@@ -111,8 +165,11 @@ def load_depth_model(options: ModelOptions, weights_path: str | None = None) -> 
     if backend_name == "torch":
         backend = TorchBackend(build_network(weights), device=device, threads=options.threads)
     else:
-        backend = OnnxRuntimeBackend(weights.sha256, path, cache_dir() / "onnx", threads=options.threads)
+        backend = OnnxRuntimeBackend(weights.sha256, path, cache_dir() / "onnx", threads=options.threads,
+                                     cache_max_bytes=options.cache_max_mb << 20)
         if not backend.verified_before():
+            if not weights.official:
+                check_checkpoint(path)  # damaged, foreign or NaN weights fail in a second, before the export
             # Strict load now (in the export child), so bad weights fail at start-up rather than at the first frame;
             # the size is the usual 4:3 camera's, which the warm-up then finds in the cache.
             net_w, net_h = network_size(640, 480, options.net_size)

@@ -7,13 +7,15 @@ import logging
 import sys
 
 from streamer.errors import EXIT_RUNTIME
+from streamer.model.precision import REQUESTS
 
 log = logging.getLogger(__name__)
 
 
 def add_precision_args(p: argparse.ArgumentParser, default: str = "auto") -> None:
-    p.add_argument("--precision", default=default, choices=("auto", "fp32", "bf16", "int8"),
-                   help="network precision; low precisions must pass the accuracy gate against fp32, else fall back")
+    p.add_argument("--precision", default=default, choices=REQUESTS,
+                   help="network precision; a low precision must pass the accuracy gate against fp32 and beat fp32 "
+                        "in a race on this machine, else it falls back (and says so)")
     p.add_argument("--calibration", metavar="VIDEO_OR_DIR",
                    help="real frames to calibrate int8 on and to gate with (a video file or a folder of images)")
 
@@ -29,7 +31,8 @@ def add_parsers(subparsers) -> None:
     q.add_argument("--max-nmae", type=float, help="gate: mean NMAE bound (default: model.max_nmae)")
     q.add_argument("--min-corr", type=float, help="gate: mean correlation bound (default: model.min_corr)")
     q.add_argument("--any-cpu", action="store_true",
-                   help="build even if this CPU lacks VNNI/BF16 (for another machine; the gate then runs emulated)")
+                   help="building for another machine: gate accuracy here but skip the race against fp32 (this "
+                        "CPU's speed says nothing about that one's)")
     q.set_defaults(handler=cmd_quantize)
 
 
@@ -50,10 +53,9 @@ def options_from(args: argparse.Namespace):
 def cmd_quantize(args: argparse.Namespace) -> int:
     from streamer.errors import StreamerError
     from streamer.model.backends import OnnxRuntimeBackend
-    from streamer.model.calibration import load_frame_set
-    from streamer.model.cpu import CpuFeatures, detect
-    from streamer.model.precision import Int8Model
-    from streamer.model.precision_manager import PrecisionManager
+    from streamer.model.precision.calibration import load_frame_set
+    from streamer.model.precision.choose import Int8Model
+    from streamer.model.precision.manager import PrecisionManager, explain
     from streamer.model.weights import cache_dir, identify, resolve_weights_path
 
     if not args.calibration:
@@ -61,20 +63,21 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     options = options_from(args)
     path = resolve_weights_path(args.weights)
     weights = identify(path)
-    fp32 = OnnxRuntimeBackend(weights.sha256, path, cache_dir() / "onnx",
-                              threads=options.threads)
+    fp32 = OnnxRuntimeBackend(weights.sha256, path, cache_dir() / "onnx", threads=options.threads)
     frames = load_frame_set(args.calibration, options.calibration_frames, options.gate_frames)
-    cpu = CpuFeatures(frozenset({"avx512_vnni", "avx512_bf16"}), "any CPU (--any-cpu)") if args.any_cpu else detect()
-    manager = PrecisionManager(options, fp32, cpu)
+    manager = PrecisionManager(options, fp32)
+    manager.race = not args.any_cpu
     choice = manager.select(frames)
-    print(f"weights {weights.path} (sha256 {weights.sha256[:16]}), {frames.describe()}")
-    print(f"{'precision':9s} {'NMAE %':>7s} {'worst %':>8s} {'corr':>8s} {'ms':>6s}  verdict")
+    print(f"weights {weights.path} (sha256 {weights.sha256[:16]}), {frames.describe()}; CPU {manager.cpu.model}")
+    print(f"{'precision':9s} {'NMAE %':>7s} {'worst %':>8s} {'corr':>8s} {'ms':>6s} {'fp32 ms':>7s}  verdict")
     for r in choice.results:
-        print(f"{r.precision:9s} {r.nmae * 100:7.2f} {r.worst_nmae * 100:8.2f} {r.corr:8.5f} {r.ms:6.1f}  "
-              f"{'pass' if r.passed else 'REFUSED: ' + r.reason}")
+        verdict = "REFUSED: " + r.reason if not r.passed else ("pass" if r.won or not r.raced else "LOST the race")
+        print(f"{r.precision:9s} {r.nmae * 100:7.2f} {r.worst_nmae * 100:8.2f} {r.corr:8.5f} {r.ms:6.1f} "
+              f"{r.fp32_ms:7.1f}  {verdict}")
     if choice.precision == "int8" and manager.size:
-        print(f"int8 model: {Int8Model(fp32, frames)(*manager.size)}")
+        print(f"int8 model: {Int8Model(fp32, frames, manager.settings)(*manager.size)}")
     print(choice.reason.split(";")[0] + (" - " + "; ".join(manager.notes) if manager.notes else ""))
+    explain(args.precision, choice)
     if args.precision != "auto" and choice.precision != args.precision:
         print(f"{args.precision} refused; see the reasons above", file=sys.stderr)
         return EXIT_RUNTIME

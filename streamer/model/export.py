@@ -7,6 +7,9 @@ torch's exporter takes seconds to exit; a child returns all of it to the system 
 """
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -14,39 +17,72 @@ from pathlib import Path
 
 from streamer.errors import EXIT_CONFIG, StreamerError, WeightsError
 
+PR_SET_PDEATHSIG = 1
+DYNAMIC = 0  # height and width of the one export that takes every input size
+DYNAMIC_TRACE_SIZE = 256  # the example input it is traced with (any multiple of 32)
 EXPORT_TIMEOUT_S = 600.0  # a cold import of torch plus the export on a busy 2-core box takes seconds, not minutes
 
 
 def export_network(network, out: str | Path, height: int, width: int, opset: int) -> None:
-    """Write `network`'s graph for a 1x3xHxW input to `out` (imports torch)."""
+    """Write `network`'s graph for a 1x3xHxW input to `out` (imports torch). Height and width 0: one graph for every
+    input size (dynamic axes), which photo uploads use so that no photo's aspect ever needs an export of its own."""
     import torch
 
     network = network.eval().cpu()
-    dummy = torch.zeros(1, 3, height, width)
+    dynamic = height == DYNAMIC and width == DYNAMIC
+    dummy = torch.zeros(1, 3, *((DYNAMIC_TRACE_SIZE, DYNAMIC_TRACE_SIZE) if dynamic else (height, width)))
+    axes = {"image": {2: "height", 3: "width"}, "depth": {1: "height", 2: "width"}} if dynamic else None
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice is not for users
         # The TorchScript exporter: ~1 s here against ~5 s for the dynamo one, same graph and speed in ORT.
-        torch.onnx.export(network, (dummy,), str(out), dynamo=False, opset_version=opset,
+        torch.onnx.export(network, (dummy,), str(out), dynamo=False, opset_version=opset, dynamic_axes=axes,
                           input_names=["image"], output_names=["depth"], do_constant_folding=True)
 
 
 def export_in_child(weights: str | Path, out: str | Path, height: int, width: int, opset: int) -> None:
-    """Run the strict load and the export in a child process; its WeightsError becomes ours."""
-    cmd = [sys.executable, "-m", "streamer.model.export", str(weights), str(out), str(height), str(width), str(opset)]
+    """Run the strict load and the export in a child process; its WeightsError becomes ours.
+
+    The child dies with us: it is told to (PR_SET_PDEATHSIG, Linux) even if we are SIGKILLed, and whatever ends our
+    wait early (a stop signal raised in this thread, a timeout) kills its whole process group before going on up."""
+    cmd = [sys.executable, "-m", "streamer.model.export", str(weights), str(out), str(height), str(width), str(opset),
+           str(os.getpid())]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, process_group=0)  # its own group: a terminal's Ctrl-C is ours to act on
     try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=EXPORT_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        raise StreamerError(f"the ONNX export did not finish within {EXPORT_TIMEOUT_S:g} s") from None
-    message = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit status {proc.returncode}"
+        _, stderr = proc.communicate(timeout=EXPORT_TIMEOUT_S)
+    except BaseException as exc:
+        kill_group(proc)
+        if isinstance(exc, subprocess.TimeoutExpired):
+            raise StreamerError(f"the ONNX export did not finish within {EXPORT_TIMEOUT_S:g} s") from None
+        raise
+    message = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit status {proc.returncode}"
     if proc.returncode == EXIT_CONFIG:
         raise WeightsError(message)
     if proc.returncode != 0:
         raise StreamerError(f"the ONNX export failed: {message}")
 
 
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the child's process group and reap the child (it holds no state worth a graceful end)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def die_with_parent(parent_pid: int) -> bool:
+    """Ask the kernel to SIGKILL this process when its parent ends (Linux); False if the parent is already gone."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    return os.getppid() == parent_pid  # checked after the prctl: a parent that died before it is seen here
+
+
 def main(argv: list[str]) -> int:
-    weights, out, height, width, opset = argv
+    weights, out, height, width, opset, parent = argv
+    if not die_with_parent(int(parent)):
+        return 1
     from streamer.model.midas import build_network
     from streamer.model.weights import read_state_dict
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from streamer.core.files import file_sha256
 from streamer.errors import WeightsError
+from streamer.model.layout import WEIGHTS_NAME, layout_problems
 
-WEIGHTS_NAME = "midas_v21_small_256.pt"
 WEIGHTS_URL = "https://github.com/isl-org/MiDaS/releases/download/v2_1/midas_v21_small_256.pt"
 WEIGHTS_SHA256 = "70d6b9c891758c67f974a6097fb0c608c7ee67fb81ac3e5588847d5596d56fca"
 WEIGHTS_ENV = "DEPTH_STREAMER_WEIGHTS"  # a path that overrides the config key (the CLI flag overrides both)
@@ -136,18 +136,11 @@ def load_into(model, weights: LoadedWeights) -> None:
     """Load strictly: every key present with the right shape; `num_batches_tracked` may be absent (unused in eval)."""
     expected = model.state_dict()
     given = weights.state_dict
-    missing = [k for k in expected if k not in given and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in given if k not in expected]
-    mis_shaped = [f"{k}: file {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}"
-                  for k in expected if k in given and given[k].shape != expected[k].shape]
-    if missing or unexpected or mis_shaped:
-        parts = []
-        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected),
-                            ("shape mismatches", mis_shaped)):
-            if keys:
-                parts.append(f"{len(keys)} {label} (first: {', '.join(keys[:3])})")
+    problems = layout_problems({k: tuple(v.shape) for k, v in given.items()},
+                               {k: tuple(v.shape) for k, v in expected.items()})
+    if problems:
         raise WeightsError(f"weights file {weights.path} is not a MiDaS v2.1 small ({WEIGHTS_NAME}) checkpoint: "
-                           + "; ".join(parts))
+                           + "; ".join(problems))
     full = {k: given.get(k, v) for k, v in expected.items()}
     model.load_state_dict(full, strict=True)
 

@@ -4,10 +4,14 @@ Images: DIR/<stem>.npy (the raw network output) and DIR/<stem>.png (colorized at
 daemon's lossless path frame by frame, in order - decode, network, steady, render - and write DIR/<stem>.depth.mp4
 (H.264, the configured view and colormap) and, with `raw`, DIR/<stem>.depth.npz (every raw map, with its pts).
 Outputs never overwrite each other within one run: a second input with the same stem gets `<stem>-2`.
+DIR/infer.json says what ran: the model's meta (precision served, requested, and why) and each input's outcome.
 """
 from __future__ import annotations
 
+import json
 import logging
+import io
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -16,10 +20,11 @@ import av
 import cv2
 import numpy as np
 
+from streamer.core.files import atomic_write, writable_folder
 from streamer.core.frame import CapturedFrame, DepthFrame
 from streamer.core.progress import Progress
-from streamer.errors import StreamerError
-from streamer.model import DepthModel
+from streamer.errors import NonFiniteOutput, StreamerError
+from streamer.model import DepthModel, require_finite
 from streamer.pipeline.offline_metric import MetricOutputs, write_metric
 from streamer.render.colorize import ColorOptions, Colorizer
 from streamer.render.renderer import FrameRenderer
@@ -53,13 +58,16 @@ def output_stems(inputs: list[Path]) -> list[str]:
 
 
 def prepare_output_dir(path: Path) -> Path:
-    if path.exists() and not path.is_dir():
-        raise StreamerError(f"--output-dir {path} is a file, not a folder; name a folder (it is created if missing)")
+    """Create the folder and prove it takes a file, before any model is loaded; StreamerError naming it otherwise."""
+    return writable_folder(path, "--output-dir")
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Whole or not at all (temp file + rename); a failure is a StreamerError naming the output, not the input."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
     except OSError as exc:
-        raise StreamerError(f"cannot create --output-dir {path}: {exc.strerror or exc}") from None
-    return path
+        raise StreamerError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def is_video(path: Path) -> bool:
@@ -78,11 +86,16 @@ def infer_image(model: DepthModel, colorizer: Colorizer, path: Path, out: Path, 
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise StreamerError(f"cannot read {path}: not a readable image or video")
-    raw = model.predict(image).astype(np.float32, copy=False)
-    np.save(out / f"{stem}.npy", raw)
+    try:
+        raw = require_finite(model.predict(image).astype(np.float32, copy=False), str(path))
+    except NonFiniteOutput as exc:
+        raise StreamerError(f"{path}: {exc}; nothing written") from None
     lo, hi = np.percentile(raw, (2, 98))  # a still image has no history: its own robust range
-    cv2.imwrite(str(out / f"{stem}.png"), colorizer.colorize(raw, (float(lo), float(hi)),
-                                                             size=(image.shape[1], image.shape[0])))
+    png = colorizer.colorize(raw, (float(lo), float(hi)), size=(image.shape[1], image.shape[0]))
+    buffer = io.BytesIO()
+    np.save(buffer, raw)
+    write_file(out / f"{stem}.npy", buffer.getvalue())
+    write_file(out / f"{stem}.png", cv2.imencode(".png", png)[1].tobytes())
     log.info("%s -> %s/%s.{npy,png} (network %dx%d)", path, out, stem, raw.shape[1], raw.shape[0])
     if metric is not None:
         written = write_metric(raw, image, path.name, out, stem, metric)
@@ -90,11 +103,29 @@ def infer_image(model: DepthModel, colorizer: Colorizer, path: Path, out: Path, 
 
 
 def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str) -> Path:
-    """Every frame through network -> steady -> render -> H.264, in order; returns the video's path."""
+    """Every frame through network -> steady -> render -> H.264, in order; returns the video's path. Written under a
+    temporary name and renamed when whole: an error or a Ctrl-C removes the partial file and says so."""
+    video_path = options.output_dir / f"{stem}.depth.mp4"
+    partial = options.output_dir / f".{stem}.depth.mp4.part"
+    try:
+        frames = _encode_video(model, options, path, stem, partial)
+        os.replace(partial, video_path)
+    except BaseException as exc:
+        existed = partial.exists()
+        partial.unlink(missing_ok=True)
+        if existed:
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            log.error("%s: %s; the partial depth video was removed, %s not written", path, why, video_path)
+        raise
+    log.info("%s -> %s (%d frames%s)", path, video_path, frames,
+             f", raw maps in {stem}.depth.npz" if options.raw else "")
+    return video_path
+
+
+def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: str, video_path: Path) -> int:
     out = options.output_dir
     steadier = Steadier(options.steady)
     renderer = FrameRenderer(options.color)
-    video_path = out / f"{stem}.depth.mp4"
     raw_maps: list[np.ndarray] = []
     pts: list[float] = []
     with av.open(str(path)) as src:
@@ -102,11 +133,14 @@ def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str)
         total = stream.frames or 0
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
         progress = Progress(total, f"infer {path.name}", unit="frame")
-        with av.open(str(video_path), "w") as dst:
+        with av.open(str(video_path), "w", format="mp4") as dst:
             enc = None
             for index, frame in enumerate(src.decode(stream)):
                 image = to_bgr(frame)
-                raw = model.predict(image)
+                try:
+                    raw = require_finite(model.predict(image), f"{path} frame {index}")
+                except NonFiniteOutput as exc:
+                    raise StreamerError(str(exc)) from None
                 steady = steadier.update(raw)
                 captured = CapturedFrame(seq=index, image=image, capture_wall=0.0, capture_mono=float(index),
                                          pts=frame.time)
@@ -131,10 +165,10 @@ def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str)
                 dst.mux(packet)
         progress.close()
     if options.raw:
-        np.savez(out / f"{stem}.depth.npz", depth=np.stack(raw_maps), pts=np.asarray(pts))
-    log.info("%s -> %s (%d frames%s)", path, video_path, progress.done,
-             f", raw maps in {stem}.depth.npz" if options.raw else "")
-    return video_path
+        buffer = io.BytesIO()
+        np.savez(buffer, depth=np.stack(raw_maps), pts=np.asarray(pts))
+        write_file(out / f"{stem}.depth.npz", buffer.getvalue())
+    return progress.done
 
 
 def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> int:
@@ -142,7 +176,9 @@ def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> i
     out = prepare_output_dir(options.output_dir)
     colorizer = Colorizer(options.color)
     failed = 0
+    outcomes: dict[str, str] = {}
     for path, stem in zip(inputs, output_stems(inputs), strict=True):
+        outcomes[str(path)] = stem
         try:
             if not path.is_file():
                 raise StreamerError(f"cannot read {path}: no such file")
@@ -155,7 +191,10 @@ def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> i
         except StreamerError as exc:
             log.error("%s", exc)
             failed += 1
+            outcomes[str(path)] = f"failed: {exc}"
         except (av.error.FFmpegError, OSError, ValueError) as exc:  # a file FFmpeg opened but cannot decode
             log.error("cannot read %s: not a readable image or video (%s)", path, exc)
             failed += 1
+            outcomes[str(path)] = f"failed: not a readable image or video ({exc})"
+    atomic_write(out / "infer.json", json.dumps({"model": model.meta, "outputs": outcomes}, indent=1))
     return failed

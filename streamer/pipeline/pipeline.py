@@ -69,8 +69,9 @@ class Pipeline:
         if conf["record"].enabled:
             self.publishers.append(Recorder(conf["record"], conf["ros"], renderer=self.renderer, status=self.status,
                                             points_stride=stride))
-        model.use_backend(model.fp32_backend, "fp32")  # a reload decides again, on the new source's frames
-        self.precision = PrecisionStage(model, conf["model"])
+        # A new stage takes the model's precision switch and puts fp32 back: a reload decides again (or from the
+        # cache) on the new source's frames.
+        self.precision = PrecisionStage(model, conf["model"], source=conf["source"].url)
         metric = conf["metric"]
         self.anchors = AnchorReceiver(metric.anchors_endpoint) if metric.mode == "points" else None
         self.metric = MetricStage(metric, conf["camera"], source_camera=self.source.camera,

@@ -119,7 +119,8 @@ class StatusBoard:
                     gauges[name] = float(getattr(p, count)())
         gauges.update(self._metric_gauges())
         meta = self._model.meta if self._model is not None else {}
-        model = {"backend": str(meta.get("backend", "")), "precision": str(meta.get("precision", "fp32")),
+        serving = self._model.precision.serving if self._model is not None else "fp32"
+        model = {"backend": str(meta.get("backend", "")), "precision": serving,
                  "weights_official": str(bool(meta.get("weights_official"))).lower()}
         return Sample({k: float(v) for k, v in counters.items()}, gauges, model)
 
@@ -188,9 +189,10 @@ class StatusBoard:
                       + self._metric_line())
 
     def _precision(self) -> str:
-        meta = self._model.meta if self._model is not None else {}
-        if meta.get("precision_pending"):
-            return "fp32 (choosing a precision from live frames)"
-        error = meta.get("precision_error")
-        precision = meta.get("precision", "fp32")
-        return f"{precision} (NMAE {error['nmae'] * 100:.2f} % vs fp32)" if error else precision
+        if self._model is None:
+            return "fp32"
+        state = self._model.precision
+        if state.pending:
+            return f"{state.serving} (choosing or re-checking a precision on live frames)"
+        error = state.error
+        return f"{state.serving} (NMAE {error['nmae'] * 100:.2f} % vs fp32)" if error else state.serving

@@ -12,21 +12,17 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-import numpy as np
 
 from streamer.core.frame import CapturedFrame, DepthFrame
 from streamer.core.handoff import LatestSlot
-from streamer.model import DepthModel
+from streamer.errors import NonFiniteOutput
+from streamer.model import DepthModel, require_finite
 from streamer.core.stats import PipelineStats
 from streamer.core.status import PipelineStatus
 from streamer.pipeline.metrics import FrameMetrics
 from streamer.steady import MetricStage, Steadier
 
 log = logging.getLogger(__name__)
-
-
-class NonFiniteOutput(ValueError):
-    """The network's output holds NaN or inf (broken weights or numerics): the frame is dropped and counted."""
 
 
 class Output(Protocol):
@@ -107,9 +103,7 @@ class InferenceWorker:
         t0 = time.perf_counter()
         raw = self.model.predict(frame.image)
         infer_ms = (time.perf_counter() - t0) * 1e3
-        if not np.isfinite(raw).all():  # ~15 us; NaN weights would otherwise publish all-NaN depth as "ok"
-            raise NonFiniteOutput(f"model output not finite on frame {frame.seq}: "
-                                  f"{int(np.count_nonzero(~np.isfinite(raw)))} of {raw.size} values NaN or inf")
+        require_finite(raw, f"frame {frame.seq}")  # ~15 us; NaN weights would otherwise publish NaN depth as "ok"
         steady = self.steadier.update(raw)
         m = None
         if self.metric is not None:

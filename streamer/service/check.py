@@ -1,35 +1,45 @@
-"""`run --check`: besides the config (validated when it is loaded), the weights the daemon would load must be there
-and be a MiDaS v2.1 small checkpoint - found now, with exit status 78, not at the next restart.
+"""`run --check`: besides the config (validated when it is loaded), the weights the daemon would load must be there,
+be a MiDaS v2.1 small checkpoint and give finite depth - found now, with exit status 78, not at the next restart.
 
-The official file is recognised by its sha256 alone (no torch needed). Any other file must at least look like a
-PyTorch checkpoint (a zip archive or a pickle) - cheap, so garbage fails at once - and then load strictly into the
-network, which needs torch; `--check` is not the hot path.
+Cheap first: the official file is recognised by its sha256 alone; any other file is read without torch (layout,
+archive checksums, NaN/Inf in its tensors, see `streamer.model.layout`), or, in the legacy pickle format, loaded
+strictly with torch. Then the weights run once, as the daemon would run them, on a built-in image (the demo scene's
+first frame): output with NaN or inf refuses them, whatever the tensors looked like.
 """
 from __future__ import annotations
 
 import logging
 
-from streamer.errors import WeightsError
-from streamer.model import ModelOptions, build_network
+from streamer.errors import NonFiniteOutput, WeightsError
+from streamer.model import ModelOptions, build_network, load_depth_model, require_finite
+from streamer.model.layout import check_checkpoint
 from streamer.model.weights import identify, read_state_dict, resolve_weights_path
 
 log = logging.getLogger(__name__)
-
-ZIP_MAGIC = b"PK\x03\x04"  # torch.save since 1.6
-PICKLE_MAGIC = b"\x80"  # the legacy format starts with a pickle (protocol 2+)
 
 
 def check_weights(cli_path: str | None, options: ModelOptions) -> str:
     """A line describing the weights that would be loaded; WeightsError (exit 78) saying what is wrong otherwise."""
     file = identify(resolve_weights_path(cli_path, options.weights))  # exists, is a non-empty file; sha256
     if file.official:
-        return f"weights {file.path}: the official MiDaS v2.1 small file (sha256 {file.sha256[:16]}...)"
-    with file.path.open("rb") as f:
-        head = f.read(4)
-    if not (head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_MAGIC)):
-        raise WeightsError(f"weights file {file.path} is not a PyTorch checkpoint (it starts with {head!r}, neither "
-                           f"a zip archive nor a pickle). Run `depth-streamer weights fetch`, or point --weights / "
-                           f"model.weights at midas_v21_small_256.pt")
-    build_network(read_state_dict(file.path))  # strict: every key and shape of the official layout
-    return (f"weights {file.path}: a MiDaS v2.1 small checkpoint that loads strictly, but NOT the official file "
-            f"(sha256 {file.sha256[:16]}...)")
+        what = f"the official MiDaS v2.1 small file (sha256 {file.sha256[:16]}...)"
+    else:
+        if not check_checkpoint(file.path):  # the legacy pickle format: only torch reads it
+            build_network(read_state_dict(file.path))  # strict: every key and shape of the official layout
+        what = f"a MiDaS v2.1 small checkpoint that loads strictly, but NOT the official file (sha256 " \
+               f"{file.sha256[:16]}...)"
+    return f"weights {file.path}: {what}; {run_once(file.path, options)}"
+
+
+def run_once(path, options: ModelOptions) -> str:
+    """Run the network once on the demo scene's first frame; WeightsError when its output is not finite."""
+    from streamer.sources.demo_scene import DemoScene
+
+    model = load_depth_model(options, str(path))
+    image = DemoScene(320, 240).render(0)[0]
+    try:
+        raw = require_finite(model.predict(image), "the built-in test image")
+    except NonFiniteOutput as exc:
+        raise WeightsError(f"weights file {path}: {exc}; the daemon would publish nothing. Use another checkpoint "
+                           f"(`depth-streamer weights fetch`)") from None
+    return f"one run on the built-in test image gives finite depth ({float(raw.min()):.4g}..{float(raw.max()):.4g})"

@@ -20,9 +20,15 @@ from streamer.model import load_depth_model
 from streamer.pipeline.metrics import Metrics
 from streamer.pipeline.options import load_config
 from streamer.pipeline.pipeline import Pipeline
+from streamer.service.preflight import preflight
 from streamer.service.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
+
+
+class Interrupted(BaseException):
+    """SIGTERM/SIGINT during start-up: raised in the main thread, out of whatever it waits on (the export child, the
+    warm-up, the first frame), so the daemon stops at once; on the way out the export child is killed."""
 
 
 class Daemon:
@@ -37,10 +43,14 @@ class Daemon:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._pipeline: Pipeline | None = None
+        self._interruptible = False  # while True, a stop signal raises Interrupted in the main thread
         self.metrics = Metrics()  # one registry for the process: counters carry over SIGHUP's new pipelines
 
-    def request_stop(self, *_: object) -> None:
+    def request_stop(self, signum: int = signal.SIGTERM, *_: object) -> None:
         self._stop.set()
+        if self._interruptible:  # once: a second signal during the clean-up must not interrupt the clean-up
+            self._interruptible = False
+            raise Interrupted(signal.Signals(signum).name)
 
     def request_reload(self, *_: object) -> None:
         self._reload.set()
@@ -49,9 +59,25 @@ class Daemon:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
-        model = load_depth_model(self.conf["model"], self.weights)
-        pipeline = Pipeline(self.conf, model, self.metrics)
-        pipeline.start(self.conf["daemon"].warmup_timeout_s)
+        preflight(self.conf, self.weights)  # cheap checks first: a bad start fails in a second, before any export
+        pipeline: Pipeline | None = None
+        try:
+            self._interruptible = not self._stop.is_set()
+            if self._stop.is_set():
+                raise Interrupted("a stop signal")
+            model = load_depth_model(self.conf["model"], self.weights)
+            pipeline = Pipeline(self.conf, model, self.metrics)
+            pipeline.start(self.conf["daemon"].warmup_timeout_s)  # stops what it started when interrupted
+            self._interruptible = False
+        except Interrupted as exc:
+            log.info("%s during start-up: stopped before serving", exc)
+            if pipeline is not None:
+                pipeline.stop(0.5)  # a no-op for what never started
+            self.notifier.close()
+            return 0
+        finally:
+            self._interruptible = False
+            self._ignore_stop_signals_if_stopping()
         self._announce(pipeline)
         try:
             return self._supervise()
@@ -62,6 +88,14 @@ class Daemon:
                 self._pipeline.stop(0.8)
             self.notifier.close()
             log.info("stopped in %.2f s", time.monotonic() - t0)
+            self._ignore_stop_signals_if_stopping()
+
+    def _ignore_stop_signals_if_stopping(self) -> None:
+        """On the way out, a further SIGINT/SIGTERM has nothing left to stop: ignored, rather than (while the
+        interpreter finalises, which restores default handlers) killing the process with a signal exit status."""
+        if self._stop.is_set():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def _announce(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline

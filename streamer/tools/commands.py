@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from streamer.model.precision import REQUESTS
+
 
 def add_parsers(sub) -> None:
     b = sub.add_parser("bench", help="benchmarks: the network alone, the whole pipeline, or a long soak")
@@ -21,9 +23,15 @@ def add_parsers(sub) -> None:
     bp.add_argument("--seconds", type=float, default=15.0, help="seconds per measurement")
     bp.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
     bp.add_argument("--net-size", type=int, default=256)
-    bp.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "int8"),
+    bp.add_argument("--precision", default="auto", choices=REQUESTS,
                     help="our daemon's model.precision (the official loops are what they are)")
     bp.set_defaults(handler=cmd_bench_pipeline)
+    br = bsub.add_parser("restart", help="seconds from `run` to the low precision: a first start, then a restart "
+                                         "that should serve the kept verdict")
+    br.add_argument("video")
+    br.add_argument("--weights")
+    br.add_argument("--precision", default="auto", choices=REQUESTS)
+    br.set_defaults(handler=cmd_bench_restart)
     bs = bsub.add_parser("soak", help="one daemon on VIDEO (looping, paced) for --minutes under MJPEG viewers and "
                                       "ZeroMQ subscribers, sampled from outside")
     bs.add_argument("video")
@@ -35,7 +43,7 @@ def add_parsers(sub) -> None:
                                                                    "one is deliberately slow")
     bs.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples")
     bs.add_argument("--json", metavar="OUT", help="write every sample and the summary here")
-    bs.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "int8"),
+    bs.add_argument("--precision", default="auto", choices=REQUESTS,
                     help="the daemon's model.precision")
     bs.set_defaults(handler=cmd_bench_soak)
     bq = bsub.add_parser("precision", help="fp32 / bf16 / int8 network latency and each one's error on real frames")
@@ -51,6 +59,15 @@ def add_parsers(sub) -> None:
     bg.add_argument("video")
     bg.add_argument("--frames", type=int, default=120)
     bg.set_defaults(handler=cmd_bench_stages)
+    bx = bsub.add_parser("metric", help="metric depth against the least-squares oracle: demo ground mode, points "
+                                        "mode with 8 and 3 anchors on a rendered set, CPU cost per frame")
+    bx.add_argument("--weights", help="use trained weights (the trained proxy or the official file)")
+    bx.add_argument("--frames", type=int, default=60, help="demo frames for ground mode")
+    bx.add_argument("--images", type=int, default=24, help="rendered RGB-D images for points mode")
+    bx.add_argument("--data", type=Path, help="score points mode on this RGB-D folder instead")
+    bx.add_argument("--threads", type=int, default=0)
+    bx.add_argument("--json", metavar="OUT", help="write the figures here")
+    bx.set_defaults(handler=cmd_bench_metric)
     bo = bsub.add_parser("outputs", help="fps with the Foxglove server (no client, one client on every channel) and "
                                          "with recording on, against a baseline; bytes/s recorded")
     bo.add_argument("video")
@@ -92,6 +109,13 @@ def cmd_bench_precision(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_restart(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.restart import bench_restart
+
+    bench_restart(args.video, args.weights, args.precision)
+    return 0
+
+
 def cmd_bench_stages(args: argparse.Namespace) -> int:
     from streamer.tools.bench.stages import bench_stages
 
@@ -99,6 +123,14 @@ def cmd_bench_stages(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_metric(args: argparse.Namespace) -> int:
+    import json
+
+    from streamer.tools.bench.metric import bench_metric
+
+    result = bench_metric(args.weights, args.frames, args.images, args.data, args.threads)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 def cmd_bench_outputs(args: argparse.Namespace) -> int:
     from streamer.tools.bench.outputs import bench_outputs
 

@@ -56,6 +56,14 @@ def _split(filename: str) -> tuple[str, str] | None:
 
 def scan(root: str | os.PathLike) -> list[Pair]:
     """Pair the files by NAME; raises DatasetError naming every photo without depth, depth without photo, etc."""
+    pairs, problems = pair_files(root)
+    if problems:
+        raise DatasetError(f"dataset {root}: " + "; ".join(problems) + f". {LAYOUT}")
+    return pairs
+
+
+def pair_files(root: str | os.PathLike) -> tuple[list[Pair], list[str]]:
+    """(the pairs found, every pairing problem in words): lonely photos and depths are reported, not paired."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset folder {root} {'is not a folder' if root.exists() else 'does not exist'}; "
@@ -78,12 +86,10 @@ def scan(root: str | os.PathLike) -> list[Pair]:
         problems.append(f"{len(lonely_depths)} depth file(s) without a photo: {_names(lonely_depths)}")
     if doubles:
         problems.append(f"{len(doubles)} name(s) with two files of one kind (keep one): {_names(doubles)}")
-    if problems:
-        raise DatasetError(f"dataset {root}: " + "; ".join(problems) + f". {LAYOUT}")
-    pairs = [Pair(n, photos[n][0], depths[n][0]) for n in sorted(photos)]
-    if not pairs:
+    pairs = [Pair(n, photos[n][0], depths[n][0]) for n in sorted(photos) if n in depths]
+    if not pairs and not problems:
         raise DatasetError(f"dataset {root} is empty: no RGB-D pairs found; {LAYOUT}")
-    return pairs
+    return pairs, problems
 
 
 def read_photo(path: Path) -> np.ndarray:
@@ -132,9 +138,14 @@ class RGBDDataset:
             raise DatasetError(f"--depth-scale must be > 0 (metres per PNG unit), got {depth_scale}")
         self.root = Path(root)
         self.depth_scale = depth_scale
-        self.pairs = scan(self.root) if pairs is None else pairs
+        problems: list[str] = []
+        if pairs is None:
+            pairs, problems = pair_files(self.root)
+        self.pairs = pairs
         if check:
-            self.check()
+            problems += self.file_problems()
+        if problems:  # every problem of the folder in one message: fixed in one go, not one run at a time
+            raise DatasetError(f"dataset {self.root}: " + "; ".join(problems) + f". {LAYOUT}")
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -154,8 +165,8 @@ class RGBDDataset:
             raise DatasetError(_size_problem(pair, bgr.shape, depth.shape))
         return Sample(pair.name, bgr, depth)
 
-    def check(self) -> None:
-        """Read every file once, before hours of work, and report all unreadable or mismatched ones together."""
+    def file_problems(self) -> list[str]:
+        """Read every file once, before hours of work: all unreadable or mismatched ones, in words."""
         unreadable, mismatched = [], []
         for pair in self.pairs:
             shapes = []
@@ -171,8 +182,7 @@ class RGBDDataset:
             problems.append(f"{len(unreadable)} unreadable file(s): {_names(unreadable)}")
         if mismatched:
             problems.append(f"{len(mismatched)} pair(s) whose sizes differ: {_names(mismatched)}")
-        if problems:
-            raise DatasetError(f"dataset {self.root}: " + "; ".join(problems))
+        return problems
 
     def _depth_shape(self, path: Path) -> tuple[int, int]:
         return read_depth(path, self.depth_scale).shape

@@ -74,3 +74,13 @@ def test_a_utf8_bom_is_accepted(tmp_path):
 def test_list_keys_refuse_a_bare_string():
     with pytest.raises(ConfigError, match="cors_origins.*must be a list"):
         load_config(None, [parse_set("http.cors_origins='https://x'")])
+
+
+def test_check_output_escapes_control_characters_and_masks_header_values(tmp_path):
+    """`\\r` and `\\u0007` in an av_options value were printed raw (tomllib: "Illegal character"); a `headers`
+    value (FFmpeg's HTTP headers) was printed in clear."""
+    options = {"user_agent": "cam\rbot\u0007", "headers": "Authorization: Basic QWxhZGRpbjpvcGVu\r\nX-A: b\r\n"}
+    conf = load_config(None, [Override("source.av_options", options, "--set")])
+    shown = tomllib.loads(to_toml(conf))["source"]["av_options"]
+    assert shown == {"user_agent": "cam\rbot\u0007", "headers": "Authorization: ***\r\nX-A: ***\r\n"}
+    assert "QWxhZGRpbjpvcGVu" not in to_toml(conf)

@@ -51,3 +51,23 @@ def test_log_lines_and_tracebacks_are_redacted():
     line = RedactingFormatter("%(message)s").format(record)
     assert "secret123" not in line and "token=abc" not in line
     assert "token=***" in line and "rtsp://***@h/x" in line and "Traceback" in line
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("https://b.example/o?X-Goog-Signature=abc&X-Goog-Date=2026", "https://b.example/o?X-Goog-Signature=***&X-Goog-Date=2026"),
+    ("http://h/s?auth_token=a1&client_secret=c2&clientSecret=c3", "http://h/s?auth_token=***&client_secret=***&clientSecret=***"),
+    ("https://s3/x?X-Amz-Credential=K%2F1&X-Amz-Security-Token=T&X-Amz-Signature=S&X-Amz-Expires=60",
+     "https://s3/x?X-Amz-Credential=***&X-Amz-Security-Token=***&X-Amz-Signature=***&X-Amz-Expires=60"),
+    ("header Authorization: Basic dXNlcjpwYXNz\r\nAccept: */*", "header Authorization: ***\r\nAccept: */*"),
+    ("cookie: sid=abc; theme=dark", "cookie: ***"),
+    ("ratio 16:9 at 12:00", "ratio 16:9 at 12:00"),
+])
+def test_secret_like_query_keys_and_credential_headers(raw, shown):
+    assert redact(raw) == shown
+
+
+def test_header_blocks_have_every_value_masked():
+    from streamer.core.redact import redact_data
+
+    doc = {"av_options": {"headers": "Authorization: Basic abc\r\nX-Api: k\n", "probesize": "32"}}
+    assert redact_data(doc) == {"av_options": {"headers": "Authorization: ***\r\nX-Api: ***\n", "probesize": "32"}}

@@ -2,6 +2,7 @@
 images beside them, names that never collide, and clear errors that lose nothing."""
 from __future__ import annotations
 
+import os
 import subprocess
 
 import av
@@ -56,3 +57,46 @@ def test_output_dir_that_is_a_file_is_one_clear_error(tmp_path):
     proc = infer(str(IMAGES["gradient_640x480"]), "--output-dir", str(taken))
     assert proc.returncode != 0 and "is a file, not a folder" in proc.stderr and "Traceback" not in proc.stderr
     assert taken.read_text() == "x"
+
+
+def test_ctrl_c_during_a_video_leaves_no_partial_file_under_the_final_name(tmp_path):
+    """Ctrl-C mid-video used to leave NAME.depth.mp4 with some of the frames and no message."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen(cli("infer", "--weights", str(SEED_WEIGHTS), str(VIDEO / "cockatoo_640x480.mp4"),
+                                "--output-dir", str(out)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=subprocess_env(), start_new_session=True)
+    try:
+        partial = out / ".cockatoo_640x480.depth.mp4.part"
+        deadline = time.monotonic() + 240
+        while not (partial.is_file() and partial.stat().st_size > 0) and time.monotonic() < deadline:
+            time.sleep(0.1)  # frames are being written under the temporary name
+        assert partial.is_file(), "the video never started"
+        proc.send_signal(signal.SIGINT)
+        log, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, log
+    assert sorted(p.name for p in out.iterdir()) == [], log  # neither the final name nor the partial file
+    assert "interrupted; the partial depth video was removed" in log and "Traceback" not in log, log
+
+
+def test_an_output_dir_that_cannot_be_written_is_named_before_the_model_loads(tmp_path):
+    """Into a read-only folder `infer` used to blame its input ("cannot read INPUT ... Read-only file system")."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            target = "/proc/depth-streamer-nowhere"  # root writes anywhere but /proc: a folder it cannot make
+        else:
+            target = str(locked)
+        proc = infer(str(IMAGES["gradient_640x480"]), "--output-dir", target)
+    finally:
+        locked.chmod(0o700)
+    errors = [line for line in proc.stderr.splitlines() if "ERROR" in line]
+    assert proc.returncode == 1 and len(errors) == 1, proc.stderr
+    assert f"cannot write to --output-dir {target}" in errors[0], errors[0]
+    assert "cannot read" not in proc.stderr and "exporting" not in proc.stderr  # nothing loaded, input not blamed

@@ -107,5 +107,8 @@ def test_eval_int8_is_calibrated_and_gated_on_the_sets_own_photos(tiny_demo, tmp
     assert proc.returncode == 0, proc.stderr
     result = json.loads(report.read_text())
     assert result["precision_requested"] == "int8" and result["precision"] in ("int8", "bf16", "fp32"), result
+    assert "int8 REFUSED" in proc.stderr or "int8 passed" in proc.stderr  # built and gated on any CPU
     assert "NMAE" in proc.stderr  # the gate's measurement is in the log, whichever way it went
+    if result["precision"] != "int8":  # refused or slower than fp32 here: said at WARNING, with the reason
+        assert "WARNING" in proc.stderr and "--precision int8 requested, " + result["precision"] in proc.stderr
     assert result["images"] == 4 and 0 < result["abs_rel"] < 1

@@ -115,3 +115,45 @@ def test_cli_reports_dataset_errors_before_loading_anything(tmp_path):
         assert proc.returncode == 1, proc.stderr
         assert "photo(s) without depth: lonely.jpg" in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_every_problem_of_a_folder_comes_at_once(tmp_path):
+    """A photo without depth, a corrupt photo and a size mismatch: one message names all three, in one run."""
+    _photo(tmp_path / "lonely.jpg")
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff" + b"\0" * 20)
+    _depth_png(tmp_path / "corrupt.depth.png")
+    _photo(tmp_path / "small.jpg", 16, 12)
+    _depth_png(tmp_path / "small.depth.png", 32, 24)
+    _photo(tmp_path / "fine.jpg")
+    _depth_png(tmp_path / "fine.depth.png")
+    msg = _error(tmp_path)
+    assert "1 photo(s) without depth: lonely.jpg" in msg
+    assert "1 unreadable file(s)" in msg and "corrupt.jpg" in msg
+    assert "small.jpg is 16x12 but small.depth.png is 32x24" in msg
+    assert "fine" not in msg
+
+
+def test_eval_of_a_set_whose_every_depth_is_empty_fails(tmp_path):
+    for name in ("a", "b"):
+        _photo(tmp_path / f"{name}.jpg", 64, 48)
+        _depth_png(tmp_path / f"{name}.depth.png", 64, 48, mm=0)  # 0 = no measurement
+    proc = subprocess.run(cli("eval", str(tmp_path), "--weights", str(TRAINED), "--threads", "1"),
+                          capture_output=True, text=True, timeout=300, cwd=REPO, env=subprocess_env())
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "none of the 2 image(s) has a valid depth pixel" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_an_output_that_cannot_be_written_fails_before_the_work(tmp_path, command):
+    """`train --out /proc/x/y.pt` used to train a whole epoch first; `eval --json` to score the whole set first."""
+    _photo(tmp_path / "a.jpg")
+    _depth_png(tmp_path / "a.depth.png")
+    target = "/proc/depth-streamer-nowhere/y.pt" if command == "train" else "/proc/depth-streamer-nowhere/r.json"
+    flag = "--out" if command == "train" else "--json"
+    proc = subprocess.run(cli(command, str(tmp_path), "--weights", str(TRAINED), flag, target),
+                          capture_output=True, text=True, timeout=120, cwd=REPO, env=subprocess_env())
+    assert proc.returncode == 1, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and f"{flag} {target}" in errors[0] and "cannot write" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "epoch" not in proc.stderr and "loading" not in proc.stderr.lower()  # nothing ran before the error

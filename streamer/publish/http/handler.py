@@ -15,6 +15,7 @@ from streamer.core.frame import DepthFrame
 from streamer.render.views import VIEWS
 from streamer.publish.http.auth import (allowed_origin, auth_challenge, auth_help, authorized, header_safe,
                                         token_login)
+from streamer.publish.http.hosts import host_allowed, misdirected
 from streamer.publish.http.connections import RESERVED_HEAD_S, RESERVED_PATHS
 from streamer.publish.http.request import HeadError, discard_input, peer_closed, read_head_and_rest
 from streamer.publish.http.server import HttpServer
@@ -65,17 +66,24 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             return
         self.close_connection = True
         self.connection.settimeout(app.options.send_timeout_s)
-        if reserved and urlsplit(self.path).path not in RESERVED_PATHS:
+        self.body_read = False
+        duplicated = [name for name in ("Content-Length", "Host") if len(self.headers.get_all(name) or ()) > 1]
+        if duplicated:  # two lengths (or hosts): proxies and we could read different requests (smuggling)
+            app.count("bad_requests")
+            self._reply(400, f"duplicate {duplicated[0]} header\n".encode())
+        elif not host_allowed(app.options, self.headers.get("Host")):
+            app.count("bad_requests")
+            self._reply(421, (misdirected(self.headers.get("Host", "")) + "\n").encode())
+        elif reserved and urlsplit(self.path).path not in RESERVED_PATHS:
             self._reply(503, b"busy: only /healthz and /metrics are served now\n", headers=(("Retry-After", "5"),))
         elif self.command == "OPTIONS":
             self._preflight()
         elif self.command not in ("GET", "HEAD", "POST"):  # HEAD: what GET answers, without the body
             self._reply(405, b"only GET, HEAD and POST\n", headers=(("Allow", "GET, HEAD, POST, OPTIONS"),))
         else:
-            self.body_read = False
             self._route()
-            if self.command == "POST" and not self.body_read:
-                discard_input(self.connection)  # closing on an unread body resets: the client would lose the answer
+        if self.command == "POST" and not self.body_read:
+            discard_input(self.connection)  # closing on an unread body resets: the client would lose the answer
 
     # -- routing -----------------------------------------------------------------------------------------------
     def _route(self) -> None:

@@ -45,6 +45,9 @@ class HttpOptions:
     auth_token: str = opt("", "bearer token (`Authorization: Bearer ...`) accepted on every endpoint")
     cors_origins: tuple[str, ...] = opt((), "origins allowed to read responses from browser scripts, exact match, e.g. "
                               "https://dash.example; empty = no CORS headers")
+    allowed_hosts: tuple[str, ...] = opt((), "without auth, Host names served besides loopback names, IP addresses "
+                                            "and this machine's name (DNS-rebinding guard; others get 421), e.g. "
+                                            "cam.example.lan or .example.lan for a whole domain")
 
     def validate(self) -> None:
         """Checks that need the outside world; the config loader calls it once before anything starts."""
@@ -55,5 +58,9 @@ class HttpOptions:
     def __post_init__(self) -> None:
         if bool(self.auth_user) != bool(self.auth_password):
             raise ValueError("http.auth_user and http.auth_password must be set together")
+        for name in self.allowed_hosts:
+            if not name or any(c in name for c in " /:@*") or name != name.strip():
+                raise ValueError(f"http.allowed_hosts: {name!r} is not a host name (write cam.example.lan or "
+                                 f".example.lan, without scheme, port or path)")
         if self.max_connections < self.max_clients:
             raise ValueError("http.max_connections must be at least http.max_clients")

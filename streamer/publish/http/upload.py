@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from email.message import Message
 
+from streamer.errors import NonFiniteOutput
 from streamer.publish.http.app import PreviewApp
 from streamer.publish.http.photo import FORMATS, PhotoError, decode
 from streamer.publish.http.request import HeadError, read_body
@@ -116,6 +117,9 @@ def _compute(app: PreviewApp, body: bytes, fmt: str) -> Answer:
     try:
         raw = still.depth(photo.image)
         data = still_file(raw, fmt, (photo.width, photo.height), app.color_options)
+    except NonFiniteOutput as e:  # NaN depth is never a result: one line, no traceback (the weights are at fault)
+        log.error("http: depth of an uploaded %dx%d %s refused: %s", photo.width, photo.height, photo.format, e)
+        return text(500, f"depth failed: {e}", body_read=True)
     except Exception as e:
         log.exception("http: depth of an uploaded %dx%d %s failed", photo.width, photo.height, photo.format)
         return text(500, f"depth failed: {e}", body_read=True)

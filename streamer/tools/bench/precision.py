@@ -11,45 +11,48 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from streamer.model.backends import OnnxRuntimeBackend
-from streamer.model.calibration import load_frame_set, network_inputs
-from streamer.model.gate import compare
-from streamer.model.lowp_backends import make_backend, openvino_available
-from streamer.model.precision import Int8Model
+from streamer.model.precision.calibration import load_frame_set, network_inputs
+from streamer.model.precision.gate import compare
+from streamer.model.precision.backends import make_backend, openvino_available
+from streamer.model.precision.choose import Int8Model, race
+from streamer.model.precision.cpu import detect
+from streamer.model.precision.quantize import DEFAULT_SETTINGS
 from streamer.model.preprocess import Preprocessor
 from streamer.model.weights import cache_dir, identify, resolve_weights_path
 
 
-def _rows(fp32: OnnxRuntimeBackend, int8: Int8Model, threads: int) -> dict[str, object]:
+def _rows(fp32: OnnxRuntimeBackend, int8: Int8Model, other: Int8Model, threads: int) -> dict[str, object]:
+    """fp32, bf16 and int8 per engine; int8 also with the other reduce_range than this CPU's setting, and OpenVINO
+    int8 under other thread layouts (pinning on/off, one thread fewer)."""
+    rr = "rr" if int8.settings.reduce_range else "no-rr"
+    rr_other = "no-rr" if int8.settings.reduce_range else "rr"
     rows: dict[str, object] = {"fp32 onnxruntime": fp32}
     if openvino_available():
         rows["fp32 openvino"] = make_backend("openvino", fp32.onnx_file, "fp32", threads)
         rows["bf16 openvino"] = make_backend("openvino", fp32.onnx_file, "bf16", threads)
-        rows["int8 openvino"] = make_backend("openvino", int8, "int8", threads)
-    rows["int8 onnxruntime"] = make_backend("onnxruntime", int8, "int8", threads)
+        rows[f"int8 openvino {rr}"] = make_backend("openvino", int8, "int8", threads)
+        rows[f"int8 openvino {rr_other}"] = make_backend("openvino", other, "int8", threads)
+        for pin in (True, False):
+            rows[f"int8 ov {rr} pin={'on' if pin else 'off'}"] = make_backend(
+                "openvino", int8, "int8", threads, {"ENABLE_CPU_PINNING": pin})
+        if threads > 1:
+            rows[f"int8 ov {rr} {threads - 1} thr"] = make_backend("openvino", int8, "int8", threads - 1)
+    rows[f"int8 onnxruntime {rr}"] = make_backend("onnxruntime", int8, "int8", threads)
     return rows
 
 
 def _time(rows: dict[str, object], x: np.ndarray, runs: int, rounds: int = 5) -> dict[str, float]:
     for backend in rows.values():
         backend.infer(x)  # build + warm
-    times: dict[str, list[float]] = {k: [] for k in rows}
-    per_round = max(1, runs // rounds)
-    for _ in range(rounds):
-        for name, backend in rows.items():
-            for _ in range(per_round):
-                t0 = time.perf_counter()
-                backend.infer(x)
-                times[name].append((time.perf_counter() - t0) * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return race(rows, x, rounds, max(1, runs // rounds))  # the precision stage's own race
 
 
 def bench_precisions(weights: str | None, calibration: str, sizes: list[tuple[int, int]], runs: int = 30,
@@ -62,9 +65,14 @@ def bench_precisions(weights: str | None, calibration: str, sizes: list[tuple[in
                               threads=threads)
     frames = load_frame_set(calibration, calibration_frames, gate_frames)
     photos = [img for p in images or [] if (img := cv2.imread(str(p), cv2.IMREAD_COLOR)) is not None]
-    int8 = Int8Model(fp32, frames)
-    rows = _rows(fp32, int8, fp32.threads)
-    print(f"weights {path} (sha256 {file.sha256[:16]}); {frames.describe()}; threads {fp32.threads}", file=out)
+    cpu = detect()
+    settings = replace(DEFAULT_SETTINGS, reduce_range=cpu.reduce_range())  # what the daemon uses on this CPU
+    int8 = Int8Model(fp32, frames, settings)
+    other = Int8Model(fp32, frames, replace(settings, reduce_range=not settings.reduce_range))
+    rows = _rows(fp32, int8, other, fp32.threads)
+    print(f"weights {path} (sha256 {file.sha256[:16]}); {frames.describe()}; threads {fp32.threads}; CPU "
+          f"{cpu.model} (int8 native: {cpu.native('int8')}, bf16 native: {cpu.native('bf16')}); "
+          f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '-')}", file=out)
     table = []
     for width, height in sizes:
         held = network_inputs(frames.held_out, height, width)
@@ -73,14 +81,14 @@ def bench_precisions(weights: str | None, calibration: str, sizes: list[tuple[in
         load1 = os.getloadavg()
         ref = [fp32.infer(x) for x in held]
         print(f"\n{width}x{height}: load average {load0[0]:.2f} before, {load1[0]:.2f} after", file=out)
-        print(f"{'precision / engine':18s} {'ms':>6s} {'speed-up':>8s} {'NMAE %':>7s} {'worst %':>8s} "
+        print(f"{'precision / engine':24s} {'ms':>6s} {'speed-up':>8s} {'NMAE %':>7s} {'worst %':>8s} "
               f"{'corr':>8s}" + ("  photos: NMAE %   corr" if photos else ""), file=out)
         for name, backend in rows.items():
             r = compare(ref, [backend.infer(x) for x in held], name)
             row = {"size": f"{width}x{height}", "row": name, "ms": ms[name],
                    "speedup": ms["fp32 onnxruntime"] / ms[name], "nmae": r.nmae, "worst": r.worst_nmae,
                    "corr": r.corr, "load": [load0[0], load1[0]]}
-            line = (f"{name:18s} {ms[name]:6.1f} {row['speedup']:7.2f}x {r.nmae * 100:7.2f} "
+            line = (f"{name:24s} {ms[name]:6.1f} {row['speedup']:7.2f}x {r.nmae * 100:7.2f} "
                     f"{r.worst_nmae * 100:8.2f} {r.corr:8.5f}")
             if photos:
                 pr = _photos(fp32, backend, photos, max(width, height))

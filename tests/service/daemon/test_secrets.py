@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,9 +22,13 @@ from tests.conftest import REPO, SEED_WEIGHTS, cli, subprocess_env
 
 from .harness import DaemonProcess, NotifyListener
 
-SECRETS = ("s3cr@t123", "tok456", "hunter2", "bearer789")
-CAMERA = "rtsp://admin:s3cr@t123@127.0.0.1:9/cam?token=tok456&channel=1"
-SHOWN = "rtsp://***@127.0.0.1:9/cam?token=***&channel=1"
+SECRETS = ("s3cr@t123", "tok456", "hunter2", "bearer789", "at789x", "cs456y", "gs123z", "QWxhZGRpbjpvcGVu")
+# Credential-like query keys beyond the plain names: `auth_token`, `client_secret`, a signed URL's signature.
+CAMERA = ("rtsp://admin:s3cr@t123@127.0.0.1:9/cam?token=tok456&channel=1&auth_token=at789x&client_secret=cs456y"
+          "&X-Goog-Signature=gs123z")
+SHOWN = ("rtsp://***@127.0.0.1:9/cam?token=***&channel=1&auth_token=***&client_secret=***"
+         "&X-Goog-Signature=***")
+HEADERS = r'source.av_options={headers = "Authorization: Basic QWxhZGRpbjpvcGVu\r\nX-Trace: \u0007on\r\n"}'
 
 
 def assert_clean(text: str, channel: str) -> None:
@@ -35,7 +40,8 @@ def assert_clean(text: str, channel: str) -> None:
 def daemon(daemon_cache) -> Iterator[tuple[DaemonProcess, NotifyListener]]:
     directory = Path(tempfile.mkdtemp(prefix="ds-notify-"))  # AF_UNIX paths are limited to 107 bytes
     notify = NotifyListener(directory)
-    d = DaemonProcess("--set", "daemon.warmup_timeout_s=0", "--camera-id", "porch", cache=daemon_cache,
+    d = DaemonProcess("--set", "daemon.warmup_timeout_s=0", "--camera-id", "porch", "--set", HEADERS,
+                      cache=daemon_cache,
                       source=CAMERA, env={"NOTIFY_SOCKET": notify.path}).start()
     try:
         d.wait_for(lambda: "READY=1" in notify.lines(), 90.0, "READY=1 (camera offline, reported)")
@@ -105,13 +111,14 @@ def test_check_and_error_messages(daemon_cache):
                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
 
     check = run("--check", "--source", CAMERA, "--set", "http.auth_user=ana", "--set", "http.auth_password=hunter2",
-                "--set", "http.auth_token=bearer789", "--set", "source.av_options={password = 'hunter2'}")
+                "--set", "http.auth_token=bearer789", "--set", HEADERS.replace("{", "{password = 'hunter2', ", 1))
     assert check.returncode == 0, check.stderr
+    shown = tomllib.loads(check.stdout)  # valid TOML, control characters and all (they were printed raw)
     assert_clean(check.stdout + check.stderr, "run --check")
     assert f'url = "{SHOWN}"' in check.stdout
     assert re.search(r'^auth_password = "\*\*\*"$', check.stdout, re.M)
     assert re.search(r'^auth_token = "\*\*\*"$', check.stdout, re.M)
-    assert 'av_options = {"password" = "***"}' in check.stdout
+    assert shown["source"]["av_options"] == {"password": "***", "headers": "Authorization: ***\r\nX-Trace: ***\r\n"}
     assert 'auth_user = "ana"' in check.stdout  # a user name is not a secret
 
     no_host = run("--check", "--source", "rtsp://admin:s3cr@t123@/cam?token=tok456")

@@ -3,9 +3,10 @@
 Settings chosen by measurement on trained weights and held-out real frames (README.md, "Precision"): per-channel
 symmetric int8 weights, asymmetric uint8 activations (u8s8: the VNNI/AMX kernels' native form; s8 activations ran
 2x slower in ONNX Runtime and were no more accurate), MinMax calibration (Percentile and Entropy were no better on
-photos), no reduce_range (VNNI does not saturate; reduce_range doubled the error). Kept in float: the backbone's
-first stage (stride 2-4 convs and their residual adds: 22 nodes, the largest accuracy win, 6.5 % -> 2.6 % NMAE)
-and the last 1x1 conv + ReLU (the output stays float instead of 256 levels over a 0-12000 range).
+photos); reduce_range only where cpu.py asks for it (no VNNI/AMX on x86: VPMADDUBSW saturates; with VNNI it doubled
+the error). Kept in float: the backbone's first stage (stride 2-4 convs and their residual adds: 22 nodes, the
+largest accuracy win, 6.5 % -> 2.6 % NMAE) and the last 1x1 conv + ReLU (the output stays float instead of 256
+levels over a 0-12000 range).
 
 The file is cached next to the fp32 export, keyed by the fp32 export's key, the calibration frames' digest and
 these settings. Nothing here imports torch.

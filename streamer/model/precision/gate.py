@@ -42,13 +42,34 @@ class GateResult:
     passed: bool
     reason: str
     ms: float = float("nan")  # the candidate's median latency on these frames (0 if not measured)
+    fp32_ms: float = float("nan")  # fp32's median in the same race (NaN: not raced)
+
+    @property
+    def raced(self) -> bool:
+        return self.fp32_ms == self.fp32_ms
+
+    @property
+    def won(self) -> bool:
+        """Passed the gate and beat fp32 in the race on the same frames (what a serving low precision must do)."""
+        return self.passed and self.raced and self.ms < self.fp32_ms
+
+    def verdict(self) -> str:
+        """One line: refused (and why), lost the race (with both times), or kept."""
+        if not self.passed:
+            return f"{self.precision} REFUSED: {self.summary()} ({self.reason})"
+        if not self.raced:
+            return f"{self.precision} passed: {self.summary()}"
+        if not self.won:
+            return (f"{self.precision} passed the gate but LOST the race: {self.ms:.1f} ms vs fp32 "
+                    f"{self.fp32_ms:.1f} ms, dropped ({self.summary()})")
+        return f"{self.precision} passed and won the race: {self.ms:.1f} ms vs fp32 {self.fp32_ms:.1f} ms " \
+               f"({self.summary()})"
 
     def summary(self) -> str:
         if not self.frames:
-            return f"{self.precision}: not measured"
-        return (f"{self.precision}: NMAE {self.nmae * 100:.2f} % (worst frame {self.worst_nmae * 100:.2f} %), "
-                f"corr {self.corr:.5f} on {self.frames} held-out frames"
-                + (f", {self.ms:.1f} ms" if self.ms == self.ms and self.ms > 0 else ""))
+            return "not measured"
+        return (f"NMAE {self.nmae * 100:.2f} % (worst frame {self.worst_nmae * 100:.2f} %), "
+                f"corr {self.corr:.5f} on {self.frames} held-out frames")
 
     def as_dict(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}

@@ -18,25 +18,33 @@ from streamer.errors import StreamerError
 from streamer.model.backends import default_threads, ort_session
 
 ModelFile = Callable[[int, int], Path]
+ENGINES = ("auto", "openvino", "onnxruntime")
+# One stream (one request at a time: the worker's), latency-tuned. `bench precision` times the alternatives
+# (pinning on/off, fewer threads) on the machine at hand; change this only on its figures.
+LAYOUT = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
 
 
 def openvino_available() -> bool:
     return find_spec("openvino") is not None
 
 
-def engine_for(precision: str, requested: str = "auto") -> str:
-    """Which engine runs `precision`: bf16 only on OpenVINO; int8 on OpenVINO when installed, else ONNX Runtime."""
-    if requested not in ("auto", "openvino", "onnxruntime"):
-        raise StreamerError(f"unknown precision engine {requested!r} (auto, openvino, onnxruntime)")
+def engine_for(precision: str, requested: str = "auto", cpu=None, has_openvino: bool | None = None) -> str:
+    """Which engine runs `precision`: bf16 only on OpenVINO; int8 on the CPU's preferred engine (cpu.py) when
+    installed, else the other one. `requested` (model.precision_engine) overrides: onnxruntime leaves bf16 out."""
+    if requested not in ENGINES:
+        raise StreamerError(f"unknown precision engine {requested!r} ({', '.join(ENGINES)})")
+    ov = openvino_available() if has_openvino is None else has_openvino
     if precision == "bf16":
         if requested == "onnxruntime":
-            raise StreamerError("bf16 needs OpenVINO: ONNX Runtime's CPU provider has no bf16 convolution")
-        if not openvino_available():
-            raise StreamerError("bf16 needs the openvino package (pip install openvino)")
+            raise StreamerError("bf16 needs OpenVINO (model.precision_engine = onnxruntime): ONNX Runtime's CPU "
+                                "provider has no bf16 convolution")
+        if not ov:
+            raise StreamerError("bf16 needs the openvino package, which is not installed (pip install openvino)")
         return "openvino"
     if requested == "auto":
-        return "openvino" if openvino_available() else "onnxruntime"
-    if requested == "openvino" and not openvino_available():
+        preferred = cpu.int8_engine() if cpu is not None else "openvino"
+        return preferred if preferred != "openvino" or ov else "onnxruntime"
+    if requested == "openvino" and not ov:
         raise StreamerError("precision engine openvino requested but the openvino package is not installed")
     return requested
 
@@ -44,10 +52,11 @@ def engine_for(precision: str, requested: str = "auto") -> str:
 class OpenVinoBackend:
     name = "openvino"
 
-    def __init__(self, model_file: ModelFile, precision: str, threads: int = 0) -> None:
+    def __init__(self, model_file: ModelFile, precision: str, threads: int = 0, layout: dict | None = None) -> None:
         import openvino
 
         self._core = openvino.Core()
+        self.layout = {**LAYOUT, **(layout or {})}
         self._model_file = model_file
         self.precision = precision
         self.threads = threads or default_threads()
@@ -62,7 +71,7 @@ class OpenVinoBackend:
         with self._lock:
             if key not in self._compiled:
                 config = {"INFERENCE_PRECISION_HINT": self._hint, "INFERENCE_NUM_THREADS": self.threads,
-                          "PERFORMANCE_HINT": "LATENCY"}
+                          **self.layout}
                 self._compiled[key] = self._core.compile_model(str(self._model_file(height, width)), "CPU", config)
             return self._compiled[key]
 
@@ -103,6 +112,7 @@ class OrtFileBackend:
         return {"backend": self.name, "device": "cpu", "threads": self.threads, "precision": self.precision}
 
 
-def make_backend(engine: str, model_file: ModelFile, precision: str, threads: int = 0):
-    cls = OpenVinoBackend if engine == "openvino" else OrtFileBackend
-    return cls(model_file, precision, threads)
+def make_backend(engine: str, model_file: ModelFile, precision: str, threads: int = 0, layout: dict | None = None):
+    if engine == "openvino":
+        return OpenVinoBackend(model_file, precision, threads, layout)
+    return OrtFileBackend(model_file, precision, threads)
