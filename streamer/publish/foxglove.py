@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 
 import foxglove
-import numpy as np
 from foxglove.channels import (CameraCalibrationChannel, CompressedImageChannel, FrameTransformsChannel,
                                PointCloudChannel, RawImageChannel)
 
@@ -24,11 +23,10 @@ from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
 from streamer.core.redact import redact_data
 from streamer.core.status import PipelineStatus
-from streamer.geometry import CameraModel, Mount
 from streamer.publish.base import Publisher
 from streamer.publish.exposure import warn_if_exposed
 from streamer.publish.foxglove_messages import FoxgloveMessages
-from streamer.publish.topics import RosOptions
+from streamer.publish.topics import RosOptions, frame_geometry
 from streamer.render.renderer import FrameRenderer
 from streamer.render.views import VIEWS
 
@@ -145,7 +143,7 @@ class FoxglovePublisher(Publisher):
         model, a mount): a client sees only channels that will publish."""
         channel = self._channels.get(name)
         if channel is None:
-            ctx, topic = self._context, self.ros.topic(name if name != "tf" else "tf")
+            ctx, topic = self._context, self.ros.topic(name)
             if name == "metric":
                 channel = RawImageChannel(topic, context=ctx, metadata={"unit": "m (z-depth; NaN invalid, +inf "
                                                                                 "beyond range)"})
@@ -262,10 +260,3 @@ class FoxglovePublisher(Publisher):
         if self._server is not None:
             self._server.stop()
             self._server = None
-
-
-def frame_geometry(frame: DepthFrame) -> tuple[CameraModel | None, Mount | None, np.ndarray | None]:
-    """(camera model, mount, metric map) the frame carries; None for what it does not know. A metric map is only
-    used with a camera model (without one it cannot be calibrated or back-projected)."""
-    metric = frame.metric if frame.camera is not None else None
-    return frame.camera, frame.mount, metric

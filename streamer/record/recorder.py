@@ -22,8 +22,7 @@ from streamer.core.handoff import BoundedQueue
 from streamer.core.redact import redact_data
 from streamer.core.status import PipelineStatus
 from streamer.publish.base import Publisher
-from streamer.publish.foxglove import frame_geometry
-from streamer.publish.topics import RosOptions, stamp_ns
+from streamer.publish.topics import RosOptions, frame_geometry, stamp_ns
 from streamer.record.messages import MSGTYPES, TYPESTORE, RosMessages
 from streamer.record.options import RecordOptions
 from streamer.record.splits import fsync_tree, new_split_path, recover, rotate

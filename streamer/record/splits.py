@@ -73,7 +73,7 @@ def new_split_path(root: Path) -> Path:
 
 def rotate(root: Path, max_bytes: int, keep: Path | None = None) -> list[Path]:
     """Delete the oldest splits (never `keep`, the open one) until all of them fit in `max_bytes`; returns what went."""
-    splits = [s for s in list_splits(root)]
+    splits = list_splits(root)
     sizes = {s.path: s.size() for s in splits}
     total = sum(sizes.values())
     gone = []
