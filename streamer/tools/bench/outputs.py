@@ -25,6 +25,11 @@ from streamer.tools.measure import DaemonProcess, free_port, http_stats, load_1m
 
 def bench_outputs(video: str, weights: str | None, seconds: float, paced_fps: float, precision: str,
                   json_out: str | None = None) -> list[dict]:
+    try:
+        import streamer.tools.foxglove_client  # noqa: F401 -- needs `websockets`, from the [test] extra
+    except ImportError as exc:
+        raise StreamerError(f"bench outputs needs the test extra for its Foxglove client ({exc}): "
+                            "pip install -e '.[test]'") from None
     folder = Path(tempfile.mkdtemp(prefix="ds-bench-outputs-"))
     port = free_port()
     fox = ["--set", "foxglove.enabled=true", "--set", f"foxglove.port={port}"]
