@@ -25,6 +25,9 @@ def add_parsers(sub) -> None:
     bp.add_argument("--net-size", type=int, default=256)
     bp.add_argument("--precision", default="auto", choices=REQUESTS,
                     help="our daemon's model.precision (the official loops are what they are)")
+    bp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="more config for our daemon, to compare settings (model.openvino_pinning=off, "
+                         "model.preprocess=exact, model.threads=1, ...)")
     bp.set_defaults(handler=cmd_bench_pipeline)
     br = bsub.add_parser("restart", help="seconds from `run` to the low precision: a first start, then a restart "
                                          "that should serve the kept verdict")
@@ -97,7 +100,7 @@ def cmd_bench_model(args: argparse.Namespace) -> int:
 def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     from streamer.tools.bench.pipeline import bench_pipeline
 
-    bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size, args.precision)
+    bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size, args.precision, args.set)
     return 0
 
 
