@@ -205,7 +205,8 @@ def cmd_view(args: argparse.Namespace) -> int:
 
     token = view_token(args)
     try:
-        return int(run_viewer(args.address, view=args.view, token=token) or 0)
+        run_viewer(args.address, view=args.view, token=token)
+        return 0
     except ViewerError as exc:
         raise StreamerError(str(exc)) from None
 

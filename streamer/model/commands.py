@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import logging
 import sys
+from typing import Any
 
 from streamer.errors import EXIT_RUNTIME
 from streamer.model.precision import REQUESTS
@@ -39,6 +40,7 @@ def add_parsers(subparsers) -> None:
 def options_from(args: argparse.Namespace):
     from streamer.model import ModelOptions
 
+    overrides: dict[str, Any]  # argparse values: each checked by ModelOptions.validate()
     overrides = {k: v for k, v in (("precision", args.precision), ("threads", getattr(args, "threads", 0)),
                                    ("net_size", getattr(args, "net_size", None)),
                                    ("calibration_frames", getattr(args, "calibration_frames", None)),

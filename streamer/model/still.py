@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from streamer.model import DepthModel, require_finite
-from streamer.model.backends import ort_session
+from streamer.model.backends import OnnxRuntimeBackend, ort_session
 from streamer.model.export import DYNAMIC
 from streamer.model.preprocess import Preprocessor
 
@@ -63,6 +63,7 @@ class StillDepthModel:
     def _session(self):
         with self._lock:  # the export must not run twice at once
             if self._dynamic is None:
+                assert isinstance(self._backend, OnnxRuntimeBackend)  # _infer runs torch itself
                 path = self._backend.onnx_file(DYNAMIC, DYNAMIC)  # exported once (child process), then cached
                 self._dynamic = ort_session(path, self.threads, spinning=False, arena=False)
             return self._dynamic

@@ -37,7 +37,7 @@ def still_file(raw: np.ndarray, fmt: str, size: tuple[int, int], colors: ColorOp
         image = np.clip(u + 0.5, 0, 65535).astype(np.uint16)
     else:
         raise ValueError(f"format must be one of {', '.join(STILL_FORMATS)}")
-    ok, buf = cv2.imencode(".png", image, PNG_FAST)
+    ok, png = cv2.imencode(".png", image, PNG_FAST)
     if not ok:
         raise RuntimeError(f"PNG encoding failed for an image of shape {image.shape}")
-    return buf.tobytes()
+    return png.tobytes()

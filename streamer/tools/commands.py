@@ -91,7 +91,7 @@ def add_parsers(sub) -> None:
 def cmd_bench_model(args: argparse.Namespace) -> int:
     from streamer.tools.bench.model import bench_model
 
-    sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",") if s]
+    sizes = [(int(w), int(h)) for w, h in (s.lower().split("x") for s in args.sizes.split(",") if s)]
     threads = [int(t) for t in args.threads.split(",") if t] or None
     bench_model(args.weights, [b for b in args.backends.split(",") if b], sizes, threads, args.runs)
     return 0
@@ -107,7 +107,7 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
 def cmd_bench_precision(args: argparse.Namespace) -> int:
     from streamer.tools.bench.precision import bench_precisions
 
-    sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",") if s]
+    sizes = [(int(w), int(h)) for w, h in (s.lower().split("x") for s in args.sizes.split(",") if s)]
     bench_precisions(args.weights, args.calibration, sizes, args.runs, args.threads, args.images)
     return 0
 
@@ -134,6 +134,9 @@ def cmd_bench_metric(args: argparse.Namespace) -> int:
     result = bench_metric(args.weights, args.frames, args.images, args.data, args.threads)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
 def cmd_bench_outputs(args: argparse.Namespace) -> int:
     from streamer.tools.bench.outputs import bench_outputs
 
