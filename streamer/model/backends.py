@@ -117,40 +117,58 @@ class OnnxRuntimeBackend:
     def onnx_file(self, height: int, width: int) -> Path:
         """The cached export for this size, exporting it first if it is absent or damaged."""
         path = self.cache_path(height, width)
-        sidecar = path.with_suffix(".json")
-        if path.is_file() and sidecar.is_file():
-            try:
-                meta = json.loads(sidecar.read_text())
-                if meta.get("key") == self.cache_key(height, width) and meta.get("sha256") == file_sha256(path):
-                    _touch(path)  # "recently used": the cache cap removes the least recently used first
-                    return path
-            except (OSError, ValueError):
-                pass
+        if self._cached(path, height, width):
+            _touch(path)  # "recently used": the cache cap removes the least recently used first
+            return path
+        if path.is_file():
             log.warning("ONNX export cache %s is damaged; exporting again", path)
         self._export(path, height, width)
         return path
 
+    def _cached(self, path: Path, height: int, width: int) -> bool:
+        sidecar = path.with_suffix(".json")
+        if not (path.is_file() and sidecar.is_file()):
+            return False
+        try:
+            meta = json.loads(sidecar.read_text())
+            return meta.get("key") == self.cache_key(height, width) and meta.get("sha256") == file_sha256(path)
+        except (OSError, ValueError):
+            return False
+
     def _export(self, path: Path, height: int, width: int) -> None:
+        """Export this size; a child's export also makes the dynamic-size graph (photo uploads) when it is missing:
+        the child's torch import is most of an export's cost, so one child does both."""
+        targets = [(path, height, width)]
+        dynamic = self.cache_path(DYNAMIC, DYNAMIC)
+        if not callable(self._source) and height != DYNAMIC and not self._cached(dynamic, DYNAMIC, DYNAMIC):
+            targets.append((dynamic, DYNAMIC, DYNAMIC))
         path.parent.mkdir(parents=True, exist_ok=True)
         log.info("exporting the network to ONNX for %s (once per weights, size and library versions)",
-                 "every input size" if height == DYNAMIC else f"{width}x{height}")
-        # The pid in the name tells the next start whose it is: a .part whose writer is gone is removed then.
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=".onnx.part", dir=path.parent)
-        os.close(fd)
+                 " and ".join("every input size" if h == DYNAMIC else f"{w}x{h}" for _, h, w in targets))
+        temps = []
         try:
+            for target, _, _ in targets:
+                # The pid in the name tells the next start whose it is: a .part whose writer is gone is removed then.
+                fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.{os.getpid()}.", suffix=".onnx.part",
+                                           dir=target.parent)
+                os.close(fd)
+                temps.append(tmp)
             if callable(self._source):
                 if self._network is None:
                     self._network = self._source()
-                export_network(self._network, tmp, height, width, self.opset)
+                export_network(self._network, temps[0], height, width, self.opset)
                 self.exports += 1
             else:
-                export_in_child(self._source, tmp, height, width, self.opset)
+                export_in_child(self._source, [(t, h, w) for t, (_, h, w) in zip(temps, targets, strict=True)],
+                                self.opset)
                 self.child_exports += 1
-            os.replace(tmp, path)
-            meta = {"key": self.cache_key(height, width), "sha256": file_sha256(path)}
-            atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
+            for tmp, (target, h, w) in zip(temps, targets, strict=True):
+                os.replace(tmp, target)
+                meta = {"key": self.cache_key(h, w), "sha256": file_sha256(target)}
+                atomic_write(target.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            for tmp in temps:
+                Path(tmp).unlink(missing_ok=True)
         evict_least_recently_used(self.cache_dir, self.cache_max_bytes, keep=path)
 
     def session(self, height: int, width: int):

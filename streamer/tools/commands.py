@@ -51,6 +51,12 @@ def add_parsers(sub) -> None:
     bg.add_argument("video")
     bg.add_argument("--frames", type=int, default=120)
     bg.set_defaults(handler=cmd_bench_stages)
+    bu = bsub.add_parser("uploads", help="the daemon's RSS (baseline, peak, after) under POST /depth photos of every "
+                                         "kind a visitor can send")
+    bu.add_argument("video")
+    bu.add_argument("--weights")
+    bu.add_argument("--rounds", type=int, default=2, help="times each photo is posted")
+    bu.set_defaults(handler=cmd_bench_uploads)
     bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")
     bt.add_argument("--weights", required=True, help="starting weights (e.g. the official file)")
     bt.add_argument("--count", type=int, default=24, help="rendered 640x480 frames")
@@ -87,6 +93,13 @@ def cmd_bench_stages(args: argparse.Namespace) -> int:
     from streamer.tools.bench.stages import bench_stages
 
     bench_stages(args.video, args.frames)
+    return 0
+
+
+def cmd_bench_uploads(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.uploads import bench_uploads
+
+    bench_uploads(args.video, args.weights, rounds=args.rounds)
     return 0
 
 
