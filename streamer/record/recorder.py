@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer, WriterError
 
@@ -44,7 +43,7 @@ class Recorder(Publisher):
         self.options = options  # before the base class builds the queue from it
         super().__init__("recorder")
         self.ros = ros
-        self.root = Path(options.dir).expanduser()
+        self.root = options.root
         self._renderer = renderer
         self._status_view = status
         self._messages = RosMessages(ros, points_stride, options.depth_bits)

@@ -49,6 +49,8 @@ class PrecisionManager:
         self.cpu = cpu or detect()
         self.settings: QuantSettings = replace(DEFAULT_SETTINGS, reduce_range=self.cpu.reduce_range())
         self.cache, self.source = cache, source
+        pinning = getattr(options, "openvino_pinning", "auto")
+        self.layout = {} if pinning == "auto" else {"ENABLE_CPU_PINNING": pinning == "on"}
         if getattr(fp32_backend, "name", "") != "onnxruntime":
             self.tries, self.notes = [], [f"low precision runs from the ONNX export; backend "
                                           f"{getattr(fp32_backend, 'name', '?')} stays fp32"]
@@ -88,7 +90,8 @@ class PrecisionManager:
         def build():
             if precision not in self._built:
                 self._built[precision] = self._build(precision, self.fp32, self.frames, self.options.threads,
-                                                     self.options.precision_engine, self.settings, self.cpu)
+                                                     self.options.precision_engine, self.settings, self.cpu,
+                                                     self.layout)
             return self._built[precision]
         return build
 
@@ -119,7 +122,8 @@ class PrecisionManager:
         o = self.options
         return verdict_key(weights_sha256=getattr(self.fp32, "weights_sha256", "?"), size=size,
                            settings=self.settings, thresholds=thresholds_from(o), requested=o.precision,
-                           engine=o.precision_engine, threads=o.threads, cpu=self.cpu, source=self.source)
+                           engine=o.precision_engine, threads=o.threads, cpu=self.cpu, source=self.source,
+                           layout=self.layout)
 
     def _remember(self) -> None:
         if self.cache is None or self.size is None or self.frames is None:
@@ -154,10 +158,11 @@ class PrecisionManager:
         engine = engine_for(verdict.precision, self.options.precision_engine, self.cpu)
         if verdict.precision == "int8":
             path = verdict.model_file
-            backend = make_backend(engine, lambda h, w: _sized(path, size, h, w), "int8", self.options.threads)
+            backend = make_backend(engine, lambda h, w: _sized(path, size, h, w), "int8", self.options.threads,
+                                   self.layout)
         else:
             backend = self._build(verdict.precision, self.fp32, None, self.options.threads,
-                                  self.options.precision_engine, self.settings, self.cpu)
+                                  self.options.precision_engine, self.settings, self.cpu, self.layout)
         self._built = {verdict.precision: backend}
         result = GateResult(**verdict.result) if verdict.result else None
         self.choice = Choice(verdict.precision, backend, [result] if result else [], reason)
