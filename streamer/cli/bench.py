@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bg.set_defaults(handler=cmd_bench_stages)
     bx = bsub.add_parser("metric", help="metric depth against the least-squares oracle: demo ground mode, points "
                                         "mode with 8 and 3 anchors on a rendered set, CPU cost per frame")
-    bx.add_argument("--weights", help="use trained weights (the trained proxy or the official file)")
+    flags.add_weights(bx, help="use trained weights (the trained proxy or the official file)")
     bx.add_argument("--frames", type=int, default=60, help="demo frames for ground mode")
     bx.add_argument("--images", type=int, default=24, help="rendered RGB-D images for points mode")
     bx.add_argument("--data", type=Path, help="score points mode on this RGB-D folder instead")
@@ -129,6 +129,9 @@ def cmd_bench_metric(args: argparse.Namespace) -> int:
     result = bench_metric(args.weights, args.frames, args.images, args.data, args.threads)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
 def cmd_bench_outputs(args: argparse.Namespace) -> int:
     from streamer.tools.bench.outputs import bench_outputs
 
