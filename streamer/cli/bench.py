@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     bp.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
     bp.add_argument("--net-size", type=int, default=256)
     flags.add_precision(bp, default="auto", help="our daemon's model.precision (the official loops are what they are)")
+    flags.add_set(bp, help="more config for our daemon, to compare settings (model.openvino_pinning=off, "
+                           "model.preprocess=exact, model.threads=1, ...)")
     bp.set_defaults(handler=cmd_bench_pipeline)
     br = bsub.add_parser("restart", help="seconds from `run` to the low precision: a first start, then a restart "
                                          "that should serve the kept verdict")
@@ -95,7 +97,8 @@ def cmd_bench_model(args: argparse.Namespace) -> int:
 def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     from streamer.tools.bench.pipeline import bench_pipeline
 
-    bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size, args.precision)
+    bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size, args.precision,
+                   args.set or ())
     return 0
 
 

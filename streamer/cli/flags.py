@@ -22,8 +22,8 @@ def add_config(p: argparse.ArgumentParser, help: str = "TOML config (see configs
     p.add_argument("--config", type=Path, help=help)
 
 
-def add_set(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override any config key")
+def add_set(p: argparse.ArgumentParser, help: str = "override any config key") -> None:
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help=help)
 
 
 def add_weights(p: argparse.ArgumentParser, help: str = WEIGHTS_HELP, required: bool = False) -> None:

@@ -36,7 +36,7 @@ class AnchorFit:
     def header(self) -> dict:
         """The `anchor` block of wire headers and /stats: {mode, used, residual, inliers, age_s} and the rest."""
         return {"mode": self.mode, "ok": self.ok, "used": self.used, "residual": _num(self.residual),
-                "inliers": round(self.inliers, 4), "age_s": round(self.age_s, 3), "scale": _num(self.scale),
+                "inliers": round(self.inliers, 4), "age_s": _num(round(self.age_s, 3)), "scale": _num(self.scale),
                 "shift": _num(self.shift), "reason": self.reason}
 
 

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -30,7 +31,7 @@ from streamer.model.precision.choose import Choice, Int8Model, build_candidate, 
 from streamer.model.precision.cpu import CpuFeatures, detect
 from streamer.model.precision.fastprep import PreprocessChoice, choose_preprocess
 from streamer.model.precision.gate import GateResult, Thresholds
-from streamer.model.precision.quantize import DEFAULT_SETTINGS, QuantSettings
+from streamer.model.precision.quantize import DEFAULT_SETTINGS, QuantSettings, touch
 from streamer.model.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,7 @@ class PrecisionManager:
         engine = engine_for(verdict.precision, self.options.precision_engine, self.cpu)
         if verdict.precision == "int8":
             path = verdict.model_file
+            touch(Path(path))  # in use: the last the int8 cache would remove
             backend = make_backend(engine, lambda h, w: _sized(path, size, h, w), "int8", self.options.threads,
                                    self.layout)
         else:

@@ -26,7 +26,7 @@ ROS = RosOptions()
 
 
 def record_args(folder: Path, *extra: str) -> list[str]:
-    return ["--set", "record.enabled=true", "--set", f"record.dir={folder}", "--set", "record.split_s=2",
+    return ["--set", "record.enabled=true", "--set", f"record.dir={folder}", "--set", "record.split_s=4",
             "--set", "record.max_fps=0", *extra]
 
 
@@ -69,9 +69,10 @@ def test_foxglove_live_and_sigkill_mid_recording(spawn, tmp_path):
     # Recording: wait for a closed split and for the open one to hold written chunks, then kill -9.
     daemon.wait_for(lambda: recorder_stats(daemon).get("splits_closed", 0) >= 1, 90, "a closed split")
 
-    def open_has_data() -> bool:
-        files = list((folder / recorder_stats(daemon)["split"]).glob("*.mcap"))
-        return bool(files) and files[0].stat().st_size > 100_000
+    def open_has_data() -> bool:  # and is young enough not to be closed before the kill lands
+        rec = recorder_stats(daemon)
+        files = list((folder / rec["split"]).glob("*.mcap"))
+        return bool(files) and files[0].stat().st_size > 100_000 and (rec["split_age_s"] or 99) < 2.5
     daemon.wait_for(open_has_data, 90, "data in the open split")
     daemon.send(signal.SIGKILL)
     assert daemon.wait_exit(10) == -signal.SIGKILL
