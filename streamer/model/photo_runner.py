@@ -1,4 +1,4 @@
-"""StillDepthModel: depth of uploaded photos beside the live inference worker, sharing its weights, not its buffers.
+"""PhotoRunner: depth of uploaded photos beside the live inference worker, sharing its weights, not its buffers.
 
 The live worker's `DepthModel.predict` reuses one Preprocessor and runs the backend at the configured thread count;
 an upload must neither race that nor take the cores from it. So each photo gets its own preprocessing, and on ONNX
@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamer.model import DepthModel, require_finite
+from streamer.model import DepthModel
 from streamer.model.backends import ort_session
 from streamer.model.preprocess import Preprocessor
 
@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 PRESCALE = 4  # photos are reduced to at most this many times the network size (longer side) before preprocessing
 
 
-class StillDepthModel:
-    """Implements `streamer.core.still.StillDepth` over a loaded DepthModel. Thread-safe."""
+class PhotoRunner:
+    """Implements `streamer.photo.depth.PhotoDepth` over a loaded DepthModel. Thread-safe."""
 
     def __init__(self, model: DepthModel, threads: int = 1, max_sessions: int = 2) -> None:
         self._backend = model.fp32_backend  # uploads run the exact network, whatever precision the live one runs
@@ -44,7 +44,7 @@ class StillDepthModel:
 
     def depth(self, bgr: np.ndarray) -> np.ndarray:
         x = Preprocessor(self.net_size)(self.reduce(bgr))  # a fresh one: the worker's reuses its state
-        return require_finite(np.asarray(self._infer(x), dtype=np.float32), "the photo")
+        return self._infer(x)  # checked (float32, finite) by the caller's `streamer.photo.depth.photo_depth`
 
     def reduce(self, bgr: np.ndarray) -> np.ndarray:
         h, w = bgr.shape[:2]
