@@ -47,7 +47,7 @@ def test_eval_stops_at_nan_output_naming_the_photo(tmp_path):
 
 
 def test_encodings_at_the_photos_size_and_raw():
-    raw = np.linspace(0.0, 1.0, 12 * 16, dtype=np.float32).reshape(12, 16)
+    raw = np.tile(np.linspace(0.0, 1.0, 16, dtype=np.float32), (12, 1))  # far (left) to near (right)
     npy = np.load(io.BytesIO(encode(raw, "npy", (64, 48))), allow_pickle=False)
     np.testing.assert_array_equal(npy, raw)
     png = cv2.imdecode(np.frombuffer(encode(raw, "png", (64, 48)), np.uint8), cv2.IMREAD_UNCHANGED)
