@@ -7,6 +7,13 @@
                 continue  # nothing new within 1 s
             topic, header, depth = msg  # float32 h x w relative inverse depth, bigger = nearer
 
+Metric depth and point clouds ([metric] on) come as numpy arrays too, on topics asked for by name:
+
+    with DepthSubscriber(address, topics=("metric", "points")) as sub:
+        topic, header, payload = sub.recv(timeout=1.0) or (None, None, None)
+        # "metric": float32 h x w metres (NaN invalid, +inf beyond range); header["intrinsics"], header["anchor"]
+        # "points": {"xyz": N x 3 float32 (optical frame, metres), "rgb": N x 3 uint8}
+
 Latest-frame mode: each `recv` drains what has already arrived and returns the newest message of one topic;
 older messages of the same topic are dropped (counted in `dropped`), so a slow reader lags by at most one message
 per topic instead of falling further behind. A status heartbeat never hides a depth frame: topics are kept apart.

@@ -92,7 +92,7 @@ def fit_points(depth: np.ndarray, anchors: AnchorSet, frame_width: int, frame_he
     good = AnchorSet(anchors.points[ok], anchors.width, anchors.height, anchors.capture_wall, anchors.sender)
     d = sample(depth, good, frame_width, frame_height) if usable else np.empty(0)
     finite = np.isfinite(d)
-    fit = fit_line(d[finite], 1.0 / good.points[finite, 2], tol=tol)
+    fit = fit_line(d[finite], 1.0 / good.points[finite, 2], tol=tol, adaptive=True)
     if not fit.ok:
         first = f"; {rejected[0]}" if rejected else ""
         fit = LineFit(False, reason=f"{fit.reason} ({usable} of {given} anchors usable{first})")

@@ -36,7 +36,7 @@ class AnchorFit:
     def header(self) -> dict:
         """The `anchor` block of wire headers and /stats: {mode, used, residual, inliers, age_s} and the rest."""
         return {"mode": self.mode, "ok": self.ok, "used": self.used, "residual": _num(self.residual),
-                "inliers": round(self.inliers, 4), "age_s": round(self.age_s, 3), "scale": _num(self.scale),
+                "inliers": round(self.inliers, 4), "age_s": _num(round(self.age_s, 3)), "scale": _num(self.scale),
                 "shift": _num(self.shift), "reason": self.reason}
 
 
@@ -57,13 +57,18 @@ class LineFit:
 
 
 def fit_line(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: int = 256, min_spread: float = 0.02,
-             rng: np.random.Generator | None = None) -> LineFit:
+             rng: np.random.Generator | None = None, adaptive: bool = False) -> LineFit:
     """Robust g ~ scale * d + shift with scale > 0 (bigger relative value = nearer = bigger inverse depth).
 
     `tol`: a point agrees when its predicted inverse depth is within this relative error of its own. Every pair is
     tried when there are few points, else `hypotheses` random pairs (seeded `rng`: the same frame gives the same
     fit). `min_spread`: the agreeing points' relative values must span at least this share of their level, else
-    the layout is degenerate (all at one depth: scale and shift cannot be told apart)."""
+    the layout is degenerate (all at one depth: scale and shift cannot be told apart).
+
+    `adaptive` (few points, most of them right: anchors): the hypothesis with the least median error wins (LMedS),
+    and the agreement threshold grows to 2.5 robust sigmas of its errors when the network is noisier than `tol`,
+    so a noisy map keeps its good anchors and only gross outliers go. Otherwise (many points, most of them wrong:
+    floor candidates) the hypothesis most points agree with wins, at the fixed `tol` (RANSAC)."""
     d = np.asarray(d, dtype=np.float64).ravel()
     g = np.asarray(g, dtype=np.float64).ravel()
     n = d.size
@@ -73,27 +78,43 @@ def fit_line(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: int 
     dd = d[i] - d[j]
     with np.errstate(divide="ignore", invalid="ignore"):
         s = (g[i] - g[j]) / dd
-    t = g[i] - s * d[i]
-    good = np.isfinite(s) & (s > 0)
+        t = g[i] - s * d[i]
+    good = np.isfinite(s) & np.isfinite(t) & (s > 0)
     if not good.any():
         if n == MIN_POINTS or np.ptp(d) <= min_spread * max(np.abs(d).max(), 1e-12):
             return LineFit(False, reason=_degenerate(d))
         return LineFit(False, reason="no pair of points gives a positive scale (relative and true depth disagree)")
     s, t = s[good], t[good]
-    agree = np.abs(s[:, None] * d[None] + t[:, None] - g[None]) <= tol * g[None]
-    best = int(np.argmax(agree.sum(axis=1)))
-    inl = agree[best]
-    for _ in range(2):  # least squares on the agreeing points, then once more with the points that agree with it
-        fit = _weighted_ls(d[inl], g[inl])
-        if fit is None:
+    rel = np.abs(s[:, None] * d[None] + t[:, None] - g[None]) / g[None]
+    if adaptive:
+        med = np.median(rel, axis=1)
+        best = int(np.argmin(med))
+        sigma = 1.4826 * (1.0 + 5.0 / max(n - 2, 1)) * med[best]  # Rousseeuw's LMedS scale estimate
+        tol = min(max(tol, 2.5 * sigma), 0.5)  # never so loose that a prediction may reach zero
+        inl = rel[best] <= tol
+    else:
+        agree = rel <= tol
+        best = int(np.argmax(agree.sum(axis=1)))
+        inl = agree[best]
+    fit = (float(s[best]), float(t[best]))
+    for step in range(3):  # least squares on the agreeing points, then twice more with the points agreeing with it
+        if step == 2:  # the last round keeps only points within 3 robust sigmas of the fit (when that is tighter)
+            r = np.abs(fit[0] * d[inl] + fit[1] - g[inl]) / g[inl]
+            tol = min(tol, max(3.0 * 1.4826 * float(np.median(r)), 1e-3))
+            tight = np.abs(fit[0] * d + fit[1] - g) <= tol * g
+            if tight.sum() < max(MIN_POINTS, 0.5 * inl.sum()):
+                break
+            inl = tight
+        refit = _weighted_ls(d[inl], g[inl])
+        if refit is None:
             return LineFit(False, reason=_degenerate(d[inl]))
+        if refit[0] <= 0:  # the agreeing points pull the slope negative (a map that is wrong there): keep the pair
+            break
+        fit = refit
         new = np.abs(fit[0] * d + fit[1] - g) <= tol * g
-        if new.sum() < MIN_POINTS:
+        if step == 2 or new.sum() < MIN_POINTS:
             break
         inl = new
-    fit = _weighted_ls(d[inl], g[inl])
-    if fit is None or fit[0] <= 0:
-        return LineFit(False, reason=_degenerate(d[inl]))
     span = np.ptp(d[inl]) / max(np.abs(d[inl]).mean(), 1e-12)
     if span < min_spread:
         return LineFit(False, reason=_degenerate(d[inl]))

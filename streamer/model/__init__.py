@@ -35,6 +35,9 @@ class ModelOptions:
     precision_engine: str = opt("auto", "engine for bf16/int8; auto = openvino when installed (bf16 needs it), "
                                         "onnxruntime = int8 on ONNX Runtime, no bf16",
                                 choices=("auto", "openvino", "onnxruntime"))
+    openvino_pinning: str = opt("auto", "OpenVINO pins its inference threads to cores: auto = OpenVINO's choice; "
+                                        "`bench precision` times on and off on this machine",
+                                choices=("auto", "on", "off"))
     max_nmae: float = opt(0.035, "gate: mean NMAE vs fp32 on held-out frames (after scale+shift alignment)",
                           min=0.0, max=1.0)
     max_frame_nmae: float = opt(0.20, "gate: the worst held-out frame's NMAE vs fp32", min=0.0, max=10.0)
@@ -43,6 +46,9 @@ class ModelOptions:
     gate_frames: int = opt(16, "held-out real frames the gate compares on (never calibration frames)", min=2, max=1000)
     calibration_seconds: float = opt(10.0, "spread calibration and gate frames over the source's first seconds",
                                      unit="s", min=0.0, max=3600.0)
+    cache_max_mb: int = opt(1024, "size cap of the ONNX export cache; beyond it the least recently used exports are "
+                                  "removed (each is ~66 MB; one per weights file and network size)", unit="MB",
+                            min=100, max=1_000_000)
     recheck_s: float = opt(300.0, "re-check the low precision against fp32 on live frames this often; 0 = never",
                            unit="s", min=0.0, max=86400.0)
     preprocess: str = opt("auto", "auto = float32 preprocessing when it passes the gate against the exact (float64) "
@@ -150,7 +156,8 @@ def load_depth_model(options: ModelOptions, weights_path: str | None = None) -> 
     if backend_name == "torch":
         backend = TorchBackend(build_network(weights), device=device, threads=options.threads)
     else:
-        backend = OnnxRuntimeBackend(weights.sha256, path, cache_dir() / "onnx", threads=options.threads)
+        backend = OnnxRuntimeBackend(weights.sha256, path, cache_dir() / "onnx", threads=options.threads,
+                                     cache_max_bytes=options.cache_max_mb << 20)
         if not backend.verified_before():
             if not weights.official:
                 check_checkpoint(path)  # damaged, foreign or NaN weights fail in a second, before the export

@@ -23,13 +23,14 @@ import numpy as np
 
 from streamer.core.files import atomic_write, file_sha256
 from streamer.errors import StreamerError
-from streamer.model.export import export_in_child, export_network
+from streamer.model.export import DYNAMIC, export_in_child, export_network
 
 log = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
 # Bump when MidasSmall's forward changes in a way that alters the exported graph: old cache files then never match.
 MODEL_REVISION = 1
+DEFAULT_CACHE_MAX_BYTES = 1 << 30  # model.cache_max_mb's default: ~15 exports of ~66 MB
 
 
 def default_threads() -> int:
@@ -71,7 +72,7 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, weights_sha256: str, network: Callable[[], object] | str | Path, cache_dir: Path,
-                 threads: int = 0, opset: int = ONNX_OPSET) -> None:
+                 threads: int = 0, opset: int = ONNX_OPSET, cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES) -> None:
         import onnxruntime  # imported here so the torch-only path does not need it
 
         self._ort = onnxruntime
@@ -83,6 +84,7 @@ class OnnxRuntimeBackend:
         self.cache_dir = Path(cache_dir)
         self.threads = threads or default_threads()
         self.opset = opset
+        self.cache_max_bytes = cache_max_bytes
         self._sessions: dict[tuple[int, int], object] = {}
         self.exports = 0  # exports run in this process (tests read it to prove cache hits)
         self.child_exports = 0  # exports run in a child process (the daemon's only kind)
@@ -109,7 +111,8 @@ class OnnxRuntimeBackend:
     def cache_path(self, height: int, width: int) -> Path:
         key = json.dumps(self.cache_key(height, width), sort_keys=True)
         digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-        return self.cache_dir / f"midas_small_{height}x{width}_{digest}.onnx"
+        size = "dynamic" if (height, width) == (DYNAMIC, DYNAMIC) else f"{height}x{width}"
+        return self.cache_dir / f"midas_small_{size}_{digest}.onnx"
 
     def onnx_file(self, height: int, width: int) -> Path:
         """The cached export for this size, exporting it first if it is absent or damaged."""
@@ -119,6 +122,7 @@ class OnnxRuntimeBackend:
             try:
                 meta = json.loads(sidecar.read_text())
                 if meta.get("key") == self.cache_key(height, width) and meta.get("sha256") == file_sha256(path):
+                    _touch(path)  # "recently used": the cache cap removes the least recently used first
                     return path
             except (OSError, ValueError):
                 pass
@@ -128,8 +132,8 @@ class OnnxRuntimeBackend:
 
     def _export(self, path: Path, height: int, width: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        log.info("exporting the network to ONNX for %dx%d (once per weights, size and library versions)",
-                 width, height)
+        log.info("exporting the network to ONNX for %s (once per weights, size and library versions)",
+                 "every input size" if height == DYNAMIC else f"{width}x{height}")
         # The pid in the name tells the next start whose it is: a .part whose writer is gone is removed then.
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=".onnx.part", dir=path.parent)
         os.close(fd)
@@ -147,6 +151,7 @@ class OnnxRuntimeBackend:
             atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
         finally:
             Path(tmp).unlink(missing_ok=True)
+        evict_least_recently_used(self.cache_dir, self.cache_max_bytes, keep=path)
 
     def session(self, height: int, width: int):
         key = (height, width)
@@ -166,6 +171,41 @@ class OnnxRuntimeBackend:
 
     def describe(self) -> dict:
         return {"backend": self.name, "device": "cpu", "threads": self.threads}
+
+
+def evict_least_recently_used(folder: Path, max_bytes: int, keep: Path) -> list[Path]:
+    """Delete exports, least recently used first, until the folder's exports total at most `max_bytes` (`keep`, the
+    one just made, stays whatever its size). A running session has its graph in memory: deleting its file is safe."""
+    exports = []
+    for onnx in folder.glob("midas_small_*.onnx"):
+        if "." in onnx.stem:  # derived files (int8 models) are the precision stage's to manage
+            continue
+        try:
+            exports.append((onnx.stat().st_mtime, onnx.stat().st_size, onnx))
+        except OSError:
+            continue
+    total = sum(size for _, size, _ in exports)
+    removed = []
+    for _, size, onnx in sorted(exports):
+        if total <= max_bytes:
+            break
+        if onnx == keep:
+            continue
+        onnx.unlink(missing_ok=True)
+        onnx.with_suffix(".json").unlink(missing_ok=True)
+        total -= size
+        removed.append(onnx)
+    if removed:
+        log.info("ONNX export cache over %d MB: removed the %d least recently used export(s): %s", max_bytes >> 20,
+                 len(removed), ", ".join(p.name for p in removed))
+    return removed
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache still serves; it just cannot record the use
+        pass
 
 
 def remove_stale_parts(folder: Path) -> list[Path]:
@@ -194,9 +234,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def ort_session(path: str | Path, threads: int, spinning: bool = True):
+def ort_session(path: str | Path, threads: int, spinning: bool = True, arena: bool = True):
     """An ONNX Runtime CPU session: `threads` intra-op threads, sequential, every graph optimisation. `spinning` off
-    for sessions that must never hold a core while they wait (uploads beside the live worker)."""
+    for sessions that must never hold a core while they wait (uploads beside the live worker); `arena` off for
+    sessions that see many input sizes (uploads), whose arena would otherwise keep the largest size's buffers and
+    grow with every new one."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -206,6 +248,8 @@ def ort_session(path: str | Path, threads: int, spinning: bool = True):
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if not spinning:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if not arena:
+        opts.enable_cpu_mem_arena = False
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 

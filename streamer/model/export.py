@@ -18,19 +18,24 @@ from pathlib import Path
 from streamer.errors import EXIT_CONFIG, StreamerError, WeightsError
 
 PR_SET_PDEATHSIG = 1
+DYNAMIC = 0  # height and width of the one export that takes every input size
+DYNAMIC_TRACE_SIZE = 256  # the example input it is traced with (any multiple of 32)
 EXPORT_TIMEOUT_S = 600.0  # a cold import of torch plus the export on a busy 2-core box takes seconds, not minutes
 
 
 def export_network(network, out: str | Path, height: int, width: int, opset: int) -> None:
-    """Write `network`'s graph for a 1x3xHxW input to `out` (imports torch)."""
+    """Write `network`'s graph for a 1x3xHxW input to `out` (imports torch). Height and width 0: one graph for every
+    input size (dynamic axes), which photo uploads use so that no photo's aspect ever needs an export of its own."""
     import torch
 
     network = network.eval().cpu()
-    dummy = torch.zeros(1, 3, height, width)
+    dynamic = height == DYNAMIC and width == DYNAMIC
+    dummy = torch.zeros(1, 3, *((DYNAMIC_TRACE_SIZE, DYNAMIC_TRACE_SIZE) if dynamic else (height, width)))
+    axes = {"image": {2: "height", 3: "width"}, "depth": {1: "height", 2: "width"}} if dynamic else None
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice is not for users
         # The TorchScript exporter: ~1 s here against ~5 s for the dynamo one, same graph and speed in ORT.
-        torch.onnx.export(network, (dummy,), str(out), dynamo=False, opset_version=opset,
+        torch.onnx.export(network, (dummy,), str(out), dynamo=False, opset_version=opset, dynamic_axes=axes,
                           input_names=["image"], output_names=["depth"], do_constant_folding=True)
 
 

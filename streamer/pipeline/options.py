@@ -52,7 +52,9 @@ def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict
     conf = build_sections(data, SCHEMA, origin=origin)
     enabled = ["http", "zmq"] + (["imagezmq"] if conf["daemon"].imagezmq else []) + (
         ["foxglove"] if conf["foxglove"].enabled else [])
-    clash = port_clash([(f"[{name}] port", conf[name].host, conf[name].port) for name in enabled])
+    listeners = [(f"[{name}] port", conf[name].host, conf[name].port) for name in enabled]
+    anchors = conf["metric"].tcp_listener() if conf["metric"].mode == "points" else None
+    clash = port_clash(listeners + ([("[metric] anchors_endpoint", *anchors)] if anchors else []))
     if clash:
         raise ConfigError(f"{origin}: {clash}")
     aspect = conf["camera"].aspect_problem(conf["source"].width, conf["source"].height)

@@ -21,6 +21,8 @@ import threading
 import time
 from collections import deque
 
+import numpy as np
+
 from streamer.core.frame import CapturedFrame
 from streamer.model import DepthModel, ModelOptions
 from streamer.model.precision import PrecisionState
@@ -112,6 +114,8 @@ class PrecisionStage:
             need = min(self.options.gate_frames, self._collector.count)
             while len(self._collector.frames) < need and not self._stop.wait(POLL_S):
                 pass
+            if self._stop.is_set():
+                return True  # stopping: nothing to confirm
             confirmed = self.manager.confirm(self._collector.frames[:need])
         except Exception as exc:  # a damaged cache entry must never take the daemon down
             log.warning("the cached precision verdict could not be used (%s); deciding again", exc)
@@ -124,9 +128,7 @@ class PrecisionStage:
         self._collector = None
         return True
 
-    def _dummy(self):
-        import numpy as np
-
+    def _dummy(self) -> np.ndarray:
         return np.zeros((1, 3, *self._first_size), np.float32)
 
     def _select(self) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer, WriterError
 
@@ -44,7 +43,7 @@ class Recorder(Publisher):
         self.options = options  # before the base class builds the queue from it
         super().__init__("recorder")
         self.ros = ros
-        self.root = Path(options.dir).expanduser()
+        self.root = options.root
         self._renderer = renderer
         self._status_view = status
         self._messages = RosMessages(ros, points_stride, options.depth_bits)
@@ -216,10 +215,14 @@ class Recorder(Publisher):
         """1 while splits are being written, 0 after a write error (until a retry succeeds)."""
         return int(self.state != "error")
 
+    def _split_age(self) -> float | None:
+        return round(time.monotonic() - self._opened_mono, 2) if self._writer is not None else None
+
     def counters(self) -> dict:
         return {**super().counters(), "state": self.state, "error": self.error, "write_errors": self.write_errors,
                 "last_error": self.last_error, "dir": str(self.root),
-                "split": self.split, "bytes_written": self.bytes_written, "frames_recorded": self.frames_recorded,
+                "split": self.split, "split_age_s": self._split_age(), "bytes_written": self.bytes_written,
+                "frames_recorded": self.frames_recorded,
                 "skipped_max_fps": self.skipped_rate, "queue_dropped": self._slot.dropped,
                 "splits_closed": self.splits_closed, "splits_deleted": self.splits_deleted,
                 "repaired": list(self.repaired)}

@@ -11,6 +11,7 @@ It works like this, once per frame (`MetricStage.update`), in the inference work
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +23,8 @@ from streamer.geometry.fit import score
 from streamer.geometry.anchors import AnchorSet, fit_points
 from streamer.geometry.ground import fit_ground
 from streamer.steady.steadier import SEEDED
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,11 @@ class MetricOptions:
                            unit="s", min=0.01, max=3600.0)
     anchor_tolerance: float = opt(0.1, "points: an anchor agrees when within this relative depth error of the fit",
                                   min=0.005, max=1.0)
+
+    def tcp_listener(self) -> tuple[str, int] | None:
+        """(host, port) of a tcp:// anchors endpoint, for the config's port clash check; None for ipc://."""
+        host, _, port = self.anchors_endpoint.removeprefix("tcp://").rpartition(":")
+        return (host, int(port)) if self.anchors_endpoint.startswith("tcp://") and port.isdigit() else None
 
     def validate(self) -> None:
         if self.mode == "fixed" and self.scale <= 0:
@@ -93,8 +101,16 @@ class MetricStage:
         self._next_score = 0.0
 
     def camera(self, frame_shape: tuple[int, int], depth_shape: tuple[int, int]) -> CameraModel | None:
+        """The camera model at the depth map's size for frames of `frame_shape`; None when unknown, or when the
+        configured intrinsics cannot describe these frames (another aspect ratio: said once in the log)."""
         key = (frame_shape, depth_shape)
         if key not in self._cameras:
+            problem = self._camera_opts.aspect_problem(frame_shape[1], frame_shape[0])
+            if problem:
+                log.error("%s: no camera model for these frames (no point clouds, no ground fit); fix [camera] "
+                          "width/height", problem)
+                self._cameras[key] = None
+                return None
             cam = self._camera_opts.model(frame_shape[1], frame_shape[0], self._source_camera)
             self._cameras[key] = cam.scaled(depth_shape[1], depth_shape[0]) if cam is not None else None
         return self._cameras[key]

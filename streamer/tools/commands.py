@@ -25,6 +25,9 @@ def add_parsers(sub) -> None:
     bp.add_argument("--net-size", type=int, default=256)
     bp.add_argument("--precision", default="auto", choices=REQUESTS,
                     help="our daemon's model.precision (the official loops are what they are)")
+    bp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="more config for our daemon, to compare settings (model.openvino_pinning=off, "
+                         "model.preprocess=exact, model.threads=1, ...)")
     bp.set_defaults(handler=cmd_bench_pipeline)
     br = bsub.add_parser("restart", help="seconds from `run` to the low precision: a first start, then a restart "
                                          "that should serve the kept verdict")
@@ -59,6 +62,15 @@ def add_parsers(sub) -> None:
     bg.add_argument("video")
     bg.add_argument("--frames", type=int, default=120)
     bg.set_defaults(handler=cmd_bench_stages)
+    bx = bsub.add_parser("metric", help="metric depth against the least-squares oracle: demo ground mode, points "
+                                        "mode with 8 and 3 anchors on a rendered set, CPU cost per frame")
+    bx.add_argument("--weights", help="use trained weights (the trained proxy or the official file)")
+    bx.add_argument("--frames", type=int, default=60, help="demo frames for ground mode")
+    bx.add_argument("--images", type=int, default=24, help="rendered RGB-D images for points mode")
+    bx.add_argument("--data", type=Path, help="score points mode on this RGB-D folder instead")
+    bx.add_argument("--threads", type=int, default=0)
+    bx.add_argument("--json", metavar="OUT", help="write the figures here")
+    bx.set_defaults(handler=cmd_bench_metric)
     bo = bsub.add_parser("outputs", help="fps with the Foxglove server (no client, one client on every channel) and "
                                          "with recording on, against a baseline; bytes/s recorded")
     bo.add_argument("video")
@@ -88,7 +100,7 @@ def cmd_bench_model(args: argparse.Namespace) -> int:
 def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     from streamer.tools.bench.pipeline import bench_pipeline
 
-    bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size, args.precision)
+    bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size, args.precision, args.set)
     return 0
 
 
@@ -114,6 +126,14 @@ def cmd_bench_stages(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_metric(args: argparse.Namespace) -> int:
+    import json
+
+    from streamer.tools.bench.metric import bench_metric
+
+    result = bench_metric(args.weights, args.frames, args.images, args.data, args.threads)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 def cmd_bench_outputs(args: argparse.Namespace) -> int:
     from streamer.tools.bench.outputs import bench_outputs
 

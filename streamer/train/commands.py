@@ -27,6 +27,9 @@ def add_parsers(sub) -> None:
     e.add_argument("--json", type=Path, metavar="OUT", help="also write the summary and per-image metrics here")
     e.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of .depth.png (default 0.001)")
     e.add_argument("--threads", type=int, default=0, help="inference threads; 0 = every core")
+    e.add_argument("--anchors", type=int, default=0, metavar="N", help="also score metric depth fitted from only N "
+                   "random true pixels per image (seeded), beside the least-squares oracle")
+    e.add_argument("--seed", type=int, default=0, help="--anchors: which pixels (default 0)")
     e.set_defaults(handler=cmd_eval)
 
     t = sub.add_parser("train", help="fine-tune MiDaS small on an RGB-D folder (CPU), with checkpoints and --resume")
@@ -65,11 +68,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.max_depth is not None and not args.max_depth > 0:
         raise StreamerError(f"--max-depth must be > 0 metres, got {args.max_depth}")
+    if args.anchors < 0 or args.anchors == 1:
+        raise StreamerError(f"--anchors {args.anchors}: the fit needs at least 2 anchors (0 = off)")
     if args.json:
         writable_file(args.json, "--json")  # before the work: a place we cannot write fails in a second
     dataset = RGBDDataset(args.data, args.depth_scale)  # checked before the model loads: data errors come first
     predict = make_predictor(args.weights, args.precision, args.threads, [p.photo for p in dataset.pairs])
-    result = evaluate(predict, dataset, args.max_depth)
+    result = evaluate(predict, dataset, args.max_depth, anchors=args.anchors, seed=args.seed)
     if not result["images"]:  # nothing was scored: not a result, whatever the table would say
         raise StreamerError(f"eval {args.data}: none of the {len(dataset)} image(s) has a valid depth pixel"
                             f"{f' within --max-depth {args.max_depth:g} m' if args.max_depth else ''} (empty or "

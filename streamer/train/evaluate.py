@@ -16,7 +16,7 @@ import numpy as np
 from streamer.errors import StreamerError
 from streamer.photo.depth import Predictor, photo_depth
 from streamer.train.dataset import RGBDDataset
-from streamer.train.metrics import METRICS, aggregate, depth_metrics
+from streamer.train.metrics import METRICS, aggregate, anchored_metrics, depth_metrics
 from streamer.core.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,10 @@ def torch_predictor(network, net_size: int) -> Predictor:
 
 
 def evaluate(predict: Predictor, dataset: RGBDDataset, max_depth: float | None = None,
-             progress: bool = True, label: str = "eval") -> dict:
-    """{"images", "abs_rel", "rmse", "delta1", "delta2", "delta3", "per_image": [...], ...}."""
+             progress: bool = True, label: str = "eval", anchors: int = 0, seed: int = 0) -> dict:
+    """{"images", "abs_rel", "rmse", "delta1", "delta2", "delta3", "per_image": [...], ...}. The figures are the
+    least-squares oracle's (scale and shift from every true pixel); with `anchors` N, "anchored" also scores the
+    fit from only N random true pixels per image (seeded by `seed` and the image's index)."""
     if max_depth is not None and not max_depth > 0:
         raise StreamerError(f"--max-depth must be > 0 metres, got {max_depth}")
     bar = Progress(len(dataset), label) if progress else None
@@ -81,6 +83,9 @@ def evaluate(predict: Predictor, dataset: RGBDDataset, max_depth: float | None =
         if metrics is None:
             skipped.append(sample.name)  # no valid pixel (e.g. everything beyond --max-depth): nothing to score
         else:
+            if anchors:
+                rng = np.random.default_rng([seed, i])
+                metrics["anchored"] = anchored_metrics(raw, sample.depth, anchors, rng, max_depth)
             per_image.append({"name": sample.name, **metrics})
         if bar:
             bar.update(1, **({"AbsRel": aggregate(per_image)["abs_rel"]} if per_image else {}))
@@ -91,9 +96,24 @@ def evaluate(predict: Predictor, dataset: RGBDDataset, max_depth: float | None =
         log.warning("%d image(s) have no valid depth pixel and are not scored: %s", len(skipped),
                     ", ".join(skipped[:10]))
     result = aggregate(per_image)
+    if anchors:
+        result["anchored"] = aggregate_anchored(per_image, anchors)
     result.update({"per_image": per_image, "skipped": skipped, "max_depth": max_depth,
                    "seconds": round(seconds, 3), "images_per_s": round(len(dataset) / seconds, 3) if seconds else None})
     return result
+
+
+def aggregate_anchored(per_image: list[dict], anchors: int) -> dict:
+    """Means over the images the N-anchor fit succeeded on, the median ratio of its AbsRel to the oracle's on the
+    same image, and how many images could not be anchored."""
+    fitted = [m for m in per_image if m["anchored"] and m["anchored"]["ok"]]
+    out: dict = {"anchors": anchors, "images": len(fitted), "failed": len(per_image) - len(fitted)}
+    for key in METRICS:
+        out[key] = float(np.mean([m["anchored"][key] for m in fitted])) if fitted else None
+    ratios = [m["anchored"]["abs_rel"] / m["abs_rel"] for m in fitted if m["abs_rel"] > 0]
+    out["median_ratio_to_oracle"] = float(np.median(ratios)) if ratios else None
+    out["mean_used"] = float(np.mean([m["anchored"]["used"] for m in fitted])) if fitted else None
+    return out
 
 
 def format_table(result: dict, title: str = "") -> str:
@@ -107,7 +127,23 @@ def format_table(result: dict, title: str = "") -> str:
     row = (f"{result['images']:>6}  {cell('abs_rel', 7, 4)}  {cell('rmse', 8, 4)}  {cell('delta1', 6, 4)}  "
            f"{cell('delta2', 6, 4)}  {cell('delta3', 6, 4)}")
     lines = [title] if title else []
-    return "\n".join(lines + [head, row])
+    anchored = result.get("anchored")
+    if not anchored:
+        return "\n".join(lines + [head, row])
+    a = anchored
+    arow = (f"{a['images']:>6}  {cell_of(a, 'abs_rel', 7, 4)}  {cell_of(a, 'rmse', 8, 4)}  "
+            f"{cell_of(a, 'delta1', 6, 4)}  {cell_of(a, 'delta2', 6, 4)}  {cell_of(a, 'delta3', 6, 4)}")
+    ratio = a["median_ratio_to_oracle"]
+    note = (f"{a['anchors']} anchors per image: median AbsRel ratio to the oracle "
+            f"{ratio:.3f}" if ratio is not None else f"{a['anchors']} anchors per image") + \
+        (f", {a['mean_used']:.1f} used on average" if a["mean_used"] is not None else "") + \
+        (f"; {a['failed']} image(s) could not be anchored" if a["failed"] else "")
+    return "\n".join(lines + [f"{'':10}{head}", f"{'oracle':10}{row}", f"{'anchored':10}{arow}", note])
+
+
+def cell_of(result: dict, key: str, width: int, digits: int) -> str:
+    value = result.get(key)
+    return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
 
 
 def write_json(path: str | os.PathLike, result: dict) -> None:

@@ -61,4 +61,5 @@ def test_oracle_and_abs_rel() -> None:
 def test_anchor_header() -> None:
     h = AnchorFit("points", True, 0.5, 0.1, used=6, inliers=0.75, residual=0.02, age_s=0.05).header()
     assert h["mode"] == "points" and h["used"] == 6 and h["inliers"] == 0.75 and h["residual"] == 0.02
-    assert AnchorFit("ground", False, reason="no floor").header()["residual"] is None
+    never = AnchorFit("ground", False, age_s=float("inf"), reason="no floor").header()
+    assert never["residual"] is None and never["age_s"] is None  # strict JSON (browsers) has no NaN or Infinity

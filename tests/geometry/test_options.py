@@ -50,3 +50,11 @@ def test_model_resolution() -> None:
     assert hfov == demo_camera(320, 240)
     centred = CameraOptions(fx=400.0).model(640, 480)
     assert (centred.cx, centred.cy, centred.fy) == (319.5, 239.5, 400.0)
+
+
+def test_anchors_endpoint_may_not_share_a_port():
+    overrides = [Override("metric.mode", "points", "--set"), Override("metric.anchors_endpoint",
+                                                                     "tcp://127.0.0.1:5555", "--set")]
+    with pytest.raises(ConfigError, match=r"\[zmq\] port and \[metric\] anchors_endpoint are both 5555"):
+        load_config(None, overrides)
+    assert load_config(None, overrides[:1])["metric"].tcp_listener() == ("127.0.0.1", 5557)

@@ -83,3 +83,26 @@ def test_bad_weights_fail_at_load_with_a_cold_cache(tmp_path):
     bad.write_bytes(SEED_WEIGHTS.read_bytes()[:4096])
     with pytest.raises(WeightsError, match="truncated"):
         load_depth_model(ModelOptions(backend="onnxruntime", device="cpu"), str(bad))
+
+
+def test_the_cache_is_capped_and_the_least_recently_used_export_goes_first(tmp_path):
+    """Each new size used to leave a permanent export: a visitor could fill the disk. Now the cache keeps within
+    its cap by removing what was used longest ago (a cache hit counts as a use)."""
+    import os
+
+    backend = _backend(tmp_path, sha="c" * 64)
+    sizes = [(64, 64), (64, 96), (96, 64)]
+    for h, w in sizes:
+        backend.onnx_file(h, w)
+    one = backend.cache_path(64, 64).stat().st_size
+    old = backend.cache_path(64, 64).stat().st_mtime - 100
+    for i, (h, w) in enumerate(sizes):  # used in this order, 64x64 longest ago...
+        os.utime(backend.cache_path(h, w), (old + i, old + i))
+    backend.onnx_file(64, 64)  # ...until this cache hit makes it the most recent
+    backend.cache_max_bytes = int(3.5 * one)  # room for three (the sizes are within a few % of each other)
+    backend.onnx_file(128, 64)  # a fourth export: one must go, the least recently used (64x96)
+    kept = {(h, w) for h, w in [*sizes, (128, 64)] if backend.cache_path(h, w).is_file()}
+    assert kept == {(64, 64), (96, 64), (128, 64)}
+    assert not backend.cache_path(64, 96).with_suffix(".json").exists()  # its sidecar went with it
+    assert sum(p.stat().st_size for p in tmp_path.glob("*.onnx")) <= backend.cache_max_bytes
+    assert backend.exports == 4

@@ -18,7 +18,7 @@ import pytest
 from streamer.model import ModelOptions, load_depth_model
 from streamer.model.preprocess import network_size
 from streamer.model.photo_runner import PhotoRunner
-from tests.conftest import SEED_WEIGHTS
+from tests.conftest import IMAGES, SEED_WEIGHTS
 from tests.publish.test_mjpeg_server import Stream, get, raw_request, wait_for
 
 NET = 128  # a small network input keeps the real-model tests quick
@@ -93,14 +93,32 @@ def test_png_at_the_photos_size_npy_at_network_resolution_png16(server, still):
     assert still._backend.exports == 0  # new sizes were exported by a child process, never in the daemon's
 
 
-def test_a_new_size_is_exported_by_a_child_process(still, tmp_path):
+def test_every_photo_size_runs_on_one_export_made_by_a_child_process(still):
+    """A visitor inventing aspects (10000x10, 10x10000, square) used to start one export each (~66 MB and a minute
+    of CPU on a busy box, kept for good); now all of them run on one dynamic-size export, made once."""
     backend = still._backend
-    square = np.full((64, 64, 3), 120, np.uint8)
-    assert not backend.cache_path(NET, NET).exists()
     before = backend.child_exports
-    raw = still.depth(square)
-    assert raw.shape == (NET, NET) and backend.cache_path(NET, NET).is_file()
-    assert backend.exports == 0 and backend.child_exports == before + 1
+    shapes = {}
+    for h, w in ((64, 64), (8, 2000), (2000, 8), (480, 640)):
+        raw = still.depth(np.random.default_rng(h).integers(0, 255, (h, w, 3), np.uint8))
+        shapes[(h, w)] = raw.shape
+    assert shapes == {(h, w): network_size(w, h, NET)[::-1] for h, w in shapes}  # each at its exact network size
+    assert backend.child_exports - before <= 1 and backend.exports == 0  # one export at most (none if made before)
+    assert backend.cache_path(0, 0).is_file()
+    assert not any(backend.cache_path(*network_size(w, h, NET)[::-1]).exists() for h, w in ((8, 2000), (2000, 8)))
+
+
+def test_the_dynamic_export_gives_the_fixed_size_exports_depth(still):
+    """Same network, same input: the dynamic-size graph and the live stream's fixed-size graph agree to float
+    rounding."""
+    from streamer.model.preprocess import Preprocessor
+
+    frame = cv2.imread(str(IMAGES["gradient_640x480"]), cv2.IMREAD_COLOR)
+    x = Preprocessor(NET)(still.reduce(frame))  # what the upload path feeds the network
+    fixed = still._backend.infer(x)  # the live path: a fixed-size export
+    dynamic = still.depth(frame)
+    assert dynamic.shape == fixed.shape
+    np.testing.assert_allclose(dynamic, fixed, rtol=1e-4, atol=1e-4 * float(np.abs(fixed).max()))
 
 
 def test_a_portrait_and_a_large_photo(server, still):

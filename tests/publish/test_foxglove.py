@@ -4,8 +4,10 @@ channel nobody watches; a client that stalls does not slow the publisher; the ex
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import socket
+import threading
 import time
 
 import cv2
@@ -197,3 +199,46 @@ def test_geometry_channels_calibration_points_transforms_metric(foxglove, feeder
     assert (tf.parent_frame_id, tf.child_frame_id) == (ROS.parent_frame_id, ROS.frame_id)
     np.testing.assert_allclose([tf.translation.x, tf.translation.y, tf.translation.z], [tx, ty, tz])
     np.testing.assert_allclose([tf.rotation.x, tf.rotation.y, tf.rotation.z, tf.rotation.w], [qx, qy, qz, qw])
+
+
+def test_a_flooding_client_does_not_slow_the_publisher(foxglove, feeder):
+    """Clients that flood the server with subscribe/unsubscribe requests (and reconnect when the server drops them)
+    while frames flow: the publisher keeps sending at the feeder's rate and a well-behaved client keeps receiving
+    fresh, ordered frames."""
+    pub = foxglove()
+    url = f"ws://127.0.0.1:{pub.port}"
+    stop = threading.Event()
+    floods = [0]
+
+    def spam() -> None:
+        while not stop.is_set():
+            try:
+                with FoxgloveClient(url) as flood:
+                    flood.wait_topics({COLOR, RELATIVE})
+                    ids = [c["id"] for c in flood.channels.values()]
+                    n = 0
+                    while not stop.is_set():
+                        n += 1
+                        flood.ws.send(json.dumps({"op": "subscribe", "subscriptions": [
+                            {"id": n, "channelId": ids[n % len(ids)]}]}))
+                        flood.ws.send(json.dumps({"op": "unsubscribe", "subscriptionIds": [n]}))
+                        floods[0] += 2
+            except Exception:  # the server may close a client that floods it: come back
+                time.sleep(0.01)
+
+    with FoxgloveClient(url) as reader:
+        reader.wait_topics({RELATIVE})
+        reader.subscribe([RELATIVE])
+        with feeder(pub.publish, fps=50) as feed:
+            thread = threading.Thread(target=spam, daemon=True)
+            thread.start()
+            try:
+                got = reader.collect({RELATIVE: 40}, timeout=30)[RELATIVE]
+            finally:
+                stop.set()
+                thread.join(5)
+        sent, fed = pub.sent, feed.count
+    assert floods[0] > 1000  # it really flooded
+    assert pub.errors == 0 and sent >= 0.5 * fed, (sent, fed)
+    seqs = [round(float(np.frombuffer(m.message.data, "<f4")[0])) for m in got]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)

@@ -103,3 +103,12 @@ def test_metric_options_validation():
         MetricOptions(mode="fixed").validate()
     with pytest.raises(ValueError, match="anchors_endpoint"):
         MetricOptions(anchors_endpoint="localhost:5557").validate()
+
+
+def test_intrinsics_of_another_aspect_give_no_camera(scene, caplog):
+    truth, rel = scene
+    cam = CameraOptions(fx=100.0, width=640, height=360, height_m=1.0)  # 16:9 intrinsics, 4:3 frames
+    st = MetricStage(MetricOptions(mode="ground"), cam)
+    r = st.update(rel, "seeded", SHAPE, 1.0)
+    assert r.camera is None and not r.anchor.ok and "needs [camera] intrinsics" in r.anchor.reason
+    assert "does not have the aspect ratio of the source's 160x120 frames" in caplog.text

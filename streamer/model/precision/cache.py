@@ -33,10 +33,10 @@ class Verdict:
 
 
 def verdict_key(*, weights_sha256: str, size: tuple[int, int], settings, thresholds, requested: str, engine: str,
-                threads: int, cpu, source: str) -> dict:
+                threads: int, cpu, source: str, layout: dict | None = None) -> dict:
     key = {"revision": REVISION, "weights_sha256": weights_sha256, "input": list(size),
            "quantisation": asdict(settings), "thresholds": asdict(thresholds), "requested": requested,
-           "engine": engine, "threads": threads, "cpu": cpu.identity(),
+           "engine": engine, "threads": threads, "layout": layout or {}, "cpu": cpu.identity(),
            "versions": {p: package_version(p) for p in ("onnxruntime", "openvino", "onnx")},
            "source_sha256": hashlib.sha256(source.encode()).hexdigest()}
     return json.loads(json.dumps(key))  # as it will read back (tuples become lists)

@@ -75,15 +75,17 @@ class Int8Model:
 
 
 def build_candidate(precision: str, fp32_backend, frames: FrameSet | None, threads: int = 0, engine: str = "auto",
-                    settings: QuantSettings = DEFAULT_SETTINGS, cpu: CpuFeatures | None = None):
-    """A backend for `precision` over the fp32 backend's ONNX export (int8 needs calibration `frames`)."""
+                    settings: QuantSettings = DEFAULT_SETTINGS, cpu: CpuFeatures | None = None,
+                    layout: dict | None = None):
+    """A backend for `precision` over the fp32 backend's ONNX export (int8 needs calibration `frames`); `layout`:
+    OpenVINO properties over backends.LAYOUT."""
     chosen = engine_for(precision, engine, cpu)
     if precision == "int8":
         if frames is None:
             raise ValueError("int8 needs calibration frames")
-        return make_backend(chosen, Int8Model(fp32_backend, frames, settings), "int8", threads)
+        return make_backend(chosen, Int8Model(fp32_backend, frames, settings), "int8", threads, layout)
     if precision == "bf16":
-        return make_backend(chosen, fp32_backend.onnx_file, "bf16", threads)
+        return make_backend(chosen, fp32_backend.onnx_file, "bf16", threads, layout)
     raise ValueError(f"no low-precision backend for {precision!r}")
 
 

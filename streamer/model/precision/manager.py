@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -28,7 +29,7 @@ from streamer.model.precision.choose import Choice, Int8Model, build_candidate, 
 from streamer.model.precision.cpu import CpuFeatures, detect
 from streamer.model.precision.fastprep import PreprocessChoice, choose_preprocess
 from streamer.model.precision.gate import GateResult, Thresholds
-from streamer.model.precision.quantize import DEFAULT_SETTINGS, QuantSettings
+from streamer.model.precision.quantize import DEFAULT_SETTINGS, QuantSettings, touch
 from streamer.model.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class PrecisionManager:
         self.cpu = cpu or detect()
         self.settings: QuantSettings = replace(DEFAULT_SETTINGS, reduce_range=self.cpu.reduce_range())
         self.cache, self.source = cache, source
+        pinning = getattr(options, "openvino_pinning", "auto")
+        self.layout = {} if pinning == "auto" else {"ENABLE_CPU_PINNING": pinning == "on"}
         if getattr(fp32_backend, "name", "") != "onnxruntime":
             self.tries, self.notes = [], [f"low precision runs from the ONNX export; backend "
                                           f"{getattr(fp32_backend, 'name', '?')} stays fp32"]
@@ -88,7 +91,8 @@ class PrecisionManager:
         def build():
             if precision not in self._built:
                 self._built[precision] = self._build(precision, self.fp32, self.frames, self.options.threads,
-                                                     self.options.precision_engine, self.settings, self.cpu)
+                                                     self.options.precision_engine, self.settings, self.cpu,
+                                                     self.layout)
             return self._built[precision]
         return build
 
@@ -119,7 +123,8 @@ class PrecisionManager:
         o = self.options
         return verdict_key(weights_sha256=getattr(self.fp32, "weights_sha256", "?"), size=size,
                            settings=self.settings, thresholds=thresholds_from(o), requested=o.precision,
-                           engine=o.precision_engine, threads=o.threads, cpu=self.cpu, source=self.source)
+                           engine=o.precision_engine, threads=o.threads, cpu=self.cpu, source=self.source,
+                           layout=self.layout)
 
     def _remember(self) -> None:
         if self.cache is None or self.size is None or self.frames is None:
@@ -154,10 +159,12 @@ class PrecisionManager:
         engine = engine_for(verdict.precision, self.options.precision_engine, self.cpu)
         if verdict.precision == "int8":
             path = verdict.model_file
-            backend = make_backend(engine, lambda h, w: _sized(path, size, h, w), "int8", self.options.threads)
+            touch(Path(path))  # in use: the last the int8 cache would remove
+            backend = make_backend(engine, lambda h, w: _sized(path, size, h, w), "int8", self.options.threads,
+                                   self.layout)
         else:
             backend = self._build(verdict.precision, self.fp32, None, self.options.threads,
-                                  self.options.precision_engine, self.settings, self.cpu)
+                                  self.options.precision_engine, self.settings, self.cpu, self.layout)
         self._built = {verdict.precision: backend}
         result = GateResult(**verdict.result) if verdict.result else None
         self.choice = Choice(verdict.precision, backend, [result] if result else [], reason)

@@ -28,6 +28,7 @@ from streamer.core.files import atomic_write, file_sha256
 from streamer.model.backends import package_version
 
 log = logging.getLogger(__name__)
+MAX_INT8_FILES = 4  # per fp32 export: one per calibration set (source) still in use
 STAGE1_PREFIX = "/layer1/"  # the exporter's scope name for pretrained.layer1 (stem + blocks 0-1)
 
 
@@ -81,11 +82,39 @@ def int8_path(fp32_path: Path, key: dict) -> Path:
     return fp32_path.with_name(f"{fp32_path.stem}.int8_{digest}.onnx")
 
 
+def touch(path: Path) -> None:
+    """Mark an int8 file as used now: `prune_int8` removes the least recently used first."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def prune_int8(fp32_path: Path, keep: Path, max_files: int = MAX_INT8_FILES) -> list[Path]:
+    """Keep at most `max_files` int8 files per fp32 export (each calibration set makes one): the least recently used
+    go first, `keep` never. A verdict whose file is gone is a cache miss, so nothing breaks, it quantises again."""
+    files = []
+    for f in Path(fp32_path).parent.glob(f"{Path(fp32_path).stem}.int8_*.onnx"):
+        try:
+            files.append((f.stat().st_mtime, f))
+        except OSError:
+            continue
+    removed = []
+    for _, f in sorted(x for x in files if x[1] != keep)[:max(0, len(files) - max_files)]:
+        f.unlink(missing_ok=True)
+        f.with_suffix(".json").unlink(missing_ok=True)
+        removed.append(f)
+    if removed:
+        log.info("int8 cache: removed %d least recently used file(s) of %s", len(removed), Path(fp32_path).name)
+    return removed
+
+
 def cached_int8(fp32_path: Path, key: dict) -> Path | None:
     path = int8_path(fp32_path, key)
     try:
         meta = json.loads(path.with_suffix(".json").read_text())
         if meta.get("key") == key and meta.get("sha256") == file_sha256(path):
+            touch(path)
             return path
     except (OSError, ValueError):
         pass
@@ -125,6 +154,7 @@ def int8_file(fp32_path: Path, calibration_inputs: Callable[[], list[np.ndarray]
     atomic_write(path.with_suffix(".json"), json.dumps({"key": key, "sha256": file_sha256(path),
                                                           "calibration_frames": len(inputs)}, indent=1,
                                                          sort_keys=True))
+    prune_int8(fp32_path, keep=path)
     return path, True
 
 

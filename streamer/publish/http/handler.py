@@ -18,6 +18,7 @@ from streamer.publish.http.auth import (allowed_origin, auth_challenge, auth_hel
 from streamer.publish.http.hosts import host_allowed, misdirected
 from streamer.publish.http.connections import RESERVED_HEAD_S, RESERVED_PATHS
 from streamer.publish.http.request import HeadError, discard_input, peer_closed, read_head_and_rest
+from streamer.publish.http.legend import depth_at, legend_info
 from streamer.publish.http.server import HttpServer
 from streamer.publish.http.upload import Answer, post_depth, text, upload_info
 
@@ -121,6 +122,11 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(200, app.metrics(), METRICS_CONTENT_TYPE)
         elif path == "/depth":
             self._answer(upload_info(app))
+        elif path == "/legend.json":
+            self._reply(200, json.dumps(legend_info(app)).encode(), "application/json")
+        elif path == "/depth_at":
+            code, body = depth_at(app, query)
+            self._reply(code, json.dumps(body).encode(), "application/json")
         else:
             self._reply(404, b"not found\n")
 

@@ -87,7 +87,7 @@ def measure_daemon(args: list[str], seconds: float, latency: bool) -> dict:
 
 
 def bench_pipeline(video: str, weights: str | None, seconds: float, paced_fps: float, net_size: int,
-                   precision: str = "auto") -> dict:
+                   precision: str = "auto", settings: list[str] | tuple[str, ...] = ()) -> dict:
     weights_path = str(resolve_weights_path(weights))
     if not Path(weights_path).is_file():
         raise StreamerError(f"bench pipeline needs weights: {weights_path} does not exist (pass --weights)")
@@ -113,6 +113,7 @@ def bench_pipeline(video: str, weights: str | None, seconds: float, paced_fps: f
               f"{results['official_openvino']['latency_ms']}")
     common = ["--source", video, "--weights", weights_path, "--set", "source.loop=true",
               "--set", f"model.net_size={net_size}", "--set", f"model.precision={precision}"]
+    common += [arg for item in settings for arg in ("--set", item)]  # layouts, preprocessing... to compare
     print("(c) ours, lossless (file unpaced, the decoder waits for the network) ...", flush=True)
     lossless = results["ours_lossless"] = measure_daemon(common + ["--set", "source.pace=false"], seconds, False)
     print(f"    {lossless['fps_out']:.1f} fps ({lossless['precision']}), dropped {lossless['dropped']} of "

@@ -197,3 +197,16 @@ def test_infer_never_ignores_an_explicit_precision_silently(cache, frames, seed_
         meta = json.loads((tmp_path / "out" / "infer.json").read_text())["model"]
         assert meta["precision"] == "fp32" and meta["precision_requested"] == "int8" and why in meta["precision_reason"]
         assert (tmp_path / "out" / "frame.npy").is_file()
+
+
+def test_the_openvino_layout_reaches_the_compiled_network(cache):
+    fp32 = _fp32(PROXY_WEIGHTS, cache)
+    for pinning in ("on", "off"):
+        manager = PrecisionManager(ModelOptions(precision="bf16", openvino_pinning=pinning, threads=2), fp32)
+        assert manager.layout == {"ENABLE_CPU_PINNING": pinning == "on"}
+        if not openvino_available():
+            assert manager.tries == []  # bf16 needs OpenVINO: left out, with the reason
+            continue
+        compiled = manager._builder("bf16")().compiled(192, 256)
+        assert compiled.get_property("ENABLE_CPU_PINNING") is (pinning == "on")
+        assert int(compiled.get_property("NUM_STREAMS")) == 1 and compiled.get_property("INFERENCE_NUM_THREADS") == 2

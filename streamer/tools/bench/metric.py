@@ -1,0 +1,149 @@
+"""`depth-streamer bench metric`: the metric-depth targets, each beside its least-squares oracle from the same run.
+
+1. ground - the demo source's frames through the network, the steadier and the metric stage in `ground` mode:
+   mean AbsRel of the metric map against the true depth, next to the oracle (scale/shift fitted on every true pixel
+   of the same steadied map) and the floor oracle (fitted on the true floor pixels only: the best any floor-based
+   anchoring can do with this network), and the share of valid pixels covered.
+2. points - a rendered RGB-D set (`dataset demo`), N random true pixels per image as anchors (N = 8 and 3): median
+   over images of AbsRel(anchored) / AbsRel(oracle), and how many anchors the robust fit kept.
+3. cost - CPU milliseconds per frame that metric depth adds on the steadied 256x192 maps: the points-mode fit and
+   metric map, the `points` cloud at points_stride 2 with colours, and the ground-mode fit, one thread.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streamer.geometry import CameraOptions, backproject, oracle_fit, to_metric
+from streamer.geometry.anchors import AnchorSet
+from streamer.geometry.fit import abs_rel, truth_at
+from streamer.model import ModelOptions, load_depth_model
+from streamer.sources.demo_scene import DemoScene, demo_camera, demo_mount
+from streamer.steady import MetricOptions, MetricStage, Steadier, SteadyOptions
+from streamer.tools.measure import load_1m
+from streamer.train.dataset import RGBDDataset
+from streamer.train.metrics import anchored_metrics, depth_metrics
+from streamer.train.synth import write_demo_dataset
+
+
+class _Feed:
+    def __init__(self) -> None:
+        self.anchors: AnchorSet | None = None
+
+    def latest(self) -> AnchorSet | None:
+        return self.anchors
+
+
+def bench_metric(weights: str | None, frames: int = 60, images: int = 24, data: Path | None = None,
+                 threads: int = 0, size: tuple[int, int] = (640, 480)) -> dict:
+    cv2.setNumThreads(1)
+    model = load_depth_model(ModelOptions(threads=threads, precision="fp32"), weights_path=weights)
+    print(f"weights {model.weights_path} (official: {model.official_weights}); load {load_1m()}")
+    out = {"ground": _ground(model, frames, size)}
+    out["points"] = _points(model, images, data)
+    out["cost_ms"] = _cost(model, min(frames, 40), size)
+    return out
+
+
+def _demo_maps(model, frames: int, size: tuple[int, int]):
+    """(steadied map, steady status, truth, image) of the demo's frames 0, 3, 6, ... in order."""
+    scene = DemoScene(*size)
+    steadier = Steadier(SteadyOptions())
+    for k in range(frames):
+        image, truth = scene.render(3 * k)
+        steady = steadier.update(model.predict(image))
+        yield steady.depth, steady.status, truth, image
+
+
+def _ground(model, frames: int, size: tuple[int, int]) -> dict:
+    stage = MetricStage(MetricOptions(mode="ground"), CameraOptions(), source_camera=demo_camera(*size),
+                        source_mount=demo_mount())
+    rows = []
+    for k, (depth, status, truth, _) in enumerate(_demo_maps(model, frames, size)):
+        r = stage.update(depth, status, truth.shape, k * 0.1)
+        t = truth_at(truth, depth.shape[1], depth.shape[0])
+        s, sh = oracle_fit(depth, t)
+        oracle, _ = abs_rel(to_metric(depth, s, sh, 40.0), t)
+        floor = np.abs(t * demo_mount().floor_inverse_depth(r.camera) - 1.0) < 1e-2
+        fs, fsh = oracle_fit(depth, t, floor)
+        floor_oracle, _ = abs_rel(to_metric(depth, fs, fsh, 40.0), t)
+        err, cover = abs_rel(r.metric, t) if r.metric is not None else (float("nan"), 0.0)
+        rows.append((err, oracle, floor_oracle, cover, r.anchor.ok))
+    a = np.array(rows, dtype=np.float64)
+    ok = a[:, 4] > 0
+    res = {"frames": len(rows), "anchored": int(ok.sum()), "abs_rel": float(np.nanmean(a[ok, 0])),
+           "oracle_abs_rel": float(a[:, 1].mean()), "floor_oracle_abs_rel": float(a[:, 2].mean()),
+           "coverage_mean": float(a[ok, 3].mean()), "coverage_min": float(a[ok, 3].min())}
+    res["ratio"] = res["abs_rel"] / res["oracle_abs_rel"]
+    print(f"ground (demo, {res['frames']} frames, {res['anchored']} anchored): AbsRel {res['abs_rel']:.4f} vs "
+          f"oracle {res['oracle_abs_rel']:.4f} = {res['ratio']:.2f}x (target <= 1.2x); floor oracle "
+          f"{res['floor_oracle_abs_rel']:.4f}; coverage mean {res['coverage_mean']:.1%}, min "
+          f"{res['coverage_min']:.1%} (target >= 95 %)")
+    return res
+
+
+def _points(model, images: int, data: Path | None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-metric-") as tmp:
+        if data is None:
+            data = Path(tmp)
+            write_demo_dataset(data, images, seed=11, width=640, height=480)
+        dataset = RGBDDataset(data)
+        samples = [dataset.load(i) for i in range(len(dataset))]
+        raws = [model.predict(s.bgr) for s in samples]
+    res = {}
+    for n in (8, 3):
+        ratios, used, failed = [], [], 0
+        for i, (sample, raw) in enumerate(zip(samples, raws, strict=True)):
+            oracle = depth_metrics(raw, sample.depth)
+            got = anchored_metrics(raw, sample.depth, n, np.random.default_rng([n, i]))
+            if oracle is None or got is None or not got["ok"]:
+                failed += 1
+                continue
+            ratios.append(got["abs_rel"] / oracle["abs_rel"])
+            used.append(got["used"])
+        med = float(np.median(ratios)) if ratios else float("nan")
+        res[n] = {"images": len(samples), "median_ratio": med, "mean_used": float(np.mean(used)) if used else 0.0,
+                  "failed": failed}
+        print(f"points ({len(samples)} rendered images, {n} anchors): median AbsRel ratio to the oracle {med:.3f} "
+              f"(target <= 1.25x with 8); {res[n]['mean_used']:.1f} anchors used on average; {failed} not anchored")
+    return res
+
+
+def _cost(model, frames: int, size: tuple[int, int]) -> dict:
+    maps = list(_demo_maps(model, frames, size))
+    feed = _Feed()
+    points = MetricStage(MetricOptions(mode="points", max_age_s=10.0), CameraOptions(),
+                         source_camera=demo_camera(*size), source_mount=demo_mount(), anchors=feed)
+    ground = MetricStage(MetricOptions(mode="ground"), CameraOptions(), source_camera=demo_camera(*size),
+                         source_mount=demo_mount())
+    rng = np.random.default_rng(0)
+    fit_cpu = cloud_cpu = ground_cpu = 0.0
+    n_points = 0
+    for k, (depth, status, truth, image) in enumerate(maps):
+        v, u = rng.integers(0, truth.shape[0], 8), rng.integers(0, truth.shape[1], 8)
+        feed.anchors = AnchorSet(np.stack([u, v, truth[v, u]], 1).astype(np.float64), 0, 0, k * 0.1)
+        t0 = time.process_time()
+        r = points.update(depth, status, truth.shape, k * 0.1)
+        t1 = time.process_time()
+        if r.metric is not None:
+            cloud = backproject(r.metric, r.camera, stride=2, bgr=image)
+            cloud.xyz.astype("<f4", copy=False).tobytes() + cloud.rgb.tobytes()
+            n_points += len(cloud)
+        t2 = time.process_time()
+        ground.update(depth, status, truth.shape, k * 0.1)
+        t3 = time.process_time()
+        fit_cpu, cloud_cpu, ground_cpu = fit_cpu + t1 - t0, cloud_cpu + t2 - t1, ground_cpu + t3 - t2
+    n = len(maps)
+    h, w = maps[0][0].shape
+    res = {"points_fit_and_map": fit_cpu * 1e3 / n, "points_cloud_stride2": cloud_cpu * 1e3 / n,
+           "ground_fit_and_map": ground_cpu * 1e3 / n, "points_per_cloud": n_points / n}
+    res["points_mode_total"] = res["points_fit_and_map"] + res["points_cloud_stride2"]
+    print(f"cost at {w}x{h}, one thread, {n} frames: points fit + metric map {res['points_fit_and_map']:.2f} "
+          f"CPU-ms, points cloud (stride 2, {res['points_per_cloud']:.0f} points, RGB) "
+          f"{res['points_cloud_stride2']:.2f} CPU-ms: {res['points_mode_total']:.2f} CPU-ms per frame (target <= 3); "
+          f"ground fit + metric map {res['ground_fit_and_map']:.2f} CPU-ms")
+    return res
