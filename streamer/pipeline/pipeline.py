@@ -15,7 +15,7 @@ from streamer.core.frame import CapturedFrame
 from streamer.core.handoff import LatestSlot
 from streamer.model import DepthModel
 from streamer.pipeline.metrics import Metrics
-from streamer.model.still import StillDepthModel
+from streamer.model.photo_runner import PhotoRunner
 from streamer.pipeline.precision import PrecisionStage
 from streamer.pipeline.status import StatusBoard
 from streamer.pipeline.worker import InferenceWorker
@@ -58,7 +58,7 @@ class Pipeline:
         self.renderer = FrameRenderer(conf["color"], overlay_alpha=daemon.overlay_alpha)
         self.zmq = ZmqPublisher(conf["zmq"], renderer=self.renderer, status=self.status)
         http = conf["http"]
-        self.still = StillDepthModel(model, threads=http.upload_threads) if http.max_uploads else None
+        self.still = PhotoRunner(model, threads=http.upload_threads) if http.max_uploads else None
         self.adopted: list[Publisher] = []  # running already (a previous pipeline's): not started, not stopped here
         if keep_http is not None and keep_http.running and keep_http.options == http:
             keep_http.adopt(renderer=self.renderer, status=self.status, still=self.still)
