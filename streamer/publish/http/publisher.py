@@ -64,7 +64,7 @@ class HttpPublisher(Publisher):
         self._serve_thread: threading.Thread | None = None
         self.address: tuple[str, int] = ("", 0)  # (host, port) actually bound
 
-    def adopt(self, *, renderer: FrameRenderer, status: PipelineStatus | None, still: StillDepth | None) -> None:
+    def adopt(self, *, renderer: FrameRenderer, status: PipelineStatus | None, still: PhotoDepth | None) -> None:
         """Serve a new pipeline (SIGHUP) from this running server: its listener, viewers and in-flight uploads stay.
         Three attribute stores; a request in progress finishes with what it already holds (an upload, its model)."""
         self._renderer, self._status, self.still = renderer, status, still
