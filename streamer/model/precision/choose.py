@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import logging
 import statistics
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from functools import partial
 
 import numpy as np
 
-from streamer.model.backends import Backend
+from streamer.core import timing
+from streamer.model.interface import Backend, OnnxExport
 from streamer.model.precision import REQUESTS
 from streamer.model.precision.backends import engine_for, make_backend
 from streamer.model.precision.calibration import FrameSet, network_inputs
 from streamer.model.precision.cpu import CpuFeatures, detect
 from streamer.model.precision.gate import DEFAULT_THRESHOLDS, GateResult, Thresholds, compare
 from streamer.model.precision.quantize import DEFAULT_SETTINGS, QuantSettings, int8_file
-
-if TYPE_CHECKING:
-    from typing_extensions import TypeIs
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +64,7 @@ def resolve_precision(requested: str, cpu: CpuFeatures | None = None, engine: st
 class Int8Model:
     """(height, width) -> cached int8 file: the fp32 export for that size, calibrated on `frames` fitted to it."""
 
-    def __init__(self, fp32_backend, frames: FrameSet, settings: QuantSettings = DEFAULT_SETTINGS) -> None:
+    def __init__(self, fp32_backend: OnnxExport, frames: FrameSet, settings: QuantSettings = DEFAULT_SETTINGS) -> None:
         self.fp32, self.frames, self.settings = fp32_backend, frames, settings
         self.builds = 0  # quantisations this object ran (cache misses)
 
@@ -79,8 +76,8 @@ class Int8Model:
         return path
 
 
-def build_candidate(precision: str, fp32_backend, frames: FrameSet | None, threads: int = 0, engine: str = "auto",
-                    settings: QuantSettings = DEFAULT_SETTINGS, cpu: CpuFeatures | None = None,
+def build_candidate(precision: str, fp32_backend: OnnxExport, frames: FrameSet | None, threads: int = 0,
+                    engine: str = "auto", settings: QuantSettings = DEFAULT_SETTINGS, cpu: CpuFeatures | None = None,
                     layout: dict | None = None):
     """A backend for `precision` over the fp32 backend's ONNX export (int8 needs calibration `frames`); `layout`:
     OpenVINO properties over backends.LAYOUT."""
@@ -94,26 +91,10 @@ def build_candidate(precision: str, fp32_backend, frames: FrameSet | None, threa
     raise ValueError(f"no low-precision backend for {precision!r}")
 
 
-def _run(backend, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], float]:
+def _run(backend: Backend, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], float]:
     backend.infer(inputs[0])  # builds the session/compiled model for this size; not timed
-    maps, times = [], []
-    for x in inputs:
-        t0 = time.perf_counter()
-        maps.append(backend.infer(x))
-        times.append((time.perf_counter() - t0) * 1e3)
-    return maps, statistics.median(times)
-
-
-def race(backends: Mapping[str, Backend], x: np.ndarray, rounds: int = 5, runs: int = 4) -> dict[str, float]:
-    """Median ms per backend, timed round-robin on the same input (load from elsewhere hits every one alike)."""
-    times: dict[str, list[float]] = {k: [] for k in backends}
-    for _ in range(rounds):
-        for name, backend in backends.items():
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                backend.infer(x)
-                times[name].append((time.perf_counter() - t0) * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
+    timed = [timing.timed(partial(backend.infer, x)) for x in inputs]
+    return [m for m, _ in timed], statistics.median(ms for _, ms in timed)
 
 
 def evaluate(reference: Sequence[np.ndarray], candidate, precision: str, inputs: Sequence[np.ndarray],
@@ -123,8 +104,9 @@ def evaluate(reference: Sequence[np.ndarray], candidate, precision: str, inputs:
 
 
 def choose(fp32_backend: Backend, candidates: Mapping[str, Backend | Callable[[], Backend]],
-           held_out_inputs: Sequence[np.ndarray], thresholds: Thresholds = DEFAULT_THRESHOLDS,
-           requested: str = "auto", notes: Sequence[str] = (), race: bool = True) -> Choice:
+           held_out_inputs: Sequence[np.ndarray],
+           thresholds: Thresholds = DEFAULT_THRESHOLDS, requested: str = "auto", notes: Sequence[str] = (),
+           race: bool = True) -> Choice:
     """Gate each candidate (a backend, or a zero-argument builder of one) on the held-out inputs, then race the
     passing ones against fp32 (interleaved, on the same frame: sequential timings on a shared machine compare loads).
 
@@ -139,7 +121,7 @@ def choose(fp32_backend: Backend, candidates: Mapping[str, Backend | Callable[[]
     backends: dict[str, Backend] = {}
     for precision, candidate in candidates.items():
         try:
-            backend = candidate() if _is_builder(candidate) else candidate
+            backend = candidate if isinstance(candidate, Backend) else candidate()
             result = evaluate(reference, backend, precision, held_out_inputs, thresholds)
         except Exception as exc:  # a failed build or compile refuses this precision, never the daemon
             log.warning("%s: could not build or run it: %s", precision, exc)
@@ -175,14 +157,10 @@ def choose(fp32_backend: Backend, candidates: Mapping[str, Backend | Callable[[]
     return Choice("fp32", fp32_backend, results, f"precision fp32 ({tail}); " + "; ".join(parts))
 
 
-def _is_builder(candidate: Backend | Callable[[], Backend]) -> TypeIs[Callable[[], Backend]]:
-    """A zero-argument builder of a backend, not a backend (which may be callable too, but has infer)."""
-    return callable(candidate) and not hasattr(candidate, "infer")
-
-
 def _raced(results: Sequence[GateResult], fp32_backend: Backend, backends: Mapping[str, Backend],
            x: np.ndarray) -> list[GateResult]:
-    times = race({"fp32": fp32_backend, **{r.precision: backends[r.precision] for r in results}}, x)
+    contenders = {"fp32": fp32_backend, **{r.precision: backends[r.precision] for r in results}}
+    times = timing.race({name: backend.infer for name, backend in contenders.items()}, [x], rounds=5, runs=4)
     for r in results:
         log.info("race on %s: %s %.1f ms, fp32 %.1f ms", "x".join(map(str, x.shape[2:])), r.precision,
                  times[r.precision], times["fp32"])

@@ -22,7 +22,9 @@ import cv2
 import numpy as np
 
 from streamer.model.precision import FALLBACK, PrecisionState
-from streamer.model.precision.backends import engine_for, make_backend
+from streamer.model import ModelOptions
+from streamer.model.interface import Backend, OnnxExport
+from streamer.model.precision.backends import OpenVinoBackend, OrtFileBackend, engine_for, make_backend
 from streamer.model.precision.cache import Verdict, VerdictCache, verdict_key
 from streamer.model.precision.calibration import FrameCollector, FrameSet, load_frame_set, network_inputs
 from streamer.model.precision.choose import Choice, Int8Model, build_candidate, choose, resolve_precision
@@ -40,8 +42,9 @@ def thresholds_from(options) -> Thresholds:
 
 
 class PrecisionManager:
-    def __init__(self, options, fp32_backend, cpu: CpuFeatures | None = None, build=build_candidate,
-                 cache: VerdictCache | None = None, source: str = "", has_openvino: bool | None = None) -> None:
+    def __init__(self, options: ModelOptions, fp32_backend: Backend, cpu: CpuFeatures | None = None,
+                 build=build_candidate, cache: VerdictCache | None = None, source: str = "",
+                 has_openvino: bool | None = None) -> None:
         """`build(precision, fp32, frames, threads, engine, settings, cpu)` makes a candidate (tests pass fakes);
         `cache`: where verdicts are kept across restarts (None: nowhere); `source`: what the frames come from."""
         self.options = options
@@ -50,13 +53,13 @@ class PrecisionManager:
         self.cpu = cpu or detect()
         self.settings: QuantSettings = replace(DEFAULT_SETTINGS, reduce_range=self.cpu.reduce_range())
         self.cache, self.source = cache, source
-        pinning = getattr(options, "openvino_pinning", "auto")
+        pinning = options.openvino_pinning
         self.layout = {} if pinning == "auto" else {"ENABLE_CPU_PINNING": pinning == "on"}
         self.tries: list[str]
         self.notes: list[str]
-        if getattr(fp32_backend, "name", "") != "onnxruntime":
-            self.tries, self.notes = [], [f"low precision runs from the ONNX export; backend "
-                                          f"{getattr(fp32_backend, 'name', '?')} stays fp32"]
+        if fp32_backend.name != "onnxruntime":
+            self.tries, self.notes = [], [f"low precision runs from the ONNX export; backend {fp32_backend.name} "
+                                          "stays fp32"]
         else:
             self.tries, self.notes = resolve_precision(options.precision, self.cpu, options.precision_engine,
                                                        has_openvino)
@@ -67,7 +70,7 @@ class PrecisionManager:
         self.frames: FrameSet | None = None
         self.size: tuple[int, int] | None = None
         self.checked_at: float | None = None
-        self._built: dict[str, object] = {}
+        self._built: dict[str, Backend] = {}
         self._released_builds = 0
         self.preprocess = PreprocessChoice("exact", None, float("nan"), float("nan"))
         self.race = True  # False: gate accuracy only (building for another machine: `quantize --any-cpu`)
@@ -106,7 +109,7 @@ class PrecisionManager:
         held = network_inputs(frames.held_out, *self.size)
         self.choice = choose(self.fp32, {p: self._builder(p) for p in self.tries}, held, thresholds_from(self.options),
                              self.options.precision, [*self.notes, frames.describe()], race=self.race)
-        if getattr(self.options, "preprocess", "exact") == "auto":
+        if self.options.preprocess == "auto":
             self.preprocess = choose_preprocess(self.fp32, frames.held_out, self.options.net_size,
                                                 thresholds_from(self.options))
             self.choice.reason += f"; {self.preprocess.reason}"
@@ -123,7 +126,8 @@ class PrecisionManager:
     # -- verdicts kept across restarts -----------------------------------------------------------------------------
     def _key(self, size: tuple[int, int]) -> dict:
         o = self.options
-        return verdict_key(weights_sha256=getattr(self.fp32, "weights_sha256", "?"), size=size,
+        sha256 = self.fp32.weights_sha256 if isinstance(self.fp32, OnnxExport) else "?"
+        return verdict_key(weights_sha256=sha256, size=size,
                            settings=self.settings, thresholds=thresholds_from(o), requested=o.precision,
                            engine=o.precision_engine, threads=o.threads, cpu=self.cpu, source=self.source,
                            layout=self.layout)
@@ -134,6 +138,7 @@ class PrecisionManager:
         r = self.choice.result
         model_file = None
         if self.choice.precision == "int8":
+            assert isinstance(self.fp32, OnnxExport)  # int8 is built only from the ONNX export
             model_file = Int8Model(self.fp32, self.frames, self.settings)(*self.size)  # the cached file; no build
         self.cache.store(self._key(self.size), Verdict(
             self.choice.precision, self.choice.reason, r.as_dict() if r else None,
@@ -238,8 +243,10 @@ def _with_race(results: list[GateResult], before: GateResult | None) -> list[Gat
             else r for r in results]
 
 
-def _builds(backend) -> int:
-    return getattr(getattr(backend, "_model_file", None), "builds", 0)
+def _builds(backend: Backend) -> int:
+    """int8 quantisations run to make this candidate (0: none, or its file came from the cache)."""
+    model_file = backend.model_file if isinstance(backend, (OpenVinoBackend, OrtFileBackend)) else None
+    return model_file.builds if isinstance(model_file, Int8Model) else 0
 
 
 def _sha256(path) -> str:

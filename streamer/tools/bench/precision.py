@@ -18,11 +18,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamer.model.backends import Backend, OnnxRuntimeBackend
+from streamer.core import timing
+from streamer.model.backends import OnnxRuntimeBackend
+from streamer.model.interface import Backend
 from streamer.model.precision.calibration import load_frame_set, network_inputs
 from streamer.model.precision.gate import compare
 from streamer.model.precision.backends import make_backend, openvino_available
-from streamer.model.precision.choose import Int8Model, race
+from streamer.model.precision.choose import Int8Model
 from streamer.model.precision.cpu import detect
 from streamer.model.precision.quantize import DEFAULT_SETTINGS
 from streamer.model.preprocess import Preprocessor
@@ -50,9 +52,8 @@ def _rows(fp32: OnnxRuntimeBackend, int8: Int8Model, other: Int8Model, threads: 
 
 
 def _time(rows: dict[str, Backend], x: np.ndarray, runs: int, rounds: int = 5) -> dict[str, float]:
-    for backend in rows.values():
-        backend.infer(x)  # build + warm
-    return race(rows, x, rounds, max(1, runs // rounds))  # the precision stage's own race
+    """The precision stage's own race (core/timing.py), after one untimed call of each row (build + warm)."""
+    return timing.race({name: b.infer for name, b in rows.items()}, [x], rounds, max(1, runs // rounds), warmup=1)
 
 
 def bench_precisions(weights: str | None, calibration: str, sizes: list[tuple[int, int]], runs: int = 30,

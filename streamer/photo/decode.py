@@ -1,13 +1,16 @@
-"""An uploaded photo: its format and size read from the header before decoding (so a small file claiming a huge
-image is refused before it takes memory), then decoded to BGR, reduced while decoding when that is free (JPEG).
+"""A still photo in: uploaded bytes or a file, decoded to BGR.
 
+Uploaded bytes (`decode`): the format and size are read from the header before decoding (so a small file claiming a
+huge image is refused before it takes memory), then decoded, reduced while decoding when that is free (JPEG).
 Formats: JPEG, PNG, WebP and BMP, the ones whose header gives the size; anything else OpenCV reads is refused
-with 415, and bytes that are no image at all with 400.
+with 415, and bytes that are no image at all with 400. A file the user names (`read`: `infer`, `eval`) may be any
+image OpenCV reads, at its full size.
 """
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,7 +22,7 @@ _OTHER_IMAGES = (b"II*\x00", b"MM\x00*", b"GIF8", b"\x00\x00\x00\x0cjP", b"\xff\
 
 
 class PhotoError(Exception):
-    """A photo we refuse; `code` is the HTTP status to answer with."""
+    """A photo we refuse; `code` is the HTTP status to answer an upload with."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
@@ -34,7 +37,7 @@ class Photo:
     image: np.ndarray  # BGR uint8; possibly reduced (then smaller than width x height)
 
 
-def sniff(data: bytes) -> tuple[str, int, int]:
+def sniff(data: bytes | bytearray) -> tuple[str, int, int]:
     """(format, width, height) from the file header; PhotoError 415/400 when it is not a photo we take."""
     try:
         if data[:3] == b"\xff\xd8\xff":
@@ -55,7 +58,7 @@ def sniff(data: bytes) -> tuple[str, int, int]:
     raise PhotoError(400, f"not a decodable image (expected {', '.join(f.upper() for f in FORMATS)})")
 
 
-def decode(data: bytes, max_pixels: int, min_side: int) -> Photo:
+def decode(data: bytes | bytearray, max_pixels: int, min_side: int) -> Photo:
     """The photo in BGR; a JPEG whose longer side is over 2 x `min_side` is decoded at 1/2, 1/4 or 1/8 size
     (the DCT does the averaging), never below `min_side`. PhotoError 413 past `max_pixels`, 400 when unreadable."""
     fmt, w, h = sniff(data)
@@ -81,7 +84,15 @@ def decode(data: bytes, max_pixels: int, min_side: int) -> Photo:
     return Photo(fmt, w, h, image)
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int]:
+def read(path: Path) -> Photo:
+    """The image file at `path` (any format OpenCV reads), full size; PhotoError 400 when it is no readable image."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None or image.ndim != 3 or image.shape[0] == 0:
+        raise PhotoError(400, "not a readable image")
+    return Photo(path.suffix.lower().lstrip(".") or "image", image.shape[1], image.shape[0], image)
+
+
+def _jpeg_size(data: bytes | bytearray) -> tuple[int, int]:
     i = 2
     while i + 9 < len(data):
         if data[i] != 0xFF:
@@ -101,7 +112,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
     raise ValueError("no JPEG frame header")
 
 
-def _webp_size(data: bytes) -> tuple[int, int]:
+def _webp_size(data: bytes | bytearray) -> tuple[int, int]:
     chunk = data[12:16]
     if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
         w, h = struct.unpack("<HH", data[26:30])
