@@ -80,7 +80,7 @@ class CameraModel:
     def intrinsics(self) -> dict:
         """{fx, fy, cx, cy, width, height} (plus the distortion when there is any): what wire headers carry."""
         out: dict[str, object] = {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width,
-               "height": self.height}
+                                  "height": self.height}
         if self.distorted:
             out["distortion"] = dict(zip(DISTORTION, self.distortion, strict=True))
         return out
