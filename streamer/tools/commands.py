@@ -77,7 +77,7 @@ def add_parsers(sub) -> None:
     bo.add_argument("--weights")
     bo.add_argument("--seconds", type=float, default=30.0, help="seconds measured per phase")
     bo.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
-    bo.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "int8"))
+    bo.add_argument("--precision", default="fp32", choices=REQUESTS)
     bo.add_argument("--json", metavar="OUT", help="write the rows here")
     bo.set_defaults(handler=cmd_bench_outputs)
     bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")
