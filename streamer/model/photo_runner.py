@@ -1,4 +1,4 @@
-"""StillDepthModel: depth of uploaded photos beside the live inference worker, sharing its weights, not its buffers.
+"""PhotoRunner: depth of uploaded photos beside the live inference worker, sharing its weights, not its buffers.
 
 The live worker's `DepthModel.predict` reuses one Preprocessor and runs the backend at the configured thread count;
 an upload must neither race that nor take the cores from it. So each photo gets its own preprocessing, and on ONNX
@@ -23,17 +23,18 @@ import threading
 import cv2
 import numpy as np
 
-from streamer.model import DepthModel, require_finite
+from streamer.model import DepthModel
 from streamer.model.backends import ort_session
 from streamer.model.export import DYNAMIC
+from streamer.model.interface import OnnxExport
 from streamer.model.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
 PRESCALE = 4  # photos are reduced to at most this many times the network size (longer side) before preprocessing
 
 
-class StillDepthModel:
-    """Implements `streamer.core.still.StillDepth` over a loaded DepthModel. Thread-safe."""
+class PhotoRunner:
+    """Implements `streamer.photo.depth.PhotoDepth` over a loaded DepthModel. Thread-safe."""
 
     def __init__(self, model: DepthModel, threads: int = 1) -> None:
         self._backend = model.fp32_backend  # uploads run the exact network, whatever precision the live one runs
@@ -46,7 +47,7 @@ class StillDepthModel:
 
     def depth(self, bgr: np.ndarray) -> np.ndarray:
         x = Preprocessor(self.net_size)(self.reduce(bgr))  # a fresh one: the worker's reuses its state
-        return require_finite(np.asarray(self._infer(x), dtype=np.float32), "the photo")
+        return self._infer(x)  # checked (float32, finite) by the caller's `streamer.photo.depth.photo_depth`
 
     def reduce(self, bgr: np.ndarray) -> np.ndarray:
         h, w = bgr.shape[:2]
@@ -56,13 +57,14 @@ class StillDepthModel:
         return cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
-        if not hasattr(self._backend, "onnx_file"):  # torch: one shared module, called reentrantly
-            return self._backend.infer(x)
-        return self._session().run(None, {"image": x})[0][0]
+        backend = self._backend
+        if not isinstance(backend, OnnxExport):  # torch: one shared module, called reentrantly
+            return backend.infer(x)
+        return self._session(backend).run(None, {"image": x})[0][0]
 
-    def _session(self):
+    def _session(self, backend: OnnxExport):
         with self._lock:  # the export must not run twice at once
             if self._dynamic is None:
-                path = self._backend.onnx_file(DYNAMIC, DYNAMIC)  # exported once (child process), then cached
+                path = backend.onnx_file(DYNAMIC, DYNAMIC)  # exported once (child process), then cached
                 self._dynamic = ort_session(path, self.threads, spinning=False, arena=False)
             return self._dynamic
