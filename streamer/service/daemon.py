@@ -159,7 +159,18 @@ class Daemon:
         return 0
 
     def _reload_config(self) -> None:
-        """SIGHUP: swap in a pipeline built from the re-read config; on any error keep the running one."""
+        """SIGHUP, interruptible like the start: a stop signal during its model load, export or warm-up ends it at
+        once (the supervisor then stops whatever pipeline is current)."""
+        self._interruptible = not self._stop.is_set()
+        try:
+            self._reload_pipeline()
+        except Interrupted as exc:
+            log.info("%s during a reload: stopping", exc)
+        finally:
+            self._interruptible = False
+
+    def _reload_pipeline(self) -> None:
+        """Swap in a pipeline built from the re-read config; on any error keep the running one."""
         self.notifier.reloading()
         old = self._pipeline
         assert old is not None
