@@ -77,6 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     flags.add_precision(bo, default="fp32", help="the daemon's model.precision")
     bo.add_argument("--json", metavar="OUT", help="write the rows here")
     bo.set_defaults(handler=cmd_bench_outputs)
+    bu = bsub.add_parser("uploads", help="the daemon's RSS (baseline, peak, after) under POST /depth photos of every "
+                                         "kind a visitor can send")
+    bu.add_argument("video")
+    bu.add_argument("--weights")
+    bu.add_argument("--rounds", type=int, default=2, help="times each photo is posted")
+    bu.set_defaults(handler=cmd_bench_uploads)
     bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")
     flags.add_weights(bt, required=True, help="starting weights (e.g. the official file)")
     bt.add_argument("--count", type=int, default=24, help="rendered 640x480 frames")
@@ -139,6 +145,13 @@ def cmd_bench_outputs(args: argparse.Namespace) -> int:
     from streamer.tools.bench.outputs import bench_outputs
 
     bench_outputs(args.video, args.weights, args.seconds, args.paced_fps, args.precision, args.json)
+    return 0
+
+
+def cmd_bench_uploads(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.uploads import bench_uploads
+
+    bench_uploads(args.video, args.weights, rounds=args.rounds)
     return 0
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from streamer.config.options import opt
-from streamer.errors import NonFiniteOutput
+from streamer.core.finite import require_finite  # noqa: F401  (re-exported: callers import it from here)
 from streamer.model.backends import OnnxRuntimeBackend, TorchBackend, choose_backend
 from streamer.model.interface import Backend
 from streamer.model.precision import REQUESTS, PrecisionState
@@ -135,15 +135,6 @@ class PrecisionSwitch:
         state = replace(self._model.precision, **changes)
         self.set(state)
         return state
-
-
-def require_finite(raw: np.ndarray, what: str) -> np.ndarray:
-    """`raw` if every value is finite; NonFiniteOutput naming `what` otherwise (NaN depth is never a result)."""
-    if not np.isfinite(raw).all():
-        bad = int(np.count_nonzero(~np.isfinite(raw)))
-        raise NonFiniteOutput(f"model output not finite on {what}: {bad} of {raw.size} values NaN or inf (broken "
-                              f"weights? `depth-streamer run --check` tests them)")
-    return raw
 
 
 def build_network(weights: LoadedWeights):

@@ -1,17 +1,20 @@
 """`depth-streamer infer`: depth for still images and whole videos, without the daemon.
 
-Images: DIR/<stem>.npy (the raw network output) and DIR/<stem>.png (colorized at the photo's size). Videos take the
-daemon's lossless path frame by frame, in order - decode, network, steady, render - and write DIR/<stem>.depth.mp4
+Images take the still-photo path (`streamer.photo`: read -> depth -> encode, as POST /depth does): DIR/<stem>.npy
+(the raw network output) and DIR/<stem>.png (colorized at the photo's size). Videos take the inference worker's
+per-frame path (`InferenceWorker.process`: network, finiteness check, steady), every frame in order, then the
+renderer, and write DIR/<stem>.depth.mp4
 (H.264, the configured view and colormap) and, with `raw`, DIR/<stem>.depth.npz (every raw map, with its pts).
 Outputs never overwrite each other within one run: a second input with the same stem gets `<stem>-2`.
 DIR/infer.json says what ran: the model's meta (precision served, requested, and why) and each input's outcome.
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
-import io
 import os
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -21,12 +24,17 @@ import cv2
 import numpy as np
 
 from streamer.core.files import atomic_write, writable_folder
-from streamer.core.frame import CapturedFrame, DepthFrame
+from streamer.core.frame import CapturedFrame
+from streamer.core.handoff import LatestSlot
 from streamer.core.progress import Progress
 from streamer.errors import NonFiniteOutput, StreamerError
-from streamer.model import DepthModel, require_finite
+from streamer.model import DepthModel
+from streamer.photo import decode
+from streamer.photo.depth import photo_depth
+from streamer.photo.encode import encode
 from streamer.pipeline.offline_metric import MetricOutputs, write_metric
-from streamer.render.colorize import ColorOptions, Colorizer
+from streamer.pipeline.worker import InferenceWorker
+from streamer.render.colorize import ColorOptions
 from streamer.render.renderer import FrameRenderer
 from streamer.sources.av_source import to_bgr
 from streamer.steady import Steadier, SteadyOptions
@@ -81,24 +89,23 @@ def is_video(path: Path) -> bool:
         return False
 
 
-def infer_image(model: DepthModel, colorizer: Colorizer, path: Path, out: Path, stem: str,
+def infer_image(model: DepthModel, colors: ColorOptions, path: Path, out: Path, stem: str,
                 metric: MetricOutputs | None = None) -> None:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise StreamerError(f"cannot read {path}: not a readable image or video")
     try:
-        raw = require_finite(model.predict(image).astype(np.float32, copy=False), str(path))
+        photo = decode.read(path)
+    except decode.PhotoError:
+        raise StreamerError(f"cannot read {path}: not a readable image or video") from None
+    try:
+        raw = photo_depth(model.predict, photo.image, str(path))
     except NonFiniteOutput as exc:
         raise StreamerError(f"{path}: {exc}; nothing written") from None
-    lo, hi = np.percentile(raw, (2, 98))  # a still image has no history: its own robust range
-    png = colorizer.colorize(raw, (float(lo), float(hi)), size=(image.shape[1], image.shape[0]))
-    buffer = io.BytesIO()
-    np.save(buffer, raw)
-    write_file(out / f"{stem}.npy", buffer.getvalue())
-    write_file(out / f"{stem}.png", cv2.imencode(".png", png)[1].tobytes())
+    size = (photo.width, photo.height)
+    npy, png = encode(raw, "npy", size), encode(raw, "png", size, colors)  # both made before either is written
+    write_file(out / f"{stem}.npy", npy)
+    write_file(out / f"{stem}.png", png)
     log.info("%s -> %s/%s.{npy,png} (network %dx%d)", path, out, stem, raw.shape[1], raw.shape[0])
     if metric is not None:
-        written = write_metric(raw, image, path.name, out, stem, metric)
+        written = write_metric(raw, photo.image, path.name, out, stem, metric, write_file)
         log.info("%s -> %s", path, ", ".join(f"{out}/{name}" for name in written))
 
 
@@ -124,7 +131,8 @@ def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str)
 
 def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: str, video_path: Path) -> int:
     out = options.output_dir
-    steadier = Steadier(options.steady)
+    # The daemon's per-frame path, called in order on every frame: no thread, no slot, no publishers.
+    worker = InferenceWorker(model, Steadier(options.steady), LatestSlot(), outputs=())
     renderer = FrameRenderer(options.color)
     raw_maps: list[np.ndarray] = []
     pts: list[float] = []
@@ -136,16 +144,13 @@ def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: st
         with av.open(str(video_path), "w", format="mp4") as dst:
             enc = None
             for index, frame in enumerate(src.decode(stream)):
-                image = to_bgr(frame)
+                captured = CapturedFrame(seq=index, image=to_bgr(frame), capture_wall=time.time(),
+                                         capture_mono=time.monotonic(), pts=frame.time)
                 try:
-                    raw = require_finite(model.predict(image), f"{path} frame {index}")
+                    depth = worker.process(captured)
                 except NonFiniteOutput as exc:
-                    raise StreamerError(str(exc)) from None
-                steady = steadier.update(raw)
-                captured = CapturedFrame(seq=index, image=image, capture_wall=0.0, capture_mono=float(index),
-                                         pts=frame.time)
-                depth = DepthFrame(captured=captured, raw=raw, depth=steady.depth, depth_range=steady.depth_range,
-                                   align=steady.align, infer_ms=0.0, done_mono=0.0)
+                    raise StreamerError(f"{path} frame {index}: {exc}") from None
+                raw = depth.raw
                 picture = renderer.image(depth, options.view)
                 if enc is None:
                     enc = dst.add_stream("libx264", rate=rate)
@@ -174,7 +179,6 @@ def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: st
 def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> int:
     """Process every input; a bad one is reported and the rest still processed. Returns how many failed."""
     out = prepare_output_dir(options.output_dir)
-    colorizer = Colorizer(options.color)
     failed = 0
     outcomes: dict[str, str] = {}
     for path, stem in zip(inputs, output_stems(inputs), strict=True):
@@ -187,7 +191,7 @@ def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> i
                     log.warning("%s: --anchors and --ply apply to images; this video gets relative depth", path)
                 infer_video(model, options, path, stem)
             else:
-                infer_image(model, colorizer, path, out, stem, options.metric)
+                infer_image(model, options.color, path, out, stem, options.metric)
         except StreamerError as exc:
             log.error("%s", exc)
             failed += 1

@@ -8,8 +8,10 @@ DIR/<stem>.ply (binary little-endian; x y z float32 + red green blue uchar; came
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,9 +58,9 @@ def load_anchors(path: Path) -> dict[str, AnchorSet]:
 
 
 def write_metric(raw: np.ndarray, image: np.ndarray, name: str, out: Path, stem: str,
-                 options: MetricOutputs) -> list[str]:
-    """NAME.metric.npy (and NAME.ply) for one image; returns the files written. StreamerError naming the image
-    when it cannot be anchored (its relative outputs are already written by then)."""
+                 options: MetricOutputs, write: Callable[[Path, bytes], None]) -> list[str]:
+    """NAME.metric.npy (and NAME.ply) for one image, each through `write` (whole or not at all); returns the files
+    written. StreamerError naming the image when it cannot be anchored (its relative outputs are written by then)."""
     h, w = image.shape[:2]
     depth = cv2.resize(raw.astype(np.float32, copy=False), (w, h), interpolation=cv2.INTER_LINEAR)
     if options.anchors is not None:
@@ -78,19 +80,21 @@ def write_metric(raw: np.ndarray, image: np.ndarray, name: str, out: Path, stem:
         raise StreamerError("--ply needs metric depth: give --anchors FILE.json or [metric] mode = \"fixed\"")
     metric = to_metric(depth, scale, shift, options.metric.max_range_m)
     written = [f"{stem}.metric.npy"]
-    np.save(out / written[0], metric)
+    buffer = io.BytesIO()
+    np.save(buffer, metric, allow_pickle=False)
+    write(out / written[0], buffer.getvalue())
     if options.ply:
         camera = options.camera.model(w, h)
         if camera is None:
             raise ConfigError("--ply needs the camera's intrinsics: [camera] fx, fy, cx, cy (with width, height) "
                               "or hfov_deg, from --config or --set camera.fx=...")
         cloud = backproject(metric, camera, bgr=image)
-        write_ply(out / f"{stem}.ply", cloud.xyz, cloud.rgb)
+        write(out / f"{stem}.ply", ply_bytes(cloud.xyz, cloud.rgb))
         written.append(f"{stem}.ply")
     return written
 
 
-def write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray | None) -> None:
+def ply_bytes(xyz: np.ndarray, rgb: np.ndarray | None) -> bytes:
     """Binary little-endian PLY with one `vertex` element: x y z float32 (+ red green blue uchar)."""
     from plyfile import PlyData, PlyElement
 
@@ -101,4 +105,6 @@ def write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray | None) -> None:
     vertex["x"], vertex["y"], vertex["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
     if rgb is not None:
         vertex["red"], vertex["green"], vertex["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
-    PlyData([PlyElement.describe(vertex, "vertex")], text=False, byte_order="<").write(str(path))
+    buffer = io.BytesIO()
+    PlyData([PlyElement.describe(vertex, "vertex")], text=False, byte_order="<").write(buffer)
+    return buffer.getvalue()

@@ -15,7 +15,7 @@ from streamer.core.frame import CapturedFrame
 from streamer.core.handoff import LatestSlot
 from streamer.model import DepthModel
 from streamer.pipeline.metrics import Metrics
-from streamer.model.still import StillDepthModel
+from streamer.model.photo_runner import PhotoRunner
 from streamer.pipeline.precision import PrecisionStage
 from streamer.pipeline.status import StatusBoard
 from streamer.pipeline.worker import InferenceWorker
@@ -36,8 +36,11 @@ log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    def __init__(self, conf: dict[str, Any], model: DepthModel, metrics: Metrics | None = None) -> None:
-        """`metrics`: the process's registry (the Daemon's, so counters survive SIGHUP); a private one if None."""
+    def __init__(self, conf: dict[str, Any], model: DepthModel, metrics: Metrics | None = None,
+                 keep_http: HttpPublisher | None = None) -> None:
+        """`metrics`: the process's registry (the Daemon's, so counters survive SIGHUP); a private one if None.
+        `keep_http`: the previous pipeline's running HTTP server, adopted when its options are unchanged (SIGHUP):
+        its listener, MJPEG viewers and uploads in flight carry on."""
         self.conf = conf
         self.model = model
         self.metrics = metrics if metrics is not None else Metrics()
@@ -55,8 +58,14 @@ class Pipeline:
         self.renderer = FrameRenderer(conf["color"], overlay_alpha=daemon.overlay_alpha)
         self.zmq = ZmqPublisher(conf["zmq"], renderer=self.renderer, status=self.status)
         http = conf["http"]
-        self.still = StillDepthModel(model, threads=http.upload_threads) if http.max_uploads else None
-        self.http = HttpPublisher(http, renderer=self.renderer, status=self.status, still=self.still)
+        self.still = PhotoRunner(model, threads=http.upload_threads) if http.max_uploads else None
+        self.adopted: list[Publisher] = []  # running already (a previous pipeline's): not started, not stopped here
+        if keep_http is not None and keep_http.running and keep_http.options == http:
+            keep_http.adopt(renderer=self.renderer, status=self.status, still=self.still)
+            self.http = keep_http
+            self.adopted.append(keep_http)
+        else:
+            self.http = HttpPublisher(http, renderer=self.renderer, status=self.status, still=self.still)
         self.publishers: list[Publisher] = [self.zmq, self.http]
         if daemon.imagezmq:
             self.publishers.append(ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer))
@@ -87,6 +96,8 @@ class Pipeline:
         started: list[Publisher] = []
         try:
             for publisher in self.publishers:
+                if publisher in self.adopted:
+                    continue
                 publisher.start()  # binds now (ListenError names the port): before any camera is opened
                 started.append(publisher)
             if self.anchors is not None:
@@ -133,12 +144,14 @@ class Pipeline:
             time.sleep(0.02)
         time.sleep(min(0.3, max(0.0, deadline - time.monotonic())))  # publisher threads poll every 0.1 s
 
-    def stop(self, timeout: float = 1.0) -> None:
+    def stop(self, timeout: float = 1.0, keep: Publisher | None = None) -> None:
+        """Stop every stage; `keep` (the HTTP server a reload adopts) stays running."""
         # Upstream first, so nothing new flows into a stage that is shutting down.
         self.source.stop(timeout)
         self.worker.stop(timeout)
         self.precision.stop(timeout)
         for publisher in self.publishers:
-            publisher.stop(timeout)
+            if publisher is not keep:
+                publisher.stop(timeout)
         if self.anchors is not None:
             self.anchors.stop(timeout)

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from streamer.errors import StreamerError
+from streamer.photo import decode
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 DEPTH_SUFFIXES = (".depth.png", ".depth.npy")
@@ -93,10 +94,11 @@ def pair_files(root: str | os.PathLike) -> tuple[list[Pair], list[str]]:
 
 
 def read_photo(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DatasetError(f"{path.name}: cannot read it as an image")
-    return image
+    """The photo as BGR, read as `infer` reads one (`streamer.photo.decode.read`)."""
+    try:
+        return decode.read(path).image
+    except decode.PhotoError:
+        raise DatasetError(f"{path.name}: cannot read it as an image") from None
 
 
 def read_depth(path: Path, depth_scale: float = DEFAULT_DEPTH_SCALE) -> np.ndarray:

@@ -1,4 +1,7 @@
-"""`eval`: run a predictor (BGR -> raw inverse depth) over an RGB-D folder and score it with the MiDaS protocol."""
+"""`eval`: run a predictor (BGR -> raw inverse depth) over an RGB-D folder and score it with the MiDaS protocol.
+
+Each photo takes the still-photo path `infer` and POST /depth take (`streamer.photo`): read, then depth through
+`photo_depth` (float32; NaN or inf output stops the run naming the photo: a score of NaN is no score)."""
 from __future__ import annotations
 
 import json
@@ -6,18 +9,17 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from streamer.errors import StreamerError
+from streamer.photo.depth import Predictor, photo_depth
 from streamer.train.dataset import RGBDDataset
 from streamer.train.metrics import METRICS, aggregate, anchored_metrics, depth_metrics
 from streamer.core.progress import Progress
 
 log = logging.getLogger(__name__)
-Predictor = Callable[[np.ndarray], np.ndarray]
 
 
 def make_predictor(weights: str | None, precision: str = "fp32", threads: int = 0,
@@ -76,7 +78,7 @@ def evaluate(predict: Predictor, dataset: RGBDDataset, max_depth: float | None =
     t0 = time.perf_counter()
     for i in range(len(dataset)):
         sample = dataset.load(i)
-        raw = predict(sample.bgr)
+        raw = photo_depth(predict, sample.bgr, sample.name)
         metrics = depth_metrics(raw, sample.depth, max_depth)
         if metrics is None:
             skipped.append(sample.name)  # no valid pixel (e.g. everything beyond --max-depth): nothing to score

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from streamer.core.frame import DepthFrame
 from streamer.core.status import Health
-from streamer.core.still import StillDepth
+from streamer.photo.depth import PhotoDepth
 from streamer.publish.http.gate import UploadGate
 from streamer.publish.http.options import HttpOptions
 from streamer.render.colorize import ColorOptions
@@ -14,7 +14,7 @@ from streamer.render.colorize import ColorOptions
 
 class PreviewApp(Protocol):
     options: HttpOptions
-    still: StillDepth | None  # computes uploaded photos (POST /depth); None: uploads off
+    still: PhotoDepth | None  # computes uploaded photos (POST /depth); None: uploads off
     uploads: UploadGate
 
     @property

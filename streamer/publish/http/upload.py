@@ -9,7 +9,7 @@ After reading: 408 when the body does not arrive within `upload_timeout_s`, 400 
 over `upload_max_pixels`, 415 for image formats other than JPEG, PNG, WebP and BMP. Errors are one line of text.
 
 The photo is computed on the request's own thread, reniced by `upload_nice` and with `upload_threads` inference
-threads (see `streamer.model.still`), so the live stream keeps its rate; at most `max_uploads` bodies are held in
+threads (see `streamer.model.photo_runner`), so the live stream keeps its rate; at most `max_uploads` bodies are held in
 memory at once, since the slot is taken before the body is read.
 """
 from __future__ import annotations
@@ -25,9 +25,10 @@ from email.message import Message
 
 from streamer.errors import NonFiniteOutput
 from streamer.publish.http.app import PreviewApp
-from streamer.publish.http.photo import FORMATS, PhotoError, decode
 from streamer.publish.http.request import HeadError, read_body
-from streamer.render.still import STILL_FORMATS, still_file
+from streamer.photo.decode import FORMATS, PhotoError, decode
+from streamer.photo.depth import photo_depth
+from streamer.photo.encode import DEPTH_FORMATS, encode
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 2
@@ -49,7 +50,7 @@ def text(code: int, message: str, *headers: tuple[str, str], body_read: bool = F
 
 def upload_info(app: PreviewApp) -> Answer:
     o, still = app.options, app.still
-    doc = {"enabled": still is not None and o.max_uploads > 0, "formats": list(STILL_FORMATS),
+    doc = {"enabled": still is not None and o.max_uploads > 0, "formats": list(DEPTH_FORMATS),
            "photo_formats": list(FORMATS), "max_bytes": o.upload_max_bytes, "max_pixels": o.upload_max_pixels,
            "max_uploads": o.max_uploads, "net_size": still.net_size if still is not None else None}
     return Answer(200, json.dumps(doc).encode(), "application/json")
@@ -71,10 +72,10 @@ def post_depth(app: PreviewApp, headers: Message, conn: socket.socket, body_star
         if expect_continue:
             conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
-            body = read_body(conn, body_start, int(headers["Content-Length"]), o.upload_timeout_s)
+            body = [read_body(conn, body_start, int(headers["Content-Length"]), o.upload_timeout_s)]
         except HeadError as e:
             return text(e.code, str(e))
-        answer = _compute(app, body, query.get("format", ["png"])[0])
+        answer = _compute(app, body, query.get("format", ["png"])[0])  # it drops the bytes once decoded
         outcome = "done" if answer.code == 200 else "failed"
         return answer
     finally:
@@ -87,8 +88,8 @@ def _check_head(app: PreviewApp, headers: Message, query: dict) -> Answer | None
     if app.still is None or o.max_uploads == 0:
         return text(404, "photo uploads are off on this server (http.max_uploads = 0)")
     fmt = query.get("format", ["png"])[0]
-    if fmt not in STILL_FORMATS:
-        return text(400, f"format must be one of {', '.join(STILL_FORMATS)}")
+    if fmt not in DEPTH_FORMATS:
+        return text(400, f"format must be one of {', '.join(DEPTH_FORMATS)}")
     ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if not (ctype.startswith("image/") or ctype in BODY_TYPES):
         return text(415, f"Content-Type must be image/* (or application/octet-stream), not {ctype or 'absent'!r}")
@@ -104,19 +105,20 @@ def _check_head(app: PreviewApp, headers: Message, query: dict) -> Answer | None
     return None
 
 
-def _compute(app: PreviewApp, body: bytes, fmt: str) -> Answer:
+def _compute(app: PreviewApp, body: list[bytearray], fmt: str) -> Answer:
+    """`body`: a one-item list, emptied once the photo is decoded, so the encoded bytes (up to upload_max_bytes) are
+    not held through the inference."""
     o, still = app.options, app.still
     assert still is not None
     _renice(o.upload_nice)  # this thread serves this one request and ends with it
     try:
-        photo = decode(body, o.upload_max_pixels, still.max_input_side)
+        photo = decode(body.pop(), o.upload_max_pixels, still.max_input_side)
     except PhotoError as e:
         return text(e.code, str(e), body_read=True)
-    del body
     t0 = time.perf_counter()
     try:
-        raw = still.depth(photo.image)
-        data = still_file(raw, fmt, (photo.width, photo.height), app.color_options)
+        raw = photo_depth(still.depth, photo.image, "the photo")
+        data = encode(raw, fmt, (photo.width, photo.height), app.color_options)
     except NonFiniteOutput as e:  # NaN depth is never a result: one line, no traceback (the weights are at fault)
         log.error("http: depth of an uploaded %dx%d %s refused: %s", photo.width, photo.height, photo.format, e)
         return text(500, f"depth failed: {e}", body_read=True)
@@ -130,7 +132,7 @@ def _compute(app: PreviewApp, body: bytes, fmt: str) -> Answer:
             ("X-Depth-Range", f"{float(raw.min()):.6g} {float(raw.max()):.6g}"), ("X-Compute-Ms", f"{ms:.0f}"))
     log.info("http: depth of an uploaded %dx%d %s as %s in %.0f ms", photo.width, photo.height, photo.format, fmt,
              ms)
-    return Answer(200, data, STILL_FORMATS[fmt], info, body_read=True)
+    return Answer(200, data, DEPTH_FORMATS[fmt], info, body_read=True)
 
 
 def _renice(step: int) -> None:

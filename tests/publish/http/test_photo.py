@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from streamer.publish.http.photo import PhotoError, decode, sniff
+from streamer.photo.decode import PhotoError, decode, sniff
 
 
 def encoded(ext: str, w: int = 90, h: int = 60, *params: int) -> bytes:

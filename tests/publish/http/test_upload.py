@@ -17,7 +17,7 @@ import pytest
 
 from streamer.model import ModelOptions, load_depth_model
 from streamer.model.preprocess import network_size
-from streamer.model.still import StillDepthModel
+from streamer.model.photo_runner import PhotoRunner
 from tests.conftest import IMAGES, SEED_WEIGHTS
 from tests.publish.http.test_publisher import Stream, get, raw_request, wait_for
 
@@ -39,11 +39,11 @@ def still(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:  # module-wide: one ONNX export per size for every test here
         mp.setenv("DEPTH_STREAMER_CACHE", str(tmp_path_factory.mktemp("upload-cache")))
         model = load_depth_model(ModelOptions(net_size=NET), str(SEED_WEIGHTS))
-    return StillDepthModel(model, threads=1)
+    return PhotoRunner(model, threads=1)
 
 
 class BlockingStill:
-    """A StillDepth that computes only when released: lets a test hold an upload in the 'computing' state."""
+    """A PhotoDepth that computes only when released: lets a test hold an upload in the 'computing' state."""
 
     net_size = NET
     max_input_side = 4 * NET

@@ -94,7 +94,11 @@ def test_infer_fails_naming_the_file_and_writes_nothing(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert f"{IMAGES['lions']}: {REASON}" in proc.stderr and f"{REALSHORT} frame 0" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == []  # no .npy/.png, no video, no partial file
+    # no .npy/.png, no video, no partial file: only the run's record, which names both failures
+    assert sorted(p.name for p in out.iterdir()) == ["infer.json"]
+    outcomes = json.loads((out / "infer.json").read_text())["outputs"]
+    for failed in (IMAGES["lions"], REALSHORT):
+        assert outcomes[str(failed)].startswith("failed: ") and REASON in outcomes[str(failed)], outcomes
 
 
 def test_check_runs_the_weights_once_and_refuses_non_finite_output(tmp_path):

@@ -1,13 +1,16 @@
-"""An uploaded photo: its format and size read from the header before decoding (so a small file claiming a huge
-image is refused before it takes memory), then decoded to BGR, reduced while decoding when that is free (JPEG).
+"""A still photo in: uploaded bytes or a file, decoded to BGR.
 
+Uploaded bytes (`decode`): the format and size are read from the header before decoding (so a small file claiming a
+huge image is refused before it takes memory), then decoded, reduced while decoding when that is free (JPEG).
 Formats: JPEG, PNG, WebP and BMP, the ones whose header gives the size; anything else OpenCV reads is refused
-with 415, and bytes that are no image at all with 400.
+with 415, and bytes that are no image at all with 400. A file the user names (`read`: `infer`, `eval`) may be any
+image OpenCV reads, at its full size.
 """
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,7 +22,7 @@ _OTHER_IMAGES = (b"II*\x00", b"MM\x00*", b"GIF8", b"\x00\x00\x00\x0cjP", b"\xff\
 
 
 class PhotoError(Exception):
-    """A photo we refuse; `code` is the HTTP status to answer with."""
+    """A photo we refuse; `code` is the HTTP status to answer an upload with."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
@@ -79,6 +82,14 @@ def decode(data: bytes, max_pixels: int, min_side: int) -> Photo:
         raise PhotoError(400, f"not a decodable image (header says {w}x{h}, pixels are "
                               f"{image.shape[1]}x{image.shape[0]})")
     return Photo(fmt, w, h, image)
+
+
+def read(path: Path) -> Photo:
+    """The image file at `path` (any format OpenCV reads), full size; PhotoError 400 when it is no readable image."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None or image.ndim != 3 or image.shape[0] == 0:
+        raise PhotoError(400, "not a readable image")
+    return Photo(path.suffix.lower().lstrip(".") or "image", image.shape[1], image.shape[0], image)
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""StillDepthModel: depth of uploaded photos beside the live inference worker, sharing its weights, not its buffers.
+"""PhotoRunner: depth of uploaded photos beside the live inference worker, sharing its weights, not its buffers.
 
 The live worker's `DepthModel.predict` reuses one Preprocessor and runs the backend at the configured thread count;
 an upload must neither race that nor take the cores from it. So each photo gets its own preprocessing, and on ONNX
@@ -23,7 +23,7 @@ import threading
 import cv2
 import numpy as np
 
-from streamer.model import DepthModel, require_finite
+from streamer.model import DepthModel
 from streamer.model.backends import ort_session
 from streamer.model.export import DYNAMIC
 from streamer.model.interface import OnnxExport
@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 PRESCALE = 4  # photos are reduced to at most this many times the network size (longer side) before preprocessing
 
 
-class StillDepthModel:
-    """Implements `streamer.core.still.StillDepth` over a loaded DepthModel. Thread-safe."""
+class PhotoRunner:
+    """Implements `streamer.photo.depth.PhotoDepth` over a loaded DepthModel. Thread-safe."""
 
     def __init__(self, model: DepthModel, threads: int = 1) -> None:
         self._backend = model.fp32_backend  # uploads run the exact network, whatever precision the live one runs
@@ -47,7 +47,7 @@ class StillDepthModel:
 
     def depth(self, bgr: np.ndarray) -> np.ndarray:
         x = Preprocessor(self.net_size)(self.reduce(bgr))  # a fresh one: the worker's reuses its state
-        return require_finite(np.asarray(self._infer(x), dtype=np.float32), "the photo")
+        return self._infer(x)  # checked (float32, finite) by the caller's `streamer.photo.depth.photo_depth`
 
     def reduce(self, bgr: np.ndarray) -> np.ndarray:
         h, w = bgr.shape[:2]
