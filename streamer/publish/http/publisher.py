@@ -25,7 +25,7 @@ import time
 
 from streamer.core.frame import DepthFrame
 from streamer.core.redact import redact, redact_data
-from streamer.core.status import Health, PipelineStatus
+from streamer.core.status import Health
 from streamer.photo.depth import PhotoDepth
 from streamer.publish.base import Publisher
 from streamer.publish.exposure import warn_if_exposed
@@ -46,12 +46,11 @@ class HttpPublisher(Publisher):
     section = "http"
 
     def __init__(self, options: HttpOptions = HttpOptions(),  # noqa: B008 - frozen, so one shared default is safe
-                 *, renderer: FrameRenderer, status: PipelineStatus | None = None,
+                 *, renderer: FrameRenderer,
                  still: PhotoDepth | None = None) -> None:
         super().__init__("http-publisher")
         self.options = options
         self._renderer = renderer
-        self._status = status
         self.still = still  # POST /depth computes photos with it (see `upload`); None: uploads off
         self.uploads = UploadGate(options.max_uploads)
         self._cond = threading.Condition()
@@ -126,9 +125,9 @@ class HttpPublisher(Publisher):
             self._stop.wait(seconds)
 
     def no_signal_reason(self) -> str | None:
-        if self._status is not None:
+        if self.status is not None:
             try:
-                reason = self._status.no_signal()
+                reason = self.status.no_signal()
             except Exception as e:
                 reason = f"source state unknown: {e!r}"
             if reason:
@@ -154,9 +153,9 @@ class HttpPublisher(Publisher):
         return self._renderer.color_options
 
     def health(self) -> Health:
-        if self._status is not None:
+        if self.status is not None:
             try:
-                health = self._status.health()
+                health = self.status.health()
             except Exception as e:
                 health = Health(False, f"health check failed: {e!r}")
             return Health(health.ok, redact(health.reason))
@@ -190,15 +189,15 @@ class HttpPublisher(Publisher):
 
     def metrics(self) -> bytes:
         """/metrics: the process's Prometheus metrics (the pipeline's registry), text format 0.0.4."""
-        if self._status is None:
+        if self.status is None:
             return b""
-        return redact(self._status.metrics().decode()).encode()  # label values are shown too
+        return redact(self.status.metrics().decode()).encode()  # label values are shown too
 
     def all_stats(self) -> dict:
         out: dict = {}
-        if self._status is not None:
+        if self.status is not None:
             try:
-                out.update(self._status.snapshot())
+                out.update(self.status.snapshot())
             except Exception as e:
                 out["stats_error"] = repr(e)
         out["http"] = self.server_stats()
