@@ -1,5 +1,5 @@
-"""Network settings checked before anything binds: a listen host must be an IP address or a name that resolves, and
-no two enabled listeners may share a port (port 0 = any free port never clashes)."""
+"""Network settings checked before anything binds: a listen host must be an IP address or a name that resolves, a
+ZeroMQ address must parse, and no two enabled listeners may share a port (port 0 = any free port never clashes)."""
 from __future__ import annotations
 
 import ipaddress
@@ -32,6 +32,36 @@ def host_problem(host: str, *, star: bool = False) -> str | None:
     except (OSError, UnicodeError) as exc:
         return f"is not an IP address and does not resolve ({getattr(exc, 'strerror', None) or exc})"
     return None
+
+
+def zmq_endpoint(host: str, port: int) -> str:
+    """The ZeroMQ address that binds host:port: 0.0.0.0 (or *) is every interface, port 0 any free port."""
+    return f"tcp://{'*' if host in ('*', '0.0.0.0') else host}:{port or '*'}"
+
+
+def zmq_endpoint_problem(endpoint: str) -> str | None:
+    """Why a ZeroMQ bind address (tcp://HOST:PORT or ipc://PATH) cannot be bound, or None: every ZeroMQ socket the
+    daemon binds is checked here, before anything starts. HOST as `host_problem` (with ZeroMQ's "*"); PORT 0-65535
+    or "*" (any free port)."""
+    scheme, sep, rest = endpoint.strip().partition("://")
+    if not sep or scheme not in ("tcp", "ipc"):
+        return "expected tcp://HOST:PORT or ipc://PATH"
+    if scheme == "ipc":
+        return None if rest else "no path after ipc://"
+    host, colon, port = rest.rpartition(":")
+    if not colon or not host or not port:
+        return "expected tcp://HOST:PORT, e.g. tcp://127.0.0.1:5557"
+    if port != "*" and not (port.isdigit() and int(port) <= 65535):
+        return f"port {port!r} is not a number 0-65535 (or * for any free port)"
+    problem = host_problem(host, star=True)
+    return f"host {host} {problem}" if problem else None
+
+
+def check_zmq_bind(host: str, port: int) -> None:
+    """The ZeroMQ publishers' validate(): a ValueError naming `host` when tcp://host:port cannot be bound."""
+    problem = zmq_endpoint_problem(zmq_endpoint(host, port))
+    if problem:
+        raise ValueError(f"host = {host!r}: {problem}")
 
 
 def _overlap(a: str, b: str) -> bool:

@@ -7,7 +7,6 @@ with the RMS reprojection error; too few boards is an error that says what to ch
 """
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,25 +113,3 @@ def calibrate(frames: Iterator[np.ndarray], board: tuple[int, int], square_m: fl
     camera = CameraModel(float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]), int(size[0]), int(size[1]),
                          *d)
     return Calibration(camera, float(rms), len(image_points), seen)
-
-
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    c = sub.add_parser("calibrate", help="camera intrinsics and distortion from a chessboard video or photo folder; "
-                                         "prints a [camera] block")
-    c.add_argument("input", type=Path, metavar="VIDEO_OR_DIR")
-    c.add_argument("--board", required=True, help="inner corners COLSxROWS, e.g. 9x6 (a board of 10 x 7 squares)")
-    c.add_argument("--square", required=True, type=float, help="side of one square, metres")
-    c.add_argument("--every", type=int, default=5, help="videos: use every n-th frame (default 5)")
-    c.add_argument("--min-boards", dest="min_boards", type=int, default=5, help="refuse with fewer boards found")
-    c.set_defaults(handler=cmd_calibrate)
-
-
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    if not args.square > 0:
-        raise CalibrationError(f"--square {args.square}: the side of one square in metres, more than 0")
-    if args.every < 1 or args.min_boards < 3:
-        raise CalibrationError("--every must be at least 1 and --min-boards at least 3")
-    result = calibrate(read_frames(args.input, args.every), parse_board(args.board), args.square,
-                       min_boards=args.min_boards)
-    print(result.toml())
-    return 0

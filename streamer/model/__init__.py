@@ -10,6 +10,7 @@ import numpy as np
 from streamer.config.options import opt
 from streamer.core.finite import require_finite  # noqa: F401  (re-exported: callers import it from here)
 from streamer.model.backends import OnnxRuntimeBackend, TorchBackend, choose_backend
+from streamer.model.interface import Backend
 from streamer.model.precision import REQUESTS, PrecisionState
 from streamer.model.layout import check_checkpoint
 from streamer.model.preprocess import NET_SIZE, STRIDE, Preprocessor, network_size
@@ -75,11 +76,11 @@ class DepthModel:
         self.weights_sha256 = weights.sha256
         self.official_weights = weights.official
         # (backend, state) in one attribute: a reader never sees one precision's backend with another's state.
-        self._serving: tuple[object, PrecisionState] = (backend, PrecisionState())
+        self._serving: tuple[Backend, PrecisionState] = (backend, PrecisionState())
         self._switch_generation = 0
 
     @property
-    def backend(self):
+    def backend(self) -> Backend:
         return self._serving[0]
 
     @property
@@ -122,7 +123,7 @@ class PrecisionSwitch:
         self._model = model
         self._generation = generation
 
-    def set(self, state: PrecisionState, backend=None) -> None:
+    def set(self, state: PrecisionState, backend: Backend | None = None) -> None:
         """Serve `state` on `backend` (None: the backend serving now); one attribute store."""
         model = self._model
         if self._generation != model._switch_generation:

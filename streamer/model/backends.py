@@ -23,6 +23,7 @@ import numpy as np
 
 from streamer.core.files import atomic_write, file_sha256
 from streamer.errors import StreamerError
+from streamer.model.cache import evict_least_recently_used, remove_stale_parts, touch
 from streamer.model.export import DYNAMIC, export_in_child, export_network
 
 log = logging.getLogger(__name__)
@@ -117,40 +118,58 @@ class OnnxRuntimeBackend:
     def onnx_file(self, height: int, width: int) -> Path:
         """The cached export for this size, exporting it first if it is absent or damaged."""
         path = self.cache_path(height, width)
-        sidecar = path.with_suffix(".json")
-        if path.is_file() and sidecar.is_file():
-            try:
-                meta = json.loads(sidecar.read_text())
-                if meta.get("key") == self.cache_key(height, width) and meta.get("sha256") == file_sha256(path):
-                    _touch(path)  # "recently used": the cache cap removes the least recently used first
-                    return path
-            except (OSError, ValueError):
-                pass
+        if self._cached(path, height, width):
+            touch(path)  # "recently used": the cache cap removes the least recently used first
+            return path
+        if path.is_file():
             log.warning("ONNX export cache %s is damaged; exporting again", path)
         self._export(path, height, width)
         return path
 
+    def _cached(self, path: Path, height: int, width: int) -> bool:
+        sidecar = path.with_suffix(".json")
+        if not (path.is_file() and sidecar.is_file()):
+            return False
+        try:
+            meta = json.loads(sidecar.read_text())
+            return meta.get("key") == self.cache_key(height, width) and meta.get("sha256") == file_sha256(path)
+        except (OSError, ValueError):
+            return False
+
     def _export(self, path: Path, height: int, width: int) -> None:
+        """Export this size; a child's export also makes the dynamic-size graph (photo uploads) when it is missing:
+        the child's torch import is most of an export's cost, so one child does both."""
+        targets = [(path, height, width)]
+        dynamic = self.cache_path(DYNAMIC, DYNAMIC)
+        if not callable(self._source) and height != DYNAMIC and not self._cached(dynamic, DYNAMIC, DYNAMIC):
+            targets.append((dynamic, DYNAMIC, DYNAMIC))
         path.parent.mkdir(parents=True, exist_ok=True)
         log.info("exporting the network to ONNX for %s (once per weights, size and library versions)",
-                 "every input size" if height == DYNAMIC else f"{width}x{height}")
-        # The pid in the name tells the next start whose it is: a .part whose writer is gone is removed then.
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=".onnx.part", dir=path.parent)
-        os.close(fd)
+                 " and ".join("every input size" if h == DYNAMIC else f"{w}x{h}" for _, h, w in targets))
+        temps = []
         try:
+            for target, _, _ in targets:
+                # The pid in the name tells the next start whose it is: a .part whose writer is gone is removed then.
+                fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.{os.getpid()}.", suffix=".onnx.part",
+                                           dir=target.parent)
+                os.close(fd)
+                temps.append(tmp)
             if callable(self._source):
                 if self._network is None:
                     self._network = self._source()
-                export_network(self._network, tmp, height, width, self.opset)
+                export_network(self._network, temps[0], height, width, self.opset)
                 self.exports += 1
             else:
-                export_in_child(self._source, tmp, height, width, self.opset)
+                export_in_child(self._source, [(t, h, w) for t, (_, h, w) in zip(temps, targets, strict=True)],
+                                self.opset)
                 self.child_exports += 1
-            os.replace(tmp, path)
-            meta = {"key": self.cache_key(height, width), "sha256": file_sha256(path)}
-            atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
+            for tmp, (target, h, w) in zip(temps, targets, strict=True):
+                os.replace(tmp, target)
+                meta = {"key": self.cache_key(h, w), "sha256": file_sha256(target)}
+                atomic_write(target.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            for tmp in temps:
+                Path(tmp).unlink(missing_ok=True)
         evict_least_recently_used(self.cache_dir, self.cache_max_bytes, keep=path)
 
     def session(self, height: int, width: int):
@@ -171,67 +190,6 @@ class OnnxRuntimeBackend:
 
     def describe(self) -> dict:
         return {"backend": self.name, "device": "cpu", "threads": self.threads}
-
-
-def evict_least_recently_used(folder: Path, max_bytes: int, keep: Path) -> list[Path]:
-    """Delete exports, least recently used first, until the folder's exports total at most `max_bytes` (`keep`, the
-    one just made, stays whatever its size). A running session has its graph in memory: deleting its file is safe."""
-    exports = []
-    for onnx in folder.glob("midas_small_*.onnx"):
-        if "." in onnx.stem:  # derived files (int8 models) are the precision stage's to manage
-            continue
-        try:
-            exports.append((onnx.stat().st_mtime, onnx.stat().st_size, onnx))
-        except OSError:
-            continue
-    total = sum(size for _, size, _ in exports)
-    removed = []
-    for _, size, onnx in sorted(exports):
-        if total <= max_bytes:
-            break
-        if onnx == keep:
-            continue
-        onnx.unlink(missing_ok=True)
-        onnx.with_suffix(".json").unlink(missing_ok=True)
-        total -= size
-        removed.append(onnx)
-    if removed:
-        log.info("ONNX export cache over %d MB: removed the %d least recently used export(s): %s", max_bytes >> 20,
-                 len(removed), ", ".join(p.name for p in removed))
-    return removed
-
-
-def _touch(path: Path) -> None:
-    try:
-        os.utime(path)
-    except OSError:  # a read-only cache still serves; it just cannot record the use
-        pass
-
-
-def remove_stale_parts(folder: Path) -> list[Path]:
-    """Delete the `.part` files of exports whose process is gone (killed mid-export); returns what it removed."""
-    removed = []
-    for part in folder.glob(".*.onnx.part"):
-        fields = part.name.split(".")  # '', stem, pid, random, 'onnx', 'part'
-        pid = int(fields[2]) if len(fields) == 6 and fields[2].isdigit() else None
-        if pid is not None and (pid == os.getpid() or _alive(pid)):
-            continue
-        part.unlink(missing_ok=True)
-        removed.append(part)
-    if removed:
-        log.info("removed %d unfinished ONNX export(s) left by a process that was killed: %s", len(removed),
-                 ", ".join(p.name for p in removed))
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def ort_session(path: str | Path, threads: int, spinning: bool = True, arena: bool = True):

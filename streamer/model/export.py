@@ -39,13 +39,13 @@ def export_network(network, out: str | Path, height: int, width: int, opset: int
                           input_names=["image"], output_names=["depth"], do_constant_folding=True)
 
 
-def export_in_child(weights: str | Path, out: str | Path, height: int, width: int, opset: int) -> None:
-    """Run the strict load and the export in a child process; its WeightsError becomes ours.
+def export_in_child(weights: str | Path, targets: list[tuple[str | Path, int, int]], opset: int) -> None:
+    """Run the strict load and the exports (out, height, width) in one child process; its WeightsError becomes ours.
 
     The child dies with us: it is told to (PR_SET_PDEATHSIG, Linux) even if we are SIGKILLed, and whatever ends our
     wait early (a stop signal raised in this thread, a timeout) kills its whole process group before going on up."""
-    cmd = [sys.executable, "-m", "streamer.model.export", str(weights), str(out), str(height), str(width), str(opset),
-           str(os.getpid())]
+    cmd = [sys.executable, "-m", "streamer.model.export", str(weights), str(opset), str(os.getpid())]
+    cmd += [str(x) for target in targets for x in target]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, process_group=0)  # its own group: a terminal's Ctrl-C is ours to act on
     try:
@@ -80,7 +80,8 @@ def die_with_parent(parent_pid: int) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    weights, out, height, width, opset, parent = argv
+    """argv: WEIGHTS OPSET PARENT_PID, then OUT HEIGHT WIDTH for every graph to write (0 0: any size)."""
+    weights, opset, parent, *targets = argv
     if not die_with_parent(int(parent)):
         return 1
     from streamer.model.midas import build_network
@@ -91,7 +92,9 @@ def main(argv: list[str]) -> int:
     except WeightsError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
-    export_network(network, out, int(height), int(width), int(opset))
+    for i in range(0, len(targets), 3):
+        out, height, width = targets[i:i + 3]
+        export_network(network, out, int(height), int(width), int(opset))
     return 0
 
 

@@ -19,9 +19,8 @@ import numpy as np
 
 from streamer.errors import WeightsError
 
-WEIGHTS_NAME = "midas_v21_small_256.pt"  # the official file's name (weights.py fetches it under this name)
-
 LAYOUT_FILE = Path(__file__).with_name("midas_small_layout.json")  # key -> shape of MidasSmall's state dict
+CHECKPOINT_NAME = "midas_v21_small_256.pt"  # the official file's name, as users know the network
 FLOAT_STORAGES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16}
 
 
@@ -93,6 +92,11 @@ def layout_problems(given: dict[str, tuple[int, ...]], expected: dict[str, tuple
                                 ("shape mismatches", mis_shaped)) if keys]
 
 
+def not_midas_small(path: Path, problems: list[str]) -> WeightsError:
+    return WeightsError(f"weights file {path} is not a MiDaS v2.1 small ({CHECKPOINT_NAME}) checkpoint: "
+                        + "; ".join(problems))
+
+
 def check_checkpoint(path: Path) -> bool:
     """Raise WeightsError if the zip checkpoint at `path` is damaged, is not MidasSmall's layout, or holds NaN/Inf.
     True when checked; False for a legacy-format file this cannot read (the strict torch load must decide)."""
@@ -103,8 +107,7 @@ def check_checkpoint(path: Path) -> bool:
     with archive:
         problems = layout_problems({k: v.shape for k, v in tensors.items()}, expected_layout())
         if problems:
-            raise WeightsError(f"weights file {path} is not a MiDaS v2.1 small ({WEIGHTS_NAME}) checkpoint: "
-                               + "; ".join(problems))
+            raise not_midas_small(path, problems)
         prefix = next(n for n in archive.namelist() if n.endswith("data.pkl"))[: -len("data.pkl")]
         storages = {ref.storage: name for name, ref in tensors.items()}
         for (kind, key), name in storages.items():

@@ -26,6 +26,7 @@ import numpy as np
 from streamer.model import DepthModel
 from streamer.model.backends import ort_session
 from streamer.model.export import DYNAMIC
+from streamer.model.interface import OnnxExport
 from streamer.model.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
@@ -56,13 +57,14 @@ class PhotoRunner:
         return cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
-        if not hasattr(self._backend, "onnx_file"):  # torch: one shared module, called reentrantly
-            return self._backend.infer(x)
-        return self._session().run(None, {"image": x})[0][0]
+        backend = self._backend
+        if not isinstance(backend, OnnxExport):  # torch: one shared module, called reentrantly
+            return backend.infer(x)
+        return self._session(backend).run(None, {"image": x})[0][0]
 
-    def _session(self):
+    def _session(self, backend: OnnxExport):
         with self._lock:  # the export must not run twice at once
             if self._dynamic is None:
-                path = self._backend.onnx_file(DYNAMIC, DYNAMIC)  # exported once (child process), then cached
+                path = backend.onnx_file(DYNAMIC, DYNAMIC)  # exported once (child process), then cached
                 self._dynamic = ort_session(path, self.threads, spinning=False, arena=False)
             return self._dynamic

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from streamer.core.files import file_sha256
 from streamer.errors import WeightsError
-from streamer.model.layout import WEIGHTS_NAME, layout_problems
+from streamer.model.layout import CHECKPOINT_NAME, layout_problems, not_midas_small
 
+WEIGHTS_NAME = CHECKPOINT_NAME
 WEIGHTS_URL = "https://github.com/isl-org/MiDaS/releases/download/v2_1/midas_v21_small_256.pt"
 WEIGHTS_SHA256 = "70d6b9c891758c67f974a6097fb0c608c7ee67fb81ac3e5588847d5596d56fca"
 WEIGHTS_ENV = "DEPTH_STREAMER_WEIGHTS"  # a path that overrides the config key (the CLI flag overrides both)
@@ -139,8 +140,7 @@ def load_into(model, weights: LoadedWeights) -> None:
     problems = layout_problems({k: tuple(v.shape) for k, v in given.items()},
                                {k: tuple(v.shape) for k, v in expected.items()})
     if problems:
-        raise WeightsError(f"weights file {weights.path} is not a MiDaS v2.1 small ({WEIGHTS_NAME}) checkpoint: "
-                           + "; ".join(problems))
+        raise not_midas_small(weights.path, problems)
     full = {k: given.get(k, v) for k, v in expected.items()}
     model.load_state_dict(full, strict=True)
 

@@ -36,8 +36,11 @@ log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    def __init__(self, conf: dict[str, Any], model: DepthModel, metrics: Metrics | None = None) -> None:
-        """`metrics`: the process's registry (the Daemon's, so counters survive SIGHUP); a private one if None."""
+    def __init__(self, conf: dict[str, Any], model: DepthModel, metrics: Metrics | None = None,
+                 keep_http: HttpPublisher | None = None) -> None:
+        """`metrics`: the process's registry (the Daemon's, so counters survive SIGHUP); a private one if None.
+        `keep_http`: the previous pipeline's running HTTP server, adopted when its options are unchanged (SIGHUP):
+        its listener, MJPEG viewers and uploads in flight carry on."""
         self.conf = conf
         self.model = model
         self.metrics = metrics if metrics is not None else Metrics()
@@ -53,10 +56,11 @@ class Pipeline:
         self.renderer = FrameRenderer(conf["color"], overlay_alpha=daemon.overlay_alpha)
         http = conf["http"]
         self.still = PhotoRunner(model, threads=http.upload_threads) if http.max_uploads else None
+        adopt = keep_http if keep_http is not None and keep_http.running and keep_http.options == http else None
         stride = conf["zmq"].points_stride  # one decimation for every point cloud output
         self.publishers = Publishers(
             zmq=ZmqPublisher(conf["zmq"], renderer=self.renderer),
-            http=HttpPublisher(http, renderer=self.renderer, still=self.still),
+            http=adopt if adopt is not None else HttpPublisher(http, renderer=self.renderer, still=self.still),
             imagezmq=ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer) if daemon.imagezmq else None,
             foxglove=FoxglovePublisher(conf["foxglove"], conf["ros"], renderer=self.renderer, points_stride=stride)
             if conf["foxglove"].enabled else None,
@@ -75,6 +79,11 @@ class Pipeline:
                                   publishers=self.publishers, metric=self.metric, source_url=conf["source"].url,
                                   pause_when_idle=daemon.pause_when_idle, stall_s=daemon.stall_s,
                                   exposition=self.metrics.exposition)
+        # Running already (a previous pipeline's): it serves this pipeline from now on; not started, not stopped here.
+        self.adopted: tuple[Publisher, ...] = ()
+        if adopt is not None:
+            adopt.adopt(renderer=self.renderer, status=self.status, still=self.still)
+            self.adopted = (adopt,)
         self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers.all, stats=stats,
                                       status=self.status, metrics=self.metrics.frames(camera), tap=self.precision,
                                       metric=self.metric)
@@ -84,6 +93,8 @@ class Pipeline:
         started: list[Publisher] = []
         try:
             for publisher in self.publishers.all:
+                if publisher in self.adopted:
+                    continue
                 publisher.start(self.status)  # binds now (ListenError names the port): before any camera is opened
                 started.append(publisher)
             if self.anchors is not None:
@@ -126,12 +137,14 @@ class Pipeline:
             time.sleep(0.02)
         time.sleep(min(0.3, max(0.0, deadline - time.monotonic())))  # publisher threads poll every 0.1 s
 
-    def stop(self, timeout: float = 1.0) -> None:
+    def stop(self, timeout: float = 1.0, keep: Publisher | None = None) -> None:
+        """Stop every stage; `keep` (the HTTP server a reload adopts) stays running."""
         # Upstream first, so nothing new flows into a stage that is shutting down.
         self.source.stop(timeout)
         self.worker.stop(timeout)
         self.precision.stop(timeout)
         for publisher in self.publishers.all:
-            publisher.stop(timeout)
+            if publisher is not keep:
+                publisher.stop(timeout)
         if self.anchors is not None:
             self.anchors.stop(timeout)

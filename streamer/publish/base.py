@@ -16,6 +16,7 @@ from typing import Any
 
 import zmq
 
+from streamer.config.net import zmq_endpoint
 from streamer.core.frame import DepthFrame
 from streamer.core.handoff import LatestSlot
 from streamer.core.status import PipelineStatus
@@ -148,9 +149,8 @@ def bind_zmq(kind: int, host: str, port: int, hwm: int, label: str) -> tuple[zmq
     sock.setsockopt(zmq.SNDHWM, hwm)
     sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
     sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6000)
-    bind_host = "*" if host in ("*", "0.0.0.0") else host
     try:
-        sock.bind(f"tcp://{bind_host}:{port or '*'}")
+        sock.bind(zmq_endpoint(host, port))
     except zmq.ZMQError as e:
         sock.close()
         ctx.term()

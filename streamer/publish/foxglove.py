@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 
 import foxglove
-import numpy as np
 from foxglove.channels import (CameraCalibrationChannel, CompressedImageChannel, FrameTransformsChannel,
                                PointCloudChannel, RawImageChannel)
 
@@ -23,11 +22,10 @@ from streamer.config.net import host_problem
 from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
 from streamer.core.redact import redact_data
-from streamer.geometry import CameraModel, Mount
 from streamer.publish.base import Publisher
 from streamer.publish.exposure import warn_if_exposed
 from streamer.publish.foxglove_messages import FoxgloveMessages
-from streamer.publish.topics import RosOptions
+from streamer.publish.topics import RosOptions, frame_geometry
 from streamer.render.renderer import FrameRenderer
 from streamer.render.views import VIEWS
 
@@ -103,6 +101,7 @@ class FoxglovePublisher(Publisher):
         self._server = None
         self._channels: dict[str, object] = {}
         self._next_status = 0.0
+        self._problems: dict[str, str] = {}  # status notices shown in the Foxglove app: id -> message
         self._last_frame: DepthFrame | None = None
         self.url = ""  # ws://host:port once listening
         self.app_url = ""  # the Foxglove web app's link that opens this server as its data source
@@ -142,7 +141,7 @@ class FoxglovePublisher(Publisher):
         model, a mount): a client sees only channels that will publish."""
         channel = self._channels.get(name)
         if channel is None:
-            ctx, topic = self._context, self.ros.topic(name if name != "tf" else "tf")
+            ctx, topic = self._context, self.ros.topic(name)
             if name == "metric":
                 channel = RawImageChannel(topic, context=ctx, metadata={"unit": "m (z-depth; NaN invalid, +inf "
                                                                                 "beyond range)"})
@@ -209,8 +208,10 @@ class FoxglovePublisher(Publisher):
         if now < self._next_status:
             return
         self._next_status = now + self.options.status_interval_s
+        status = self._status()
+        self._show_problems(status)
         if self._wanted("status"):
-            self._log("status", self._status(), time.time_ns())
+            self._log("status", status, time.time_ns())
         frame = self._last_frame
         mount = frame_geometry(frame)[1] if frame is not None else None
         if mount is not None and self._wanted("tf"):  # static, but resent so a client that joins later has it
@@ -232,6 +233,24 @@ class FoxglovePublisher(Publisher):
             status.update(state="unknown", reason=f"pipeline status failed: {e!r}")
         return redact_data(status)
 
+    def _show_problems(self, status: dict) -> None:
+        """What is wrong - no signal, unhealthy, a publisher's error (the recorder's full disk) - as the Foxglove app's
+        own problem notices (the server's status messages, same id each time), removed again once it is mended."""
+        problems = {}
+        if status["state"] in ("no_signal", "unhealthy", "unknown"):
+            problems["pipeline"] = (f"depth-streamer: {status['reason']}", foxglove.StatusLevel.Warning)
+        for name, counters in (status.get("stats") or {}).get("publishers", {}).items():
+            if isinstance(counters, dict) and counters.get("error"):
+                problems[name] = (f"depth-streamer {name}: {counters['error']}", foxglove.StatusLevel.Error)
+        if self._server is None:
+            return
+        for key, (message, level) in problems.items():  # every tick: a client that connects later sees it too
+            self._server.publish_status(message, level, id=key)
+        gone = [key for key in self._problems if key not in problems]
+        if gone:
+            self._server.remove_status(gone)
+        self._problems = {key: message for key, (message, _) in problems.items()}
+
     def _close(self) -> None:
         for channel in self._channels.values():
             channel.close()  # type: ignore[attr-defined]
@@ -239,10 +258,3 @@ class FoxglovePublisher(Publisher):
         if self._server is not None:
             self._server.stop()
             self._server = None
-
-
-def frame_geometry(frame: DepthFrame) -> tuple[CameraModel | None, Mount | None, np.ndarray | None]:
-    """(camera model, mount, metric map) the frame carries; None for what it does not know. A metric map is only
-    used with a camera model (without one it cannot be calibrated or back-projected)."""
-    metric = frame.metric if frame.camera is not None else None
-    return frame.camera, frame.mount, metric

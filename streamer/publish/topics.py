@@ -1,4 +1,5 @@
-"""`[ros]`: the ROS names both the Foxglove server and the rosbag2 recorder use - topics, the optical frame, its parent.
+"""`[ros]`: the ROS names both the Foxglove server and the rosbag2 recorder use - topics, the optical frame, its
+parent - and what of a frame they publish (stamps, the camera model, mount and metric map it carries).
 
 One home for them, so a live Foxglove layout and a recorded bag show the same topic names and frames, and `ros2 bag
 play` of a recording feeds a robot's own tools under the names its live view used. Stamps are the frame's capture
@@ -9,8 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
+from streamer.geometry import CameraModel, Mount
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -64,3 +68,10 @@ def stamp_ns(frame: DepthFrame) -> int:
 def split_ns(ns: int) -> tuple[int, int]:
     """(sec, nanosec) of a nanosecond stamp, as builtin_interfaces/Time and foxglove.Timestamp take it."""
     return ns // 1_000_000_000, ns % 1_000_000_000
+
+
+def frame_geometry(frame: DepthFrame) -> tuple[CameraModel | None, Mount | None, np.ndarray | None]:
+    """(camera model, mount, metric map) the frame carries; None for what it does not know. A metric map is only
+    used with a camera model (without one it cannot be calibrated or back-projected)."""
+    metric = frame.metric if frame.camera is not None else None
+    return frame.camera, frame.mount, metric

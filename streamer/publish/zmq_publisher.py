@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import zmq
 
-from streamer.config.net import host_problem
+from streamer.config.net import check_zmq_bind
 from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
 from streamer.core.redact import redact_data
@@ -60,9 +60,7 @@ class ZmqPublisherOptions:
 
     def validate(self) -> None:
         """Checks that need the outside world; the config loader calls it once before anything starts."""
-        problem = host_problem(self.host, star=True)
-        if problem:
-            raise ValueError(f"host = {self.host!r}: {problem}")
+        check_zmq_bind(self.host, self.port)
 
 
 class ZmqPublisher(Publisher):

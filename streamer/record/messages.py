@@ -9,6 +9,7 @@ Every header.stamp is the frame's capture time; frame_id the optical frame (`[ro
 from __future__ import annotations
 
 import numpy as np
+from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.typesys import Stores, get_typestore
 
 from streamer.core.frame import DepthFrame
@@ -22,6 +23,11 @@ MSGTYPES = {"relative": "sensor_msgs/msg/Image", "metric": "sensor_msgs/msg/Imag
             "color": "sensor_msgs/msg/CompressedImage", "camera_info": "sensor_msgs/msg/CameraInfo",
             "points": "sensor_msgs/msg/PointCloud2", "tf_static": "tf2_msgs/msg/TFMessage",
             "status": "std_msgs/msg/String"}
+# /tf_static is latched in ROS 2 (reliable, transient local, keep last 1): recorded as offered so `ros2 bag play`
+# republishes it the same way and a subscriber that joins later still gets the transform.
+_FOREVER = QosTime(0, 0)  # the RMW default: no deadline, no lifespan, no lease
+TF_STATIC_QOS = (Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, QosDurability.TRANSIENT_LOCAL, _FOREVER,
+                     _FOREVER, QosLiveliness.AUTOMATIC, _FOREVER, False),)
 
 
 class RosMessages:

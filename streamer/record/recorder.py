@@ -21,9 +21,8 @@ from streamer.core.frame import DepthFrame
 from streamer.core.handoff import BoundedQueue
 from streamer.core.redact import redact_data
 from streamer.publish.base import Publisher
-from streamer.publish.foxglove import frame_geometry
-from streamer.publish.topics import RosOptions, stamp_ns
-from streamer.record.messages import MSGTYPES, TYPESTORE, RosMessages
+from streamer.publish.topics import RosOptions, frame_geometry, stamp_ns
+from streamer.record.messages import MSGTYPES, TF_STATIC_QOS, TYPESTORE, RosMessages
 from streamer.record.options import RecordOptions
 from streamer.record.splits import fsync_tree, new_split_path, recover, rotate
 from streamer.render.renderer import FrameRenderer
@@ -120,8 +119,9 @@ class Recorder(Publisher):
         assert self._writer is not None
         conn = self._conns.get(kind)
         if conn is None:
-            conn = self._conns[kind] = self._writer.add_connection(self.ros.topic(kind), MSGTYPES[kind],
-                                                                   typestore=TYPESTORE)
+            conn = self._conns[kind] = self._writer.add_connection(
+                self.ros.topic(kind), MSGTYPES[kind], typestore=TYPESTORE,
+                offered_qos_profiles=TF_STATIC_QOS if kind == "tf_static" else ())
         self._writer.write(conn, stamp, data)
         self._split_bytes += len(data)
         self.bytes_written += len(data)

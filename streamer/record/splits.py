@@ -21,6 +21,7 @@ from pathlib import Path
 from mcap.records import Channel, Message, Schema
 from mcap.stream_reader import StreamReader
 from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2.metadata import parse_qos
 
 from streamer.record.messages import TYPESTORE
 
@@ -73,7 +74,7 @@ def new_split_path(root: Path) -> Path:
 
 def rotate(root: Path, max_bytes: int, keep: Path | None = None) -> list[Path]:
     """Delete the oldest splits (never `keep`, the open one) until all of them fit in `max_bytes`; returns what went."""
-    splits = [s for s in list_splits(root)]
+    splits = list_splits(root)
     sizes = {s.path: s.size() for s in splits}
     total = sum(sizes.values())
     gone = []
@@ -152,8 +153,9 @@ def _rewrite(source: Path, target: Path) -> tuple[int, float]:
                         conn = connections.get(channel.id)
                         if conn is None:
                             msgtype = schemas[channel.schema_id].name
-                            conn = connections[channel.id] = writer.add_connection(channel.topic, msgtype,
-                                                                                   typestore=TYPESTORE)
+                            qos = parse_qos(channel.metadata.get("offered_qos_profiles", ""))
+                            conn = connections[channel.id] = writer.add_connection(
+                                channel.topic, msgtype, typestore=TYPESTORE, offered_qos_profiles=qos)
                         writer.write(conn, record.log_time, record.data)
                         count += 1
                         first = record.log_time if first is None else min(first, record.log_time)

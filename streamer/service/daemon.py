@@ -170,13 +170,15 @@ class Daemon:
             log.error("reload refused, keeping the running configuration: %s", exc)
             self.notifier.notify("READY=1")
             return
-        old.stop(0.8)
+        # The same listener: keep the server, its MJPEG viewers and the uploads it is computing (no cut, no rebind).
+        keep = old.http if new_conf["http"] == self.conf["http"] else None
+        old.stop(0.8, keep=keep)
         try:
-            fresh = Pipeline(new_conf, model, self.metrics)
+            fresh = Pipeline(new_conf, model, self.metrics, keep_http=keep)
             fresh.start(new_conf["daemon"].warmup_timeout_s)
         except StreamerError as exc:
             log.error("reload failed (%s); restarting with the previous configuration", exc)
-            fresh = Pipeline(self.conf, old.model, self.metrics)
+            fresh = Pipeline(self.conf, old.model, self.metrics, keep_http=keep)
             fresh.start(self.conf["daemon"].warmup_timeout_s)
         else:
             self.conf = new_conf

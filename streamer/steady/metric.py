@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from streamer.config.net import zmq_endpoint_problem
 from streamer.config.options import opt
 from streamer.geometry import MODES, AnchorFit, CameraModel, CameraOptions, Mount, to_metric
 from streamer.geometry.fit import score
@@ -60,17 +61,24 @@ class MetricOptions:
     def validate(self) -> None:
         if self.mode == "fixed" and self.scale <= 0:
             raise ValueError("scale: fixed mode needs a positive scale (1/z = scale * depth + shift)")
-        if not self.anchors_endpoint.startswith(("tcp://", "ipc://")):
-            raise ValueError(f"anchors_endpoint = {self.anchors_endpoint!r}: expected tcp://HOST:PORT or ipc://PATH")
+        problem = zmq_endpoint_problem(self.anchors_endpoint)
+        if problem:
+            raise ValueError(f"anchors_endpoint = {self.anchors_endpoint!r}: {problem}")
 
 
 SCORE_EVERY_S = 1.0  # live scoring against the truth costs ~2 ms: once a second is plenty for /stats
 
 
 class AnchorFeed(Protocol):
-    """Where points mode gets anchors: the newest set received, or None."""
+    """Where points mode gets anchors (sources/anchors.py's AnchorReceiver)."""
 
-    def latest(self) -> AnchorSet | None: ...
+    def latest(self) -> AnchorSet | None:
+        """The newest set received, or None."""
+        ...
+
+    def snapshot(self) -> dict:
+        """What /stats shows of the feed: its address and counters."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +164,7 @@ class MetricStage:
                                "roll_deg": mount.roll_deg} if mount is not None else None}
         if self.truth_score is not None:
             out["truth"] = self.truth_score
-        if self._anchors is not None and hasattr(self._anchors, "snapshot"):
+        if self._anchors is not None:
             out["anchors"] = self._anchors.snapshot()
         return out
 

@@ -35,6 +35,7 @@ class FoxgloveClient:
     timeout: float = 10.0
     channels: dict[int, dict] = field(default_factory=dict)  # channel id -> the advertised channel
     server_info: dict = field(default_factory=dict)
+    statuses: dict[str, dict] = field(default_factory=dict)  # the server's status notices by id (op "status")
     subprotocol: str | None = None
 
     def __post_init__(self) -> None:
@@ -56,6 +57,14 @@ class FoxgloveClient:
 
     def topics(self) -> dict[str, dict]:
         return {c["topic"]: c for c in self.channels.values()}
+
+    def wait_status(self, check, timeout: float | None = None) -> None:  # noqa: ANN001 -- a predicate on statuses
+        """Read control messages until `check(self.statuses)` holds."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while not check(self.statuses):
+            left = deadline - time.monotonic()
+            assert left > 0, f"status notices not as expected within the timeout: {self.statuses}"
+            self._read(left)
 
     def wait_topics(self, topics: set[str], timeout: float | None = None) -> None:
         """Read control messages until every topic in `topics` is advertised."""
@@ -128,6 +137,11 @@ class FoxgloveClient:
         elif op == "advertise":
             for channel in msg["channels"]:
                 self.channels[channel["id"]] = channel
+        elif op == "status":
+            self.statuses[msg.get("id", "")] = msg
+        elif op == "removeStatus":
+            for sid in msg["statusIds"]:
+                self.statuses.pop(sid, None)
         elif op == "unadvertise":
             for cid in msg["channelIds"]:
                 self.channels.pop(cid, None)

@@ -242,3 +242,17 @@ def test_a_flooding_client_does_not_slow_the_publisher(foxglove, feeder):
     assert pub.errors == 0 and sent >= 0.5 * fed, (sent, fed)
     seqs = [round(float(np.frombuffer(m.message.data, "<f4")[0])) for m in got]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def test_a_publisher_error_becomes_a_problem_notice_and_goes_away(foxglove):
+    """A recorder's write error (in /stats) shows in the Foxglove app as an error notice, and is removed once mended."""
+    error = ["recording stopped: writing x failed: [Errno 28] No space left on device"]
+    stats = lambda: {"publishers": {"recorder": {"state": "error" if error[0] else "recording",  # noqa: E731
+                                                 "error": error[0]}}}
+    pub = foxglove(status_interval_s=0.1, status=CallableStatus(stats=stats))
+    with FoxgloveClient(f"ws://127.0.0.1:{pub.port}") as client:
+        client.wait_status(lambda s: "recorder" in s)
+        notice = client.statuses["recorder"]
+        assert notice["level"] == 2 and "No space left on device" in notice["message"]  # 2 = error
+        error[0] = ""
+        client.wait_status(lambda s: "recorder" not in s)

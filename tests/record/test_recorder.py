@@ -73,6 +73,10 @@ def test_splits_are_rosbag2_bags_that_both_readers_deserialise(tmp_path):
     topics = {ROS.topic(k) for k in ("relative", "color", "camera_info", "metric", "points", "tf_static")}
     total = 0
     for split in splits:
+        with Reader(split.path) as reader:  # /tf_static latched, as ros2 bag play must republish it
+            (tf_conn,) = [c for c in reader.connections if c.topic == "/tf_static"]
+            (qos,) = tf_conn.ext.offered_qos_profiles
+            assert (qos.durability.name, qos.reliability.name, qos.depth) == ("TRANSIENT_LOCAL", "RELIABLE", 1)
         by_rosbags, by_mcap = read_rosbags(split.path), read_mcap(split.path)
         assert [(t, s) for t, s, _ in by_rosbags] == [(t, s) for t, s, _ in by_mcap]
         assert topics <= {t for t, _, _ in by_rosbags}
@@ -116,10 +120,12 @@ def test_rotation_deletes_the_oldest_splits_and_keeps_under_max_total(tmp_path):
 
 
 def test_a_torn_split_is_repaired_and_a_hopeless_one_set_aside(tmp_path, caplog):
-    record(tmp_path, [make_frame(i, h=240, w=320, noise=True) for i in range(30)], fps=60, split_s=3600.0,
+    record(tmp_path, [geometry_frame(i, h=240, w=320) for i in range(30)], fps=60, split_s=3600.0,
            max_fps=0, compression="none")
     (split,) = list_splits(tmp_path)
     complete = len(read_rosbags(split.path))
+    with Reader(split.path) as reader:
+        offered = {c.topic: c.ext.offered_qos_profiles for c in reader.connections}
     (mcap_file,) = split.path.glob("*.mcap")
     data = mcap_file.read_bytes()
     mcap_file.write_bytes(data[: int(len(data) * 0.7)])  # what a SIGKILL mid-chunk leaves: no summary, torn end
@@ -130,6 +136,8 @@ def test_a_torn_split_is_repaired_and_a_hopeless_one_set_aside(tmp_path, caplog)
     lines = recover(tmp_path)
     assert len(lines) == 2 and any("repaired" in x for x in lines) and any("set aside" in x for x in lines)
     repaired = read_rosbags(split.path)
+    with Reader(split.path) as reader:  # what the channels offered survives the repair
+        assert {c.topic: c.ext.offered_qos_profiles for c in reader.connections} == offered
     assert 0 < len(repaired) < complete and repaired == sorted(repaired, key=lambda m: m[1])
     assert [(t, s) for t, s, _ in read_mcap(split.path)] == [(t, s) for t, s, _ in repaired]
     assert (tmp_path / "000007_20260101T000000Z.unreadable").is_dir() and not hopeless.exists()

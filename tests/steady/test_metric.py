@@ -27,6 +27,9 @@ class Feed:
     def latest(self):
         return self.anchors
 
+    def snapshot(self):
+        return {"endpoint": "test"}
+
 
 def stage(anchors=None, **opts) -> MetricStage:
     return MetricStage(MetricOptions(**opts), CameraOptions(), source_camera=demo_camera(*SHAPE[::-1]),

@@ -57,7 +57,7 @@ class OpenVinoBackend:
 
         self._core = openvino.Core()
         self.layout = {**LAYOUT, **(layout or {})}
-        self._model_file = model_file
+        self.model_file = model_file
         self.precision = precision
         self.threads = threads or default_threads()
         # int8 layers run int8 whatever the hint; f32 keeps the layers quantize.py left in float exactly float.
@@ -72,7 +72,7 @@ class OpenVinoBackend:
             if key not in self._compiled:
                 config = {"INFERENCE_PRECISION_HINT": self._hint, "INFERENCE_NUM_THREADS": self.threads,
                           **self.layout}
-                self._compiled[key] = self._core.compile_model(str(self._model_file(height, width)), "CPU", config)
+                self._compiled[key] = self._core.compile_model(str(self.model_file(height, width)), "CPU", config)
             return self._compiled[key]
 
     def infer(self, x: np.ndarray) -> np.ndarray:
@@ -91,7 +91,7 @@ class OrtFileBackend:
     name = "onnxruntime"
 
     def __init__(self, model_file: ModelFile, precision: str, threads: int = 0) -> None:
-        self._model_file = model_file
+        self.model_file = model_file
         self.precision = precision
         self.threads = threads or default_threads()
         self._sessions: dict[tuple[int, int], object] = {}
@@ -101,7 +101,7 @@ class OrtFileBackend:
         key = (height, width)
         with self._lock:
             if key not in self._sessions:
-                self._sessions[key] = ort_session(self._model_file(height, width), self.threads)
+                self._sessions[key] = ort_session(self.model_file(height, width), self.threads)
             return self._sessions[key]
 
     def infer(self, x: np.ndarray) -> np.ndarray:

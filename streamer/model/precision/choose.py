@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import statistics
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from streamer.core import timing
+from streamer.model.interface import Backend, OnnxExport
 from streamer.model.precision import REQUESTS
 from streamer.model.precision.backends import engine_for, make_backend
 from streamer.model.precision.calibration import FrameSet, network_inputs
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Choice:
     precision: str
-    backend: object
+    backend: Backend
     results: list[GateResult] = field(default_factory=list)
     reason: str = ""
 
@@ -62,7 +63,7 @@ def resolve_precision(requested: str, cpu: CpuFeatures | None = None, engine: st
 class Int8Model:
     """(height, width) -> cached int8 file: the fp32 export for that size, calibrated on `frames` fitted to it."""
 
-    def __init__(self, fp32_backend, frames: FrameSet, settings: QuantSettings = DEFAULT_SETTINGS) -> None:
+    def __init__(self, fp32_backend: OnnxExport, frames: FrameSet, settings: QuantSettings = DEFAULT_SETTINGS) -> None:
         self.fp32, self.frames, self.settings = fp32_backend, frames, settings
         self.builds = 0  # quantisations this object ran (cache misses)
 
@@ -74,8 +75,8 @@ class Int8Model:
         return path
 
 
-def build_candidate(precision: str, fp32_backend, frames: FrameSet | None, threads: int = 0, engine: str = "auto",
-                    settings: QuantSettings = DEFAULT_SETTINGS, cpu: CpuFeatures | None = None,
+def build_candidate(precision: str, fp32_backend: OnnxExport, frames: FrameSet | None, threads: int = 0,
+                    engine: str = "auto", settings: QuantSettings = DEFAULT_SETTINGS, cpu: CpuFeatures | None = None,
                     layout: dict | None = None):
     """A backend for `precision` over the fp32 backend's ONNX export (int8 needs calibration `frames`); `layout`:
     OpenVINO properties over backends.LAYOUT."""
@@ -89,26 +90,10 @@ def build_candidate(precision: str, fp32_backend, frames: FrameSet | None, threa
     raise ValueError(f"no low-precision backend for {precision!r}")
 
 
-def _run(backend, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], float]:
+def _run(backend: Backend, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], float]:
     backend.infer(inputs[0])  # builds the session/compiled model for this size; not timed
-    maps, times = [], []
-    for x in inputs:
-        t0 = time.perf_counter()
-        maps.append(backend.infer(x))
-        times.append((time.perf_counter() - t0) * 1e3)
-    return maps, statistics.median(times)
-
-
-def race(backends: Mapping[str, object], x: np.ndarray, rounds: int = 5, runs: int = 4) -> dict[str, float]:
-    """Median ms per backend, timed round-robin on the same input (load from elsewhere hits every one alike)."""
-    times: dict[str, list[float]] = {k: [] for k in backends}
-    for _ in range(rounds):
-        for name, backend in backends.items():
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                backend.infer(x)
-                times[name].append((time.perf_counter() - t0) * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
+    timed = [timing.timed(lambda x=x: backend.infer(x)) for x in inputs]
+    return [m for m, _ in timed], statistics.median(ms for _, ms in timed)
 
 
 def evaluate(reference: Sequence[np.ndarray], candidate, precision: str, inputs: Sequence[np.ndarray],
@@ -117,7 +102,8 @@ def evaluate(reference: Sequence[np.ndarray], candidate, precision: str, inputs:
     return compare(reference, maps, precision, thresholds, ms)
 
 
-def choose(fp32_backend, candidates: Mapping[str, object | Callable[[], object]], held_out_inputs: Sequence[np.ndarray],
+def choose(fp32_backend: Backend, candidates: Mapping[str, Backend | Callable[[], Backend]],
+           held_out_inputs: Sequence[np.ndarray],
            thresholds: Thresholds = DEFAULT_THRESHOLDS, requested: str = "auto", notes: Sequence[str] = (),
            race: bool = True) -> Choice:
     """Gate each candidate (a backend, or a zero-argument builder of one) on the held-out inputs, then race the
@@ -131,10 +117,10 @@ def choose(fp32_backend, candidates: Mapping[str, object | Callable[[], object]]
         raise ValueError("the gate needs held-out frames")
     reference, _ = _run(fp32_backend, held_out_inputs)
     results: list[GateResult] = []
-    backends: dict[str, object] = {}
+    backends: dict[str, Backend] = {}
     for precision, candidate in candidates.items():
         try:
-            backend = candidate() if callable(candidate) and not hasattr(candidate, "infer") else candidate
+            backend = candidate if isinstance(candidate, Backend) else candidate()
             result = evaluate(reference, backend, precision, held_out_inputs, thresholds)
         except Exception as exc:  # a failed build or compile refuses this precision, never the daemon
             log.warning("%s: could not build or run it: %s", precision, exc)
@@ -169,9 +155,10 @@ def choose(fp32_backend, candidates: Mapping[str, object | Callable[[], object]]
     return Choice("fp32", fp32_backend, results, f"precision fp32 ({tail}); " + "; ".join(parts))
 
 
-def _raced(results: Sequence[GateResult], fp32_backend, backends: Mapping[str, object],
+def _raced(results: Sequence[GateResult], fp32_backend: Backend, backends: Mapping[str, Backend],
            x: np.ndarray) -> list[GateResult]:
-    times = race({"fp32": fp32_backend, **{r.precision: backends[r.precision] for r in results}}, x)
+    contenders = {"fp32": fp32_backend, **{r.precision: backends[r.precision] for r in results}}
+    times = timing.race({name: backend.infer for name, backend in contenders.items()}, [x], rounds=5, runs=4)
     for r in results:
         log.info("race on %s: %s %.1f ms, fp32 %.1f ms", "x".join(map(str, x.shape[2:])), r.precision,
                  times[r.precision], times["fp32"])

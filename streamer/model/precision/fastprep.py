@@ -6,13 +6,13 @@ when it passes and is faster; otherwise the exact path stays, and the reason say
 """
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from streamer.core import timing
+from streamer.model.interface import Backend
 from streamer.model.precision.gate import GateResult, Thresholds, compare
 from streamer.model.preprocess import Preprocessor
 
@@ -33,26 +33,13 @@ class PreprocessChoice:
                 f"{self.float32_ms:.2f} ms vs exact {self.exact_ms:.2f} ms a frame")
 
 
-def _time(prep: Preprocessor, frames: Sequence[np.ndarray], rounds: int = 3) -> float:
-    times = []
-    for _ in range(rounds):
-        for bgr in frames:
-            t0 = time.perf_counter()
-            prep(bgr)
-            times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
-def choose_preprocess(fp32_backend, frames: Sequence[np.ndarray], net_size: int,
+def choose_preprocess(fp32_backend: Backend, frames: Sequence[np.ndarray], net_size: int,
                       thresholds: Thresholds) -> PreprocessChoice:
     """Gate and time float32 preprocessing against the exact one on these BGR frames (through the fp32 network)."""
     exact, fast = Preprocessor(net_size), Preprocessor(net_size, exact=False)
     reference = [fp32_backend.infer(exact(f)) for f in frames]
     candidate = [fp32_backend.infer(fast(f)) for f in frames]
     result = compare(reference, candidate, "float32 preprocessing", thresholds)
-    exact_ms, fast_ms = 0.0, 0.0
-    for _ in range(2):  # interleaved: sequential timings on a shared machine compare loads
-        exact_ms += _time(exact, frames)
-        fast_ms += _time(fast, frames)
-    mode = "float32" if result.passed and fast_ms < exact_ms else "exact"
-    return PreprocessChoice(mode, result, exact_ms / 2, fast_ms / 2)
+    ms = timing.race({"exact": exact, "float32": fast}, frames, rounds=6)  # interleaved, on the same frames
+    mode = "float32" if result.passed and ms["float32"] < ms["exact"] else "exact"
+    return PreprocessChoice(mode, result, ms["exact"], ms["float32"])

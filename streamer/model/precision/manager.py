@@ -22,7 +22,9 @@ import cv2
 import numpy as np
 
 from streamer.model.precision import FALLBACK, PrecisionState
-from streamer.model.precision.backends import engine_for, make_backend
+from streamer.model import ModelOptions
+from streamer.model.interface import Backend, OnnxExport
+from streamer.model.precision.backends import OpenVinoBackend, OrtFileBackend, engine_for, make_backend
 from streamer.model.precision.cache import Verdict, VerdictCache, verdict_key
 from streamer.model.precision.calibration import FrameCollector, FrameSet, load_frame_set, network_inputs
 from streamer.model.precision.choose import Choice, Int8Model, build_candidate, choose, resolve_precision
@@ -40,8 +42,9 @@ def thresholds_from(options) -> Thresholds:
 
 
 class PrecisionManager:
-    def __init__(self, options, fp32_backend, cpu: CpuFeatures | None = None, build=build_candidate,
-                 cache: VerdictCache | None = None, source: str = "", has_openvino: bool | None = None) -> None:
+    def __init__(self, options: ModelOptions, fp32_backend: Backend, cpu: CpuFeatures | None = None,
+                 build=build_candidate, cache: VerdictCache | None = None, source: str = "",
+                 has_openvino: bool | None = None) -> None:
         """`build(precision, fp32, frames, threads, engine, settings, cpu)` makes a candidate (tests pass fakes);
         `cache`: where verdicts are kept across restarts (None: nowhere); `source`: what the frames come from."""
         self.options = options
@@ -50,11 +53,11 @@ class PrecisionManager:
         self.cpu = cpu or detect()
         self.settings: QuantSettings = replace(DEFAULT_SETTINGS, reduce_range=self.cpu.reduce_range())
         self.cache, self.source = cache, source
-        pinning = getattr(options, "openvino_pinning", "auto")
+        pinning = options.openvino_pinning
         self.layout = {} if pinning == "auto" else {"ENABLE_CPU_PINNING": pinning == "on"}
-        if getattr(fp32_backend, "name", "") != "onnxruntime":
-            self.tries, self.notes = [], [f"low precision runs from the ONNX export; backend "
-                                          f"{getattr(fp32_backend, 'name', '?')} stays fp32"]
+        if fp32_backend.name != "onnxruntime":
+            self.tries, self.notes = [], [f"low precision runs from the ONNX export; backend {fp32_backend.name} "
+                                          "stays fp32"]
         else:
             self.tries, self.notes = resolve_precision(options.precision, self.cpu, options.precision_engine,
                                                        has_openvino)
@@ -104,7 +107,7 @@ class PrecisionManager:
         held = network_inputs(frames.held_out, *self.size)
         self.choice = choose(self.fp32, {p: self._builder(p) for p in self.tries}, held, thresholds_from(self.options),
                              self.options.precision, [*self.notes, frames.describe()], race=self.race)
-        if getattr(self.options, "preprocess", "exact") == "auto":
+        if self.options.preprocess == "auto":
             self.preprocess = choose_preprocess(self.fp32, frames.held_out, self.options.net_size,
                                                 thresholds_from(self.options))
             self.choice.reason += f"; {self.preprocess.reason}"
@@ -121,7 +124,8 @@ class PrecisionManager:
     # -- verdicts kept across restarts -----------------------------------------------------------------------------
     def _key(self, size: tuple[int, int]) -> dict:
         o = self.options
-        return verdict_key(weights_sha256=getattr(self.fp32, "weights_sha256", "?"), size=size,
+        sha256 = self.fp32.weights_sha256 if isinstance(self.fp32, OnnxExport) else "?"
+        return verdict_key(weights_sha256=sha256, size=size,
                            settings=self.settings, thresholds=thresholds_from(o), requested=o.precision,
                            engine=o.precision_engine, threads=o.threads, cpu=self.cpu, source=self.source,
                            layout=self.layout)
@@ -234,8 +238,10 @@ def _with_race(results: list[GateResult], before: GateResult | None) -> list[Gat
             else r for r in results]
 
 
-def _builds(backend) -> int:
-    return getattr(getattr(backend, "_model_file", None), "builds", 0)
+def _builds(backend: Backend) -> int:
+    """int8 quantisations run to make this candidate (0: none, or its file came from the cache)."""
+    model_file = backend.model_file if isinstance(backend, (OpenVinoBackend, OrtFileBackend)) else None
+    return model_file.builds if isinstance(model_file, Int8Model) else 0
 
 
 def _sha256(path) -> str:

@@ -25,7 +25,7 @@ import time
 
 from streamer.core.frame import DepthFrame
 from streamer.core.redact import redact, redact_data
-from streamer.core.status import Health
+from streamer.core.status import Health, PipelineStatus
 from streamer.photo.depth import PhotoDepth
 from streamer.publish.base import Publisher
 from streamer.publish.exposure import warn_if_exposed
@@ -62,6 +62,11 @@ class HttpPublisher(Publisher):
         self._server: HttpServer | None = None
         self._serve_thread: threading.Thread | None = None
         self.address: tuple[str, int] = ("", 0)  # (host, port) actually bound
+
+    def adopt(self, *, renderer: FrameRenderer, status: PipelineStatus | None, still: PhotoDepth | None) -> None:
+        """Serve a new pipeline (SIGHUP) from this running server: its listener, viewers and in-flight uploads stay.
+        Three attribute stores; a request in progress finishes with what it already holds (an upload, its model)."""
+        self._renderer, self.status, self.still = renderer, status, still
 
     # -- stage -------------------------------------------------------------------------------------------------
     def audience(self) -> int:

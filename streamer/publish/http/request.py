@@ -71,7 +71,7 @@ def peer_closed(conn: socket.socket) -> bool:
         return True
 
 
-def read_body(conn: socket.socket, start: bytes, length: int, timeout_s: float) -> bytes:
+def read_body(conn: socket.socket, start: bytes, length: int, timeout_s: float) -> bytearray:
     """Exactly `length` body bytes (`start`: those read with the head) within one deadline (slowloris guard).
 
     HeadError 408 past the deadline, 400 when the client stops sending first."""
@@ -92,7 +92,7 @@ def read_body(conn: socket.socket, start: bytes, length: int, timeout_s: float) 
         if n == 0:
             raise HeadError(400, f"request body ended after {got} of {length} bytes")
         got += n
-    return bytes(body)
+    return body  # not bytes(body): a copy would hold the photo twice
 
 
 def discard_input(conn: socket.socket, seconds: float = 1.0, limit: int = 64 << 20) -> None:

@@ -72,10 +72,10 @@ def post_depth(app: PreviewApp, headers: Message, conn: socket.socket, body_star
         if expect_continue:
             conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
-            body = read_body(conn, body_start, int(headers["Content-Length"]), o.upload_timeout_s)
+            body = [read_body(conn, body_start, int(headers["Content-Length"]), o.upload_timeout_s)]
         except HeadError as e:
             return text(e.code, str(e))
-        answer = _compute(app, body, query.get("format", ["png"])[0])
+        answer = _compute(app, body, query.get("format", ["png"])[0])  # it drops the bytes once decoded
         outcome = "done" if answer.code == 200 else "failed"
         return answer
     finally:
@@ -105,15 +105,16 @@ def _check_head(app: PreviewApp, headers: Message, query: dict) -> Answer | None
     return None
 
 
-def _compute(app: PreviewApp, body: bytes, fmt: str) -> Answer:
+def _compute(app: PreviewApp, body: list[bytearray], fmt: str) -> Answer:
+    """`body`: a one-item list, emptied once the photo is decoded, so the encoded bytes (up to upload_max_bytes) are
+    not held through the inference."""
     o, still = app.options, app.still
     assert still is not None
     _renice(o.upload_nice)  # this thread serves this one request and ends with it
     try:
-        photo = decode(body, o.upload_max_pixels, still.max_input_side)
+        photo = decode(body.pop(), o.upload_max_pixels, still.max_input_side)
     except PhotoError as e:
         return text(e.code, str(e), body_read=True)
-    del body
     t0 = time.perf_counter()
     try:
         raw = photo_depth(still.depth, photo.image, "the photo")

@@ -37,6 +37,9 @@ class _Feed:
     def latest(self) -> AnchorSet | None:
         return self.anchors
 
+    def snapshot(self) -> dict:
+        return {"endpoint": "bench", "received": 0, "refused": 0, "last_error": ""}
+
 
 def bench_metric(weights: str | None, frames: int = 60, images: int = 24, data: Path | None = None,
                  threads: int = 0, size: tuple[int, int] = (640, 480)) -> dict:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from streamer.core import timing
 from streamer.model import build_network
 from streamer.model.backends import OnnxRuntimeBackend, TorchBackend, default_threads
 from streamer.model.midas import MidasSmall
@@ -35,20 +35,12 @@ def sgemm_peak_gflops(n: int = 2048, runs: int = 5) -> float:
     a = np.random.rand(n, n).astype(np.float32)
     b = np.random.rand(n, n).astype(np.float32)
     a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(runs))
-    return 2 * n**3 / best / 1e9
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    best_ms = min(timing.samples(lambda: a @ b, runs))
+    return 2 * n**3 / best_ms / 1e6
 
 
 def time_backend(backend, x: np.ndarray, runs: int, warmup: int = 3) -> list[float]:
-    for _ in range(warmup):
-        backend.infer(x)
-    return [_timed(lambda: backend.infer(x)) * 1e3 for _ in range(runs)]
+    return timing.samples(lambda: backend.infer(x), runs, warmup)
 
 
 def load_network(weights: str | None) -> tuple[MidasSmall, str, str]:

@@ -18,13 +18,18 @@ from pathlib import Path
 
 from streamer.errors import StreamerError
 from streamer.publish.topics import RosOptions
-from streamer.record.splits import folder_size
+from streamer.record.splits import folder_size, list_splits
 from streamer.tools.bench.pipeline import SETTLE_TIMEOUT_S, settled
 from streamer.tools.measure import DaemonProcess, free_port, http_stats, load_1m, looping_video_args
 
 
 def bench_outputs(video: str, weights: str | None, seconds: float, paced_fps: float, precision: str,
                   json_out: str | None = None) -> list[dict]:
+    try:
+        import streamer.tools.foxglove_client  # noqa: F401 -- needs `websockets`, from the [test] extra
+    except ImportError as exc:
+        raise StreamerError(f"bench outputs needs the test extra for its Foxglove client ({exc}): "
+                            "pip install -e '.[test]'") from None
     folder = Path(tempfile.mkdtemp(prefix="ds-bench-outputs-"))
     port = free_port()
     fox = ["--set", "foxglove.enabled=true", "--set", f"foxglove.port={port}"]
@@ -104,9 +109,21 @@ def _measure(args: list[str], seconds: float, client_port: int | None, rec_dir: 
                    serialised_bytes_per_s=round((rec1["bytes_written"] - rec0["bytes_written"]) / span),
                    recorded_fps=round((rec1["frames_recorded"] - rec0["frames_recorded"]) / span, 2),
                    record_dropped=rec1["dropped"] - rec0["dropped"])
-        frames = rec1["frames_recorded"] - rec0["frames_recorded"]
-        row["disk_bytes_per_frame"] = round(max(0, size1 - size0) / frames) if frames else None
+        row["disk_bytes_per_frame"] = _bytes_per_frame(rec_dir)
     return row
+
+
+def _bytes_per_frame(rec_dir: Path) -> int | None:
+    """Disk bytes of the whole recording (every split closed now) per recorded depth frame: MCAP chunks reach the
+    disk a MiB at a time, so a short window's size delta is lumpy; the closed recording is exact."""
+    from rosbags.rosbag2 import Reader
+
+    relative = RosOptions().topic("relative")
+    frames = 0
+    for split in list_splits(rec_dir):
+        with Reader(split.path) as reader:
+            frames += sum(c.msgcount for c in reader.connections if c.topic == relative)
+    return round(folder_size(rec_dir) / frames) if frames else None
 
 
 def _client(port: int, stop: threading.Event, received: list[int]) -> None:

@@ -18,23 +18,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamer.core import timing
 from streamer.model.backends import OnnxRuntimeBackend
+from streamer.model.interface import Backend
 from streamer.model.precision.calibration import load_frame_set, network_inputs
 from streamer.model.precision.gate import compare
 from streamer.model.precision.backends import make_backend, openvino_available
-from streamer.model.precision.choose import Int8Model, race
+from streamer.model.precision.choose import Int8Model
 from streamer.model.precision.cpu import detect
 from streamer.model.precision.quantize import DEFAULT_SETTINGS
 from streamer.model.preprocess import Preprocessor
 from streamer.model.weights import cache_dir, identify, resolve_weights_path
 
 
-def _rows(fp32: OnnxRuntimeBackend, int8: Int8Model, other: Int8Model, threads: int) -> dict[str, object]:
+def _rows(fp32: OnnxRuntimeBackend, int8: Int8Model, other: Int8Model, threads: int) -> dict[str, Backend]:
     """fp32, bf16 and int8 per engine; int8 also with the other reduce_range than this CPU's setting, and OpenVINO
     int8 under other thread layouts (pinning on/off, one thread fewer)."""
     rr = "rr" if int8.settings.reduce_range else "no-rr"
     rr_other = "no-rr" if int8.settings.reduce_range else "rr"
-    rows: dict[str, object] = {"fp32 onnxruntime": fp32}
+    rows: dict[str, Backend] = {"fp32 onnxruntime": fp32}
     if openvino_available():
         rows["fp32 openvino"] = make_backend("openvino", fp32.onnx_file, "fp32", threads)
         rows["bf16 openvino"] = make_backend("openvino", fp32.onnx_file, "bf16", threads)
@@ -49,10 +51,9 @@ def _rows(fp32: OnnxRuntimeBackend, int8: Int8Model, other: Int8Model, threads: 
     return rows
 
 
-def _time(rows: dict[str, object], x: np.ndarray, runs: int, rounds: int = 5) -> dict[str, float]:
-    for backend in rows.values():
-        backend.infer(x)  # build + warm
-    return race(rows, x, rounds, max(1, runs // rounds))  # the precision stage's own race
+def _time(rows: dict[str, Backend], x: np.ndarray, runs: int, rounds: int = 5) -> dict[str, float]:
+    """The precision stage's own race (core/timing.py), after one untimed call of each row (build + warm)."""
+    return timing.race({name: b.infer for name, b in rows.items()}, [x], rounds, max(1, runs // rounds), warmup=1)
 
 
 def bench_precisions(weights: str | None, calibration: str, sizes: list[tuple[int, int]], runs: int = 30,

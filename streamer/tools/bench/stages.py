@@ -3,12 +3,11 @@ on real frames: decode, conversion to BGR, the official preprocessing, steadying
 spends besides the network is the sum (plus hand-offs and sending); `bench pipeline` gives the total per frame."""
 from __future__ import annotations
 
-import time
-
 import av
 import cv2
 import numpy as np
 
+from streamer.core import timing
 from streamer.core.frame import CapturedFrame, DepthFrame
 from streamer.model.preprocess import Preprocessor
 from streamer.render.renderer import FrameRenderer, encode_jpeg
@@ -18,21 +17,24 @@ from streamer.tools.measure import load_1m
 
 
 def _per_frame_ms(fn, items) -> tuple[list, float]:
-    t0 = time.perf_counter()
-    out = [fn(x) for x in items]
-    return out, (time.perf_counter() - t0) * 1e3 / max(len(items), 1)
+    out, ms = timing.timed(lambda: [fn(x) for x in items])
+    return out, ms / max(len(items), 1)
 
 
-def bench_stages(video: str, frames: int = 120, net_size: int = 256) -> dict:
-    cv2.setNumThreads(1)  # one core per stage, as the daemon's threads run them
+def _decode(video: str, frames: int) -> list:
     decoded = []
-    t0 = time.perf_counter()
     with av.open(video) as container:
         for frame in container.decode(video=0):
             decoded.append(frame)
             if len(decoded) == frames:
                 break
-    ms = {"decode": (time.perf_counter() - t0) * 1e3 / len(decoded)}
+    return decoded
+
+
+def bench_stages(video: str, frames: int = 120, net_size: int = 256) -> dict:
+    cv2.setNumThreads(1)  # one core per stage, as the daemon's threads run them
+    decoded, decode_ms = timing.timed(lambda: _decode(video, frames))
+    ms = {"decode": decode_ms / len(decoded)}
     images, ms["to_bgr"] = _per_frame_ms(to_bgr, decoded)
     preprocess = Preprocessor(net_size)
     inputs, ms["preprocess"] = _per_frame_ms(lambda i: preprocess(i).copy(), images)

@@ -21,7 +21,7 @@ import zmq
 
 from streamer.tools import measure
 from streamer.tools.measure import free_port
-from tests.conftest import REPO, SEED_WEIGHTS, VIDEO, subprocess_env
+from tests.conftest import MIDAS, REPO, SEED_WEIGHTS, VIDEO, subprocess_env
 
 COCKATOO = VIDEO / "cockatoo_640x480.mp4"  # 640x480, 20 fps, 14 s
 REALSHORT = VIDEO / "realshort.mp4"  # 320x240, 36 frames
@@ -141,6 +141,13 @@ class DaemonProcess(measure.DaemonProcess):
         status = Path(f"/proc/{self.pid}/status").read_text()
         kb = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))  # type: ignore[union-attr]
         return kb / 1024.0
+
+
+def metric_daemon(cache: Path, mode: str, *extra: str) -> DaemonProcess:
+    """A started daemon on the demo source at 10 fps with [metric] `mode`, on the trained proxy weights (random
+    weights give no meaningful floor or fit)."""
+    return DaemonProcess("--weights", str(MIDAS / "trained_proxy.pt"), "--set", f"metric.mode={mode}", "--set",
+                         "source.fps=10", *extra, cache=cache, source="demo").start()
 
 
 class MjpegReader:

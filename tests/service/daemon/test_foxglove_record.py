@@ -113,8 +113,9 @@ def test_a_recording_replayed_as_a_source_keeps_its_stamps(spawn, tmp_path):
 
 
 def test_an_unwritable_folder_is_an_error_on_every_channel_and_live_goes_on(spawn):
+    port = free_port()
     daemon = spawn(*record_args(Path("/sys/depth-streamer-cannot-write")), "--set", "source.loop=true",
-                   source=REALSHORT)
+                   "--set", "foxglove.enabled=true", "--set", f"foxglove.port={port}", source=REALSHORT)
     daemon.wait_healthy()
     daemon.wait_for(lambda: recorder_stats(daemon).get("state") == "error", 60, "recorder state error")
     rec = recorder_stats(daemon)
@@ -125,6 +126,9 @@ def test_an_unwritable_folder_is_an_error_on_every_channel_and_live_goes_on(spaw
     assert b"depth_streamer_recording_ok" in metrics and 'depth_streamer_recording_ok{camera="camera0"} 0.0' in \
         metrics.decode()
     assert any("recording stopped" in line for line in daemon.lines())
+    with FoxgloveClient(f"ws://127.0.0.1:{port}", timeout=30) as client:  # the Foxglove app's problem notice
+        client.wait_status(lambda s: "recorder" in s)
+        assert client.statuses["recorder"]["level"] == 2 and "cannot-write" in client.statuses["recorder"]["message"]
     before = daemon.frames_out()
     daemon.wait_for(lambda: daemon.frames_out() > before + 5, 60, "live frames after the recording error")
     assert daemon.stats()["publishers"]["recorder"]["dropped"] > 0

@@ -3,42 +3,15 @@ daemon in metric ground mode (demo source, trained proxy); /depth_at checked aga
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import MIDAS
+from .test_metric import by_seq, ground  # noqa: F401 - the ground-mode daemon fixture
+from .test_upload_page import browser  # noqa: F401 - the same headless chromium (skips loudly without it)
 
-from .harness import DaemonProcess
-from .test_metric import by_seq
-
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), "/usr/bin/chromedriver"
-webdriver = pytest.importorskip("selenium.webdriver", reason="LOUD SKIP: the browser test needs the selenium "
-                                "package (pip install -e '.[test]')")
-if not CHROMIUM or not Path(CHROMEDRIVER).is_file():
-    pytest.skip("LOUD SKIP: the browser test needs Debian's chromium and chromium-driver (make system-deps, or "
-                "apt-get install chromium chromium-driver)", allow_module_level=True)
-
-from selenium.webdriver.chrome.service import Service  # noqa: E402 - after the skip checks
-from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402 - after the skip checks
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-from .test_upload_page import FLAGS  # noqa: E402
-
-TRAINED = MIDAS / "trained_proxy.pt"
-
-
-@pytest.fixture(scope="module")
-def daemon(daemon_cache):
-    d = DaemonProcess("--weights", str(TRAINED), "--set", "metric.mode=ground", "--set", "source.fps=10",
-                      cache=daemon_cache, source="demo").start()
-    try:
-        d.wait_healthy()
-        yield d
-    finally:
-        d.kill()
 
 
 def get_json(daemon, path):
@@ -46,7 +19,8 @@ def get_json(daemon, path):
     return status, json.loads(body)
 
 
-def test_depth_at_matches_the_metric_topic(daemon):
+def test_depth_at_matches_the_metric_topic(ground):  # noqa: F811
+    daemon = ground
     status, legend = get_json(daemon, "/legend.json")
     assert status == 200 and legend["unit"] == "m" and len(legend["stops"]) == 16 and legend["anchor"]["ok"]
     metres = [t["metres"] for t in legend["ticks"]]
@@ -70,32 +44,23 @@ def test_depth_at_matches_the_metric_topic(daemon):
     assert get_json(daemon, "/depth_at?x=abc&y=0.5")[1]["error"].startswith("x and y must be numbers")
 
 
-def test_page_shows_legend_readout_and_status(daemon, tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
-        driver.get(f"http://127.0.0.1:{daemon.http_port}/?view=depth")
-        WebDriverWait(driver, 20).until(lambda d: " m" in d.find_element("id", "legend-ticks").text)
-        ticks = driver.find_element("id", "legend-ticks").text
-        assert "near → far, metres" in driver.find_element("id", "legend-title").text and ticks.count(" m") >= 4
-        bar = driver.execute_script("return getComputedStyle(document.getElementById('legend-bar')).backgroundImage")
-        assert bar.startswith("linear-gradient") and bar.count("rgb(") == 16
-        WebDriverWait(driver, 20).until(lambda d: "anchored" in d.find_element("id", "status-rows").text)
-        rows = driver.find_element("id", "status-rows").text
-        for words in ("source live", "fps in", "latency", "network fp32", "metric depth anchored (ground)",
-                      "vs truth AbsRel"):
-            assert words in rows, rows
-        assert driver.find_elements("css selector", "pre") == []  # no raw JSON dump any more
-        image = driver.find_element("id", "stream")
-        WebDriverWait(driver, 20).until(lambda d: d.execute_script("return arguments[0].naturalWidth", image) > 0)
-        ActionChains(driver).move_to_element_with_offset(image, 5, image.size["height"] // 2 - 5).perform()
-        WebDriverWait(driver, 10).until(lambda d: " m at (" in d.find_element("id", "readout").text)
-        value = float(driver.find_element("id", "readout").text.split(" m")[0])
-        assert 0.1 < value < 40.0
-    finally:
-        driver.quit()
-    assert np.isfinite(value)
+def test_page_shows_legend_readout_and_status(ground, browser):  # noqa: F811 - the imported fixtures
+    daemon, driver = ground, browser
+    driver.get(f"http://127.0.0.1:{daemon.http_port}/?view=depth")
+    WebDriverWait(driver, 20).until(lambda d: " m" in d.find_element("id", "legend-ticks").text)
+    ticks = driver.find_element("id", "legend-ticks").text
+    assert "near → far, metres" in driver.find_element("id", "legend-title").text and ticks.count(" m") >= 4
+    bar = driver.execute_script("return getComputedStyle(document.getElementById('legend-bar')).backgroundImage")
+    assert bar.startswith("linear-gradient") and bar.count("rgb(") == 16
+    WebDriverWait(driver, 20).until(lambda d: "anchored" in d.find_element("id", "status-rows").text)
+    rows = driver.find_element("id", "status-rows").text
+    for words in ("source live", "fps in", "latency", "network fp32", "metric depth anchored (ground)",
+                  "vs truth AbsRel"):
+        assert words in rows, rows
+    assert driver.find_elements("css selector", "pre") == []  # no raw JSON dump any more
+    image = driver.find_element("id", "stream")
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return arguments[0].naturalWidth", image) > 0)
+    ActionChains(driver).move_to_element_with_offset(image, 5, image.size["height"] // 2 - 5).perform()
+    WebDriverWait(driver, 10).until(lambda d: " m at (" in d.find_element("id", "readout").text)
+    value = float(driver.find_element("id", "readout").text.split(" m")[0])
+    assert 0.1 < value < 40.0 and np.isfinite(value)

@@ -60,7 +60,7 @@ def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(spawn, tmp_pat
     mark = daemon.log_lines
     daemon.send(signal.SIGHUP)
     daemon.wait_log(r"configuration reloaded from", RELOAD_TIMEOUT_S, after=mark)
-    wait_camera(daemon, "after")
+    applied = wait_camera(daemon, "after")
     daemon.wait_healthy(RELOAD_TIMEOUT_S)
     gray = color_spread(daemon)
     assert gray < 3, f"gray colormap not applied, channel spread {gray:.1f}"
@@ -73,7 +73,55 @@ def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(spawn, tmp_pat
     frames0 = daemon.frames_out()
     seq = wait_camera(daemon, "after")  # the old configuration, still streaming
     daemon.wait_for(lambda: daemon.frames_out() >= frames0 + 10, 10.0, "frames after the refused reload")
-    assert color_spread(daemon) < 3 and daemon.alive() and seq >= 0
+    assert color_spread(daemon) < 3 and daemon.alive()
+    assert seq > applied, (applied, seq)  # the refused reload kept the running pipeline: its count goes on
     assert daemon.http("/healthz")[0] == 200
     with capsys.disabled():
         print(f"\n[reload] snapshot channel spread: inferno {inferno:.1f}, gray {gray:.1f}")
+
+
+def test_sighup_keeps_mjpeg_viewers_and_uploads_in_flight(spawn, tmp_path):
+    """A reload used to cut every MJPEG viewer and drop an upload in flight (curl rc 52). With the listener
+    unchanged, the same connections carry on: the viewer's next parts come in the new colormap, and the upload
+    whose body was half sent at the SIGHUP is answered 200."""
+    import http.client
+    import socket
+
+    from tests.conftest import IMAGES
+
+    from .harness import MjpegReader
+
+    path = tmp_path / "cam.toml"
+    write_config(path, config("inferno", "before"))
+    daemon = spawn("--config", str(path))
+    daemon.wait_healthy()
+    photo = IMAGES["gradient_640x480"].read_bytes()
+    # A first upload makes the uploads' one ONNX export (a minute on a loaded box), outside the reload's window.
+    from .test_upload_live import post_photo
+
+    assert post_photo(daemon.http_port, photo, timeout=600)[0] == 200
+    viewer = MjpegReader(daemon.http_port, "/stream.mjpg?view=depth")
+    upload = socket.create_connection(("127.0.0.1", daemon.http_port), timeout=120)
+    try:
+        viewer.part()
+        upload.sendall(f"POST /depth?format=npy HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                       f"Content-Length: {len(photo)}\r\n\r\n".encode() + photo[: len(photo) // 2])
+        write_config(path, config("gray", "after"))
+        mark = daemon.log_lines
+        daemon.send(signal.SIGHUP)
+        daemon.wait_log(r"configuration reloaded from", RELOAD_TIMEOUT_S, after=mark)
+        upload.sendall(photo[len(photo) // 2:])  # the rest of the body, after the reload
+        response = http.client.HTTPResponse(upload)
+        response.begin()
+        assert response.status == 200, (response.status, response.read()[:200])
+        assert response.getheader("X-Network-Size") and len(response.read()) > 0
+        deadline = time.monotonic() + RELOAD_TIMEOUT_S
+        spread = 255.0
+        while spread >= 3:  # the same viewer connection, now showing the new pipeline's gray depth
+            assert time.monotonic() < deadline, f"the viewer never saw a gray frame:\n{daemon.log}"
+            image = decode_jpeg(viewer.part()[1]).astype(np.int16)
+            spread = float(np.abs(image[..., 0] - image[..., 1]).mean() + np.abs(image[..., 1] - image[..., 2]).mean())
+        assert "http: serving on" not in "\n".join(daemon.lines(mark))  # the listener was never reopened
+    finally:
+        viewer.close()
+        upload.close()

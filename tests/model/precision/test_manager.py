@@ -143,7 +143,7 @@ def test_cached_int8_runs_without_torch(cache, frames, proxy_choice):
         "b = build_candidate('int8', fp32, frames, threads=2, settings=settings, engine='openvino' if "
         f"{openvino_available()} else 'onnxruntime')\n"
         "d = b.infer(np.zeros((1, 3, 192, 256), np.float32))\n"
-        "print('builds', b._model_file.builds, 'torch', 'torch' in sys.modules, d.shape)\n")
+        "print('builds', b.model_file.builds, 'torch', 'torch' in sys.modules, d.shape)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
                          env=subprocess_env())
     assert out.returncode == 0, out.stderr

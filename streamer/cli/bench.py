@@ -1,17 +1,17 @@
-"""`depth-streamer bench ...`: the benchmark commands' parsers and handlers (heavy imports only when one runs)."""
+"""`depth-streamer bench ...`: the benchmarks (streamer/tools/bench, soak), imported only when one runs."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from streamer.model.precision import REQUESTS
+import streamer.cli.flags as flags
 
 
-def add_parsers(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("bench", help="benchmarks: the network alone, the whole pipeline, or a long soak")
     bsub = b.add_subparsers(dest="bench_command", required=True)
     bm = bsub.add_parser("model", help="network latency per backend, size and thread count")
-    bm.add_argument("--weights")
+    flags.add_weights(bm)
     bm.add_argument("--backends", default="onnxruntime,torch")
     bm.add_argument("--sizes", default="256x256,256x192,256x128", help="WxH list")
     bm.add_argument("--threads", default="", help="comma list of thread counts (default: 1 and all cores)")
@@ -19,26 +19,24 @@ def add_parsers(sub) -> None:
     bm.set_defaults(handler=cmd_bench_model)
     bp = bsub.add_parser("pipeline", help="the whole pipeline on VIDEO against the official MiDaS camera loop")
     bp.add_argument("video")
-    bp.add_argument("--weights")
+    flags.add_weights(bp)
     bp.add_argument("--seconds", type=float, default=15.0, help="seconds per measurement")
     bp.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
     bp.add_argument("--net-size", type=int, default=256)
-    bp.add_argument("--precision", default="auto", choices=REQUESTS,
-                    help="our daemon's model.precision (the official loops are what they are)")
-    bp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                    help="more config for our daemon, to compare settings (model.openvino_pinning=off, "
-                         "model.preprocess=exact, model.threads=1, ...)")
+    flags.add_precision(bp, default="auto", help="our daemon's model.precision (the official loops are what they are)")
+    flags.add_set(bp, help="more config for our daemon, to compare settings (model.openvino_pinning=off, "
+                           "model.preprocess=exact, model.threads=1, ...)")
     bp.set_defaults(handler=cmd_bench_pipeline)
     br = bsub.add_parser("restart", help="seconds from `run` to the low precision: a first start, then a restart "
                                          "that should serve the kept verdict")
     br.add_argument("video")
-    br.add_argument("--weights")
-    br.add_argument("--precision", default="auto", choices=REQUESTS)
+    flags.add_weights(br)
+    flags.add_precision(br, default="auto", help="the daemon's model.precision")
     br.set_defaults(handler=cmd_bench_restart)
     bs = bsub.add_parser("soak", help="one daemon on VIDEO (looping, paced) for --minutes under MJPEG viewers and "
                                       "ZeroMQ subscribers, sampled from outside")
     bs.add_argument("video")
-    bs.add_argument("--weights")
+    flags.add_weights(bs)
     bs.add_argument("--minutes", type=float, default=10.0, help="how long")
     bs.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
     bs.add_argument("--mjpeg-clients", type=int, default=5, help="MJPEG viewers reading /stream.mjpg")
@@ -46,13 +44,12 @@ def add_parsers(sub) -> None:
                                                                    "one is deliberately slow")
     bs.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples")
     bs.add_argument("--json", metavar="OUT", help="write every sample and the summary here")
-    bs.add_argument("--precision", default="auto", choices=REQUESTS,
-                    help="the daemon's model.precision")
+    flags.add_precision(bs, default="auto", help="the daemon's model.precision")
     bs.set_defaults(handler=cmd_bench_soak)
     bq = bsub.add_parser("precision", help="fp32 / bf16 / int8 network latency and each one's error on real frames")
-    bq.add_argument("--weights")
-    bq.add_argument("--calibration", required=True, metavar="VIDEO_OR_DIR",
-                    help="real frames: int8 calibrates on some, every precision is scored on the others")
+    flags.add_weights(bq)
+    flags.add_calibration(bq, required=True,
+                          help="real frames: int8 calibrates on some, every precision is scored on the others")
     bq.add_argument("--sizes", default="256x192", help="WxH list")
     bq.add_argument("--runs", type=int, default=30)
     bq.add_argument("--threads", type=int, default=0)
@@ -64,7 +61,7 @@ def add_parsers(sub) -> None:
     bg.set_defaults(handler=cmd_bench_stages)
     bx = bsub.add_parser("metric", help="metric depth against the least-squares oracle: demo ground mode, points "
                                         "mode with 8 and 3 anchors on a rendered set, CPU cost per frame")
-    bx.add_argument("--weights", help="use trained weights (the trained proxy or the official file)")
+    flags.add_weights(bx, help="use trained weights (the trained proxy or the official file)")
     bx.add_argument("--frames", type=int, default=60, help="demo frames for ground mode")
     bx.add_argument("--images", type=int, default=24, help="rendered RGB-D images for points mode")
     bx.add_argument("--data", type=Path, help="score points mode on this RGB-D folder instead")
@@ -74,14 +71,20 @@ def add_parsers(sub) -> None:
     bo = bsub.add_parser("outputs", help="fps with the Foxglove server (no client, one client on every channel) and "
                                          "with recording on, against a baseline; bytes/s recorded")
     bo.add_argument("video")
-    bo.add_argument("--weights")
+    flags.add_weights(bo)
     bo.add_argument("--seconds", type=float, default=30.0, help="seconds measured per phase")
     bo.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
-    bo.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "int8"))
+    flags.add_precision(bo, default="fp32", help="the daemon's model.precision")
     bo.add_argument("--json", metavar="OUT", help="write the rows here")
     bo.set_defaults(handler=cmd_bench_outputs)
+    bu = bsub.add_parser("uploads", help="the daemon's RSS (baseline, peak, after) under POST /depth photos of every "
+                                         "kind a visitor can send")
+    bu.add_argument("video")
+    bu.add_argument("--weights")
+    bu.add_argument("--rounds", type=int, default=2, help="times each photo is posted")
+    bu.set_defaults(handler=cmd_bench_uploads)
     bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")
-    bt.add_argument("--weights", required=True, help="starting weights (e.g. the official file)")
+    flags.add_weights(bt, required=True, help="starting weights (e.g. the official file)")
     bt.add_argument("--count", type=int, default=24, help="rendered 640x480 frames")
     bt.add_argument("--epochs", type=int, default=2)
     bt.add_argument("--threads", type=int, default=0)
@@ -100,7 +103,8 @@ def cmd_bench_model(args: argparse.Namespace) -> int:
 def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     from streamer.tools.bench.pipeline import bench_pipeline
 
-    bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size, args.precision, args.set)
+    bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size, args.precision,
+                   args.set or ())
     return 0
 
 
@@ -134,10 +138,20 @@ def cmd_bench_metric(args: argparse.Namespace) -> int:
     result = bench_metric(args.weights, args.frames, args.images, args.data, args.threads)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
 def cmd_bench_outputs(args: argparse.Namespace) -> int:
     from streamer.tools.bench.outputs import bench_outputs
 
     bench_outputs(args.video, args.weights, args.seconds, args.paced_fps, args.precision, args.json)
+    return 0
+
+
+def cmd_bench_uploads(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.uploads import bench_uploads
+
+    bench_uploads(args.video, args.weights, rounds=args.rounds)
     return 0
 
 

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from streamer.cli import TOKEN_ENV, build_parser, main, view_token
+from streamer.cli import build_parser, main
+from streamer.cli.view import TOKEN_ENV, view_token
 from streamer.client.viewer import open_reader
 from streamer.errors import ConfigError
 from streamer.publish.http.options import HttpOptions

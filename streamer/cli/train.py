@@ -1,4 +1,4 @@
-"""The `eval`, `train` and `dataset demo` sub-commands: argparse wiring and handlers (heavy imports inside them)."""
+"""`depth-streamer eval|train|dataset demo`: the RGB-D folder commands (heavy imports inside the handlers)."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
+import streamer.cli.flags as flags
 from streamer.core.files import writable_file
 from streamer.errors import StreamerError
 from streamer.model.precision import PRECISIONS
@@ -16,13 +17,12 @@ log = logging.getLogger("streamer.train")
 _TRAIN_FLAGS = ("epochs", "batch", "lr", "size", "val_split", "freeze_bn", "depth_scale", "max_depth", "seed")
 
 
-def add_parsers(sub) -> None:
-    """Add `eval`, `train` and `dataset {demo}` to an argparse sub-parsers object."""
+def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="score weights on an RGB-D folder with the MiDaS protocol (AbsRel, RMSE, delta)")
     e.add_argument("data", type=Path, metavar="DATA", help="folder of NAME.jpg|png + NAME.depth.png|npy pairs")
-    e.add_argument("--weights", help="weights file (default: $DEPTH_STREAMER_WEIGHTS, else the fetched file)")
-    e.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                   help="network precision (default fp32); a low precision is gated and raced against fp32")
+    flags.add_weights(e)
+    flags.add_precision(e, default="fp32", choices=PRECISIONS,
+                        help="network precision (default fp32); a low precision is gated and raced against fp32")
     e.add_argument("--max-depth", type=float, help="metres: ignore deeper ground truth, and cap predictions there")
     e.add_argument("--json", type=Path, metavar="OUT", help="also write the summary and per-image metrics here")
     e.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of .depth.png (default 0.001)")
@@ -34,7 +34,7 @@ def add_parsers(sub) -> None:
 
     t = sub.add_parser("train", help="fine-tune MiDaS small on an RGB-D folder (CPU), with checkpoints and --resume")
     t.add_argument("data", type=Path, metavar="DATA", help="folder of NAME.jpg|png + NAME.depth.png|npy pairs")
-    t.add_argument("--weights", help="start weights (default: $DEPTH_STREAMER_WEIGHTS, else the fetched file)")
+    flags.add_weights(t, help="start weights (default: $DEPTH_STREAMER_WEIGHTS, else the fetched file)")
     t.add_argument("--out", type=Path, required=True,
                    help="the fine-tuned weights; the resume checkpoint goes beside it (model.pt -> model.ckpt)")
     t.add_argument("--epochs", type=int, help="passes over the training split (default 10)")

@@ -1,4 +1,4 @@
-"""`depth-streamer quantize` and the precision flags of `infer` (cli.py registers them with add_parsers)."""
+"""`depth-streamer quantize`: build and gate the int8 (or bf16) network on real frames, and cache it."""
 from __future__ import annotations
 
 import argparse
@@ -6,24 +6,17 @@ import dataclasses
 import logging
 import sys
 
+import streamer.cli.flags as flags
 from streamer.errors import EXIT_RUNTIME
-from streamer.model.precision import REQUESTS
 
 log = logging.getLogger(__name__)
 
 
-def add_precision_args(p: argparse.ArgumentParser, default: str = "auto") -> None:
-    p.add_argument("--precision", default=default, choices=REQUESTS,
-                   help="network precision; a low precision must pass the accuracy gate against fp32 and beat fp32 "
-                        "in a race on this machine, else it falls back (and says so)")
-    p.add_argument("--calibration", metavar="VIDEO_OR_DIR",
-                   help="real frames to calibrate int8 on and to gate with (a video file or a folder of images)")
-
-
-def add_parsers(subparsers) -> None:
-    q = subparsers.add_parser("quantize", help="build and gate the int8 (or bf16) network on real frames; caches it")
-    q.add_argument("--weights", help="weights file (default: $DEPTH_STREAMER_WEIGHTS, else the fetched file)")
-    add_precision_args(q, default="int8")
+def register(sub: argparse._SubParsersAction) -> None:
+    q = sub.add_parser("quantize", help="build and gate the int8 (or bf16) network on real frames; caches it")
+    flags.add_weights(q)
+    flags.add_precision(q, default="int8")
+    flags.add_calibration(q)
     q.add_argument("--net-size", type=int, default=256)
     q.add_argument("--threads", type=int, default=0)
     q.add_argument("--calibration-frames", type=int, default=32)

@@ -19,7 +19,7 @@ from streamer.model import ModelOptions, load_depth_model
 from streamer.model.preprocess import network_size
 from streamer.model.photo_runner import PhotoRunner
 from tests.conftest import IMAGES, SEED_WEIGHTS
-from tests.publish.test_mjpeg_server import Stream, get, raw_request, wait_for
+from tests.publish.http.test_publisher import Stream, get, raw_request, wait_for
 
 NET = 128  # a small network input keeps the real-model tests quick
 

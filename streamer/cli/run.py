@@ -1,0 +1,43 @@
+"""`depth-streamer run`: the daemon (capture -> depth -> ZeroMQ + MJPEG preview), or `run --check`."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+import streamer.cli.flags as flags
+
+log = logging.getLogger("streamer")
+# The dedicated flags as config keys (after --set, so a flag wins over --set of the same key).
+RUN_FLAGS = (("source", "source.url"), *flags.MODEL_FLAGS, ("camera_id", "zmq.camera_id"), ("http_port", "http.port"),
+             ("zmq_port", "zmq.port"))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("run", help="run the daemon: capture -> depth -> ZeroMQ + MJPEG preview")
+    flags.add_config(r)
+    r.add_argument("--source", help="demo, /dev/videoN, rtsp://..., http://... or a video file (source.url)")
+    flags.add_weights(r, help="weights file (overrides $DEPTH_STREAMER_WEIGHTS and model.weights)")
+    flags.add_network(r)
+    flags.add_precision(r, help="network precision (model.precision); low precisions are gated against fp32 on "
+                                "live frames")
+    r.add_argument("--camera-id", dest="camera_id", help="camera id in every header (zmq.camera_id)")
+    r.add_argument("--http-port", dest="http_port", type=int)
+    r.add_argument("--zmq-port", dest="zmq_port", type=int)
+    flags.add_set(r)
+    r.add_argument("--check", action="store_true", help="validate the config and the weights, print the config "
+                                                         "(secrets as ***), and exit")
+    r.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from streamer.config.toml import to_toml
+    from streamer.service.daemon import Daemon
+
+    daemon = Daemon(args.config, flags.overrides(args, RUN_FLAGS), weights=args.weights)
+    if args.check:
+        from streamer.service.check import check_weights
+
+        log.info("%s", check_weights(args.weights, daemon.conf["model"]))
+        print(to_toml(daemon.conf))
+        return 0
+    return daemon.run()
