@@ -122,24 +122,22 @@ class Daemon:
                 self._reload.clear()
                 self._reload_config()
                 continue
-            if not pipeline.worker.running:
+            if not status.worker_alive():
                 log.error("the inference worker stopped unexpectedly; exiting so the service manager restarts us")
                 return EXIT_RUNTIME
-            if pipeline.source.status().state == "failed":  # a file that can never be decoded: say so once, exit
-                log.error("cannot read the source: %s", pipeline.source.status().reason)
+            failed = status.source_failed()
+            if failed is not None:  # a file that can never be decoded: say so once, exit
+                log.error("cannot read the source: %s", failed)
                 return EXIT_CONFIG
-            if pipeline.ended:
+            ended = status.ended()
+            if ended is not None:
                 pipeline.drain(timeout_s=5.0)  # the file's last frame still deserves its depth
-                log.info("source ended (%s) after %d depth frames; exiting",
-                         pipeline.source.status().reason or "end of file", pipeline.worker.stats.inferred.total)
+                log.info("source ended (%s) after %d depth frames; exiting", ended, status.frames_out())
                 return 0
             if not ready and status.serving():
                 ready = True
                 self.notifier.ready(status.line())
-                log.info("ready: %s", "first depth frame published"
-                         if pipeline.worker.stats.last_output_mono is not None
-                         else "idle, inference paused until someone subscribes or watches" if status.idle()
-                         else f"serving, camera offline: {pipeline.source.status().reason}")
+                log.info("ready: %s", status.ready_reason())
             progress = status.progressing()
             if watchdog_every and now >= next_ping:
                 if progress.ok:
