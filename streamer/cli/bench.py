@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bu = bsub.add_parser("uploads", help="the daemon's RSS (baseline, peak, after) under POST /depth photos of every "
                                          "kind a visitor can send")
     bu.add_argument("video")
-    bu.add_argument("--weights")
+    flags.add_weights(bu)
     bu.add_argument("--rounds", type=int, default=2, help="times each photo is posted")
     bu.set_defaults(handler=cmd_bench_uploads)
     bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")

@@ -1,2 +1,4 @@
-"""The command tests that train and eval use the train tests' rendered set and thread cap."""
-from tests.train.conftest import _few_threads, tiny_demo  # noqa: F401 (pytest fixtures)
+"""The command tests' fixtures: the train tests' rendered set (train, eval) and the publisher tests' synthetic frames
+(view against a real MJPEG server)."""
+from tests.publish.conftest import feeder, frames, renderer  # noqa: F401 (pytest fixtures)
+from tests.train.conftest import tiny_demo  # noqa: F401 (pytest fixture)

@@ -1,6 +1,6 @@
 """Network latency and accuracy per precision and engine, all from one run (so the speed-ups compare like with like).
 
-    python -m streamer.tools.bench.precision --weights W --calibration VIDEO_OR_DIR [--images A.jpg B.jpg]
+    depth-streamer bench precision --weights W --calibration VIDEO_OR_DIR [--images A.jpg B.jpg]
 
 Latency: median of `runs` inferences per row, timed interleaved (round-robin) so load from other processes hits
 every row alike; the load average is printed before and after. Accuracy: NMAE / worst-frame NMAE / mean corr vs
@@ -9,7 +9,6 @@ ONNX Runtime fp32 on the held-out frames of the calibration source (never the ca
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from dataclasses import replace
@@ -104,21 +103,3 @@ def _photos(fp32, backend, photos: list[np.ndarray], net_size: int):
     prep = Preprocessor(net_size)
     xs = [prep(p) for p in photos]
     return compare([fp32.infer(x) for x in xs], [backend.infer(x) for x in xs])
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--weights")
-    ap.add_argument("--calibration", required=True, metavar="VIDEO_OR_DIR")
-    ap.add_argument("--images", nargs="*", type=Path, default=[], help="extra photos to measure accuracy on")
-    ap.add_argument("--sizes", default="256x192", help="WxH list")
-    ap.add_argument("--runs", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=0)
-    args = ap.parse_args(argv)
-    sizes = [(int(w), int(h)) for w, h in (s.lower().split("x") for s in args.sizes.split(",") if s)]
-    bench_precisions(args.weights, args.calibration, sizes, args.runs, args.threads, args.images)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,6 +16,7 @@ import time
 import cv2
 import numpy as np
 
+from streamer.core import timing
 from streamer.tools.measure import DaemonProcess, http_stats, load_1m, looping_video_args, rss_mb
 
 
@@ -34,12 +35,15 @@ PHOTOS = (("camera 640x480 jpeg", 640, 480, ".jpg"), ("12 MP jpeg", 4000, 3000, 
 
 def _post(port: int, body: bytes, ctype: str) -> tuple[int, float]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
-    t0 = time.perf_counter()
-    try:
+    def post() -> int:
         conn.request("POST", "/depth?format=png", body=body, headers={"Content-Type": ctype})
         resp = conn.getresponse()
         resp.read()
-        return resp.status, time.perf_counter() - t0
+        return resp.status
+
+    try:
+        status, ms = timing.timed(post)
+        return status, ms / 1e3
     finally:
         conn.close()
 
