@@ -67,6 +67,7 @@ class PipelineStats:
         self.last_nonfinite_mono: float | None = None
         self.last_output_mono: float | None = None
         self.last_seq: int | None = None
+        self.running = False  # the worker's thread is alive: set at its start, cleared as it ends (or dies)
         self._lock = threading.Lock()
 
     def record(self, seq: int, capture_mono: float, infer_ms: float, done_mono: float) -> None:

@@ -15,54 +15,99 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 PREFIX = "depth_streamer_"
-COUNTERS = {  # name (the exposition adds _total) -> help; `frames_dropped` is also labelled by stage
-    "frames_captured": "Frames the source decoded and handed to the inference slot.",
-    "frames_published": "Depth frames the inference worker handed to the publishers.",
-    "frames_dropped": "Frames dropped, by stage: inference = captured frames the network never saw (newest wins); "
-                      "zmq/http/imagezmq/foxglove = depth frames a publisher replaced before sending or could not "
-                      "send; record = frames the recorder's queue had no room for or a write error lost.",
-    "decode_errors": "Packets that failed to decode plus frames dropped as corrupt.",
-    "reconnects": "Source sessions opened again after a failure.",
-    "inference_errors": "Frames on which inference raised.",
-    "nonfinite_frames": "Frames whose network output held NaN or inf (not published; /healthz says so).",
-}
-GAUGES = {
-    "source_up": "1 while the source delivers frames (state live), else 0.",
-    "healthy": "1 while /healthz answers 200, else 0.",
-    "http_viewers": "MJPEG viewers streaming right now.",
-    "zmq_subscribed_topics": "ZeroMQ frame topics (depth, color) with at least one subscriber (PUB cannot count "
-                             "subscribers, only topics wanted).",
-    "foxglove_subscriptions": "Foxglove client subscriptions to channels right now (one client on three channels "
-                              "counts three).",
-    "recording_ok": "1 while the recorder writes its splits, 0 after a write error (disk full, read-only) until "
-                    "a retry succeeds; absent when recording is off.",
-    "metric_anchored": "1 while metric depth is anchored (a fresh or held fit), 0 when anchoring is lost; absent "
-                       "when [metric] mode is off.",
-    "metric_fit_used": "Anchors (points) or floor pixels (ground) the last metric fit rests on.",
-    "metric_fit_inliers": "Share of the candidate anchors or floor pixels that agreed with the last fit.",
-    "metric_fit_residual": "Median relative depth error of the last fit over the points it used.",
-    "metric_fit_age_seconds": "Age of the measurement behind the metric fit (grows while a fit is held).",
-    "metric_abs_rel": "AbsRel of the metric depth against the source's true depth (sources that know it).",
-    "metric_oracle_abs_rel": "AbsRel of the least-squares oracle (scale/shift fitted on every true pixel), same frame.",
-}
 INFERENCE_BUCKETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5)
 LATENCY_BUCKETS = (0.02, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0)
 
 
-@dataclass
-class Sample:
-    """What a pipeline has counted so far, read at scrape time."""
+def _help(text: str, default: Any = None) -> Any:
+    return field(default=default, metadata={"help": text})
 
-    counters: dict[tuple[str, str], float] = field(default_factory=dict)  # (name, stage or "") -> total
-    gauges: dict[str, float] = field(default_factory=dict)
-    model: dict[str, str] = field(default_factory=dict)  # backend, precision, weights_official
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """What one pipeline has counted so far (totals that never go back); each field is a counter of that name (the
+    exposition adds _total). `frames_dropped` is labelled by stage."""
+
+    frames_captured: int = _help("Frames the source decoded and handed to the inference slot.", 0)
+    frames_published: int = _help("Depth frames the inference worker handed to the publishers.", 0)
+    frames_dropped: tuple[tuple[str, int], ...] = _help(
+        "Frames dropped, by stage: inference = captured frames the network never saw (newest wins); "
+        "zmq/http/imagezmq/foxglove = depth frames a publisher replaced before sending or could not send; "
+        "record = frames the recorder's queue had no room for or a write error lost.", ())  # (stage, frames)
+    decode_errors: int = _help("Packets that failed to decode plus frames dropped as corrupt.", 0)
+    reconnects: int = _help("Source sessions opened again after a failure.", 0)
+    inference_errors: int = _help("Frames on which inference raised.", 0)
+    nonfinite_frames: int = _help("Frames whose network output held NaN or inf (not published; /healthz says so).", 0)
+
+    def items(self) -> Iterator[tuple[str, str, float]]:
+        """(name, stage, total) of every counter; stage is "" except for `frames_dropped`."""
+        for f in fields(self):
+            if f.name == "frames_dropped":
+                yield from ((f.name, stage, float(n)) for stage, n in self.frames_dropped)
+            else:
+                yield f.name, "", float(getattr(self, f.name))
+
+
+@dataclass(frozen=True, slots=True)
+class Gauges:
+    """Values right now; None: not measured by this pipeline (the stage is off), so the gauge is absent."""
+
+    source_up: bool = _help("1 while the source delivers frames (state live), else 0.", False)
+    healthy: bool = _help("1 while /healthz answers 200, else 0.", False)
+    http_viewers: int | None = _help("MJPEG viewers streaming right now.")
+    zmq_subscribed_topics: int | None = _help("ZeroMQ frame topics (depth, color) with at least one subscriber (PUB "
+                                              "cannot count subscribers, only topics wanted).")
+    foxglove_subscriptions: int | None = _help("Foxglove client subscriptions to channels right now (one client on "
+                                               "three channels counts three).")
+    recording_ok: bool | None = _help("1 while the recorder writes its splits, 0 after a write error (disk full, "
+                                      "read-only) until a retry succeeds; absent when recording is off.")
+    metric_anchored: bool | None = _help("1 while metric depth is anchored (a fresh or held fit), 0 when anchoring "
+                                         "is lost; absent when [metric] mode is off.")
+    metric_fit_used: int | None = _help("Anchors (points) or floor pixels (ground) the last metric fit rests on.")
+    metric_fit_inliers: float | None = _help("Share of the candidate anchors or floor pixels that agreed with the "
+                                             "last fit.")
+    metric_fit_residual: float | None = _help("Median relative depth error of the last fit over the points it used.")
+    metric_fit_age_seconds: float | None = _help("Age of the measurement behind the metric fit (grows while a fit "
+                                                 "is held).")
+    metric_abs_rel: float | None = _help("AbsRel of the metric depth against the source's true depth (sources "
+                                         "that know it).")
+    metric_oracle_abs_rel: float | None = _help("AbsRel of the least-squares oracle (scale/shift fitted on every "
+                                                "true pixel), same frame.")
+
+    def items(self) -> Iterator[tuple[str, float]]:
+        """(name, value) of every gauge this pipeline measures."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                yield f.name, float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    backend: str
+    precision: str  # what serves now (after the gate)
+    weights_official: bool
+
+    def labels(self) -> dict[str, str]:
+        return {"backend": self.backend, "precision": self.precision,
+                "weights_official": str(self.weights_official).lower()}
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """What a pipeline has counted and measures, read at scrape time."""
+
+    counters: Counters = Counters()
+    gauges: Gauges | None = None
+    model: ModelInfo | None = None
 
 
 class Sampled(Protocol):
@@ -105,7 +150,7 @@ class Metrics:
         """Read `board` from now on; fold the totals of the board it replaces into the retired ones first."""
         with self._lock:
             if self._board is not None:
-                for (name, stage), value in self._board.sample().counters.items():
+                for name, stage, value in self._board.sample().counters.items():
                     self._retired[(name, self._camera, stage)] += value
             self._board, self._camera = board, camera
 
@@ -121,24 +166,25 @@ class Metrics:
         with self._lock:
             board, camera, totals = self._board, self._camera, dict(self._retired)
         sample = board.sample() if board is not None else Sample()
-        for (name, stage), value in sample.counters.items():
+        for name, stage, value in sample.counters.items():
             key = (name, camera, stage)
             totals[key] = totals.get(key, 0.0) + value
-        for name, help_text in COUNTERS.items():
-            staged = name == "frames_dropped"
-            family = CounterMetricFamily(PREFIX + name, help_text,
+        for f in fields(Counters):
+            staged = f.name == "frames_dropped"
+            family = CounterMetricFamily(PREFIX + f.name, f.metadata["help"],
                                          labels=["camera", "stage"] if staged else ["camera"])
             for (n, cam, stage), value in sorted(totals.items()):
-                if n == name:
+                if n == f.name:
                     family.add_metric([cam, stage] if staged else [cam], value)
             yield family
-        for name, help_text in GAUGES.items():
-            family = GaugeMetricFamily(PREFIX + name, help_text, labels=["camera"])
-            if name in sample.gauges:
-                family.add_metric([camera], sample.gauges[name])
+        gauges = dict(sample.gauges.items()) if sample.gauges is not None else {}
+        for f in fields(Gauges):
+            family = GaugeMetricFamily(PREFIX + f.name, f.metadata["help"], labels=["camera"])
+            if f.name in gauges:
+                family.add_metric([camera], gauges[f.name])
             yield family
         info = InfoMetricFamily(PREFIX + "model", "The network that runs: backend, numeric precision, and whether "
                                 "the weights are the official file.", labels=["camera"])
-        if sample.model:
-            info.add_metric([camera], sample.model)
+        if sample.model is not None:
+            info.add_metric([camera], sample.model.labels())
         yield info

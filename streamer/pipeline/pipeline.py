@@ -13,11 +13,12 @@ from typing import Any
 
 from streamer.core.frame import CapturedFrame
 from streamer.core.handoff import LatestSlot
+from streamer.core.stats import PipelineStats
 from streamer.model import DepthModel
 from streamer.pipeline.metrics import Metrics
 from streamer.model.photo_runner import PhotoRunner
 from streamer.pipeline.precision import PrecisionStage
-from streamer.pipeline.status import StatusBoard
+from streamer.pipeline.status import Publishers, StatusBoard
 from streamer.pipeline.worker import InferenceWorker
 from streamer.publish.base import Publisher
 from streamer.publish.foxglove import FoxglovePublisher
@@ -28,7 +29,6 @@ from streamer.record.recorder import Recorder
 from streamer.render.renderer import FrameRenderer
 from streamer.errors import SourceError
 from streamer.sources import create_source, source_kind
-from streamer.core.redact import redact
 from streamer.sources.anchors import AnchorReceiver
 from streamer.steady import MetricStage, Steadier
 
@@ -46,38 +46,27 @@ class Pipeline:
         self.metrics = metrics if metrics is not None else Metrics()
         daemon = conf["daemon"]
         camera = conf["zmq"].camera_id
-        self.status = StatusBoard(source_url=redact(conf["source"].url), pause_when_idle=daemon.pause_when_idle,
-                                  stall_s=daemon.stall_s, exposition=self.metrics.exposition)
         self.slot: LatestSlot[CapturedFrame] = LatestSlot()
-        self.source = create_source(conf["source"], self.slot)
-        replay = source_kind(conf["source"].url) in ("file", "demo", "bag")
+        kind = source_kind(conf["source"].url)
         # Unpaced files (and an unpaced demo) are lossless: every decoded frame goes through the network once, in
-        # order, the decoder waiting for the worker. Cameras and paced files stay newest-wins.
-        self.source.lossless = replay and not conf["source"].pace
-        self.source.gated = source_kind(conf["source"].url) in ("file", "bag")  # recordings wait for the network
+        # order, the decoder waiting for the worker. Cameras and paced files stay newest-wins. Recordings wait for
+        # the network to be warm (gated).
+        self.source = create_source(conf["source"], self.slot, lossless=kind in ("file", "demo", "bag")
+                                    and not conf["source"].pace, gated=kind in ("file", "bag"))
         self.renderer = FrameRenderer(conf["color"], overlay_alpha=daemon.overlay_alpha)
-        self.zmq = ZmqPublisher(conf["zmq"], renderer=self.renderer, status=self.status)
         http = conf["http"]
         self.still = PhotoRunner(model, threads=http.upload_threads) if http.max_uploads else None
-        self.adopted: list[Publisher] = []  # running already (a previous pipeline's): not started, not stopped here
-        if keep_http is not None and keep_http.running and keep_http.options == http:
-            keep_http.adopt(renderer=self.renderer, status=self.status, still=self.still)
-            self.http = keep_http
-            self.adopted.append(keep_http)
-        else:
-            self.http = HttpPublisher(http, renderer=self.renderer, status=self.status, still=self.still)
-        self.publishers: list[Publisher] = [self.zmq, self.http]
-        if daemon.imagezmq:
-            self.publishers.append(ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer))
-        self.foxglove = None
+        adopt = keep_http if keep_http is not None and keep_http.running and keep_http.options == http else None
         stride = conf["zmq"].points_stride  # one decimation for every point cloud output
-        if conf["foxglove"].enabled:
-            self.foxglove = FoxglovePublisher(conf["foxglove"], conf["ros"], renderer=self.renderer, status=self.status,
-                                              points_stride=stride)
-            self.publishers.append(self.foxglove)
-        if conf["record"].enabled:
-            self.publishers.append(Recorder(conf["record"], conf["ros"], renderer=self.renderer, status=self.status,
-                                            points_stride=stride))
+        self.publishers = Publishers(
+            zmq=ZmqPublisher(conf["zmq"], renderer=self.renderer),
+            http=adopt if adopt is not None else HttpPublisher(http, renderer=self.renderer, still=self.still),
+            imagezmq=ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer) if daemon.imagezmq else None,
+            foxglove=FoxglovePublisher(conf["foxglove"], conf["ros"], renderer=self.renderer, points_stride=stride)
+            if conf["foxglove"].enabled else None,
+            recorder=Recorder(conf["record"], conf["ros"], renderer=self.renderer, points_stride=stride)
+            if conf["record"].enabled else None)
+        self.zmq, self.http, self.foxglove = self.publishers.zmq, self.publishers.http, self.publishers.foxglove
         # A new stage takes the model's precision switch and puts fp32 back: a reload decides again (or from the
         # cache) on the new source's frames.
         self.precision = PrecisionStage(model, conf["model"], source=conf["source"].url)
@@ -85,20 +74,28 @@ class Pipeline:
         self.anchors = AnchorReceiver(metric.anchors_endpoint) if metric.mode == "points" else None
         self.metric = MetricStage(metric, conf["camera"], source_camera=self.source.camera,
                                   source_mount=self.source.mount, anchors=self.anchors)
-        self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers,
+        stats = PipelineStats()  # the worker writes it, the board reads it: the board exists before the worker
+        self.status = StatusBoard(source=self.source, slot=self.slot, stats=stats, model=model,
+                                  publishers=self.publishers, metric=self.metric, source_url=conf["source"].url,
+                                  pause_when_idle=daemon.pause_when_idle, stall_s=daemon.stall_s,
+                                  exposition=self.metrics.exposition)
+        # Running already (a previous pipeline's): it serves this pipeline from now on; not started, not stopped here.
+        self.adopted: tuple[Publisher, ...] = ()
+        if adopt is not None:
+            adopt.adopt(renderer=self.renderer, status=self.status, still=self.still)
+            self.adopted = (adopt,)
+        self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers.all, stats=stats,
                                       status=self.status, metrics=self.metrics.frames(camera), tap=self.precision,
                                       metric=self.metric)
-        self.status.attach(source=self.source, slot=self.slot, worker=self.worker, model=model,
-                           publishers=self.publishers)
         self.metrics.attach(self.status, camera)  # from now on /metrics reads this pipeline's counters
 
     def start(self, warmup_timeout_s: float) -> None:
         started: list[Publisher] = []
         try:
-            for publisher in self.publishers:
+            for publisher in self.publishers.all:
                 if publisher in self.adopted:
                     continue
-                publisher.start()  # binds now (ListenError names the port): before any camera is opened
+                publisher.start(self.status)  # binds now (ListenError names the port): before any camera is opened
                 started.append(publisher)
             if self.anchors is not None:
                 self.anchors.start()
@@ -122,8 +119,9 @@ class Pipeline:
         deadline = time.monotonic() + timeout_s
         while first is None and time.monotonic() < deadline:
             first = self.slot.peek(min(0.1, max(0.0, deadline - time.monotonic())))  # left for the worker
-            if self.source.status().state == "failed":
-                raise SourceError(f"cannot read the source: {self.source.status().reason}")
+            failed = self.status.source_failed()
+            if failed is not None:
+                raise SourceError(f"cannot read the source: {failed}")
         if first is not None:
             width, height = first.shape[1], first.shape[0]
         else:
@@ -131,11 +129,6 @@ class Pipeline:
         t0 = time.monotonic()
         ms = self.model.warm_up(width, height)
         log.info("network warm at %dx%d in %.1f s (last run %.0f ms)", width, height, time.monotonic() - t0, ms)
-
-    @property
-    def ended(self) -> bool:
-        """The source reached the end of a non-looping file and its capture thread is done."""
-        return self.source.status().state == "ended" and not self.source.running
 
     def drain(self, timeout_s: float) -> None:
         """Wait until the worker has taken and processed the last captured frame, and publishers had a moment."""
@@ -150,7 +143,7 @@ class Pipeline:
         self.source.stop(timeout)
         self.worker.stop(timeout)
         self.precision.stop(timeout)
-        for publisher in self.publishers:
+        for publisher in self.publishers.all:
             if publisher is not keep:
                 publisher.stop(timeout)
         if self.anchors is not None:

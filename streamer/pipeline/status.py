@@ -1,58 +1,74 @@
-"""StatusBoard: the pipeline's implementation of `PipelineStatus`, built from each stage's public counters.
+"""StatusBoard: the pipeline's implementation of `PipelineStatus`, and the only reader of the stages' state.
 
-It is the only place that knows how the stages' states combine into "healthy", "no signal", "idle" and the /stats
-document; stages ask it, the supervisor asks it, tools read its snapshot over HTTP. It reads stages only through
-their public, thread-safe accessors (`source.status()`, `slot.dropped`, `worker.stats`, `publisher.counters()`).
+It is built with the stages in hand and is the only place that knows how their states combine into "healthy",
+"no signal", "idle", "ended", the /stats document and the Prometheus sample; stages ask it, the supervisor asks it
+(never a stage), tools read its snapshot over HTTP. It reads stages only through their public, thread-safe accessors
+(`source.status()`, `slot.dropped`, the worker's `PipelineStats`, `publisher.counters()` and each publisher's own
+gauge), never their internals.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from streamer.core.redact import redact, redact_data
+from streamer.core.stats import PipelineStats
 from streamer.core.status import Health
-from streamer.pipeline.metrics import Sample
+from streamer.pipeline.metrics import Counters, Gauges, ModelInfo, Sample
 
 if TYPE_CHECKING:  # annotations only; none of these modules imports this one
     from streamer.core.handoff import LatestSlot
     from streamer.model import DepthModel
-    from streamer.pipeline.worker import InferenceWorker
     from streamer.publish.base import Publisher
+    from streamer.publish.foxglove import FoxglovePublisher
+    from streamer.publish.http.publisher import HttpPublisher
+    from streamer.publish.imagezmq_publisher import ImageZmqPublisher
+    from streamer.publish.zmq_publisher import ZmqPublisher
+    from streamer.record.recorder import Recorder
     from streamer.sources import Source
+    from streamer.steady import MetricStage
+
+
+@dataclass(frozen=True)
+class Publishers:
+    """A pipeline's publishers by role (the board reads each one's own gauge); `all` in hand-off order."""
+
+    zmq: ZmqPublisher
+    http: HttpPublisher
+    imagezmq: ImageZmqPublisher | None = None
+    foxglove: FoxglovePublisher | None = None
+    recorder: Recorder | None = None
+
+    @property
+    def all(self) -> tuple[Publisher, ...]:
+        return tuple(p for p in (self.zmq, self.http, self.imagezmq, self.foxglove, self.recorder) if p is not None)
 
 
 class StatusBoard:
-    """Implements `streamer.core.status.PipelineStatus`. Attach the stages once they are built, then start them."""
+    """Implements `streamer.core.status.PipelineStatus` over a pipeline's stages. The inference worker writes `stats`
+    (built before it, so the board can be built before the worker that consults it)."""
 
-    def __init__(self, *, source_url: str, pause_when_idle: bool, stall_s: float,
-                 exposition: Callable[[], bytes] | None = None) -> None:
+    def __init__(self, *, source: Source, slot: LatestSlot, stats: PipelineStats, model: DepthModel,
+                 publishers: Publishers, metric: MetricStage | None, source_url: str, pause_when_idle: bool,
+                 stall_s: float, exposition: Callable[[], bytes] | None = None) -> None:
+        self._source, self._slot, self._stats, self._model = source, slot, stats, model
+        self._publishers, self._metric = publishers, metric
         self.source_url = redact(source_url)
         self._exposition = exposition  # the process's Prometheus registry, rendered
         self.pause_when_idle = pause_when_idle
         self.stall_s = stall_s
         self.started_mono = time.monotonic()
-        self._source: Source | None = None
-        self._slot: LatestSlot | None = None
-        self._worker: InferenceWorker | None = None
-        self._model: DepthModel | None = None
-        self._publishers: Sequence[Publisher] = ()
-
-    def attach(self, *, source: Source, slot: LatestSlot, worker: InferenceWorker, model: DepthModel,
-               publishers: Sequence[Publisher]) -> None:
-        self._source, self._slot, self._worker, self._model = source, slot, worker, model
-        self._publishers = tuple(publishers)
 
     # -- PipelineStatus ----------------------------------------------------------------------------------------
     def audience(self) -> int:
-        return sum(p.audience() for p in self._publishers)
+        return sum(p.audience() for p in self._publishers.all)
 
     def idle(self) -> bool:
         return self.pause_when_idle and self.audience() == 0
 
     def no_signal(self) -> str | None:
-        if self._source is None:
-            return "starting"
         s = self._source.status()
         if s.state == "live":
             return None
@@ -62,13 +78,12 @@ class StatusBoard:
         reason = self.no_signal()
         if reason:
             return Health(False, reason)
-        assert self._worker is not None
         nonfinite = self._nonfinite()
         if nonfinite:
             return Health(False, nonfinite)
         if self.idle():  # no depth frames on purpose: neither "starting" nor "stalled"
             return Health(True, "idle: inference paused until someone subscribes or watches")
-        last = self._worker.stats.last_output_mono
+        last = self._stats.last_output_mono
         if last is None:
             return Health(False, "starting: no depth frame published yet")
         age = time.monotonic() - last
@@ -78,25 +93,23 @@ class StatusBoard:
 
     def _nonfinite(self) -> str:
         """Why the network's output is unusable right now ("" while it is fine)."""
-        stats = self._worker.stats if self._worker is not None else None
-        if stats is None or not stats.nonfinite_now:
+        if not self._stats.nonfinite_now:
             return ""
-        return f"model output not finite: {stats.nonfinite} frames (NaN or inf; broken weights?)"
+        return f"model output not finite: {self._stats.nonfinite} frames (NaN or inf; broken weights?)"
 
     def snapshot(self) -> dict[str, Any]:
-        assert self._source is not None and self._worker is not None and self._slot is not None
         src = self._source.status()
         return redact_data({
-            **self._worker.stats.snapshot(),
+            **self._stats.snapshot(),
             "source": {"url": self.source_url, "state": src.state, "reason": src.reason,
                        "frames": src.frames, "decode_errors": src.decode_errors, "reconnects": src.reconnects,
                        "resolution_changes": src.resolution_changes, "width": src.width, "height": src.height,
                        "pix_fmt": src.pix_fmt},
             "fps_in": round(self._source.rate(), 2),
             "dropped": self._slot.dropped,  # captured frames the network never saw (newest-wins)
-            "model": self._model.meta if self._model is not None else {},
-            "publishers": {p.name: p.counters() for p in self._publishers},
-            "metric": self._worker.metric.snapshot() if self._worker.metric is not None else {"mode": "off"},
+            "model": self._model.meta,
+            "publishers": {p.name: p.counters() for p in self._publishers.all},
+            "metric": self._metric.snapshot() if self._metric is not None else {"mode": "off"},
         })
 
     def metrics(self) -> bytes:
@@ -104,42 +117,39 @@ class StatusBoard:
 
     def sample(self) -> Sample:
         """The stages' counters and gauges for the Prometheus collector (`streamer.pipeline.metrics`)."""
-        assert self._source is not None and self._worker is not None and self._slot is not None
-        src, stats = self._source.status(), self._worker.stats
-        counters = {("frames_captured", ""): src.frames, ("frames_published", ""): stats.inferred.total,
-                    ("frames_dropped", "inference"): self._slot.dropped, ("decode_errors", ""): src.decode_errors,
-                    ("reconnects", ""): src.reconnects, ("inference_errors", ""): stats.errors,
-                    ("nonfinite_frames", ""): stats.nonfinite}
-        gauges = {"source_up": float(src.state == "live"), "healthy": float(self.health().ok)}
-        for p in self._publishers:
-            counters[("frames_dropped", p.section)] = p.dropped
-            for name, count in (("http_viewers", "viewers"), ("zmq_subscribed_topics", "subscribers"),
-                                ("foxglove_subscriptions", "subscriptions"), ("recording_ok", "recording_ok")):
-                if hasattr(p, count):
-                    gauges[name] = float(getattr(p, count)())
-        gauges.update(self._metric_gauges())
-        meta = self._model.meta if self._model is not None else {}
-        serving = self._model.precision.serving if self._model is not None else "fp32"
-        model = {"backend": str(meta.get("backend", "")), "precision": serving,
-                 "weights_official": str(bool(meta.get("weights_official"))).lower()}
-        return Sample({k: float(v) for k, v in counters.items()}, gauges, model)
+        src, stats, p = self._source.status(), self._stats, self._publishers
+        counters = Counters(frames_captured=src.frames, frames_published=stats.inferred.total,
+                            frames_dropped=(("inference", self._slot.dropped),
+                                            *((x.section, x.dropped) for x in p.all)),
+                            decode_errors=src.decode_errors, reconnects=src.reconnects,
+                            inference_errors=stats.errors, nonfinite_frames=stats.nonfinite)
+        gauges = Gauges(source_up=src.state == "live", healthy=self.health().ok, http_viewers=p.http.viewers(),
+                        zmq_subscribed_topics=p.zmq.subscribers(),
+                        foxglove_subscriptions=p.foxglove.subscriptions() if p.foxglove is not None else None,
+                        recording_ok=p.recorder.recording_ok() if p.recorder is not None else None,
+                        **self._metric_gauges())
+        meta = self._model.meta
+        model = ModelInfo(str(meta.get("backend", "")), self._model.precision.serving,
+                          bool(meta.get("weights_official")))
+        return Sample(counters, gauges, model)
 
-    def _metric_gauges(self) -> dict[str, float]:
-        stage = self._worker.metric if self._worker is not None else None
+    def _metric_gauges(self) -> dict[str, Any]:
+        """The metric stage's Gauges fields (none while [metric] mode is off or before its first fit)."""
+        stage = self._metric
         fit = stage.last if stage is not None and stage.options.mode != "off" else None
-        if fit is None:
+        if stage is None or fit is None:
             return {}
-        gauges = {"metric_anchored": float(fit.ok), "metric_fit_used": float(fit.used),
-                  "metric_fit_inliers": fit.inliers, "metric_fit_age_seconds": fit.age_s}
+        gauges: dict[str, Any] = {"metric_anchored": fit.ok, "metric_fit_used": fit.used,
+                                  "metric_fit_inliers": fit.inliers, "metric_fit_age_seconds": fit.age_s}
         if fit.ok and fit.residual == fit.residual:
             gauges["metric_fit_residual"] = fit.residual
-        truth = stage.truth_score if stage is not None else None
+        truth = stage.truth_score
         if truth and truth.get("ratio") is not None:
             gauges["metric_abs_rel"], gauges["metric_oracle_abs_rel"] = truth["abs_rel"], truth["oracle_abs_rel"]
         return gauges
 
     def _metric_line(self) -> str:
-        stage = self._worker.metric if self._worker is not None else None
+        stage = self._metric
         fit = stage.last if stage is not None and stage.options.mode != "off" else None
         if fit is None:
             return ""
@@ -154,15 +164,39 @@ class StatusBoard:
         are skipped only because nobody watches; or the camera is down and we say so on every channel while the
         source retries. Without the last two, systemd would never see READY=1 and would kill and restart a daemon
         that is doing exactly its job (TimeoutStartSec), fighting the source's own reconnect backoff."""
-        assert self._source is not None and self._worker is not None
-        stats = self._worker.stats
+        stats = self._stats
         return (stats.last_output_mono is not None or (self.idle() and stats.skipped_idle > 0)
                 or self._source.status().state == "offline" or stats.nonfinite > 0)
 
+    def ready_reason(self) -> str:
+        """Why `serving()` holds, in words, for the log line that says READY."""
+        if self._stats.last_output_mono is not None:
+            return "first depth frame published"
+        if self.idle():
+            return "idle, inference paused until someone subscribes or watches"
+        return f"serving, camera offline: {self._source.status().reason}"
+
+    def worker_alive(self) -> bool:
+        """The inference worker's thread runs (False before start, after stop, and if it died)."""
+        return self._stats.running
+
+    def source_failed(self) -> str | None:
+        """Why the source can never deliver (a file that cannot be decoded), or None while it can."""
+        src = self._source.status()
+        return src.reason if src.state == "failed" else None
+
+    def ended(self) -> str | None:
+        """Why the source ended for good (a non-looping file's end) once its capture thread is done, else None."""
+        src = self._source.status()
+        return (src.reason or "end of file") if src.state == "ended" and not self._source.running else None
+
+    def frames_out(self) -> int:
+        """Depth frames published so far."""
+        return self._stats.inferred.total
+
     def progressing(self) -> Health:
         """Whether the watchdog should be pinged: frames advance, or the source is offline and retrying."""
-        assert self._source is not None and self._worker is not None
-        if not self._worker.running:
+        if not self._stats.running:
             return Health(False, "inference worker died")
         src = self._source.status()
         if src.state != "live":
@@ -170,7 +204,7 @@ class StatusBoard:
         now = time.monotonic()
         if self.idle():
             return Health(src.last_frame_mono is not None and now - src.last_frame_mono < self.stall_s, "idle")
-        stats = self._worker.stats
+        stats = self._stats
         # Non-finite output is reported on every channel; the pipeline runs (restarting would not mend weights).
         reference = max(t for t in (stats.last_output_mono, stats.last_nonfinite_mono, self.started_mono)
                         if t is not None)
@@ -178,8 +212,7 @@ class StatusBoard:
 
     def line(self) -> str:
         """One status line for sd_notify STATUS= and the terminal."""
-        assert self._worker is not None and self._slot is not None and self._source is not None
-        snap = self._worker.stats.snapshot()
+        snap = self._stats.snapshot()
         src = self._source.status()
         lat = snap["latency_ms"]["p50"]
         state = "live" if src.state == "live" else f"{src.state}: {src.reason}"
@@ -189,8 +222,6 @@ class StatusBoard:
                       + self._metric_line())
 
     def _precision(self) -> str:
-        if self._model is None:
-            return "fp32"
         state = self._model.precision
         if state.pending:
             return f"{state.serving} (choosing or re-checking a precision on live frames)"

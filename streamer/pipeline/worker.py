@@ -57,6 +57,7 @@ class InferenceWorker:
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
+        self.stats.running = True
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
@@ -70,6 +71,12 @@ class InferenceWorker:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.stats.running = False  # the status board says "inference worker died" from now on
+
+    def _loop(self) -> None:
         while not self._stop.is_set():
             frame = self.inbox.get(timeout=0.25)
             if frame is None:

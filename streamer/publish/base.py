@@ -1,10 +1,11 @@
 """The publisher contract: `publish(frame)` drops the frame in a latest-wins slot and returns at once; the
 publisher's own thread takes the newest frame and does the slow part (render, encode, send).
 
-It works like this: `start()` runs `_open()` in the caller (so a port already in use fails there, loudly), then a
-daemon worker loops `frame = slot.get(poll_s)` -> `_send(frame)` -> `_tick()` until `stop()`, and calls `_close()`
-on its way out, so sockets are closed by the thread that used them. Nothing is raised out of the worker: errors
-are logged and counted.
+It works like this: `start(status)` hands the publisher the pipeline's status board (its one view of the rest of
+the pipeline: health, the no-signal reason, /stats) and runs `_open()` in the caller (so a port already in use fails
+there, loudly); then a daemon worker loops `frame = slot.get(poll_s)` -> `_send(frame)` -> `_tick()` until `stop()`,
+and calls `_close()` on its way out, so sockets are closed by the thread that used them. Nothing is raised out of
+the worker: errors are logged and counted.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import zmq
 from streamer.config.net import zmq_endpoint
 from streamer.core.frame import DepthFrame
 from streamer.core.handoff import LatestSlot
+from streamer.core.status import PipelineStatus
 from streamer.errors import ListenError
 
 log = logging.getLogger(__name__)
@@ -39,15 +41,18 @@ class Publisher:
         self._slot: LatestSlot[DepthFrame] = self._new_slot()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.status: PipelineStatus | None = None  # the pipeline's status board, from `start` (None: standalone)
         # Plain counters written only by the worker thread.
         self.sent = 0  # frames handed to the transport
         self.send_drops = 0  # frames the transport refused (e.g. zmq.Again)
         self.errors = 0  # frames or ticks that raised
 
-    def start(self) -> None:
+    def start(self, status: PipelineStatus | None = None) -> None:
+        """Bind and run; `status`: what the pipeline's board says (health, no signal, /stats), None standalone."""
         with self._lock:
             if self._thread is not None:
                 raise RuntimeError(f"{self.name}: already started")
+            self.status = status
             self._stop.clear()
             self._slot = self._new_slot()
             try:

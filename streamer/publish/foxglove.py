@@ -22,7 +22,6 @@ from streamer.config.net import host_problem
 from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
 from streamer.core.redact import redact_data
-from streamer.core.status import PipelineStatus
 from streamer.publish.base import Publisher
 from streamer.publish.exposure import warn_if_exposed
 from streamer.publish.foxglove_messages import FoxgloveMessages
@@ -91,12 +90,11 @@ class FoxglovePublisher(Publisher):
     section = "foxglove"
 
     def __init__(self, options: FoxgloveOptions, ros: RosOptions, *, renderer: FrameRenderer,
-                 status: PipelineStatus | None = None, points_stride: int = 2) -> None:
+                 points_stride: int = 2) -> None:
         super().__init__("foxglove-publisher")
         self.options = options
         self.ros = ros
         self._renderer = renderer
-        self._status_view = status
         self._messages = FoxgloveMessages(ros, points_stride)
         self._subs = _Subscriptions()
         self._context: foxglove.Context | None = None
@@ -220,7 +218,7 @@ class FoxglovePublisher(Publisher):
             self._log("tf", self._messages.transforms(time.time_ns(), mount), time.time_ns())
 
     def _status(self) -> dict:
-        view = self._status_view
+        view = self.status
         status: dict = {"state": "unknown", "reason": "", "sent": self.sent, "messages": self.messages}
         if view is None:
             return status

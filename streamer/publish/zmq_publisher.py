@@ -22,7 +22,6 @@ from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
 from streamer.core.redact import redact_data
 from streamer.core.stats import RateMeter
-from streamer.core.status import PipelineStatus
 from streamer.publish.base import Publisher, bind_zmq, close_zmq
 from streamer.publish.exposure import warn_if_exposed
 from streamer.publish.wire import METRIC_TOPICS, WIRE_VERSION
@@ -70,13 +69,12 @@ class ZmqPublisher(Publisher):
     section = "zmq"
 
     def __init__(self, options: ZmqPublisherOptions = ZmqPublisherOptions(), *,
-                 renderer: FrameRenderer | None = None, status: PipelineStatus | None = None) -> None:
+                 renderer: FrameRenderer | None = None) -> None:
         super().__init__("zmq-publisher")
         if options.send_color and renderer is None:
             raise ValueError("zmq.send_color needs a renderer")
         self.options = options
         self._renderer = renderer
-        self._status_view = status
         self._host = socket.gethostname()  # capture_mono is only comparable on the same host
         self._ctx: zmq.Context | None = None
         self._sock: zmq.Socket | None = None
@@ -169,15 +167,15 @@ class ZmqPublisher(Publisher):
         state, reason = self._state(now)
         status = {"state": state, "reason": reason, "fps": round(self._rate.rate(now), 2),
                   "last_seq": self._last_seq, **self.counters()}
-        if self._status_view is not None:
+        if self.status is not None:
             try:
-                status["stats"] = self._status_view.snapshot()
+                status["stats"] = self.status.snapshot()
             except Exception as e:
                 status["stats"] = {"error": repr(e)}
         return status
 
     def _state(self, now: float) -> tuple[str, str]:
-        view = self._status_view
+        view = self.status
         try:
             reason = view.no_signal() if view is not None else None
             if reason:

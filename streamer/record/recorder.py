@@ -20,7 +20,6 @@ from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, W
 from streamer.core.frame import DepthFrame
 from streamer.core.handoff import BoundedQueue
 from streamer.core.redact import redact_data
-from streamer.core.status import PipelineStatus
 from streamer.publish.base import Publisher
 from streamer.publish.topics import RosOptions, frame_geometry, stamp_ns
 from streamer.record.messages import MSGTYPES, TF_STATIC_QOS, TYPESTORE, RosMessages
@@ -38,13 +37,12 @@ class Recorder(Publisher):
     poll_s = 0.2
 
     def __init__(self, options: RecordOptions, ros: RosOptions, *, renderer: FrameRenderer,
-                 status: PipelineStatus | None = None, points_stride: int = 2) -> None:
+                 points_stride: int = 2) -> None:
         self.options = options  # before the base class builds the queue from it
         super().__init__("recorder")
         self.ros = ros
         self.root = options.root
         self._renderer = renderer
-        self._status_view = status
         self._messages = RosMessages(ros, points_stride, options.depth_bits)
         self._writer: Writer | None = None
         self._conns: dict[str, object] = {}
@@ -130,11 +128,11 @@ class Recorder(Publisher):
 
     def _tick(self) -> None:
         now = time.monotonic()
-        if self._writer is None or now < self._next_status or self._status_view is None:
+        if self._writer is None or now < self._next_status or self.status is None:
             return
         self._next_status = now + STATUS_EVERY_S
         try:
-            text = json.dumps(redact_data(self._status_view.snapshot()), default=str)
+            text = json.dumps(redact_data(self.status.snapshot()), default=str)
             self._write("status", time.time_ns(), self._messages.status(text))
         except (OSError, WriterError) as exc:
             self._fail(exc, f"writing {self.split}")

@@ -122,24 +122,22 @@ class Daemon:
                 self._reload.clear()
                 self._reload_config()
                 continue
-            if not pipeline.worker.running:
+            if not status.worker_alive():
                 log.error("the inference worker stopped unexpectedly; exiting so the service manager restarts us")
                 return EXIT_RUNTIME
-            if pipeline.source.status().state == "failed":  # a file that can never be decoded: say so once, exit
-                log.error("cannot read the source: %s", pipeline.source.status().reason)
+            failed = status.source_failed()
+            if failed is not None:  # a file that can never be decoded: say so once, exit
+                log.error("cannot read the source: %s", failed)
                 return EXIT_CONFIG
-            if pipeline.ended:
+            ended = status.ended()
+            if ended is not None:
                 pipeline.drain(timeout_s=5.0)  # the file's last frame still deserves its depth
-                log.info("source ended (%s) after %d depth frames; exiting",
-                         pipeline.source.status().reason or "end of file", pipeline.worker.stats.inferred.total)
+                log.info("source ended (%s) after %d depth frames; exiting", ended, status.frames_out())
                 return 0
             if not ready and status.serving():
                 ready = True
                 self.notifier.ready(status.line())
-                log.info("ready: %s", "first depth frame published"
-                         if pipeline.worker.stats.last_output_mono is not None
-                         else "idle, inference paused until someone subscribes or watches" if status.idle()
-                         else f"serving, camera offline: {pipeline.source.status().reason}")
+                log.info("ready: %s", status.ready_reason())
             progress = status.progressing()
             if watchdog_every and now >= next_ping:
                 if progress.ok:
@@ -159,7 +157,18 @@ class Daemon:
         return 0
 
     def _reload_config(self) -> None:
-        """SIGHUP: swap in a pipeline built from the re-read config; on any error keep the running one."""
+        """SIGHUP, interruptible like the start: a stop signal during its model load, export or warm-up ends it at
+        once (the supervisor then stops whatever pipeline is current)."""
+        self._interruptible = not self._stop.is_set()
+        try:
+            self._reload_pipeline()
+        except Interrupted as exc:
+            log.info("%s during a reload: stopping", exc)
+        finally:
+            self._interruptible = False
+
+    def _reload_pipeline(self) -> None:
+        """Swap in a pipeline built from the re-read config; on any error keep the running one."""
         self.notifier.reloading()
         old = self._pipeline
         assert old is not None

@@ -13,11 +13,9 @@ __all__ = ["AvSource", "BagSource", "DemoSource", "Source", "SourceFault", "Sour
            "create_source", "source_kind"]
 
 
-def create_source(options: SourceOptions, slot: LatestSlot[CapturedFrame] | None = None) -> Source:
+def create_source(options: SourceOptions, slot: LatestSlot[CapturedFrame] | None = None, *,
+                  lossless: bool = False, gated: bool = False) -> Source:
     """A not yet started source for `options.url`: 'demo' -> DemoSource, bag:// -> BagSource; webcams, network
-    streams, files -> AvSource."""
-    if source_kind(options.url) == "demo":
-        return DemoSource(options, slot)
-    if source_kind(options.url) == "bag":
-        return BagSource(options, slot)
-    return AvSource(options, slot)
+    streams, files -> AvSource. `lossless` and `gated`: see `Source`."""
+    kind = {"demo": DemoSource, "bag": BagSource}.get(source_kind(options.url), AvSource)
+    return kind(options, slot, lossless=lossless, gated=gated)

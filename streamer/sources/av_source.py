@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 class AvSource(Source):
     """One FFmpeg input, reopened after every failure. Files end (or loop); live inputs are retried forever."""
 
-    def __init__(self, options: SourceOptions, slot: LatestSlot[CapturedFrame] | None = None) -> None:
-        super().__init__(options, slot)
+    def __init__(self, options: SourceOptions, slot: LatestSlot[CapturedFrame] | None = None, **kw: bool) -> None:
+        super().__init__(options, slot, **kw)
         self.kind = source_kind(options.url)
         if self.kind == "demo":
             raise ValueError("url: 'demo' is served by DemoSource, not AvSource")

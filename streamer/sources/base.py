@@ -68,18 +68,21 @@ class Source:
 
     kind = "source"
 
-    lossless = False  # True: every frame reaches the consumer (offer waits for it), for unpaced files and the demo
     # The camera model (at the source's frame size) and mount a source knows exactly (the demo scene); the
     # pipeline uses them where [camera] leaves a key unset. None: unknown.
     camera: CameraModel | None = None
     mount: Mount | None = None
 
-    def __init__(self, options: SourceOptions, slot: LatestSlot[CapturedFrame] | None = None) -> None:
+    def __init__(self, options: SourceOptions, slot: LatestSlot[CapturedFrame] | None = None, *,
+                 lossless: bool = False, gated: bool = False) -> None:
+        """`lossless`: every frame reaches the consumer (the decoder waits for it; unpaced files and the demo);
+        `gated`: wait at `gate` after the first frame (recordings, while the network warms up)."""
         self.options = options
+        self.lossless = lossless
         # Opened by the pipeline once the network is warm. A file waits at it after its first frame, so a short file
         # is not played out (nor a long one skipped) while the first ONNX export runs; live sources never wait.
         self.gate = threading.Event()
-        self.gated = False
+        self.gated = gated
         self.frames: LatestSlot[CapturedFrame] = slot if slot is not None else LatestSlot()
         self._owns_slot = slot is None
         self.stats = SourceStats(state_since=time.monotonic())

@@ -1,20 +1,21 @@
 """DemoScene: a ray-cast room with moving objects, rendered with numpy/cv2, with its true metric depth per pixel.
 
-The room (floor, walls, ceiling, back wall, two pillars) never moves, so it is rendered once at 2x and shrunk
-(anti-aliased image) plus once at 1x (exact depth). Each frame copies that and ray-casts only the moving objects
+Rendered with the public scene renderer (`streamer.scene`: the demo camera model at the demo pose, its room box and
+object ray-caster); what is the demo's own is the room's look and the motion. The room (floor, walls, ceiling, back
+wall, two pillars) never moves, so it is rendered once at 2x and shrunk (anti-aliased image) plus once at 1x (exact
+depth). Each frame copies that and ray-casts only the moving objects
 inside their projected bounding boxes, with blob shadows and a little sensor noise from a precomputed bank.
 Depth is camera z-depth in metres (distance along the optical axis), the quantity depth nets are trained on.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import cv2
 import numpy as np
 
 from streamer.geometry.camera import CameraModel, Mount
+from streamer.scene import Pose, Room, SceneObject, View, draw_object, lambert, room_hits
 
 CAMERA_HEIGHT_M = 1.4
 CAMERA_TILT_DEG = 6.0  # pitched down a little, so the floor fills the lower half
@@ -22,8 +23,6 @@ HFOV_DEG = 70.0
 ROOM_HALF_WIDTH_M = 2.4
 ROOM_HEIGHT_M = 2.7
 ROOM_DEPTH_M = 15.0  # back wall; every ray ends on some surface, so depth is finite everywhere
-LIGHT_POS = np.array([0.3, 2.5, 4.0])
-AMBIENT = 0.38
 NOISE_BANK = 4
 
 
@@ -37,52 +36,13 @@ def demo_mount() -> Mount:
     return Mount(CAMERA_HEIGHT_M, CAMERA_TILT_DEG, 0.0)
 
 
-@dataclass(frozen=True, slots=True)
-class SceneObject:
-    """A sphere (size = radius) or an axis-aligned box (size = half extents), in world metres (y up, z ahead)."""
-
-    name: str
-    shape: Literal["sphere", "box"]
-    center: tuple[float, float, float]
-    size: tuple[float, float, float]
-    color: tuple[float, float, float]  # BGR 0..1
+def demo_pose() -> Pose:
+    """The scene camera in the world: CAMERA_HEIGHT_M above the floor at the origin, looking along +z, pitched
+    CAMERA_TILT_DEG down (the same camera `demo_mount` describes in the robot's frames)."""
+    return Pose((0.0, CAMERA_HEIGHT_M, 0.0), 0.0, CAMERA_TILT_DEG)
 
 
-class _Camera:
-    """Pinhole camera at (0, CAMERA_HEIGHT_M, 0) looking along +z, tilted down; rays scaled so t = z-depth."""
-
-    def __init__(self, width: int, height: int, f: float, cx: float, cy: float) -> None:
-        self.width, self.height, self.f, self.cx, self.cy = width, height, f, cx, cy
-        self.pos = np.array([0.0, CAMERA_HEIGHT_M, 0.0])
-        tilt = math.radians(CAMERA_TILT_DEG)
-        self.cos, self.sin = math.cos(tilt), math.sin(tilt)
-        u = (np.arange(width, dtype=np.float32) - cx) / f
-        v = (cy - np.arange(height, dtype=np.float32)) / f
-        xc, yc = np.meshgrid(u, v)
-        self.dx = xc
-        self.dy = (yc * self.cos - self.sin).astype(np.float32)
-        self.dz = (yc * self.sin + self.cos).astype(np.float32)
-        eps = np.float32(1e-9)
-        self.inv = [1.0 / np.where(np.abs(d) < eps, eps, d) for d in (self.dx, self.dy, self.dz)]
-
-    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """World points (N x 3) -> pixel u, v and camera z-depth."""
-        q = np.asarray(points, dtype=np.float64) - self.pos
-        xc = q[:, 0]
-        yc = q[:, 1] * self.cos + q[:, 2] * self.sin
-        zc = -q[:, 1] * self.sin + q[:, 2] * self.cos
-        return self.cx + self.f * xc / zc, self.cy - self.f * yc / zc, zc
-
-    def roi(self, corners: np.ndarray) -> tuple[slice, slice] | None:
-        """Pixel rectangle covering the projection of a convex shape's bounding corners, or None if off screen."""
-        u, v, z = self.project(corners)
-        if np.any(z <= 0.05):
-            return None
-        x0, x1 = max(int(u.min()) - 1, 0), min(int(u.max()) + 2, self.width)
-        y0, y1 = max(int(v.min()) - 1, 0), min(int(v.max()) + 2, self.height)
-        if x0 >= x1 or y0 >= y1:
-            return None
-        return slice(y0, y1), slice(x0, x1)
+ROOM = Room(-ROOM_HALF_WIDTH_M, ROOM_HALF_WIDTH_M, ROOM_HEIGHT_M, -1.0, ROOM_DEPTH_M)  # the front wall is unseen
 
 
 class DemoScene:
@@ -91,8 +51,8 @@ class DemoScene:
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0, seed: int = 0) -> None:
         self.width, self.height, self.fps, self.seed = width, height, fps, seed
         rng = np.random.default_rng(seed)
-        model = demo_camera(width, height)
-        self.camera = _Camera(width, height, model.fx, model.cx, model.cy)
+        self.camera = demo_camera(width, height)
+        self.view = View(self.camera, demo_pose())
         self._phase = rng.uniform(0.0, 2.0 * math.pi, size=4)
         self._colors = [tuple(float(c) for c in rng.uniform(0.25, 0.95, size=3)) for _ in range(5)]
         self._tones = rng.uniform(0.8, 1.15, size=64).astype(np.float32)  # per-tile / per-panel shade variation
@@ -103,11 +63,12 @@ class DemoScene:
                         self._colors[4]),
         ]
         self._image, self._depth = self._render_static()
-        floor = self.camera.dy < 0
-        t_floor = np.where(floor, -CAMERA_HEIGHT_M / np.where(floor, self.camera.dy, -1.0), np.inf)
+        view = self.view
+        floor = view.dy < 0
+        t_floor = np.where(floor, -CAMERA_HEIGHT_M / np.where(floor, view.dy, -1.0), np.inf)
         on_floor = floor & (t_floor <= self._depth + 1e-3)
-        self._floor_x = np.where(on_floor, t_floor * self.camera.dx, np.nan).astype(np.float32)
-        self._floor_z = np.where(on_floor, t_floor * self.camera.dz, np.nan).astype(np.float32)
+        self._floor_x = np.where(on_floor, t_floor * view.dx, np.nan).astype(np.float32)
+        self._floor_z = np.where(on_floor, t_floor * view.dz, np.nan).astype(np.float32)
         noise = rng.normal(0.0, 2.0, size=(NOISE_BANK, height, width, 3))
         self._noise_up = np.clip(noise, 0, 255).astype(np.uint8)
         self._noise_down = np.clip(-noise, 0, 255).astype(np.uint8)
@@ -132,7 +93,7 @@ class DemoScene:
 
     def depth_of(self, point: tuple[float, float, float]) -> tuple[int, int, float]:
         """Pixel (u, v) a world point lands on and its camera z-depth in metres."""
-        u, v, z = self.camera.project(np.array([point]))
+        u, v, z = self.view.project(np.array([point]))
         return int(round(float(u[0]))), int(round(float(v[0]))), float(z[0])
 
     def render(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +104,7 @@ class DemoScene:
         for obj in objects:
             self._shadow(image, obj)
         for obj in objects:
-            _draw(self.camera, obj, image, depth)
+            draw_object(self.view, obj, image, depth)
         k = index % NOISE_BANK
         cv2.add(image, self._noise_up[k], dst=image)
         cv2.subtract(image, self._noise_down[k], dst=image)
@@ -155,7 +116,7 @@ class DemoScene:
         radius = max(obj.size[0], obj.size[2]) * 1.3
         lift = y - obj.size[1]  # gap between the object's bottom and the floor
         corners = np.array([[x + sx * radius, 0.0, z + sz * radius] for sx in (-1, 1) for sz in (-1, 1)])
-        roi = self.camera.roi(corners)
+        roi = self.view.roi(corners)
         if roi is None:
             return
         fx = self._floor_x[roi] - x
@@ -169,31 +130,21 @@ class DemoScene:
 
     # -- the static part, once ----------------------------------------------------------------------------------
     def _render_static(self) -> tuple[np.ndarray, np.ndarray]:
-        cam = self.camera
-        big = _Camera(cam.width * 2, cam.height * 2, cam.f * 2, cam.cx * 2 + 0.5, cam.cy * 2 + 0.5)
+        cam = self.view
+        big = View(self.camera.scaled(cam.width * 2, cam.height * 2), cam.pose)  # 2x: centres at 2c + 0.5
         image2, depth2 = self._room(big)
         for obj in self.static_objects:
-            _draw(big, obj, image2, depth2)
+            draw_object(big, obj, image2, depth2)
         image = cv2.resize(image2, (cam.width, cam.height), interpolation=cv2.INTER_AREA)
         _, depth = self._room(cam)
         for obj in self.static_objects:
-            _draw(cam, obj, np.empty((cam.height, cam.width, 3), np.uint8), depth)
+            draw_object(cam, obj, np.empty((cam.height, cam.width, 3), np.uint8), depth)
         return np.ascontiguousarray(image), depth
 
-    def _room(self, cam: _Camera) -> tuple[np.ndarray, np.ndarray]:
+    def _room(self, cam: View) -> tuple[np.ndarray, np.ndarray]:
         """Floor, ceiling, side walls and back wall: textured, lit by one point light, with a little haze."""
-        dx, dy, dz = cam.dx, cam.dy, cam.dz
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cands = np.stack([
-                np.where(dy < 0, -CAMERA_HEIGHT_M / dy, np.inf),  # 0 floor
-                np.where(dy > 0, (ROOM_HEIGHT_M - CAMERA_HEIGHT_M) / dy, np.inf),  # 1 ceiling
-                np.where(dx < 0, -ROOM_HALF_WIDTH_M / dx, np.inf),  # 2 left wall
-                np.where(dx > 0, ROOM_HALF_WIDTH_M / dx, np.inf),  # 3 right wall
-                np.where(dz > 0, ROOM_DEPTH_M / dz, np.inf),  # 4 back wall
-            ])
-        surface = np.argmin(cands, axis=0)
-        t = np.take_along_axis(cands, surface[None], axis=0)[0].astype(np.float32)
-        hx, hy, hz = t * dx, CAMERA_HEIGHT_M + t * dy, t * dz
+        surface, t = room_hits(cam, ROOM)  # 0 floor, 1 ceiling, 2 left, 3 right, 4 back (the front is behind us)
+        hx, hy, hz = cam.hit_points(t)
         tones = self._tones
         albedo = np.empty(t.shape + (3,), np.float32)
         normal = np.zeros(t.shape + (3,), np.float32)
@@ -230,58 +181,7 @@ class DemoScene:
         albedo[m] = np.where(disc[:, None], [0.20, 0.65, 0.85], c)
         normal[m] = (0, 0, -1)
 
-        shade = _lambert(hx, hy, hz, normal[..., 0], normal[..., 1], normal[..., 2])
+        shade = lambert(hx, hy, hz, normal[..., 0], normal[..., 1], normal[..., 2])
         haze = np.exp(-t / 40.0)[..., None]
         rgb = albedo * shade[..., None] * haze + 0.55 * (1.0 - haze)
         return np.clip(rgb * 255.0, 0, 255).astype(np.uint8), t
-
-
-def _lambert(px, py, pz, nx, ny, nz) -> np.ndarray:
-    """Ambient plus diffuse light from LIGHT_POS with gentle distance falloff, per component (float32 arrays)."""
-    lx, ly, lz = (np.float32(LIGHT_POS[0]) - px, np.float32(LIGHT_POS[1]) - py, np.float32(LIGHT_POS[2]) - pz)
-    dist2 = lx * lx + ly * ly + lz * lz
-    cos = (lx * nx + ly * ny + lz * nz) / np.sqrt(dist2)
-    return AMBIENT + (1.0 - AMBIENT) * np.clip(cos, 0.0, 1.0) * (8.0 / (8.0 + dist2 * 0.25))
-
-
-def _draw(cam: _Camera, obj: SceneObject, image: np.ndarray, depth: np.ndarray) -> None:
-    """Ray-cast one object inside its screen rectangle; keep pixels where it is nearer than what is there."""
-    c = np.asarray(obj.center)
-    s = np.asarray(obj.size)
-    corners = np.array([c + s * (i, j, k) for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)])
-    roi = cam.roi(corners)
-    if roi is None:
-        return
-    dx, dy, dz = cam.dx[roi], cam.dy[roi], cam.dz[roi]
-    ox, oy, oz = (np.float32(v) for v in cam.pos - c)  # ray origin relative to the object; float32 keeps it fast
-    if obj.shape == "sphere":
-        r = np.float32(s[0])
-        a = dx * dx + dy * dy + dz * dz
-        b = ox * dx + oy * dy + oz * dz
-        disc = b * b - a * (ox * ox + oy * oy + oz * oz - r * r)
-        hit = disc > 0
-        t = (-b - np.sqrt(np.maximum(disc, 0.0))) / a
-        lx, ly, lz = ox + t * dx, oy + t * dy, oz + t * dz  # hit point relative to the centre
-        nx, ny, nz = lx / r, ly / r, lz / r
-        pattern = (np.floor(nx * 3.0) + np.floor(ny * 3.0) + np.floor(nz * 3.0)) % 2  # a checker on the surface
-    else:
-        lo = [(-s[i] - o) * cam.inv[i][roi] for i, o in enumerate((ox, oy, oz))]
-        hi = [(s[i] - o) * cam.inv[i][roi] for i, o in enumerate((ox, oy, oz))]
-        t_in = [np.minimum(a_, b_) for a_, b_ in zip(lo, hi, strict=True)]
-        t_out = np.minimum(np.minimum(np.maximum(lo[0], hi[0]), np.maximum(lo[1], hi[1])), np.maximum(lo[2], hi[2]))
-        t = np.maximum(np.maximum(t_in[0], t_in[1]), t_in[2])
-        hit = t < t_out
-        # the entry face is on the axis whose slab was entered last; it faces against the ray
-        nx = np.where(t == t_in[0], -np.sign(dx), 0.0).astype(np.float32)
-        ny = np.where((t == t_in[1]) & (nx == 0), -np.sign(dy), 0.0).astype(np.float32)
-        nz = np.where((nx == 0) & (ny == 0), -np.sign(dz), 0.0).astype(np.float32)
-        lx, ly, lz = ox + t * dx, oy + t * dy, oz + t * dz
-        pattern = (np.floor(lx * 5.0) + np.floor(ly * 5.0) + np.floor(lz * 5.0)) % 2  # 20 cm checker
-    hit &= (t > 0) & (t < depth[roi])
-    if not hit.any():
-        return
-    cx, cy, cz = (np.float32(v) for v in c)
-    shade = _lambert(lx + cx, ly + cy, lz + cz, nx, ny, nz) * (0.85 + 0.15 * pattern)
-    color = np.clip(shade[..., None] * (np.asarray(obj.color, np.float32) * 255.0), 0, 255).astype(np.uint8)
-    image[roi][hit] = color[hit]
-    depth[roi][hit] = t[hit]

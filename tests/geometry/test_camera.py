@@ -17,7 +17,7 @@ def world_to_base(p):  # demo world: x right, y up, z ahead; base (REP 103): x f
 @pytest.mark.parametrize("point", [(0.3, 0.0, 3.0), (-1.2, 0.8, 5.5), (1.0, 2.5, 12.0), (0.0, 0.0, 2.0)])
 def test_camera_and_mount_project_like_the_demo_renderer(point) -> None:
     scene = DemoScene(320, 240)
-    u, v, z = scene.camera.project(np.array([point]))
+    u, v, z = scene.view.project(np.array([point]))
     cam, mount = demo_camera(320, 240), demo_mount()
     optical = mount.to_optical(world_to_base(point))
     assert optical[0, 2] == pytest.approx(z[0], rel=1e-9)

@@ -9,7 +9,9 @@ from streamer.config.schema import Override
 from streamer.model import load_depth_model
 from streamer.pipeline.options import load_config
 from streamer.pipeline.pipeline import Pipeline
-from tests.conftest import SEED_WEIGHTS
+from tests.conftest import SEED_WEIGHTS, VIDEO
+
+REALSHORT = VIDEO / "realshort.mp4"  # 320x240, 36 frames
 
 
 def build(metrics=None, weights=SEED_WEIGHTS, **values) -> Pipeline:
@@ -41,9 +43,36 @@ def test_health_and_snapshot_follow_the_stages():
         assert snap["fps_in"] > 0 and snap["model"]["weights_official"] is False
         assert set(snap["publishers"]) == {"zmq-publisher", "http-publisher"}
         assert "dropped" in snap and "latency_ms" in snap
+        assert status.worker_alive() and status.source_failed() is None and status.ended() is None
+        assert status.ready_reason() == "first depth frame published"
     finally:
         pipeline.stop(1.0)
-    assert not status.progressing().ok  # the worker is gone
+    assert not status.worker_alive() and not status.progressing().ok  # the worker is gone
+    assert status.progressing().reason == "inference worker died"
+    # The Prometheus sample, typed: the same numbers the stages counted, the gauges of stages that are off absent.
+    sample = status.sample()
+    assert sample.counters.frames_published == status.frames_out() == pipeline.worker.stats.inferred.total >= 3
+    assert sample.counters.frames_captured == pipeline.source.status().frames
+    assert dict(sample.counters.frames_dropped) == {"inference": pipeline.slot.dropped, "zmq": pipeline.zmq.dropped,
+                                                    "http": pipeline.http.dropped}
+    gauges = dict(sample.gauges.items())
+    assert gauges["http_viewers"] == 0 and gauges["zmq_subscribed_topics"] == 0
+    assert "foxglove_subscriptions" not in gauges and "recording_ok" not in gauges  # both off in this config
+    assert sample.model.labels() == {"backend": "onnxruntime", "precision": "fp32", "weights_official": "false"}
+
+
+def test_a_file_that_ends_is_reported_by_the_board(tmp_path):
+    pipeline = build(**{"source.url": str(REALSHORT), "source.pace": False, "source.width": 0, "source.height": 0})
+    status = pipeline.status
+    assert pipeline.source.lossless and pipeline.source.gated  # configured when built, from the config
+    pipeline.start(warmup_timeout_s=30.0)
+    try:
+        reason = wait(status.ended, timeout=120.0)
+        assert reason.endswith("end of file") and status.source_failed() is None
+        pipeline.drain(5.0)
+        assert status.frames_out() == 36  # unpaced: lossless, every frame of the file once
+    finally:
+        pipeline.stop(1.0)
 
 
 def test_idle_until_someone_subscribes():

@@ -111,9 +111,8 @@ def server(renderer):
     started: list[HttpPublisher] = []
 
     def start(still=None, status=None, stats=None, health=None, no_signal=None, **kw) -> HttpPublisher:
-        srv = HttpPublisher(HttpOptions(port=0, **kw), renderer=renderer, still=still,
-                            status=status if status is not None else status_from(stats, health, no_signal))
-        srv.start()
+        srv = HttpPublisher(HttpOptions(port=0, **kw), renderer=renderer, still=still)
+        srv.start(status if status is not None else status_from(stats, health, no_signal))
         started.append(srv)
         return srv
 

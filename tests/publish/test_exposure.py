@@ -27,9 +27,8 @@ SHOWN = "rtsp://***@cam.local/s?token=***"
 def test_zmq_frame_headers_and_status_are_redacted(renderer, frames):
     reason = f"source offline: cannot open {SECRET_URL}"
     pub = ZmqPublisher(ZmqPublisherOptions(port=0, camera_id="cam?token=tok456", status_interval_s=0.05),
-                       renderer=renderer, status=CallableStatus(stats=lambda: {"url": SECRET_URL},
-                                                                no_signal=lambda: reason))
-    pub.start()
+                       renderer=renderer)
+    pub.start(CallableStatus(stats=lambda: {"url": SECRET_URL}, no_signal=lambda: reason))
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
@@ -60,9 +59,8 @@ def test_zmq_frame_headers_and_status_are_redacted(renderer, frames):
 
 def test_http_stats_healthz_and_no_signal_frame_are_redacted(renderer):
     reason = f"source offline: cannot open {SECRET_URL}"
-    srv = HttpPublisher(HttpOptions(port=0), renderer=renderer,
-                        status=CallableStatus(stats=lambda: {"source": {"url": SECRET_URL}}, no_signal=lambda: reason))
-    srv.start()
+    srv = HttpPublisher(HttpOptions(port=0), renderer=renderer)
+    srv.start(CallableStatus(stats=lambda: {"source": {"url": SECRET_URL}}, no_signal=lambda: reason))
     try:
         status, _, body = get(srv, "/stats")
         assert json.loads(body)["source"]["url"] == SHOWN

@@ -32,8 +32,8 @@ def foxglove(renderer):
 
     def start(**kw) -> FoxglovePublisher:
         status = kw.pop("status", CallableStatus(stats=lambda: {"fps_out": 12.5, "frames_out": 7}))
-        pub = FoxglovePublisher(FoxgloveOptions(enabled=True, port=0, **kw), ROS, renderer=renderer, status=status)
-        pub.start()
+        pub = FoxglovePublisher(FoxgloveOptions(enabled=True, port=0, **kw), ROS, renderer=renderer)
+        pub.start(status)
         started.append(pub)
         return pub
 

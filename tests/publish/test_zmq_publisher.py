@@ -31,8 +31,8 @@ def publishers():
     def start(renderer=None, **kw) -> ZmqPublisher:
         kw.setdefault("port", 0)
         callbacks = kw.pop("callbacks", {})
-        pub = ZmqPublisher(ZmqPublisherOptions(**kw), renderer=renderer, status=status_from(**callbacks))
-        pub.start()
+        pub = ZmqPublisher(ZmqPublisherOptions(**kw), renderer=renderer)
+        pub.start(status_from(**callbacks))
         started.append(pub)
         return pub
 

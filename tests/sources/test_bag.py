@@ -79,9 +79,9 @@ def write_bag(path: Path, encoding: str, count: int = 6, storage=StoragePlugin.M
 
 
 def play(url: str, running, **kw) -> tuple[BagSource, list[CapturedFrame]]:
-    source = create_source(SourceOptions(url=url, pace=kw.pop("pace", False), backoff=(0.1,), **kw))
-    assert isinstance(source, BagSource)
-    source.lossless = True  # as the pipeline makes unpaced bags: every frame, in order
+    # lossless, as the pipeline makes unpaced bags: every frame, in order
+    source = create_source(SourceOptions(url=url, pace=kw.pop("pace", False), backoff=(0.1,), **kw), lossless=True)
+    assert isinstance(source, BagSource) and source.lossless
     running(source)
     got = []
     deadline = time.monotonic() + 20
@@ -144,8 +144,8 @@ def test_paced_play_keeps_the_stamps_and_loop_starts_over(tmp_path, running):
     source, frames = play(f"bag://{bag}?topic=/camera/image_raw", running, pace=True)
     assert [round(f.capture_wall - T0, 3) for f in frames] == [0.0, 0.05, 0.1, 0.15]
     assert all(b.capture_mono > a.capture_mono for a, b in zip(frames, frames[1:], strict=False))
-    looping = create_source(SourceOptions(url=f"bag://{bag}?topic=/camera/image_raw", pace=False, loop=True))
-    looping.lossless = True
+    looping = create_source(SourceOptions(url=f"bag://{bag}?topic=/camera/image_raw", pace=False, loop=True),
+                            lossless=True)
     running(looping)
     seen = [looping.frames.get(timeout=5.0) for _ in range(10)]
     assert all(f is not None for f in seen) and [f.seq for f in seen] == list(range(10))

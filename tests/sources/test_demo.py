@@ -69,7 +69,7 @@ def test_floor_depth_matches_the_pinhole_model(scene: DemoScene) -> None:
     u, v, z = scene.depth_of((0.0, 0.0, 2.4))  # a floor point straight ahead, nearer than any object
     assert depth[v, u] == pytest.approx(z, rel=0.01)
     f = 320 / math.tan(math.radians(35))
-    assert scene.camera.f == pytest.approx(f)
+    assert scene.camera.fx == scene.camera.fy == pytest.approx(f)
 
 
 def test_render_is_cheap(scene: DemoScene) -> None:

@@ -1,28 +1,30 @@
 """The randomised demo renderer: its camera and depth agree with geometry, whatever the pose."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from streamer.sources.demo_scene import SceneObject
-from streamer.train.synth import PoseCamera, random_scene, render_scene
+from streamer.geometry.camera import CameraModel
+from streamer.scene import SceneObject, View
+from streamer.train.synth import random_scene, render_scene
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_depth_at_a_sphere_centre_is_its_geometric_z_depth(seed):
     rng = np.random.default_rng(seed)
     scene = random_scene(rng)
-    pose = scene["pose"]
-    cam_pos = np.asarray(pose["pos"])
-    rot = PoseCamera(8, 8, 4.0, 3.5, 3.5, cam_pos, pose["yaw"], pose["tilt"]).rot
+    cam_pos = np.asarray(scene.pose.position)
+    rot = scene.pose.rotation()
     centre = cam_pos + rot @ np.array([0.1, -0.05, 2.5])  # 2.5 m straight ahead, whatever the yaw and tilt
     radius = 0.3
-    scene["objects"] = [SceneObject("probe", "sphere", tuple(centre), (radius,) * 3, (0.5, 0.5, 0.5))]
+    scene = dataclasses.replace(scene, objects=(SceneObject("probe", "sphere", tuple(centre), (radius,) * 3,
+                                                            (0.5, 0.5, 0.5)),))
     w, h = 160, 120
     image, depth = render_scene(scene, w, h, rng)
     assert image.shape == (h, w, 3) and depth.shape == (h, w) and np.isfinite(depth).all() and depth.min() > 0
-    f = w / (2.0 * np.tan(np.radians(pose["hfov"]) / 2.0))
-    cam = PoseCamera(w, h, f, (w - 1) / 2.0, (h - 1) / 2.0, cam_pos, pose["yaw"], pose["tilt"])
+    cam = View(CameraModel.from_hfov(scene.hfov_deg, w, h), scene.pose)
     u, v, z = cam.project(centre[None])
     assert z[0] == pytest.approx(2.5)
     dist = np.linalg.norm(centre - cam_pos)

@@ -46,12 +46,11 @@ class HttpPublisher(Publisher):
     section = "http"
 
     def __init__(self, options: HttpOptions = HttpOptions(),  # noqa: B008 - frozen, so one shared default is safe
-                 *, renderer: FrameRenderer, status: PipelineStatus | None = None,
+                 *, renderer: FrameRenderer,
                  still: PhotoDepth | None = None) -> None:
         super().__init__("http-publisher")
         self.options = options
         self._renderer = renderer
-        self._status = status
         self.still = still  # POST /depth computes photos with it (see `upload`); None: uploads off
         self.uploads = UploadGate(options.max_uploads)
         self._cond = threading.Condition()
@@ -67,7 +66,7 @@ class HttpPublisher(Publisher):
     def adopt(self, *, renderer: FrameRenderer, status: PipelineStatus | None, still: PhotoDepth | None) -> None:
         """Serve a new pipeline (SIGHUP) from this running server: its listener, viewers and in-flight uploads stay.
         Three attribute stores; a request in progress finishes with what it already holds (an upload, its model)."""
-        self._renderer, self._status, self.still = renderer, status, still
+        self._renderer, self.status, self.still = renderer, status, still
 
     # -- stage -------------------------------------------------------------------------------------------------
     def audience(self) -> int:
@@ -131,9 +130,9 @@ class HttpPublisher(Publisher):
             self._stop.wait(seconds)
 
     def no_signal_reason(self) -> str | None:
-        if self._status is not None:
+        if self.status is not None:
             try:
-                reason = self._status.no_signal()
+                reason = self.status.no_signal()
             except Exception as e:
                 reason = f"source state unknown: {e!r}"
             if reason:
@@ -159,9 +158,9 @@ class HttpPublisher(Publisher):
         return self._renderer.color_options
 
     def health(self) -> Health:
-        if self._status is not None:
+        if self.status is not None:
             try:
-                health = self._status.health()
+                health = self.status.health()
             except Exception as e:
                 health = Health(False, f"health check failed: {e!r}")
             return Health(health.ok, redact(health.reason))
@@ -195,15 +194,15 @@ class HttpPublisher(Publisher):
 
     def metrics(self) -> bytes:
         """/metrics: the process's Prometheus metrics (the pipeline's registry), text format 0.0.4."""
-        if self._status is None:
+        if self.status is None:
             return b""
-        return redact(self._status.metrics().decode()).encode()  # label values are shown too
+        return redact(self.status.metrics().decode()).encode()  # label values are shown too
 
     def all_stats(self) -> dict:
         out: dict = {}
-        if self._status is not None:
+        if self.status is not None:
             try:
-                out.update(self._status.snapshot())
+                out.update(self.status.snapshot())
             except Exception as e:
                 out["stats_error"] = repr(e)
         out["http"] = self.server_stats()

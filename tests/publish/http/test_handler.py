@@ -13,9 +13,8 @@ from tests.publish.conftest import CallableStatus, http_request as request
 def test_metrics_endpoint_format_and_auth(renderer):
     metrics = Metrics()
     metrics.frames("cam1").frame(0.040, 0.065)
-    srv = HttpPublisher(HttpOptions(port=0, auth_token="tok-1"), renderer=renderer,
-                        status=CallableStatus(metrics=metrics.exposition))
-    srv.start()
+    srv = HttpPublisher(HttpOptions(port=0, auth_token="tok-1"), renderer=renderer)
+    srv.start(CallableStatus(metrics=metrics.exposition))
     try:
         assert request(srv, "/metrics")[0] == 401
         status, headers, body = request(srv, "/metrics", {"Authorization": "Bearer tok-1"})

@@ -125,3 +125,25 @@ def test_sighup_keeps_mjpeg_viewers_and_uploads_in_flight(spawn, tmp_path):
     finally:
         viewer.close()
         upload.close()
+
+
+def test_a_stop_signal_interrupts_a_reloads_export(spawn, tmp_path):
+    """A reload that changes [model] may export the network again; SIGTERM then stops the daemon at once, as during
+    a cold start, and the export child goes with it."""
+    from .test_cold_start import STOP_LIMIT_S, export_children, gone, wait_until
+
+    path = tmp_path / "cam.toml"
+    write_config(path, config("inferno", "cam") + "\n[model]\nnet_size = 256\n")
+    daemon = spawn("--config", str(path))
+    daemon.wait_healthy()
+    write_config(path, config("inferno", "cam") + "\n[model]\nnet_size = 352\n")  # a size never exported here
+    mark = daemon.log_lines
+    daemon.send(signal.SIGHUP)
+    daemon.wait_log(r"exporting the network to ONNX", RELOAD_TIMEOUT_S * 3, after=mark)
+    children = wait_until(lambda: export_children(daemon.pid), 30, "the reload's export child")
+    t0 = time.monotonic()
+    rc = daemon.stop(signal.SIGTERM, timeout=30.0)[0]
+    seconds = time.monotonic() - t0
+    print(f"stop during a reload's export: exit {rc} in {seconds:.2f} s")
+    assert rc == 0 and seconds <= STOP_LIMIT_S, (rc, seconds, daemon.log)
+    wait_until(lambda: all(gone(pid) for pid in children), 5, "the export child to end")
