@@ -60,6 +60,12 @@ class StillDepthModel:
             return self._backend.infer(x)
         return self._session().run(None, {"image": x})[0][0]
 
+    def prepare(self) -> None:
+        """Build the uploads' session now (exporting its graph if the cache lacks it), at start-up and at full
+        priority, rather than at the first photo at `upload_nice` behind the live stream (minutes on a busy box)."""
+        if hasattr(self._backend, "onnx_file"):
+            self._session()
+
     def _session(self):
         with self._lock:  # the export must not run twice at once
             if self._dynamic is None:
