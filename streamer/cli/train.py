@@ -79,7 +79,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise StreamerError(f"eval {args.data}: none of the {len(dataset)} image(s) has a valid depth pixel"
                             f"{f' within --max-depth {args.max_depth:g} m' if args.max_depth else ''} (empty or "
                             f"all-zero depth files?), so nothing was scored")
-    ran = getattr(predict, "precision", args.precision)
+    ran = predict.precision
     result.update({"weights": str(args.weights) if args.weights else None, "precision": ran,
                    "precision_requested": args.precision})
     print(format_table(result, f"{args.data} ({len(dataset)} images, {ran}, "

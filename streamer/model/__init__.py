@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from streamer.config.options import opt
-from streamer.core.finite import require_finite  # noqa: F401  (re-exported: callers import it from here)
 from streamer.model.backends import OnnxRuntimeBackend, TorchBackend, choose_backend
 from streamer.model.interface import Backend
 from streamer.model.precision import REQUESTS, PrecisionState

@@ -62,6 +62,13 @@ class PhotoRunner:
             return backend.infer(x)
         return self._session(backend).run(None, {"image": x})[0][0]
 
+    def prepare(self) -> None:
+        """Build the uploads' session now (exporting its graph if the cache lacks it), at start-up and at full
+        priority, rather than at the first photo at `upload_nice` behind the live stream (minutes on a busy box)."""
+        backend = self._backend
+        if isinstance(backend, OnnxExport):
+            self._session(backend)
+
     def _session(self, backend: OnnxExport):
         with self._lock:  # the export must not run twice at once
             if self._dynamic is None:

@@ -10,6 +10,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,16 +20,33 @@ from streamer.train.dataset import RGBDDataset
 from streamer.train.metrics import METRICS, aggregate, anchored_metrics, depth_metrics
 from streamer.core.progress import Progress
 
+if TYPE_CHECKING:
+    from streamer.model import DepthModel
+
 log = logging.getLogger(__name__)
 
 
+class ModelPredictor:
+    """A loaded DepthModel as a Predictor, with the precision that actually runs (after the gate)."""
+
+    def __init__(self, model: DepthModel) -> None:
+        self.model = model
+
+    @property
+    def precision(self) -> str:
+        return self.model.precision.serving
+
+    def __call__(self, bgr: np.ndarray) -> np.ndarray:
+        return self.model.predict(bgr)
+
+
 def make_predictor(weights: str | None, precision: str = "fp32", threads: int = 0,
-                   photos: list[Path] | None = None) -> Predictor:
+                   photos: list[Path] | None = None) -> ModelPredictor:
     """The network `eval --precision` scores, as the daemon would run it. The one place precision is wired.
 
     int8 is calibrated on the data set's own photos (real frames of the scenes being scored, never noise) and must
     pass the same accuracy gate against fp32 as in the daemon, on photos it was not calibrated on; when it does not,
-    fp32 is scored and the log says why (the result's `precision` is what actually ran)."""
+    fp32 is scored and the log says why (the predictor's `precision` is what actually runs)."""
     from streamer.model import ModelOptions, load_depth_model
 
     options = ModelOptions(threads=threads, precision=precision)
@@ -43,12 +61,7 @@ def make_predictor(weights: str | None, precision: str = "fp32", threads: int = 
                 os.symlink(photo.resolve(), Path(tmp) / f"{i:06d}{photo.suffix.lower()}")
             choice = apply_precision(model, options, tmp, photos[:1])
         log.info("%s", choice.reason)
-
-    def predict(bgr: np.ndarray) -> np.ndarray:
-        return model.predict(bgr)
-
-    predict.precision = model.precision.serving  # type: ignore[attr-defined]  # what runs, after the gate
-    return predict
+    return ModelPredictor(model)
 
 
 def torch_predictor(network, net_size: int) -> Predictor:

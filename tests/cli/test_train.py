@@ -1,4 +1,5 @@
-"""End to end through the real command line: `dataset demo`, `train` (Ctrl-C, --resume) and `eval --json`."""
+"""End to end through the real command line: `dataset demo`, `train` (Ctrl-C, --resume), `eval --json` and
+`eval --anchors N` (metric depth from N true pixels per image, next to the least-squares oracle)."""
 from __future__ import annotations
 
 import json
@@ -112,3 +113,28 @@ def test_eval_int8_is_calibrated_and_gated_on_the_sets_own_photos(tiny_demo, tmp
     if result["precision"] != "int8":  # refused or slower than fp32 here: said at WARNING, with the reason
         assert "WARNING" in proc.stderr and "--precision int8 requested, " + result["precision"] in proc.stderr
     assert result["images"] == 4 and 0 < result["abs_rel"] < 1
+
+
+def test_eval_anchors_cli(tiny_demo, tmp_path):
+    report = tmp_path / "r.json"
+    proc = subprocess.run(cli("eval", str(tiny_demo), "--weights", str(TRAINED), "--anchors", "8", "--json",
+                              str(report), "--threads", str(THREADS)), capture_output=True, text=True, timeout=300,
+                          env=subprocess_env(), check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "oracle" in proc.stdout and "anchored" in proc.stdout and "8 anchors per image" in proc.stdout
+    result = json.loads(report.read_text())
+    a = result["anchored"]
+    assert a["anchors"] == 8 and a["images"] + a["failed"] == 4
+    per = [m["anchored"] for m in result["per_image"]]
+    assert all(p["anchors"] == 8 for p in per)
+    if a["images"]:
+        assert a["median_ratio_to_oracle"] > 0 and 2 <= a["mean_used"] <= 8
+    # the same seed picks the same pixels: the same figures
+    again = subprocess.run(cli("eval", str(tiny_demo), "--weights", str(TRAINED), "--anchors", "8", "--json",
+                               str(tmp_path / "r2.json"), "--threads", str(THREADS)), capture_output=True, text=True,
+                           timeout=300, env=subprocess_env(), check=False)
+    assert again.returncode == 0
+    assert json.loads((tmp_path / "r2.json").read_text())["anchored"] == a
+    bad = subprocess.run(cli("eval", str(tiny_demo), "--anchors", "1"), capture_output=True, text=True, timeout=120,
+                         env=subprocess_env(), check=False)
+    assert bad.returncode != 0 and "--anchors 1: the fit needs at least 2 anchors" in bad.stderr

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from streamer.train.metrics import aggregate, align_scale_shift, depth_metrics
+from streamer.train.metrics import aggregate, align_scale_shift, anchored_metrics, depth_metrics
 
 
 def _scene(h: int = 24, w: int = 32) -> np.ndarray:
@@ -125,3 +125,17 @@ def test_no_valid_pixel_gives_none_and_aggregate_averages_images():
     assert agg["images"] == 2
     assert agg["abs_rel"] == pytest.approx(0.2) and agg["rmse"] == pytest.approx(2.0)
     assert agg["delta1"] == pytest.approx(0.75)
+
+
+def test_anchored_metrics_on_exact_relative_depth():
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(1, 8, (40, 50)).astype(np.float32)
+    pred = (3.0 / gt + 0.2).astype(np.float32)  # exactly affine in inverse depth
+    pred_noisy = pred.copy()
+    oracle = depth_metrics(pred, gt)
+    got = anchored_metrics(pred, gt, 8, np.random.default_rng(1))
+    assert got["ok"] and got["used"] == 8 and got["abs_rel"] < 1e-5 and oracle["abs_rel"] < 1e-5
+    few = anchored_metrics(pred_noisy, gt, 3, np.random.default_rng(1))
+    assert few["ok"] and few["anchors"] == 3
+    flat = anchored_metrics(np.ones_like(pred), gt, 8, np.random.default_rng(1))
+    assert not flat["ok"] and "degenerate" in flat["reason"]

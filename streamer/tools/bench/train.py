@@ -32,7 +32,7 @@ def bench_train(weights: str, count: int = 24, epochs: int = 2, threads: int = 0
                 continue
             result = evaluate(predict, dataset)
             results[f"eval_{precision}"] = result["images_per_s"]
-            ran = getattr(predict, "precision", precision)
+            ran = predict.precision
             print(f"eval {precision} (ran {ran}): {result['images_per_s']:.2f} images/s "
                   f"(AbsRel {result['abs_rel']:.3f}); load {load_1m()}", flush=True)
         opts = TrainOptions(data=str(data), out=str(Path(tmp) / "tuned.pt"), weights=weights, epochs=epochs,

@@ -13,18 +13,21 @@ import sys
 from dataclasses import replace
 
 import cv2
+import numpy as np
 import pytest
 
 from streamer.model import ModelOptions, build_network
 from streamer.model.backends import OnnxRuntimeBackend
 from streamer.model.precision.backends import openvino_available
-from streamer.model.precision.calibration import load_frame_set
+from streamer.model.precision.cache import VerdictCache
+from streamer.model.precision.calibration import load_frame_set, split
 from streamer.model.precision.choose import Choice, Int8Model, build_candidate
 from streamer.model.precision.cpu import detect
 from streamer.model.precision.manager import PrecisionManager
 from streamer.model.precision.quantize import DEFAULT_SETTINGS
 from streamer.model.weights import identify, read_state_dict
 from tests.conftest import MIDAS, SEED_WEIGHTS, VIDEO, cli, subprocess_env
+from tests.model.precision.fakes import ALL, FAST_S, FP32_S, Fake
 
 PROXY_WEIGHTS = MIDAS / "trained_proxy.pt"
 FOOTAGE = VIDEO / "cockatoo_640x480.mp4"
@@ -210,3 +213,47 @@ def test_the_openvino_layout_reaches_the_compiled_network(cache):
         compiled = manager._builder("bf16")().compiled(192, 256)
         assert compiled.get_property("ENABLE_CPU_PINNING") is (pinning == "on")
         assert int(compiled.get_property("NUM_STREAMS")) == 1 and compiled.get_property("INFERENCE_NUM_THREADS") == 2
+
+
+# The manager over fake backends (no network): re-checks on live frames, kept verdicts.
+def test_manager_rechecks_live_frames_and_falls_back():
+    fakes = {"int8": Fake(noise=0.01, delay=FAST_S, precision="int8"),
+             "bf16": Fake(noise=0.01, delay=FAST_S, precision="bf16")}
+    options = ModelOptions(precision="int8", recheck_s=60.0)
+    manager = PrecisionManager(options, Fake(delay=FP32_S), ALL, build=lambda p, *a: fakes[p], has_openvino=True)
+    frames = [np.random.default_rng(i).integers(0, 255, (48, 64, 3), np.uint8) for i in range(12)]
+    assert manager.wants_frames and manager.choice.precision == "fp32"  # fp32 until the build is done
+    choice = manager.select(split(frames, 4), now=0.0)
+    assert choice.precision == "int8" and manager.meta()["precision_error"]["passed"]
+    assert not manager.recheck_due(30.0) and manager.recheck_due(61.0)
+    assert manager.recheck(frames[:3], now=61.0) is None  # still passes
+    fakes["int8"].noise = 40.0  # the scene moved where int8 falls apart
+    changed = manager.recheck(frames[:3], now=122.0)
+    assert changed.precision == "bf16" and "no longer passes" in changed.reason
+    assert manager.meta()["precision"] == "bf16"
+
+
+def test_a_kept_verdict_is_served_then_rechecked_and_dropped_when_it_fails(tmp_path):
+    fakes = {"bf16": Fake(noise=0.01, delay=FAST_S, precision="bf16")}
+    frames = [np.random.default_rng(i).integers(0, 255, (48, 64, 3), np.uint8) for i in range(12)]
+
+    def manager() -> PrecisionManager:
+        return PrecisionManager(ModelOptions(precision="bf16"), Fake(delay=FP32_S), ALL, build=lambda p, *a: fakes[p],
+                                cache=VerdictCache(tmp_path), source="/dev/video0", has_openvino=True)
+
+    first = manager()
+    size = first.net_size_for(frames[0])
+    assert first.cached(size) is None
+    assert first.select(split(frames, 4)).precision == "bf16"
+    second = manager()
+    verdict = second.cached(size)
+    assert verdict is not None and verdict.precision == "bf16"
+    assert second.adopt(verdict, size).precision == "bf16"  # served at once ...
+    confirmed = second.confirm(frames[:4])  # ... then gated on this run's first frames
+    assert confirmed.precision == "bf16" and "re-checked on the first 4 live frames" in confirmed.reason
+    assert confirmed.result.passed and confirmed.result.won  # the race that put it there is kept
+    fakes["bf16"].noise = 40.0  # this run's scene: the kept verdict no longer holds
+    third = manager()
+    third.adopt(third.cached(size), size)
+    assert third.confirm(frames[:4]) is None and third.choice.precision == "fp32"
+    assert "bf16 REFUSED" in third.choice.reason

@@ -139,7 +139,9 @@ def test_the_page_in_a_browser(server, feeder, official):
         dom = browse("http://%s:%d/?view=overlay&token=tok-9" % srv.address)
     assert '<a id="snapshot" href="snapshot.jpg?view=overlay">' in dom
     assert 'src="stream.mjpg?view=overlay"' in dom
-    assert '"weights_sha256": "abab' in dom, dom[-1500:]  # /stats was fetched with the cookie
+    # /stats was fetched with the cookie: the panel shows its figures in words, the sha256 under the warning
+    assert '<span id="sha">' + "ab" * 8 + "</span>" in dom, dom[-1500:]
+    assert "<th>network</th><td>fp32 on ?</td>" in dom and "loading…" not in dom, dom[-1500:]
     warning = re.search(r'<div id="unofficial"( hidden="")?>', dom)
     assert warning is not None and (warning.group(1) is None) == (not official), warning
     assert srv.server_stats()["frames_served"] > 0 and srv.server_stats()["unauthorized"] == 0
