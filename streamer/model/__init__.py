@@ -10,11 +10,18 @@ import numpy as np
 from streamer.config.options import opt
 from streamer.model.backends import OnnxRuntimeBackend, TorchBackend, choose_backend
 from streamer.model.interface import Backend
-from streamer.model.precision import REQUESTS, PrecisionState
 from streamer.model.layout import check_checkpoint
+from streamer.model.precision import REQUESTS, PrecisionState
 from streamer.model.preprocess import NET_SIZE, STRIDE, Preprocessor, network_size
-from streamer.model.weights import (WEIGHTS_SHA256, LoadedWeights, WeightsFile, cache_dir, identify,
-                                    read_state_dict, resolve_weights_path)
+from streamer.model.weights import (
+    WEIGHTS_SHA256,
+    LoadedWeights,
+    WeightsFile,
+    cache_dir,
+    identify,
+    read_state_dict,
+    resolve_weights_path,
+)
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "midas_v21_small_256"

@@ -7,7 +7,7 @@ import io
 import cv2
 import numpy as np
 
-from streamer.render.colorize import ColorOptions, Colorizer
+from streamer.render.colorize import Colorizer, ColorOptions
 
 DEPTH_FORMATS = {"png": "image/png", "png16": "image/png", "npy": "application/octet-stream"}
 # A 16 MP photo's PNG: level 1 with the "up" filter encodes in ~0.3 s (the default level 3, adaptive filters: ~0.75 s)

@@ -14,9 +14,10 @@ from typing import Any
 from streamer.core.frame import CapturedFrame
 from streamer.core.handoff import LatestSlot
 from streamer.core.stats import PipelineStats
+from streamer.errors import SourceError
 from streamer.model import DepthModel
-from streamer.pipeline.metrics import Metrics
 from streamer.model.photo_runner import PhotoRunner
+from streamer.pipeline.metrics import Metrics
 from streamer.pipeline.precision import PrecisionStage
 from streamer.pipeline.status import Publishers, StatusBoard
 from streamer.pipeline.worker import InferenceWorker
@@ -27,7 +28,6 @@ from streamer.publish.imagezmq_publisher import ImageZmqPublisher
 from streamer.publish.zmq_publisher import ZmqPublisher
 from streamer.record.recorder import Recorder
 from streamer.render.renderer import FrameRenderer
-from streamer.errors import SourceError
 from streamer.sources import create_source, source_kind
 from streamer.sources.anchors import AnchorReceiver
 from streamer.steady import MetricStage, Steadier

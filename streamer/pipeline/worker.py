@@ -12,14 +12,13 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-
+from streamer.core.finite import require_finite
 from streamer.core.frame import CapturedFrame, DepthFrame
 from streamer.core.handoff import LatestSlot
-from streamer.errors import NonFiniteOutput
-from streamer.core.finite import require_finite
-from streamer.model import DepthModel
 from streamer.core.stats import PipelineStats
 from streamer.core.status import PipelineStatus
+from streamer.errors import NonFiniteOutput
+from streamer.model import DepthModel
 from streamer.pipeline.metrics import FrameMetrics
 from streamer.steady import MetricStage, Steadier
 

@@ -16,8 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import foxglove
-from foxglove.channels import (CameraCalibrationChannel, CompressedImageChannel, FrameTransformsChannel,
-                               PointCloudChannel, RawImageChannel)
+from foxglove.channels import (
+    CameraCalibrationChannel,
+    CompressedImageChannel,
+    FrameTransformsChannel,
+    PointCloudChannel,
+    RawImageChannel,
+)
 from foxglove.websocket import ChannelView, Client, ServerListener
 
 from streamer.config.net import host_problem

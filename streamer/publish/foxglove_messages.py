@@ -6,9 +6,20 @@ stage and `streamer.geometry` made them), the point cloud from `streamer.geometr
 from __future__ import annotations
 
 import numpy as np
-from foxglove.messages import (CameraCalibration, CompressedImage, FrameTransform, FrameTransforms,
-                               PackedElementField, PackedElementFieldNumericType, PointCloud, Pose, Quaternion,
-                               RawImage, Timestamp, Vector3)
+from foxglove.messages import (
+    CameraCalibration,
+    CompressedImage,
+    FrameTransform,
+    FrameTransforms,
+    PackedElementField,
+    PackedElementFieldNumericType,
+    PointCloud,
+    Pose,
+    Quaternion,
+    RawImage,
+    Timestamp,
+    Vector3,
+)
 
 from streamer.core.frame import DepthFrame
 from streamer.geometry import CameraModel, Mount

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from streamer.core.frame import DepthFrame
-from streamer.render.colorize import ColorOptions, Colorizer
+from streamer.render.colorize import Colorizer, ColorOptions
 from streamer.render.views import VIEWS, ViewOptions, check_view, render_view
 
 NO_SIGNAL = "no_signal"  # the JPEG group of the "no signal" frames

@@ -5,7 +5,6 @@ random rooms, poses and textures) both render with it. Imports only geometry/ (t
 """
 from __future__ import annotations
 
-from streamer.scene.raycast import (AMBIENT, LIGHT_POS, Pose, Room, SceneObject, View, draw_object, lambert,
-                                    room_hits)
+from streamer.scene.raycast import AMBIENT, LIGHT_POS, Pose, Room, SceneObject, View, draw_object, lambert, room_hits
 
 __all__ = ["AMBIENT", "LIGHT_POS", "Pose", "Room", "SceneObject", "View", "draw_object", "lambert", "room_hits"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from streamer.errors import NonFiniteOutput, WeightsError
 from streamer.core.finite import require_finite
+from streamer.errors import NonFiniteOutput, WeightsError
 from streamer.model import ModelOptions, build_network, load_depth_model
 from streamer.model.layout import check_checkpoint
 from streamer.model.weights import identify, read_state_dict, resolve_weights_path

@@ -11,10 +11,10 @@ import numpy as np
 
 from streamer.core.frame import CapturedFrame
 from streamer.core.handoff import LatestSlot
-from streamer.sources.base import Source, SourceBroken, SourceFault
-from streamer.sources.pacing import PaceClock
 from streamer.core.redact import redact
+from streamer.sources.base import Source, SourceBroken, SourceFault
 from streamer.sources.options import SourceOptions, source_kind, webcam_device
+from streamer.sources.pacing import PaceClock
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from typing import Literal
 import numpy as np
 
 from streamer.core.frame import CapturedFrame
-from streamer.geometry.camera import CameraModel, Mount
 from streamer.core.handoff import LatestSlot
 from streamer.core.stats import RateMeter
+from streamer.geometry.camera import CameraModel, Mount
 from streamer.sources.options import SourceOptions
 
 log = logging.getLogger(__name__)

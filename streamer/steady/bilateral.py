@@ -8,7 +8,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-
 OUTLIER_SPANS = 10.0  # values this many ranges outside (lo, hi) are clipped before filtering (see below)
 
 

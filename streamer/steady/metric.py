@@ -20,8 +20,8 @@ import numpy as np
 from streamer.config.net import zmq_endpoint_problem
 from streamer.config.options import opt
 from streamer.geometry import MODES, AnchorFit, CameraModel, CameraOptions, Mount, to_metric
-from streamer.geometry.fit import score
 from streamer.geometry.anchors import AnchorSet, fit_points
+from streamer.geometry.fit import score
 from streamer.geometry.ground import fit_ground
 from streamer.steady.steadier import SEEDED
 

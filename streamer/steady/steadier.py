@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamer.config.options import opt
-
 from streamer.steady.align import FLAT_REFERENCE, fit_affine, thumbnail, thumbnail_shape
 from streamer.steady.bilateral import smooth_edges
 from streamer.steady.range_tracker import RangeTracker

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from streamer.core.progress import Progress
 from streamer.errors import StreamerError
 from streamer.photo.depth import Predictor, photo_depth
 from streamer.train.dataset import RGBDDataset
 from streamer.train.metrics import METRICS, aggregate, anchored_metrics, depth_metrics
-from streamer.core.progress import Progress
 
 if TYPE_CHECKING:
     from streamer.model import DepthModel

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from streamer.core.progress import Progress
 from streamer.errors import StreamerError
 from streamer.model.backends import default_threads
 from streamer.train import config as C
@@ -22,7 +23,6 @@ from streamer.train.dataset import RGBDDataset
 from streamer.train.evaluate import evaluate, format_table, torch_predictor
 from streamer.train.loss import ssi_loss
 from streamer.train.model_setup import frozen_modules, load_start, param_groups, set_train_mode
-from streamer.core.progress import Progress
 
 log = logging.getLogger(__name__)
 StepHook = Callable[[dict], None]

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from streamer.client.viewer import MjpegFrameReader, ViewerError, open_reader, run_viewer
 from streamer.publish.http.options import HttpOptions
 from streamer.publish.http.publisher import HttpPublisher
-from streamer.client.viewer import MjpegFrameReader, ViewerError, open_reader, run_viewer
 from streamer.publish.zmq_publisher import ZmqPublisher, ZmqPublisherOptions
 
 

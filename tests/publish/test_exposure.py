@@ -18,7 +18,8 @@ from streamer.publish.http.publisher import HttpPublisher
 from streamer.publish.imagezmq_publisher import ImageZmqPublisher, ImageZmqPublisherOptions
 from streamer.publish.zmq_publisher import ZmqPublisher, ZmqPublisherOptions
 from streamer.render.no_signal import render_no_signal
-from tests.publish.conftest import CallableStatus, http_request as get
+from tests.publish.conftest import CallableStatus
+from tests.publish.conftest import http_request as get
 
 SECRET_URL = "rtsp://admin:pa@ss@cam.local/s?token=tok456"
 SHOWN = "rtsp://***@cam.local/s?token=***"

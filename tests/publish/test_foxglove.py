@@ -18,9 +18,9 @@ from streamer.errors import ListenError
 from streamer.geometry import CameraModel, Mount, backproject
 from streamer.publish.foxglove import FoxgloveOptions, FoxglovePublisher
 from streamer.publish.topics import RosOptions
+from streamer.tools.foxglove_client import SUBPROTOCOL, FoxgloveClient
 
 from .conftest import CallableStatus, make_frame
-from streamer.tools.foxglove_client import SUBPROTOCOL, FoxgloveClient
 
 ROS = RosOptions()
 COLOR, RELATIVE, STATUS = ROS.topic("color"), ROS.topic("relative"), ROS.topic("status")

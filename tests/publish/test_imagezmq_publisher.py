@@ -1,9 +1,9 @@
 """An unmodified imagezmq.ImageHub (PUB/SUB mode) receives ImageZmqPublisher's frames, JPEG and raw."""
 from __future__ import annotations
 
+import cv2
 import imagezmq
 import numpy as np
-import cv2
 import pytest
 
 from streamer.publish.imagezmq_publisher import ImageZmqPublisher, ImageZmqPublisherOptions

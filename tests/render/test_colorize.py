@@ -6,8 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from streamer.render.colorize import COLORMAPS, ColorOptions, Colorizer, colormap_lut
-
+from streamer.render.colorize import COLORMAPS, Colorizer, ColorOptions, colormap_lut
 from tests.steady.synthetic import room
 
 RANGE = (1 / 6.0, 1.0)

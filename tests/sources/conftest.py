@@ -9,7 +9,6 @@ import pytest
 from source_helpers import FIXTURES, TcpServer, write_video
 
 
-
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """media(name, **write_video kwargs) -> path, each file encoded once per test session."""

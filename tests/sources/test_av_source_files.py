@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import time
-from itertools import pairwise
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np

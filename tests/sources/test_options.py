@@ -6,10 +6,10 @@ import dataclasses
 import pytest
 
 from streamer.config.options import describe
+from streamer.core.redact import redact
 from streamer.sources import AvSource, DemoSource, SourceOptions, create_source, source_kind
 from streamer.sources.av_source import fit_within, input_args
 from streamer.sources.base import backoff_delay
-from streamer.core.redact import redact
 from streamer.sources.options import webcam_device
 
 

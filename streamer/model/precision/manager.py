@@ -21,9 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamer.model.precision import FALLBACK, PrecisionState
 from streamer.model import ModelOptions
 from streamer.model.interface import Backend, OnnxExport
+from streamer.model.precision import FALLBACK, PrecisionState
 from streamer.model.precision.backends import OpenVinoBackend, OrtFileBackend, engine_for, make_backend
 from streamer.model.precision.cache import Verdict, VerdictCache, verdict_key
 from streamer.model.precision.calibration import FrameCollector, FrameSet, load_frame_set, network_inputs

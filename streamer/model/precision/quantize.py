@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from streamer.errors import StreamerError
 from streamer.core.files import atomic_write, file_sha256
+from streamer.errors import StreamerError
 from streamer.model.backends import package_version
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,6 @@ from urllib.parse import quote, unquote, urlencode
 
 from streamer.publish.http.options import HttpOptions
 
-
 TOKEN_COOKIE = "depth_streamer_token"
 # Where a browser may be sent back to after `?token=`: our own pages only, never a path that could leave the host.
 LOGIN_TARGETS = frozenset({"/", "/stream.mjpg", "/snapshot.jpg", "/stats", "/healthz", "/metrics"})

@@ -7,20 +7,19 @@ import logging
 import math
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import Callable
 from pathlib import Path
+from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from streamer.core.frame import DepthFrame
-from streamer.render.views import VIEWS
-from streamer.publish.http.auth import (allowed_origin, auth_challenge, auth_help, authorized, header_safe,
-                                        token_login)
-from streamer.publish.http.hosts import host_allowed, misdirected
+from streamer.publish.http.auth import allowed_origin, auth_challenge, auth_help, authorized, header_safe, token_login
 from streamer.publish.http.connections import RESERVED_HEAD_S, RESERVED_PATHS
-from streamer.publish.http.request import HeadError, discard_input, peer_closed, read_head_and_rest
+from streamer.publish.http.hosts import host_allowed, misdirected
 from streamer.publish.http.legend import depth_at, legend_info
+from streamer.publish.http.request import HeadError, discard_input, peer_closed, read_head_and_rest
 from streamer.publish.http.server import HttpServer
 from streamer.publish.http.upload import Answer, post_depth, text, upload_info
+from streamer.render.views import VIEWS
 
 log = logging.getLogger(__name__)
 

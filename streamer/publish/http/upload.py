@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from email.message import Message
 
 from streamer.errors import NonFiniteOutput
-from streamer.publish.http.app import PreviewApp
-from streamer.publish.http.request import HeadError, read_body
 from streamer.photo.decode import FORMATS, PhotoError, decode
 from streamer.photo.depth import photo_depth
 from streamer.photo.encode import DEPTH_FORMATS, encode
+from streamer.publish.http.app import PreviewApp
+from streamer.publish.http.request import HeadError, read_body
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 2

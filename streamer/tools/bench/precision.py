@@ -20,11 +20,11 @@ import numpy as np
 from streamer.core import timing
 from streamer.model.backends import OnnxRuntimeBackend
 from streamer.model.interface import Backend
-from streamer.model.precision.calibration import load_frame_set, network_inputs
-from streamer.model.precision.gate import compare
 from streamer.model.precision.backends import make_backend, openvino_available
+from streamer.model.precision.calibration import load_frame_set, network_inputs
 from streamer.model.precision.choose import Int8Model
 from streamer.model.precision.cpu import detect
+from streamer.model.precision.gate import compare
 from streamer.model.precision.quantize import DEFAULT_SETTINGS
 from streamer.model.preprocess import Preprocessor
 from streamer.model.weights import cache_dir, identify, resolve_weights_path

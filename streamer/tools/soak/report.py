@@ -11,7 +11,6 @@ from streamer.tools.measure import DaemonProcess, fd_count, http_stats, load_1m,
 from streamer.tools.soak.clients import MjpegViewer, ZmqReader
 from streamer.tools.soak.options import SoakOptions
 
-
 RSS_TARGET_PCT = 10.0
 
 

@@ -19,8 +19,8 @@ import zmq
 
 from streamer.errors import EXIT_RUNTIME, StreamerError
 from streamer.tools.measure import DaemonProcess, http_stats, looping_video_args
-from streamer.tools.soak.options import SoakOptions
 from streamer.tools.soak.clients import READ_TIMEOUT_S, SLOW_PAUSE_S, MjpegViewer, ZmqReader
+from streamer.tools.soak.options import SoakOptions
 from streamer.tools.soak.report import HEADER, Sampler, format_row, print_summary, summarize
 
 START_TIMEOUT_S = 120.0  # import + weights + a cold ONNX export, on a busy small machine

@@ -8,7 +8,6 @@ import numpy as np
 
 from streamer.model.precision.cpu import CpuFeatures
 
-
 ALL = CpuFeatures(frozenset({"avx512_vnni", "avx512_bf16"}), "test CPU", arch="x86")
 
 

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from streamer.model.precision.cpu import CpuFeatures, detect, parse_cpuinfo
 from streamer.model.precision.backends import engine_for
 from streamer.model.precision.choose import resolve_precision
-
+from streamer.model.precision.cpu import CpuFeatures, detect, parse_cpuinfo
 
 CPUINFO = Path(__file__).parent / "cpuinfo"  # recorded /proc/cpuinfo texts of the CPU classes robots run on
 

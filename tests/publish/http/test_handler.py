@@ -1,13 +1,13 @@
 """/metrics over real HTTP: the Prometheus text format with its content type, behind the same auth as the rest."""
 from __future__ import annotations
 
-
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamer.pipeline.metrics import Metrics
 from streamer.publish.http.options import HttpOptions
 from streamer.publish.http.publisher import HttpPublisher
-from tests.publish.conftest import CallableStatus, http_request as request
+from tests.publish.conftest import CallableStatus
+from tests.publish.conftest import http_request as request
 
 
 def test_metrics_endpoint_format_and_auth(renderer):

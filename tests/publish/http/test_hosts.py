@@ -8,7 +8,8 @@ import pytest
 
 from streamer.publish.http.hosts import host_allowed, host_name, own_names
 from streamer.publish.http.options import HttpOptions
-from tests.publish.conftest import CallableStatus, http_request as request
+from tests.publish.conftest import CallableStatus
+from tests.publish.conftest import http_request as request
 
 
 def healthy() -> CallableStatus:

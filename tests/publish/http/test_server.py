@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from tests.publish.conftest import CallableStatus, http_request as request
+from tests.publish.conftest import CallableStatus
+from tests.publish.conftest import http_request as request
 
 
 def open_stream(srv, path: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from streamer.model import ModelOptions, load_depth_model
-from streamer.model.preprocess import network_size
 from streamer.model.photo_runner import PhotoRunner
+from streamer.model.preprocess import network_size
 from tests.conftest import IMAGES, SEED_WEIGHTS
 from tests.publish.http.test_publisher import Stream, get, raw_request, wait_for
 

@@ -16,9 +16,9 @@ from rosbags.rosbag2 import Reader
 from streamer.publish.topics import RosOptions
 from streamer.record.messages import TYPESTORE
 from streamer.record.splits import list_splits
+from streamer.tools.foxglove_client import FoxgloveClient
 from streamer.tools.measure import free_port
 from tests.conftest import MIDAS
-from streamer.tools.foxglove_client import FoxgloveClient
 
 from .harness import REALSHORT
 

@@ -6,12 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402 - after the skip checks
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from .test_metric import by_seq, ground  # noqa: F401 - the ground-mode daemon fixture
 from .test_upload_page import browser  # noqa: F401 - the same headless chromium (skips loudly without it)
-
-from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402 - after the skip checks
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 def get_json(daemon, path):

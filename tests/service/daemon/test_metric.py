@@ -18,6 +18,7 @@ from streamer.client.subscriber import DepthSubscriber
 from streamer.geometry import CameraModel, backproject
 from streamer.publish.wire import anchors_message, decode
 from streamer.sources.demo_scene import demo_camera, demo_mount
+
 from .harness import metric_daemon
 
 NET = (192, 256)

@@ -5,7 +5,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-
 from .harness import JunkServer, RtspServer, gst_rtsp_problem
 
 

@@ -11,10 +11,10 @@ import os
 import threading
 import time
 
+import av
 import numpy as np
 import pytest
 
-import av
 from streamer.core.frame import CapturedFrame
 from streamer.sources import Source, SourceOptions, SourceStats, create_source
 
