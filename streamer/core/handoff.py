@@ -9,16 +9,33 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
-class LatestSlot(Generic[T]):
+class _Mailbox:
+    """What every hand-off shares: one condition, the counters, and closing (wakes every waiter; later gets return
+    at once)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._closed = False
+        self.dropped = 0
+        self.put_count = 0
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+class LatestSlot(_Mailbox, Generic[T]):
     """Holds at most one item; a put replaces the unread item (counted as dropped), so producers never block
     and consumers always get the newest. `get` waits with a timeout and returns None when nothing new arrived."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        super().__init__()
         self._item: T | None = None
-        self._closed = False
-        self.dropped = 0
-        self.put_count = 0
 
     def put(self, item: T) -> None:
         with self._cond:
@@ -62,33 +79,20 @@ class LatestSlot(Generic[T]):
                 self._cond.notify_all()  # a lossless producer waits for the slot to empty
             return item
 
-    def close(self) -> None:
-        """Wake every waiter; later gets return at once."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     @property
     def pending(self) -> bool:
         """An item is waiting to be taken."""
         return self._item is not None
 
 
-class BoundedQueue(Generic[T]):
+class BoundedQueue(_Mailbox, Generic[T]):
     """A FIFO of at most `size` items with LatestSlot's interface, for a consumer that must see frames in order (the
     recorder): a put into a full queue drops the new item and counts it, so the producer never blocks."""
 
     def __init__(self, size: int) -> None:
-        self._cond = threading.Condition()
+        super().__init__()
         self._items: deque[T] = deque()
         self._size = max(1, size)
-        self._closed = False
-        self.dropped = 0
-        self.put_count = 0
 
     def put(self, item: T) -> None:
         with self._cond:
@@ -104,15 +108,6 @@ class BoundedQueue(Generic[T]):
             if not self._items and not self._closed:
                 self._cond.wait(timeout)
             return self._items.popleft() if self._items else None
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     @property
     def pending(self) -> bool:

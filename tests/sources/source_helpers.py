@@ -11,6 +11,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from streamer.core.frame import CapturedFrame
+from streamer.sources import Source
+
 FIXTURES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "video").resolve()  # beside the repo
 
 
@@ -127,3 +130,16 @@ def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.02) 
             return predicate()
         time.sleep(step)
     return True
+
+
+def drain(source: Source, timeout: float = 10.0) -> list[CapturedFrame]:
+    """Every frame the consumer gets until the source's slot closes (the source stopped or ended)."""
+    got: list[CapturedFrame] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = source.frames.get(timeout=0.2)
+        if frame is not None:
+            got.append(frame)
+        elif source.frames.closed:
+            break
+    return got

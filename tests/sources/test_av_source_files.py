@@ -8,23 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from source_helpers import wait_for
+from source_helpers import drain, wait_for
 
 from streamer.core.frame import CapturedFrame
 from streamer.sources import AvSource, Source, SourceOptions, create_source
-
-
-def drain(source: Source, timeout: float = 10.0) -> list[CapturedFrame]:
-    """Every frame the consumer gets until the source's slot closes (the source stopped or ended)."""
-    got: list[CapturedFrame] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        frame = source.frames.get(timeout=0.2)
-        if frame is not None:
-            got.append(frame)
-        elif source.frames.closed:
-            break
-    return got
 
 
 def fast(path: Path, **kwargs) -> AvSource:

@@ -3,7 +3,6 @@ written by another library (mcap-ros2-support); Image in rgb8, bgr8, mono8, yuv4
 recording's stamps in capture_wall; lossless unpaced play, paced play, looping; clear errors for a wrong topic."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import cv2
@@ -12,6 +11,7 @@ import pytest
 from mcap_ros2.writer import Writer as McapRos2Writer
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
+from source_helpers import drain
 
 from streamer.core.frame import CapturedFrame
 from streamer.sources import BagSource, SourceOptions, create_source
@@ -83,15 +83,7 @@ def play(url: str, running, **kw) -> tuple[BagSource, list[CapturedFrame]]:
     source = create_source(SourceOptions(url=url, pace=kw.pop("pace", False), backoff=(0.1,), **kw), lossless=True)
     assert isinstance(source, BagSource) and source.lossless
     running(source)
-    got = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        frame = source.frames.get(timeout=0.2)
-        if frame is not None:
-            got.append(frame)
-        elif source.frames.closed:
-            break
-    return source, got
+    return source, drain(source, timeout=20)
 
 
 @pytest.mark.parametrize("encoding, tol", [("rgb8", 0), ("bgr8", 0), ("mono8", 2), ("yuv422", 6), ("jpeg", 8)])
