@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
+import threading
 
 import streamer.cli.flags as flags
 
@@ -40,4 +43,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("%s", check_weights(args.weights, daemon.conf["model"]))
         print(to_toml(daemon.conf))
         return 0
-    return daemon.run()
+    code = daemon.run()
+    exit_past_native_builds(code)
+    return code
+
+
+def exit_past_native_builds(code: int) -> None:
+    """Everything is stopped; if a daemon thread is still inside native code (an int8 quantisation or an OpenVINO
+    compile that a stop signal cannot interrupt), let the process end now with `code`. Left to the interpreter's
+    finalisation, such a thread aborts the process ("terminate called without an active exception", exit 134), which
+    systemd would count as a failure of a clean stop; its unfinished cache file is removed at the next start."""
+    busy = [t.name for t in threading.enumerate() if t.daemon and t.is_alive()]
+    if not busy:
+        return
+    log.info("exiting without waiting for %s (native work a signal cannot interrupt)", ", ".join(busy))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,13 @@ def remove_stale_parts(folder: Path) -> list[Path]:
             continue
         part.unlink(missing_ok=True)
         removed.append(part)
+    for folder_part in folder.glob(".quant.*"):  # an int8 quantisation's work folder: '', 'quant', pid, random
+        fields = folder_part.name.split(".")
+        pid = int(fields[2]) if len(fields) == 4 and fields[2].isdigit() else None
+        if pid is None or pid == os.getpid() or _alive(pid) or not folder_part.is_dir():
+            continue
+        shutil.rmtree(folder_part, ignore_errors=True)
+        removed.append(folder_part)
     if removed:
         log.info("removed %d unfinished ONNX export(s) left by a process that was killed: %s", len(removed),
                  ", ".join(p.name for p in removed))

@@ -163,7 +163,7 @@ def _quantize(src: Path, dst: Path, inputs: list[np.ndarray], settings: QuantSet
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
 
     log.info("quantising %s to int8 on %d real frames (%s)", src.name, len(inputs), settings)
-    with tempfile.TemporaryDirectory(prefix=".quant.", dir=dst.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f".quant.{os.getpid()}.", dir=dst.parent) as tmp:  # pid: see cache.py
         pre = Path(tmp) / "pre.onnx"
         # Shape inference + constant folding (the TF-"same" padding arithmetic folds away) before quantising.
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)

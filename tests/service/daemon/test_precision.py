@@ -5,8 +5,10 @@ without quantising again."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 
+from streamer.tools.measure import free_port
 from tests.conftest import MIDAS
 
 from .harness import START_TIMEOUT_S, DaemonProcess
@@ -86,3 +88,29 @@ def test_a_restart_on_the_same_source_serves_the_kept_verdict_without_quantising
               f"after the stage started, {seconds:.1f} s after spawning the process")
     finally:
         second.close()
+
+
+def test_a_stop_during_the_int8_build_exits_zero_and_the_next_start_cleans_its_work(tmp_path):
+    """SIGTERM while ONNX Runtime quantises in the precision thread (native code no signal interrupts): the daemon
+    exits 0 at once rather than aborting in the interpreter's teardown (exit 134, a failed stop for systemd), and the
+    build's unfinished work folder is removed by the next start's cache clean-up."""
+    from streamer.model.cache import remove_stale_parts
+
+    cache = tmp_path / "cache"
+    port = free_port()  # the demo with everything on, as `make run` runs it
+    daemon = DaemonProcess("--weights", str(PROXY), "--source", "demo", "--set", "model.precision=int8",
+                           "--set", "model.calibration_seconds=2", "--set", "metric.mode=ground",
+                           "--set", "foxglove.enabled=true", "--set", f"foxglove.port={port}", cache=cache).start()
+    try:
+        daemon.wait_log(r"quantising .* to int8", SETTLE_S)
+        time.sleep(2.0)  # into the calibration runs on 32 frames (ONNX Runtime sessions in the precision thread)
+        rc, seconds = daemon.stop(signal.SIGTERM, timeout=30.0)
+    finally:
+        daemon.close()
+    assert rc == 0, daemon.log_tail()
+    print(f"SIGTERM during the int8 build -> exit {rc} in {seconds:.2f} s")
+    onnx = cache / "onnx"
+    left = set(onnx.glob(".quant.*"))
+    if "exiting without waiting for precision" in daemon.log:  # the build was still running at the exit
+        assert left, sorted(p.name for p in onnx.iterdir())
+    assert left <= set(remove_stale_parts(onnx)) and not list(onnx.glob(".quant.*"))
