@@ -7,9 +7,10 @@ in capture order, steadies them, fits metric depth and hands the DepthFrame to e
 `publish`, so none of them can stall inference.
 
 How many frames are in the network at once is the serving backend's `streams`: 1 (one request at a time, the
-lowest latency: cameras) or more (an OpenVINO throughput layout, chosen for lossless files: while one frame is in the
-network the next is already in, and the one before is being steadied and published). Order never changes: the
-steady thread waits for the oldest frame's result before it looks at the next one.
+lowest latency: cameras) or more (an OpenVINO throughput layout, chosen for lossless files). Either way the next
+frame enters the network while the one before is being steadied and published (a core would otherwise wait through
+those single-threaded steps). Order never changes: the steady thread waits for the oldest frame's result before it
+looks at the next one.
 """
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ class InferenceWorker:
         assert self._pool is not None  # start() made it
         while not self._stop.is_set():
             with self._cond:  # room in the network? (the serving backend says how many it runs at once)
-                while len(self._flight) >= max(1, self.model.backend.streams) and not self._stop.is_set():
+                while not self._room() and not self._stop.is_set():
                     self._cond.wait(0.25)
             frame = self.inbox.get(timeout=0.25)
             if frame is None:
@@ -123,6 +124,18 @@ class InferenceWorker:
             with self._cond:
                 self._flight.append((frame, future))
                 self._cond.notify_all()
+            future.add_done_callback(self._wake)  # out of the network: room for the next frame
+
+    def _room(self) -> bool:
+        """Fewer frames in the network than the backend runs at once, and at most one more waiting to be steadied:
+        with one stream, the next frame's network run overlaps the previous frame's steadying and publishing."""
+        streams = max(1, self.model.backend.streams)
+        in_network = sum(not future.done() for _, future in self._flight)
+        return in_network < streams and len(self._flight) <= streams
+
+    def _wake(self, _future: Future) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     def _infer(self, frame: CapturedFrame) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()

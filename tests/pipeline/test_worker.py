@@ -49,17 +49,24 @@ class SleepyNetwork:
 
 
 class Collect:
-    def __init__(self) -> None:
+    """A publisher; with `network`, it takes its time and notes whether the network was busy meanwhile."""
+
+    def __init__(self, network: SleepyNetwork | None = None) -> None:
         self.frames: list[DepthFrame] = []
+        self.network = network
+        self.overlapped = 0
 
     def publish(self, frame: DepthFrame) -> None:
         self.frames.append(frame)
+        if self.network is not None:
+            time.sleep(0.02)
+            self.overlapped += self.network.running > 0
 
 
-def run_frames(network: SleepyNetwork, count: int) -> tuple[list[int], InferenceWorker]:
+def run_frames(network: SleepyNetwork, count: int, out: Collect | None = None) -> tuple[list[int], InferenceWorker]:
     model = DepthModel(network, WeightsFile(Path("sleepy.pt"), "0" * 64), net_size=64)  # type: ignore[arg-type]
     slot: LatestSlot[CapturedFrame] = LatestSlot()
-    out = Collect()
+    out = out or Collect()
     worker = InferenceWorker(model, Steadier(SteadyOptions()), slot, [out])
     worker.start()
     try:
@@ -82,6 +89,14 @@ def test_every_frame_published_once_in_capture_order_with_streams_in_flight(stre
     assert seqs == list(range(24))  # lossless and in order, although odd frames finish before even ones
     assert network.most == streams  # the backend's streams are used, and never more
     assert worker.stats.errors == 0
+
+
+def test_with_one_stream_the_next_frame_is_in_the_network_while_the_last_is_published():
+    network = SleepyNetwork(1)
+    out = Collect(network)
+    seqs, _ = run_frames(network, 12, out)
+    assert seqs == list(range(12)) and network.most == 1
+    assert out.overlapped >= 3  # (~half: odd frames leave the network in 2 ms) a serial worker shows 0
 
 
 def test_a_non_finite_frame_is_refused_alone_and_order_holds():
