@@ -106,12 +106,13 @@ def fit_anchors(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: i
     """Robust g ~ scale * d + shift (scale > 0) from a few points, most of them right, on a map that may be noisy.
 
     The loss is the oracle's (`oracle_fit`): squared error in inverse depth, made robust. The pair (every pair when
-    there are few, else `hypotheses` seeded ones) with the least median absolute error starts it (LMedS; ties, as
-    with three points, go to the least mean error); its robust sigma (Rousseeuw's small-sample MAD), never below
-    `tol` relative error at the points' median inverse depth over `CAUCHY_C`, scales Cauchy weights
-    1 / (1 + (r / (c sigma))^2); IRLS re-fits until the fit settles. A point whose weight falls below
-    `GROSS_WEIGHT` (more than 3 c sigma off) is a gross outlier and gets none. The inliers are the points with a
-    weight: on a noisy map every good anchor keeps its say (hard rejection at a few sigmas threw away good ones)."""
+    there are few, else `hypotheses` seeded ones) with the least median error starts it (LMedS; ties, as with three
+    points, go to the least mean error). Its robust sigmas (Rousseeuw's small-sample MAD, never below `tol` relative
+    error) of the inverse-depth error and of the log depth ratio scale two Cauchy weights 1 / (1 + (r / c sigma)^2);
+    a point weighs the smaller, so it must agree in inverse depth (what the loss sees) and in relative depth (a
+    reading 3x too far is a small inverse-depth error). IRLS re-fits until the fit settles. A weight below
+    `GROSS_WEIGHT` (over 3 c sigma off) marks a gross outlier: it gets none. The inliers are the points with a
+    weight: on a noisy map every good anchor keeps its say (hard rejection at a few sigmas threw good ones away)."""
     d, g, pairs = _pair_lines(d, g, hypotheses, min_spread, rng)
     if isinstance(pairs, LineFit):
         return pairs
@@ -120,20 +121,28 @@ def fit_anchors(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: i
     med = np.median(err, axis=1)
     best = int(np.lexsort((err.mean(axis=1), med))[0])
     fit = (float(s[best]), float(t[best]))
-    sigma = max(1.4826 * (1.0 + 5.0 / max(d.size - 2, 1)) * float(med[best]), tol * float(np.median(g)) / CAUCHY_C)
+    k = 1.4826 * (1.0 + 5.0 / max(d.size - 2, 1))
+    sigma = (max(k * float(med[best]), tol * float(np.median(g)) / CAUCHY_C),
+             max(k * float(np.median(_log_ratio(fit, d, g))), tol / CAUCHY_C))
     for _ in range(iterations):
-        refit = _weighted_ls_abs(d, g, _cauchy(fit[0] * d + fit[1] - g, sigma))
+        refit = _weighted_ls_abs(d, g, _weights(fit, d, g, sigma))
         if refit is None or refit[0] <= 0:  # too few weighted points, or they pull the slope negative: keep the last
             break
         settled = abs(refit[0] - fit[0]) <= 1e-9 * abs(fit[0]) and abs(refit[1] - fit[1]) <= 1e-9 * abs(g).max()
         fit = refit
         if settled:
             break
-    return _result(d, g, fit, _cauchy(fit[0] * d + fit[1] - g, sigma) > 0, min_spread)
+    return _result(d, g, fit, _weights(fit, d, g, sigma) > 0, min_spread)
 
 
-def _cauchy(r: np.ndarray, sigma: float) -> np.ndarray:
-    w = 1.0 / (1.0 + (r / (CAUCHY_C * sigma)) ** 2)
+def _log_ratio(fit: tuple[float, float], d: np.ndarray, g: np.ndarray) -> np.ndarray:
+    return np.abs(np.log(np.maximum(fit[0] * d + fit[1], 1e-12) / g))  # a prediction at or past infinity: huge
+
+
+def _weights(fit: tuple[float, float], d: np.ndarray, g: np.ndarray, sigma: tuple[float, float]) -> np.ndarray:
+    """The smaller of the Cauchy weights of the inverse-depth error and of the log depth ratio; 0 when gross."""
+    w = 1.0 / (1.0 + (np.maximum(np.abs(fit[0] * d + fit[1] - g) / sigma[0],
+                                 _log_ratio(fit, d, g) / sigma[1]) / CAUCHY_C) ** 2)
     w[w < GROSS_WEIGHT] = 0.0
     return w
 
