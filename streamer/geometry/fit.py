@@ -112,7 +112,8 @@ def fit_anchors(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: i
     a point weighs the smaller, so it must agree in inverse depth (what the loss sees) and in relative depth (a
     reading 3x too far is a small inverse-depth error). IRLS re-fits until the fit settles. A weight below
     `GROSS_WEIGHT` (over 3 c sigma off) marks a gross outlier: it gets none. The inliers are the points with a
-    weight: on a noisy map every good anchor keeps its say (hard rejection at a few sigmas threw good ones away)."""
+    weight: on a noisy map every good anchor keeps its say (hard rejection at a few sigmas threw good ones away).
+    Fewer than a majority of inliers: no fit (the map is too wrong there for any line to be trusted)."""
     d, g, pairs = _pair_lines(d, g, hypotheses, min_spread, rng)
     if isinstance(pairs, LineFit):
         return pairs
@@ -132,7 +133,11 @@ def fit_anchors(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: i
         fit = refit
         if settled:
             break
-    return _result(d, g, fit, _weights(fit, d, g, sigma) > 0, min_spread)
+    inl = _weights(fit, d, g, sigma) > 0
+    if 2 * inl.sum() <= d.size:  # past LMedS's breakdown point: no line that most anchors agree with
+        return LineFit(False, reason=f"only {inl.sum()} of {d.size} anchors agree with the map's best line (a "
+                                     "majority must): the relative map and the anchors disagree")
+    return _result(d, g, fit, inl, min_spread)
 
 
 def _log_ratio(fit: tuple[float, float], d: np.ndarray, g: np.ndarray) -> np.ndarray:

@@ -50,6 +50,19 @@ def test_anchor_fit_on_a_noisy_map_keeps_its_good_anchors() -> None:
     assert sum(kept) >= 16
 
 
+def test_anchor_fit_needs_a_majority() -> None:
+    d = np.array([0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0])
+    g = 0.4 * d + 0.05
+    five = fit_anchors(d, g * np.array([1, 1, 1, 1, 1, 8, 1 / 8, 10]))  # 5 right, 3 gross: exact on the 5
+    assert five.ok and five.inliers.tolist() == [True] * 5 + [False] * 3 and five.scale == pytest.approx(0.4)
+    # 8 true anchors on a map that disagrees with the truth (an image where the trained proxy's own oracle scale
+    # is negative): the best line agrees with only half of them, which would put most of the map at infinity
+    d = np.array([9810.2, 791.8, 1146.1, 10865.1, 1510.3, 8478.9, 10570.8, 3911.8])
+    z = np.array([1.34, 0.562, 0.711, 0.487, 0.929, 2.87, 0.97, 9.218])
+    half = fit_anchors(d, 1 / z)
+    assert not half.ok and "only 4 of 8 anchors agree" in half.reason
+
+
 def test_anchor_fit_with_three_points() -> None:
     d = np.array([1.0, 2.0, 3.0])
     fit = fit_anchors(d, 0.2 * d + 0.1)
