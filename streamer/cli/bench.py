@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "mode with 8 and 3 anchors on a rendered set, CPU cost per frame")
     flags.add_weights(bx, help="use trained weights (the trained proxy or the official file)")
     bx.add_argument("--frames", type=int, default=60, help="demo frames for ground mode")
-    bx.add_argument("--images", type=int, default=24, help="rendered RGB-D images for points mode")
+    bx.add_argument("--images", type=int, default=48, help="rendered RGB-D images for points mode")
     bx.add_argument("--data", type=Path, help="score points mode on this RGB-D folder instead")
     bx.add_argument("--threads", type=int, default=0)
     bx.add_argument("--json", metavar="OUT", help="write the figures here")

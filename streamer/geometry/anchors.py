@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamer.geometry.fit import LineFit, fit_line
+from streamer.geometry.fit import LineFit, fit_anchors
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,19 +80,20 @@ class PointsFit:
     fit: LineFit
     given: int  # anchors in the set
     usable: int  # of those, the ones that passed `check`
-    used: int  # of those, the ones the fit agreed with (its inliers)
+    used: int  # of those, the ones with a weight in the fit (its inliers: all but the gross outliers)
     rejected: list[str]  # messages for the anchors refused by `check`
 
 
 def fit_points(depth: np.ndarray, anchors: AnchorSet, frame_width: int, frame_height: int, *,
                tol: float = 0.1) -> PointsFit:
-    """Robust scale/shift of `depth` from the usable anchors; says which were refused and how many agreed."""
+    """Robust scale/shift of `depth` from the usable anchors (`fit_anchors`); says which were refused and how many
+    the fit used. `tol`: the least robust spread of the map's error assumed, as a relative depth error."""
     ok, rejected = check(anchors, frame_width, frame_height)
     given, usable = len(anchors.points), int(ok.sum())
     good = AnchorSet(anchors.points[ok], anchors.width, anchors.height, anchors.capture_wall, anchors.sender)
     d = sample(depth, good, frame_width, frame_height) if usable else np.empty(0)
     finite = np.isfinite(d)
-    fit = fit_line(d[finite], 1.0 / good.points[finite, 2], tol=tol, adaptive=True)
+    fit = fit_anchors(d[finite], 1.0 / good.points[finite, 2], tol=tol)
     if not fit.ok:
         first = f"; {rejected[0]}" if rejected else ""
         fit = LineFit(False, reason=f"{fit.reason} ({usable} of {given} anchors usable{first})")

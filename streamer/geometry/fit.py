@@ -3,10 +3,14 @@
 MiDaS-style networks predict inverse depth up to an unknown scale and shift (isl-org/MiDaS #37, #42), so a few
 pixels whose true depth is known fix both. Known depths come from sparse anchors (a rangefinder, a ToF, a tag) or
 from the floor: a plane's inverse depth is affine in the normalised pixel coordinates, and the mount says which
-plane the floor is (`Mount.floor_inverse_depth`). Either way the fit is the same robust line fit in inverse depth:
-RANSAC over pairs (every pair when there are few) scored by relative depth error, then least squares on the
-inliers, weighted so that every point counts by its relative error. The result says how many points it used, how
-many agreed and how well (`AnchorFit`): that is what every metric output publishes beside the map.
+plane the floor is (`Mount.floor_inverse_depth`). Two robust line fits in inverse depth serve them:
+- `fit_line` (the floor: many candidates, most of them wrong): RANSAC over pairs scored by relative depth error,
+  then least squares on the inliers, weighted so that every point counts by its relative error;
+- `fit_anchors` (anchors: few points, most of them right, on a noisy map): the least-median pair (LMedS), then an
+  M-estimator (Cauchy weights, IRLS) on the same loss as the oracle, so that every good anchor keeps counting and
+  only gross outliers lose their weight.
+The result says how many points it used, how many agreed and how well (`AnchorFit`): that is what every metric
+output publishes beside the map.
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ import numpy as np
 
 MODES = ("off", "ground", "points", "fixed")
 MIN_POINTS = 2  # scale and shift: two unknowns
+CAUCHY_C = 2.385  # the Cauchy weight's constant in robust sigmas: 95 % efficiency on Gaussian noise
+GROSS_WEIGHT = 0.1  # a Cauchy weight below this (over 3 c = 7.2 robust sigmas off the fit): a gross outlier
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +33,7 @@ class AnchorFit:
     ok: bool
     scale: float = 0.0  # 1 / z = scale * depth + shift, `depth` being the frame's steadied relative map
     shift: float = 0.0
-    used: int = 0  # anchors (points) or floor pixels (ground) the fit rests on
+    used: int = 0  # anchors with a weight in the fit (points) or floor pixels the fit rests on (ground)
     inliers: float = 0.0  # share of the candidates that agreed with the fit (0..1)
     residual: float = float("nan")  # median relative depth error |z_fit / z - 1| over the used points
     age_s: float = 0.0  # how old the measurement behind this fit is (a held fit ages until it is dropped)
@@ -57,45 +63,22 @@ class LineFit:
 
 
 def fit_line(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: int = 256, min_spread: float = 0.02,
-             rng: np.random.Generator | None = None, adaptive: bool = False) -> LineFit:
+             rng: np.random.Generator | None = None) -> LineFit:
     """Robust g ~ scale * d + shift with scale > 0 (bigger relative value = nearer = bigger inverse depth).
 
     `tol`: a point agrees when its predicted inverse depth is within this relative error of its own. Every pair is
     tried when there are few points, else `hypotheses` random pairs (seeded `rng`: the same frame gives the same
     fit). `min_spread`: the agreeing points' relative values must span at least this share of their level, else
-    the layout is degenerate (all at one depth: scale and shift cannot be told apart).
-
-    `adaptive` (few points, most of them right: anchors): the hypothesis with the least median error wins (LMedS),
-    and the agreement threshold grows to 2.5 robust sigmas of its errors when the network is noisier than `tol`,
-    so a noisy map keeps its good anchors and only gross outliers go. Otherwise (many points, most of them wrong:
-    floor candidates) the hypothesis most points agree with wins, at the fixed `tol` (RANSAC)."""
-    d = np.asarray(d, dtype=np.float64).ravel()
-    g = np.asarray(g, dtype=np.float64).ravel()
-    n = d.size
-    if n < MIN_POINTS:
-        return LineFit(False, reason=f"{n} usable point{'s' if n != 1 else ''}, the fit needs at least {MIN_POINTS}")
-    i, j = _pairs(n, hypotheses, rng)
-    dd = d[i] - d[j]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = (g[i] - g[j]) / dd
-        t = g[i] - s * d[i]
-    good = np.isfinite(s) & np.isfinite(t) & (s > 0)
-    if not good.any():
-        if n == MIN_POINTS or np.ptp(d) <= min_spread * max(np.abs(d).max(), 1e-12):
-            return LineFit(False, reason=_degenerate(d))
-        return LineFit(False, reason="no pair of points gives a positive scale (relative and true depth disagree)")
-    s, t = s[good], t[good]
+    the layout is degenerate (all at one depth: scale and shift cannot be told apart). The hypothesis most points
+    agree with wins (RANSAC: many points, most of them wrong, as floor candidates are)."""
+    d, g, pairs = _pair_lines(d, g, hypotheses, min_spread, rng)
+    if isinstance(pairs, LineFit):
+        return pairs
+    s, t = pairs
     rel = np.abs(s[:, None] * d[None] + t[:, None] - g[None]) / g[None]
-    if adaptive:
-        med = np.median(rel, axis=1)
-        best = int(np.argmin(med))
-        sigma = 1.4826 * (1.0 + 5.0 / max(n - 2, 1)) * med[best]  # Rousseeuw's LMedS scale estimate
-        tol = min(max(tol, 2.5 * sigma), 0.5)  # never so loose that a prediction may reach zero
-        inl = rel[best] <= tol
-    else:
-        agree = rel <= tol
-        best = int(np.argmax(agree.sum(axis=1)))
-        inl = agree[best]
+    agree = rel <= tol
+    best = int(np.argmax(agree.sum(axis=1)))
+    inl = agree[best]
     fit = (float(s[best]), float(t[best]))
     for step in range(3):  # least squares on the agreeing points, then twice more with the points agreeing with it
         if step == 2:  # the last round keeps only points within 3 robust sigmas of the fit (when that is tighter)
@@ -115,7 +98,84 @@ def fit_line(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: int 
         if step == 2 or new.sum() < MIN_POINTS:
             break
         inl = new
-    span = np.ptp(d[inl]) / max(np.abs(d[inl]).mean(), 1e-12)
+    return _result(d, g, fit, inl, min_spread)
+
+
+def fit_anchors(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: int = 256, min_spread: float = 0.02,
+                rng: np.random.Generator | None = None, iterations: int = 20) -> LineFit:
+    """Robust g ~ scale * d + shift (scale > 0) from a few points, most of them right, on a map that may be noisy.
+
+    The loss is the oracle's (`oracle_fit`): squared error in inverse depth, made robust. The pair (every pair when
+    there are few, else `hypotheses` seeded ones) with the least median error starts it (LMedS; ties, as with three
+    points, go to the least mean error). Its robust sigmas (Rousseeuw's small-sample MAD, never below `tol` relative
+    error) of the inverse-depth error and of the log depth ratio scale two Cauchy weights 1 / (1 + (r / c sigma)^2);
+    a point weighs the smaller, so it must agree in inverse depth (what the loss sees) and in relative depth (a
+    reading 3x too far is a small inverse-depth error). IRLS re-fits until the fit settles. A weight below
+    `GROSS_WEIGHT` (over 3 c sigma off) marks a gross outlier: it gets none. The inliers are the points with a
+    weight: on a noisy map every good anchor keeps its say (hard rejection at a few sigmas threw good ones away).
+    Fewer than a majority of inliers: no fit (the map is too wrong there for any line to be trusted)."""
+    d, g, pairs = _pair_lines(d, g, hypotheses, min_spread, rng)
+    if isinstance(pairs, LineFit):
+        return pairs
+    s, t = pairs
+    err = np.abs(s[:, None] * d[None] + t[:, None] - g[None])
+    med = np.median(err, axis=1)
+    best = int(np.lexsort((err.mean(axis=1), med))[0])
+    fit = (float(s[best]), float(t[best]))
+    k = 1.4826 * (1.0 + 5.0 / max(d.size - 2, 1))
+    sigma = (max(k * float(med[best]), tol * float(np.median(g)) / CAUCHY_C),
+             max(k * float(np.median(_log_ratio(fit, d, g))), tol / CAUCHY_C))
+    for _ in range(iterations):
+        refit = _weighted_ls_abs(d, g, _weights(fit, d, g, sigma))
+        if refit is None or refit[0] <= 0:  # too few weighted points, or they pull the slope negative: keep the last
+            break
+        settled = abs(refit[0] - fit[0]) <= 1e-9 * abs(fit[0]) and abs(refit[1] - fit[1]) <= 1e-9 * abs(g).max()
+        fit = refit
+        if settled:
+            break
+    inl = _weights(fit, d, g, sigma) > 0
+    if 2 * inl.sum() <= d.size:  # past LMedS's breakdown point: no line that most anchors agree with
+        return LineFit(False, reason=f"only {inl.sum()} of {d.size} anchors agree with the map's best line (a "
+                                     "majority must): the relative map and the anchors disagree")
+    return _result(d, g, fit, inl, min_spread)
+
+
+def _log_ratio(fit: tuple[float, float], d: np.ndarray, g: np.ndarray) -> np.ndarray:
+    return np.abs(np.log(np.maximum(fit[0] * d + fit[1], 1e-12) / g))  # a prediction at or past infinity: huge
+
+
+def _weights(fit: tuple[float, float], d: np.ndarray, g: np.ndarray, sigma: tuple[float, float]) -> np.ndarray:
+    """The smaller of the Cauchy weights of the inverse-depth error and of the log depth ratio; 0 when gross."""
+    w = 1.0 / (1.0 + (np.maximum(np.abs(fit[0] * d + fit[1] - g) / sigma[0],
+                                 _log_ratio(fit, d, g) / sigma[1]) / CAUCHY_C) ** 2)
+    w[w < GROSS_WEIGHT] = 0.0
+    return w
+
+
+def _pair_lines(d, g, hypotheses: int, min_spread: float, rng: np.random.Generator | None):
+    """(d, g as float64 vectors, (scales, shifts) of the lines through pairs of points with a positive scale), or
+    the failure as a LineFit in place of the lines."""
+    d = np.asarray(d, dtype=np.float64).ravel()
+    g = np.asarray(g, dtype=np.float64).ravel()
+    n = d.size
+    if n < MIN_POINTS:
+        return d, g, LineFit(False, reason=f"{n} usable point{'s' if n != 1 else ''}, the fit needs at least "
+                                           f"{MIN_POINTS}")
+    i, j = _pairs(n, hypotheses, rng)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (g[i] - g[j]) / (d[i] - d[j])
+        t = g[i] - s * d[i]
+    good = np.isfinite(s) & np.isfinite(t) & (s > 0)
+    if not good.any():
+        if n == MIN_POINTS or np.ptp(d) <= min_spread * max(np.abs(d).max(), 1e-12):
+            return d, g, LineFit(False, reason=_degenerate(d))
+        return d, g, LineFit(False, reason="no pair of points gives a positive scale (relative and true depth "
+                                           "disagree)")
+    return d, g, (s[good], t[good])
+
+
+def _result(d: np.ndarray, g: np.ndarray, fit: tuple[float, float], inl: np.ndarray, min_spread: float) -> LineFit:
+    span = np.ptp(d[inl]) / max(np.abs(d[inl]).mean(), 1e-12) if inl.any() else 0.0
     if span < min_spread:
         return LineFit(False, reason=_degenerate(d[inl]))
     pred = fit[0] * d[inl] + fit[1]
@@ -149,6 +209,21 @@ def _weighted_ls(d: np.ndarray, g: np.ndarray) -> tuple[float, float] | None:
         return None
     s, t = np.linalg.solve(ata, a.T @ np.ones_like(d))
     return float(s), float(t)
+
+
+def _weighted_ls_abs(d: np.ndarray, g: np.ndarray, w: np.ndarray) -> tuple[float, float] | None:
+    """min sum w (s d + t - g)^2 (the oracle's loss, weighted), on centred values. None: fewer than two weighted
+    points or no spread among them."""
+    if np.count_nonzero(w) < MIN_POINTS:
+        return None
+    sw = float(w.sum())
+    dm, gm = float(w @ d) / sw, float(w @ g) / sw
+    dc = d - dm
+    var = float(w @ (dc * dc))
+    if var <= 1e-12 * max(1.0, dm * dm) * sw:
+        return None
+    s = float(w @ (dc * (g - gm))) / var
+    return s, gm - s * dm
 
 
 def to_metric(depth: np.ndarray, scale: float, shift: float, max_range_m: float,

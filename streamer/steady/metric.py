@@ -50,7 +50,9 @@ class MetricOptions:
                                                         "for the `anchors` topic (see WIRE.md)")
     max_age_s: float = opt(0.5, "points: anchors measured longer than this before the frame are ignored",
                            unit="s", min=0.01, max=3600.0)
-    anchor_tolerance: float = opt(0.1, "points: an anchor agrees when within this relative depth error of the fit",
+    anchor_tolerance: float = opt(0.1, "points: the least spread of the map's error the robust fit assumes, as a "
+                                  "relative depth error (when the anchors agree closely, one this far off keeps "
+                                  "half its weight, one 3x as far none)",
                                   min=0.005, max=1.0)
 
     def tcp_listener(self) -> tuple[str, int] | None:

@@ -60,23 +60,28 @@ def _scores(pred: np.ndarray, d: np.ndarray, scale: float, shift: float, max_dep
 
 
 def anchored_metrics(pred_raw: np.ndarray, gt_depth: np.ndarray, anchors: int, rng: np.random.Generator,
-                     max_depth: float | None = None, tol: float = 0.1) -> dict | None:
+                     max_depth: float | None = None, tol: float = 0.1, wrong: int = 0) -> dict | None:
     """The protocol with scale and shift fitted robustly from only `anchors` random valid true pixels (what a
-    rangefinder or a few tags would give), as the daemon's `points` mode fits them. None: no valid pixel;
-    {"ok": False, "reason"} when the fit fails."""
+    rangefinder or a few tags would give), as the daemon's `points` mode fits them. `wrong`: that many of them get a
+    gross error (depth x3 or /3, seeded), to measure the fit's robustness; "wrong_used" says how many of those the
+    fit still used. None: no valid pixel; {"ok": False, "reason"} when the fit fails."""
     pred, gt, valid = _prepare(pred_raw, gt_depth, max_depth)
     h, w = gt.shape
     rows, cols = np.nonzero(valid)
     if rows.size == 0:
         return None
     pick = rng.choice(rows.size, size=min(anchors, rows.size), replace=False)
-    points = AnchorSet(np.stack([cols[pick], rows[pick], gt[rows[pick], cols[pick]]], 1).astype(np.float64), 0, 0,
-                       0.0)
+    metres = gt[rows[pick], cols[pick]].astype(np.float64)
+    bad = rng.choice(pick.size, size=min(wrong, pick.size), replace=False)
+    metres[bad] *= np.where(rng.random(bad.size) < 0.5, 3.0, 1.0 / 3.0)
+    points = AnchorSet(np.stack([cols[pick], rows[pick], metres], 1).astype(np.float64), 0, 0, 0.0)
     fit = fit_points(pred, points, w, h, tol=tol)
     if not fit.fit.ok:
         return {"ok": False, "reason": fit.fit.reason, "anchors": len(pick), "used": 0}
     scores = _scores(pred[valid], gt[valid].astype(np.float64), fit.fit.scale, fit.fit.shift, max_depth)
-    return {"ok": True, **scores, "anchors": len(pick), "used": fit.used}
+    inliers = fit.fit.inliers if fit.fit.inliers is not None and fit.fit.inliers.size == pick.size else None
+    wrong_used = int(inliers[bad].sum()) if inliers is not None else None  # None: some anchor was not usable
+    return {"ok": True, **scores, "anchors": len(pick), "used": fit.used, "wrong_used": wrong_used}
 
 
 def aggregate(per_image: Sequence[dict | None]) -> dict:

@@ -47,8 +47,10 @@ def test_metric_npy_and_exact_ply_from_anchors(tmp_path):
         at = metric[pts[:, 1].astype(int), pts[:, 0].astype(int)]
         found = re.search(rf"room{i}.png: (\d+) of \d+ anchors used, median error ([\d.]+) %", proc.stderr)
         used, residual = int(found.group(1)), float(found.group(2)) / 100
-        err = np.sort(np.abs(at / pts[:, 2] - 1))[:used]  # the anchors it kept are the ones it fits best
-        assert used >= 3 and err[-1] <= 0.5 and abs(np.median(err) - residual) < 2e-3  # it says what it wrote
+        # the anchors it kept are the ones it fits best in inverse depth (its loss); the true anchors are all kept
+        # but for a gross miss of the network, and it says what it wrote: their median relative depth error
+        kept = np.argsort(np.abs(1 / at - 1 / pts[:, 2]))[:used]
+        assert used >= 6 and abs(np.median(np.abs(at[kept] / pts[kept, 2] - 1)) - residual) < 2e-3
         raw_ply = (out / f"room{i}.ply").read_bytes()
         assert raw_ply.startswith(b"ply\nformat binary_little_endian 1.0\n")
         ply = PlyData.read(str(out / f"room{i}.ply"))
