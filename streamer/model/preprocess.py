@@ -6,8 +6,11 @@ normalisation, HWC->CHW. The resize stays in float64 like the official code: Ope
 up to 1.5e-5 (6.6e-5 after normalisation) on large downscales, which the 1e-5 parity bound does not allow; the
 cost is ~1.5 ms per 640x480 frame. Everything after the resize runs in float32.
 
-`exact=False` resizes in float32 (measured here: ~2x faster, max input difference ~1e-6); the precision stage
-adopts it only after gating the network's output on it against the exact path's (model/precision/fastprep.py).
+`exact=False` resizes in float32 (measured here: ~2x faster, max input difference ~1e-6). `decoder-scaled`: the
+source's decoder (FFmpeg's swscale) makes the network-size RGB straight from the camera's YUV in one pass and
+`normalise_rgb` finishes it, so neither the full-size BGR nor the float resize is paid (mean input difference ~0.02
+after normalisation). The precision stage adopts either only after gating the network's output on it against the
+exact path's (model/precision/fastprep.py).
 """
 from __future__ import annotations
 
@@ -18,6 +21,20 @@ STRIDE = 32  # MidasSmall needs both sides to be multiples of this (five stride-
 NET_SIZE = 256  # the small model's training size: the longer side after an "upper_bound" resize
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+DECODER_SCALED = "decoder-scaled"
+MODES = ("exact", "float32", DECODER_SCALED)  # how a frame becomes the network input; exact is the reference
+_SCALE = (1.0 / (255.0 * STD)).astype(np.float32)  # (x / 255 - mean) / std == x * _SCALE - _OFFSET
+_OFFSET = (MEAN / STD).astype(np.float32)
+
+
+def normalise_rgb(rgb: np.ndarray) -> np.ndarray:
+    """h x w x 3 uint8 RGB already at the network size (the decoder scaled it) -> 1 x 3 x h x w float32 input."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an h x w x 3 uint8 RGB image, got {rgb.dtype} {rgb.shape}")
+    x = rgb.astype(np.float32)
+    x *= _SCALE
+    x -= _OFFSET
+    return np.ascontiguousarray(x.transpose(2, 0, 1))[None]
 
 
 def _multiple_of(x: float, max_val: int) -> int:

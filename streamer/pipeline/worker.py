@@ -108,7 +108,7 @@ class InferenceWorker:
 
     def process(self, frame: CapturedFrame) -> DepthFrame:
         t0 = time.perf_counter()
-        raw = self.model.predict(frame.image)
+        raw = self.model.predict_frame(frame)
         infer_ms = (time.perf_counter() - t0) * 1e3
         require_finite(raw, f"frame {frame.seq}")  # ~15 us; NaN weights would otherwise publish NaN depth as "ok"
         steady = self.steadier.update(raw)

@@ -9,6 +9,7 @@ import numpy as np
 
 from streamer.core import timing
 from streamer.core.frame import CapturedFrame, DepthFrame
+from streamer.core.picture import Picture
 from streamer.model.preprocess import Preprocessor
 from streamer.render.renderer import FrameRenderer, encode_jpeg
 from streamer.sources.av_source import to_bgr
@@ -48,7 +49,7 @@ def bench_stages(video: str, frames: int = 120, net_size: int = 256) -> dict:
             + rng.normal(0, 5, (h, w)).astype(np.float32) for i in images]
     steadier = Steadier(SteadyOptions())
     results, ms["steady"] = _per_frame_ms(steadier.update, raws)
-    depth = [DepthFrame(captured=CapturedFrame(k, images[k], 0.0, float(k)), raw=raws[k], depth=r.depth,
+    depth = [DepthFrame(captured=CapturedFrame(k, Picture.of(images[k]), 0.0, float(k)), raw=raws[k], depth=r.depth,
                         depth_range=r.depth_range, align=r.align, infer_ms=0.0, done_mono=0.0)
              for k, r in enumerate(results)]
     renderer = FrameRenderer()
