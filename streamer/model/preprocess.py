@@ -31,10 +31,11 @@ def normalise_rgb(rgb: np.ndarray) -> np.ndarray:
     """h x w x 3 uint8 RGB already at the network size (the decoder scaled it) -> 1 x 3 x h x w float32 input."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an h x w x 3 uint8 RGB image, got {rgb.dtype} {rgb.shape}")
-    x = rgb.astype(np.float32)
-    x *= _SCALE
-    x -= _OFFSET
-    return np.ascontiguousarray(x.transpose(2, 0, 1))[None]
+    x = np.empty((1, 3, *rgb.shape[:2]), np.float32)
+    # channel-planar from the start: broadcasting over whole planes is ~7x faster than over the last axis of HWC
+    np.multiply(rgb.transpose(2, 0, 1), _SCALE[:, None, None], out=x[0], casting="unsafe")
+    x[0] -= _OFFSET[:, None, None]
+    return x
 
 
 def _multiple_of(x: float, max_val: int) -> int:
