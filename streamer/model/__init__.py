@@ -43,6 +43,11 @@ class ModelOptions:
     precision_engine: str = opt("auto", "engine for bf16/int8; auto = openvino when installed (bf16 needs it), "
                                         "onnxruntime = int8 on ONNX Runtime, no bf16",
                                 choices=("auto", "openvino", "onnxruntime"))
+    frames_in_flight: int = opt(0, "frames in the network at once with a bf16/int8 OpenVINO model: 1 = one request "
+                                   "on all threads (lowest latency); n = n OpenVINO streams of threads/n each while "
+                                   "the frame before is steadied and published (throughput); 0 = auto: 2 for a "
+                                   "lossless source (an unpaced file, demo or recording) on 2+ cores, else 1",
+                                min=0, max=4)
     openvino_pinning: str = opt("auto", "OpenVINO pins its inference threads to cores: auto = OpenVINO's choice; "
                                         "`bench precision` times on and off on this machine",
                                 choices=("auto", "on", "off"))

@@ -45,6 +45,7 @@ class TorchBackend:
     """torch eval + inference_mode, channels_last; CUDA when `device` is cuda."""
 
     name = "torch"
+    streams = 1
 
     def __init__(self, model, device: str = "cpu", threads: int = 0) -> None:
         import torch
@@ -71,6 +72,7 @@ class OnnxRuntimeBackend:
     """ONNX Runtime on the CPU; one session per input size, built lazily from the on-disk export cache."""
 
     name = "onnxruntime"
+    streams = 1  # one session; concurrent runs would share its intra-op threads
 
     def __init__(self, weights_sha256: str, network: Callable[[], object] | str | Path, cache_dir: Path,
                  threads: int = 0, opset: int = ONNX_OPSET, cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES) -> None:

@@ -16,6 +16,7 @@ from streamer.core.handoff import LatestSlot
 from streamer.core.stats import PipelineStats
 from streamer.errors import SourceError
 from streamer.model import DepthModel
+from streamer.model.backends import default_threads
 from streamer.model.photo_runner import PhotoRunner
 from streamer.pipeline.metrics import Metrics
 from streamer.pipeline.precision import PrecisionStage
@@ -35,6 +36,14 @@ from streamer.steady import MetricStage, Steadier
 log = logging.getLogger(__name__)
 
 
+def frames_in_flight(requested: int, lossless: bool, cores: int | None = None) -> int:
+    """model.frames_in_flight resolved: `requested` when set; auto = 2 for a lossless source (throughput is what it
+    is for) on 2+ cores, 1 for a camera (a frame's latency is)."""
+    if requested:
+        return requested
+    return 2 if lossless and (cores if cores is not None else default_threads()) >= 2 else 1
+
+
 class Pipeline:
     def __init__(self, conf: dict[str, Any], model: DepthModel, metrics: Metrics | None = None,
                  keep_http: HttpPublisher | None = None) -> None:
@@ -51,8 +60,8 @@ class Pipeline:
         # Unpaced files (and an unpaced demo) are lossless: every decoded frame goes through the network once, in
         # order, the decoder waiting for the worker. Cameras and paced files stay newest-wins. Recordings wait for
         # the network to be warm (gated).
-        self.source = create_source(conf["source"], self.slot, lossless=kind in ("file", "demo", "bag")
-                                    and not conf["source"].pace, gated=kind in ("file", "bag"))
+        lossless = kind in ("file", "demo", "bag") and not conf["source"].pace
+        self.source = create_source(conf["source"], self.slot, lossless=lossless, gated=kind in ("file", "bag"))
         self.renderer = FrameRenderer(conf["color"], overlay_alpha=daemon.overlay_alpha)
         http = conf["http"]
         self.still = PhotoRunner(model, threads=http.upload_threads) if http.max_uploads else None
@@ -69,7 +78,8 @@ class Pipeline:
         self.zmq, self.http, self.foxglove = self.publishers.zmq, self.publishers.http, self.publishers.foxglove
         # A new stage takes the model's precision switch and puts fp32 back: a reload decides again (or from the
         # cache) on the new source's frames.
-        self.precision = PrecisionStage(model, conf["model"], source=conf["source"].url)
+        self.precision = PrecisionStage(model, conf["model"], source=conf["source"].url,
+                                        streams=frames_in_flight(conf["model"].frames_in_flight, lossless))
         metric = conf["metric"]
         self.anchors = AnchorReceiver(metric.anchors_endpoint) if metric.mode == "points" else None
         self.metric = MetricStage(metric, conf["camera"], source_camera=self.source.camera,

@@ -35,12 +35,13 @@ POLL_S = 0.2  # how often the stage's thread looks for work: decisions are not t
 
 
 class PrecisionStage:
-    def __init__(self, model: DepthModel, options: ModelOptions, source: str = "") -> None:
+    def __init__(self, model: DepthModel, options: ModelOptions, source: str = "", streams: int = 1) -> None:
+        """`streams`: frames the worker keeps in the network at once (pipeline.frames_in_flight)."""
         self.model = model
         self.options = options
         self.switch = model.precision_switch()  # fp32 until this stage decides otherwise
         cache = VerdictCache(cache_dir() / "precision") if options.precision_cache else None
-        self.manager = PrecisionManager(options, model.fp32_backend, cache=cache, source=source)
+        self.manager = PrecisionManager(options, model.fp32_backend, cache=cache, source=source, streams=streams)
         self._collector = self.manager.collector() if self.manager.wants_frames else None
         self._first_size: tuple[int, int] | None = None
         self._recent: deque = deque(maxlen=options.gate_frames)  # live frames for the re-check, spread over time

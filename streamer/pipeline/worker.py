@@ -1,16 +1,28 @@
 """The inference worker: newest captured frame -> network -> steady depth -> every publisher.
 
-It works like this: the source overwrites a one-slot mailbox with each decoded frame; this thread takes whatever
-is newest, so it never falls behind a camera faster than the network (older frames are dropped and counted by the
-slot). Publishers get the result through their own non-blocking `publish`, so none of them can stall inference.
+It works like this: the source overwrites a one-slot mailbox with each decoded frame. The worker's "inference"
+thread takes whatever is newest (so it never falls behind a camera faster than the network: older frames are
+dropped and counted by the slot) and hands it to the network on a small pool; its "steady" thread takes the results
+in capture order, steadies them, fits metric depth and hands the DepthFrame to every publisher's own non-blocking
+`publish`, so none of them can stall inference.
+
+How many frames are in the network at once is the serving backend's `streams`: 1 (one request at a time, the
+lowest latency: cameras) or more (an OpenVINO throughput layout, chosen for lossless files). Either way the next
+frame enters the network while the one before is being steadied and published (a core would otherwise wait through
+those single-threaded steps). Order never changes: the steady thread waits for the oldest frame's result before it
+looks at the next one.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
+
+import numpy as np
 
 from streamer.core.finite import require_finite
 from streamer.core.frame import CapturedFrame, DepthFrame
@@ -23,6 +35,7 @@ from streamer.pipeline.metrics import FrameMetrics
 from streamer.steady import MetricStage, Steadier
 
 log = logging.getLogger(__name__)
+MAX_IN_FLIGHT = 4  # model.frames_in_flight's bound: the pool never needs more threads than this
 
 
 class Output(Protocol):
@@ -49,67 +62,124 @@ class InferenceWorker:
         self.status = status
         self.metrics = metrics  # Prometheus histograms: inference time, capture -> publish latency
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.tap = tap
         self.metric = metric  # metric depth from the steadied map (None: relative only, as before)
-        self.busy = False  # inside process(): lets the supervisor drain the last frame of a file before exiting
+        # Frames taken and not yet steadied, oldest first, each with its network result to come.
+        self._flight: deque[tuple[CapturedFrame, Future]] = deque()
+        self._cond = threading.Condition()
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Frames taken and not yet published: lets the supervisor drain the last frames of a file before exiting."""
+        return bool(self._flight)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
+        self._pool = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="network")
+        self._threads = [threading.Thread(target=self._run, args=(self._take,), name="inference", daemon=True),
+                         threading.Thread(target=self._run, args=(self._finish,), name="steady", daemon=True)]
         self.stats.running = True
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
         self.inbox.close()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        with self._cond:
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
-    def _run(self) -> None:
+    def _run(self, loop) -> None:
         try:
-            self._loop()
+            loop()
         finally:
             self.stats.running = False  # the status board says "inference worker died" from now on
+            self._stop.set()  # one half gone: the other stops too
 
-    def _loop(self) -> None:
+    # -- the "inference" thread: take frames, start their network runs ---------------------------------------------
+    def _take(self) -> None:
+        assert self._pool is not None  # start() made it
         while not self._stop.is_set():
+            with self._cond:  # room in the network? (the serving backend says how many it runs at once)
+                while not self._room() and not self._stop.is_set():
+                    self._cond.wait(0.25)
             frame = self.inbox.get(timeout=0.25)
             if frame is None:
                 continue
             if self.status is not None and self.status.idle():
                 self.stats.skipped_idle += 1  # the next frame after someone arrives is processed: resume < 1 frame
                 continue
-            self.busy = True
             if self.tap is not None:
                 self.tap.offer(frame)
+            future = self._pool.submit(self._infer, frame)
+            with self._cond:
+                self._flight.append((frame, future))
+                self._cond.notify_all()
+            future.add_done_callback(self._wake)  # out of the network: room for the next frame
+
+    def _room(self) -> bool:
+        """Fewer frames in the network than the backend runs at once, and at most one more waiting to be steadied:
+        with one stream, the next frame's network run overlaps the previous frame's steadying and publishing."""
+        streams = max(1, self.model.backend.streams)
+        in_network = sum(not future.done() for _, future in self._flight)
+        return in_network < streams and len(self._flight) <= streams
+
+    def _wake(self, _future: Future) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _infer(self, frame: CapturedFrame) -> tuple[np.ndarray, float]:
+        t0 = time.perf_counter()
+        raw = self.model.predict_frame(frame)
+        return raw, (time.perf_counter() - t0) * 1e3
+
+    # -- the "steady" thread: results in capture order -> steady -> metric -> publishers ---------------------------
+    def _finish(self) -> None:
+        while not self._stop.is_set():
+            with self._cond:
+                while not self._flight and not self._stop.is_set():
+                    self._cond.wait(0.25)
+                if not self._flight:
+                    continue
+                frame, future = self._flight[0]
             try:
-                result = self.process(frame)
+                result = self._steady(frame, *future.result())
             except NonFiniteOutput as exc:  # garbage in every pixel: publish nothing, say so on every channel
                 self.stats.record_nonfinite(time.monotonic())
                 if self.stats.nonfinite in (1, 10) or self.stats.nonfinite % 1000 == 0:
                     log.error("%s (%d frames so far); nothing is published while it lasts", exc,
                               self.stats.nonfinite)
-                continue
+                result = None
             except Exception as exc:  # one bad frame must not end the stream; the count and message are in stats
+                if self._stop.is_set():
+                    break  # stopping: the pool cancelled what was still in flight
                 self.stats.record_error(f"{type(exc).__name__}: {exc}")
                 log.exception("inference failed on frame %d", frame.seq)
                 time.sleep(0.05)  # a persistent failure must not spin a core
-                continue
-            finally:
-                self.busy = False
-            for output in self.outputs:
-                output.publish(result)
-            if self.metrics is not None:
-                self.metrics.frame(result.infer_ms / 1e3, time.monotonic() - frame.capture_mono)
+                result = None
+            if result is not None:
+                for output in self.outputs:
+                    output.publish(result)
+                if self.metrics is not None:
+                    self.metrics.frame(result.infer_ms / 1e3, time.monotonic() - frame.capture_mono)
+            with self._cond:  # published (or refused): the frame leaves the flight, and `busy` says so
+                self._flight.popleft()
+                self._cond.notify_all()
 
     def process(self, frame: CapturedFrame) -> DepthFrame:
-        t0 = time.perf_counter()
-        raw = self.model.predict_frame(frame)
-        infer_ms = (time.perf_counter() - t0) * 1e3
+        """One frame through the network and the steady stage, on the caller's thread (`infer VIDEO`)."""
+        return self._steady(frame, *self._infer(frame))
+
+    def _steady(self, frame: CapturedFrame, raw: np.ndarray, infer_ms: float) -> DepthFrame:
         require_finite(raw, f"frame {frame.seq}")  # ~15 us; NaN weights would otherwise publish NaN depth as "ok"
         steady = self.steadier.update(raw)
         m = None

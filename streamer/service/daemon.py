@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from streamer.config.schema import Override
+from streamer.core.threads import name_os_threads
 from streamer.errors import EXIT_CONFIG, EXIT_RUNTIME, StreamerError
 from streamer.model import load_depth_model
 from streamer.pipeline.metrics import Metrics
@@ -147,6 +148,7 @@ class Daemon:
                     log.warning("not pinging the watchdog: %s", progress.reason)
                     next_ping = now + 1.0
             if now >= next_status:
+                name_os_threads()  # top -H and bench pipeline see "inference", "steady", ... (new threads too)
                 line = status.line()
                 self.notifier.status(line)
                 if self.terminal and now >= next_terminal:

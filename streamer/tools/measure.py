@@ -56,6 +56,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread name (the daemon names its threads: core/threads.py; same names add up, e.g. the
+    engines' worker threads), from /proc/PID/task/*/stat."""
+    out: dict[str, float] = {}
+    task = Path(f"/proc/{pid}/task")
+    try:
+        tids = list(task.iterdir())
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            comm = (tid / "comm").read_text().strip()
+            fields = (tid / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        out[comm] = out.get(comm, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def thread_count(pid: int) -> int | None:
     value = proc_status(pid).get("Threads")
     return int(value) if value else None

@@ -25,7 +25,13 @@ from streamer.core.picture import Picture
 from streamer.model import ModelOptions
 from streamer.model.interface import Backend, OnnxExport
 from streamer.model.precision import FALLBACK, PrecisionState
-from streamer.model.precision.backends import OpenVinoBackend, OrtFileBackend, engine_for, make_backend
+from streamer.model.precision.backends import (
+    OpenVinoBackend,
+    OrtFileBackend,
+    engine_for,
+    make_backend,
+    stream_layout,
+)
 from streamer.model.precision.cache import Verdict, VerdictCache, verdict_key
 from streamer.model.precision.calibration import FrameCollector, FrameSet, load_frame_set, network_inputs
 from streamer.model.precision.choose import Choice, Int8Model, build_candidate, choose, resolve_precision
@@ -45,9 +51,10 @@ def thresholds_from(options) -> Thresholds:
 class PrecisionManager:
     def __init__(self, options: ModelOptions, fp32_backend: Backend, cpu: CpuFeatures | None = None,
                  build=build_candidate, cache: VerdictCache | None = None, source: str = "",
-                 has_openvino: bool | None = None) -> None:
+                 has_openvino: bool | None = None, streams: int = 1) -> None:
         """`build(precision, fp32, frames, threads, engine, settings, cpu)` makes a candidate (tests pass fakes);
-        `cache`: where verdicts are kept across restarts (None: nowhere); `source`: what the frames come from."""
+        `cache`: where verdicts are kept across restarts (None: nowhere); `source`: what the frames come from;
+        `streams`: frames the worker keeps in the network at once (candidates are built, and raced, that way)."""
         self.options = options
         self._build = build
         self.fp32 = fp32_backend
@@ -55,7 +62,8 @@ class PrecisionManager:
         self.settings: QuantSettings = replace(DEFAULT_SETTINGS, reduce_range=self.cpu.reduce_range())
         self.cache, self.source = cache, source
         pinning = options.openvino_pinning
-        self.layout = {} if pinning == "auto" else {"ENABLE_CPU_PINNING": pinning == "on"}
+        self.layout = {**({} if pinning == "auto" else {"ENABLE_CPU_PINNING": pinning == "on"}),
+                       **stream_layout(streams)}
         self.tries: list[str]
         self.notes: list[str]
         if fp32_backend.name != "onnxruntime":

@@ -26,7 +26,7 @@ from streamer.model.preprocess import network_size
 from streamer.model.weights import resolve_weights_path
 from streamer.pipeline.options import load_config
 from streamer.tools.bench.official import official_loop, openvino_forward, torch_forward
-from streamer.tools.measure import DaemonProcess, cpu_seconds, http_stats, load_1m, pcts, rss_mb
+from streamer.tools.measure import DaemonProcess, cpu_seconds, http_stats, load_1m, pcts, rss_mb, thread_cpu
 
 SETTLE_TIMEOUT_S = 300.0  # calibration frames + a quantisation + the gate, on a busy 2-core box
 
@@ -57,6 +57,7 @@ def measure_daemon(args: list[str], seconds: float, latency: bool) -> dict:
         time.sleep(2.0)  # past the switch
         while sub.poll(0):
             sub.recv_multipart()
+        threads0 = thread_cpu(daemon.pid)
         before, cpu0, t0 = http_stats(daemon.http_port), cpu_seconds(daemon.pid), time.monotonic()
         latencies: list[float] = []
         rss = [rss_mb(daemon.pid)]
@@ -69,6 +70,7 @@ def measure_daemon(args: list[str], seconds: float, latency: bool) -> dict:
                 rss.append(rss_mb(daemon.pid))
                 next_rss += 1.0
         after, cpu1, t1 = http_stats(daemon.http_port), cpu_seconds(daemon.pid), time.monotonic()
+        threads1 = thread_cpu(daemon.pid)
     finally:
         daemon.close()
         sub.close()
@@ -77,7 +79,11 @@ def measure_daemon(args: list[str], seconds: float, latency: bool) -> dict:
     captured = after["source"]["frames"] - before["source"]["frames"]
     out_frames = after["frames_out"] - before["frames_out"]
     dropped = after["dropped"] - before["dropped"]
-    return {"startup_to_first_frame_s": round(startup_s, 2), "fps_in": captured / span, "fps_out": out_frames / span,
+    per_thread = {name: round(1e3 * (cpu - threads0.get(name, 0.0)) / max(out_frames, 1), 2)
+                  for name, cpu in sorted(threads1.items(), key=lambda kv: threads0.get(kv[0], 0.0) - kv[1])}
+    return {"startup_to_first_frame_s": round(startup_s, 2),
+            "cpu_ms_per_frame_by_thread": {k: v for k, v in per_thread.items() if v >= 0.05},
+            "fps_in": captured / span, "fps_out": out_frames / span,
             "captured": captured, "published": out_frames, "dropped": dropped,
             "dropped_pct": 100.0 * dropped / captured if captured else 0.0,
             "cpu_ms_per_frame": 1e3 * (cpu1 - cpu0) / out_frames if out_frames else None,
@@ -119,6 +125,7 @@ def bench_pipeline(video: str, weights: str | None, seconds: float, paced_fps: f
     lossless = results["ours_lossless"] = measure_daemon(common + ["--set", "source.pace=false"], seconds, False)
     print(f"    {lossless['fps_out']:.1f} fps ({lossless['precision']}), dropped {lossless['dropped']} of "
           f"{lossless['captured']}, {lossless['cpu_ms_per_frame']:.1f} CPU-ms per frame")
+    print(f"    CPU-ms per frame by thread: {lossless['cpu_ms_per_frame_by_thread']}")
     for name, base in (("official_torch", "torch"), ("official_openvino", "OpenVINO")):
         if name in results:
             print(f"    {lossless['fps_out'] / results[name]['fps']:.2f}x the official loop on {base}")
@@ -128,5 +135,6 @@ def bench_pipeline(video: str, weights: str | None, seconds: float, paced_fps: f
           f"{paced['dropped_pct']:.1f} %, capture->publish {paced['capture_to_publish_ms']} ms, "
           f"{paced['cpu_ms_per_frame']:.1f} CPU-ms per published frame, RSS {paced['rss_mb']} MB, start to first "
           f"frame {paced['startup_to_first_frame_s']} s")
+    print(f"    CPU-ms per published frame by thread: {paced['cpu_ms_per_frame_by_thread']}")
     print(f"\nload {load_1m()} (1-minute average at the end; above ~0.5 before the start means a busy machine)")
     return results

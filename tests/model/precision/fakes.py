@@ -15,6 +15,7 @@ class Fake:
     """A backend whose output is the first input channel plus noise of a given size, after a fixed delay."""
 
     name = "onnxruntime"
+    streams = 1
 
     def __init__(self, noise: float = 0.0, delay: float = 0.0, precision: str = "fp32") -> None:
         self.noise, self.delay, self.precision = noise, delay, precision

@@ -59,3 +59,17 @@ def test_an_emulated_precision_passes_the_gate_loses_the_race_and_is_dropped_wit
     # Re-checks judge accuracy only (the serving precision won its race already).
     assert choose(Fake(delay=FP32_S), {"bf16": Fake(delay=0.03)}, held, requested="bf16", race=False).precision \
         == "bf16"
+
+
+def test_a_backend_with_streams_races_as_it_would_serve_them_at_once():
+    """1.5x fp32's latency loses the race one request at a time; with two streams it serves two frames per latency
+    (what the worker does with frames in flight), so per frame it wins (~0.75x: sleeps side by side, any load)."""
+    held = fake_inputs()
+    one = Fake(noise=0.01, delay=1.5 * FP32_S)
+    assert choose(Fake(delay=FP32_S), {"bf16": one}, held, requested="bf16").precision == "fp32"
+    two = Fake(noise=0.01, delay=1.5 * FP32_S)
+    two.streams = 2
+    choice = choose(Fake(delay=FP32_S), {"bf16": two}, held, requested="bf16")
+    r = choice.result
+    assert r is not None and r.won and choice.precision == "bf16"
+    assert r.ms < 0.9 * r.fp32_ms

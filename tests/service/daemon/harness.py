@@ -62,19 +62,28 @@ class DaemonProcess(measure.DaemonProcess):
         super().__init__(["--weights", str(SEED_WEIGHTS), "--source", str(source), "--set", "model.precision=fp32",
                           "--set", f"imagezmq.port={self.imagezmq_port}", *args], env=run_env, cwd=REPO)
 
-    def next_message(self, topic: bytes, timeout_s: float = 10.0) -> list[bytes]:
-        """The next [topic, header, payload] a fresh real ZeroMQ subscriber receives on `topic`."""
+    def messages(self, topic: bytes, count: int, timeout_s: float = 20.0) -> list[list[bytes]]:
+        """The next `count` [topic, header, payload] messages one real ZeroMQ subscriber receives on `topic`."""
         ctx = zmq.Context()
         sub = ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.SUBSCRIBE, topic)
         sub.connect(self.zmq_endpoint)
+        got: list[list[bytes]] = []
+        deadline = time.monotonic() + timeout_s
         try:
-            assert sub.poll(int(timeout_s * 1000)), f"no {topic.decode()} message in {timeout_s:g} s"
-            return sub.recv_multipart()
+            while len(got) < count:
+                left = deadline - time.monotonic()
+                assert left > 0 and sub.poll(int(left * 1000)), f"{len(got)} of {count} {topic.decode()} messages"
+                got.append(sub.recv_multipart())
+            return got
         finally:
             sub.close()
             ctx.term()
+
+    def next_message(self, topic: bytes, timeout_s: float = 10.0) -> list[bytes]:
+        """The next [topic, header, payload] a fresh real ZeroMQ subscriber receives on `topic`."""
+        return self.messages(topic, 1, timeout_s)[0]
 
     def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
         """Until /healthz answers 200 (a depth frame has been published)."""

@@ -40,10 +40,20 @@ def assert_served_by_measurement(model: dict) -> None:
 
 
 def test_trained_weights_serve_what_passed_the_gate_and_won_the_race(spawn):
-    daemon = spawn("--weights", str(PROXY), "--set", "model.precision=auto", *FAST)
+    """On an unpaced file (lossless): the candidates are built and raced as they serve, with two frames in flight
+    on an OpenVINO throughput layout; every frame still comes out once and in order. (The restart test below covers
+    a paced file, one frame at a time.)"""
+    daemon = spawn("--weights", str(PROXY), "--set", "model.precision=auto", "--set", "source.pace=false", *FAST)
     model = settled_stats(daemon)["model"]
     assert_served_by_measurement(model)
     assert model["precision_origin"] == "measured" and "NMAE" in model["precision_reason"]
+    if model["backend"] == "openvino":  # a low precision on OpenVINO: two streams, raced two at a time
+        assert model["streams"] == 2 and "(2 at once)" in daemon.log, model
+    else:
+        assert model["streams"] == 1, model
+    seqs = [json.loads(m[1])["seq"] for m in daemon.messages(b"depth", 40)]
+    assert seqs == sorted(set(seqs)), seqs  # in capture order (a subscriber may miss some: never out of order)
+    assert daemon.stats()["dropped"] == 0  # lossless: the decoder waited for the network, frames in flight or not
     header = depth_header(daemon)
     assert header["precision"] == model["precision"]
     if model["precision"] != "fp32":
