@@ -25,13 +25,7 @@ from streamer.core.picture import Picture
 from streamer.model import ModelOptions
 from streamer.model.interface import Backend, OnnxExport
 from streamer.model.precision import FALLBACK, PrecisionState
-from streamer.model.precision.backends import (
-    OpenVinoBackend,
-    OrtFileBackend,
-    engine_for,
-    make_backend,
-    stream_layout,
-)
+from streamer.model.precision.backends import OpenVinoBackend, OrtFileBackend, engine_for, make_backend, stream_layout
 from streamer.model.precision.cache import Verdict, VerdictCache, verdict_key
 from streamer.model.precision.calibration import FrameCollector, FrameSet, load_frame_set, network_inputs
 from streamer.model.precision.choose import Choice, Int8Model, build_candidate, choose, resolve_precision
@@ -98,10 +92,8 @@ class PrecisionManager:
         return FrameCollector(o.calibration_frames + o.gate_frames, o.calibration_seconds)
 
     def net_size_for(self, frame: np.ndarray | Picture) -> tuple[int, int]:
-        """(net_h, net_w) for a BGR array or a picture (whose size is known without converting it)."""
         w, h = (frame.width, frame.height) if isinstance(frame, Picture) else (frame.shape[1], frame.shape[0])
-        net_w, net_h = Preprocessor(self.options.net_size).size_for(w, h)
-        return net_h, net_w
+        return Preprocessor(self.options.net_size).size_for(w, h)[::-1]  # (net_h, net_w); a picture: not converted
 
     def _builder(self, precision: str):
         def build():
