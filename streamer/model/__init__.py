@@ -65,11 +65,12 @@ class ModelOptions:
     recheck_s: float = opt(300.0, "re-check the low precision against fp32 on live frames this often; 0 = never",
                            unit="s", min=0.0, max=86400.0)
     preprocess: str = opt("auto", "how a frame becomes the network input. auto = the fastest of float32 (the resize "
-                                  "in float32) and decoder-scaled (the decoder scales the camera's YUV straight to "
-                                  "the network size; PyAV sources only) that passes the gate against the exact "
-                                  "(float64, official) path and beats it, decided with the precision; float32 or "
-                                  "decoder-scaled = try only that one (gated the same way); exact = always the "
-                                  "official one", choices=("auto", *MODES[1:], "exact"))
+                                  "in float32), uint8 (the resize on the 8-bit image) and decoder-scaled (the decoder "
+                                  "scales the camera's YUV straight to the network size; PyAV sources only) that "
+                                  "passes the gate against the exact (float64, official) path and beats it, decided "
+                                  "with the precision; float32, uint8 or decoder-scaled = try only that one (gated "
+                                  "the same way); exact = always the official one",
+                          choices=("auto", *MODES[1:], "exact"))
     precision_cache: bool = opt(True, "keep each gated verdict (and its int8 file) per weights, settings, CPU, "
                                       "engine versions and source; a restart serves it at once, then re-checks it "
                                       "on the first gate_frames live frames")
@@ -88,7 +89,7 @@ class DepthModel:
         self.preprocess = Preprocessor(net_size)  # the exact one (the official code's float64 resize)
         # decoder-scaled needs a decoder: a BGR array (a photo, a source that cannot scale) gets the exact path
         self._preprocessors = {"exact": self.preprocess, "float32": Preprocessor(net_size, exact=False),
-                               DECODER_SCALED: self.preprocess}
+                               "uint8": Preprocessor(net_size, mode="uint8"), DECODER_SCALED: self.preprocess}
         self.weights_path = weights.path
         self.weights_sha256 = weights.sha256
         self.official_weights = weights.official

@@ -61,3 +61,15 @@ def test_normalising_the_decoders_rgb_is_the_official_path_at_network_size():
     np.testing.assert_allclose(x, official, atol=2e-6)
     with pytest.raises(ValueError, match="uint8 RGB"):
         normalise_rgb(rgb.astype(np.float32))
+
+
+def test_uint8_mode_is_the_official_resize_on_the_8_bit_image():
+    bgr = cv2.imread(str(IMAGES["lions"]), cv2.IMREAD_COLOR)
+    exact, small = Preprocessor(256)(bgr), Preprocessor(256, mode="uint8")(bgr)
+    assert small.shape == exact.shape and small.dtype == np.float32 and small.flags.c_contiguous
+    diff = np.abs(small - exact)
+    # rounded to 8 bits once (half a level, plus OpenCV's fixed-point weights and clipped overshoot at edges)
+    assert 0 < diff.mean() < 0.5 / 255 / 0.224 and np.percentile(diff, 99) < 2.0 / 255 / 0.224
+    assert Preprocessor(256, mode="uint8").mode == "uint8" and not Preprocessor(256, mode="uint8").exact
+    with pytest.raises(ValueError, match="decoder-scaled"):
+        Preprocessor(256, mode="decoder-scaled")  # needs a decoder, not a BGR array

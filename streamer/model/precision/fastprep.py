@@ -1,12 +1,13 @@
 """Approximate preprocessing, adopted only by measurement: gated against the exact (float64) path like a precision.
 
-Two candidates: `float32` (the same resize in float32) and `decoder-scaled` (the source's decoder scales the camera's
-YUV straight to the network size, the model only normalises; it needs the frames' decoded pictures, so only a live
-PyAV source offers it). The fp32 network runs on the exact input and on each candidate's input of the same held-out
-frames; the maps are judged by the precision gate (gate.compare, same thresholds). Each path is timed, interleaved on
-those frames, with the conversion it really pays: exact and float32 from the decoded picture through the full-size
-BGR, decoder-scaled through its one scaling pass. The fastest candidate that passes and beats exact serves;
-otherwise exact stays, and the reason gives every candidate's verdict and time.
+Three candidates: `float32` (the same resize in float32), `uint8` (the same resize on the 8-bit image) and
+`decoder-scaled` (the source's decoder scales the camera's YUV straight to the network size, the model only
+normalises; it needs the frames' decoded pictures, so only a live PyAV source offers it). The fp32 network runs on
+the exact input and on each candidate's input of the same held-out frames; the maps are judged by the precision gate
+(gate.compare, same thresholds). Each path is timed, interleaved on those frames, with the conversion it really
+pays: exact, float32 and uint8 from the decoded picture through the full-size BGR, decoder-scaled through its one
+scaling pass. The fastest candidate that passes and beats exact serves; otherwise exact stays, and the reason gives
+every candidate's verdict and time.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from streamer.model.interface import Backend
 from streamer.model.precision.gate import GateResult, Thresholds, compare
 from streamer.model.preprocess import DECODER_SCALED, MODES, Preprocessor, normalise_rgb
 
-CANDIDATES = MODES[1:]  # float32, decoder-scaled: every approximate path, in the order they are tried
+CANDIDATES = MODES[1:]  # float32, uint8, decoder-scaled: every approximate path, in the order they are tried
 
 
 def candidates_for(request: str) -> tuple[str, ...]:
@@ -60,6 +61,7 @@ def choose_preprocess(fp32_backend: Backend, frames: Sequence[np.ndarray | Pictu
     the source's pictures: only pictures whose decoder can scale allow decoder-scaled), through the fp32 network."""
     pictures = [f if isinstance(f, Picture) else Picture.of(f) for f in frames]
     exact, fast = Preprocessor(net_size), Preprocessor(net_size, exact=False)
+    small = Preprocessor(net_size, mode="uint8")
     scaling = all(p.can_scale for p in pictures)
     # What each path pays from a decoded picture: a picture that came as a BGR array had its conversion already.
     bgr = (lambda p: p.convert_bgr()) if scaling else (lambda p: p.bgr())
@@ -67,7 +69,8 @@ def choose_preprocess(fp32_backend: Backend, frames: Sequence[np.ndarray | Pictu
     def scaled(p: Picture) -> np.ndarray:
         return normalise_rgb(p.convert_scaled(*exact.size_for(p.width, p.height)))
 
-    paths = {"exact": lambda p: exact(bgr(p)), "float32": lambda p: fast(bgr(p)), DECODER_SCALED: scaled}
+    paths = {"exact": lambda p: exact(bgr(p)), "float32": lambda p: fast(bgr(p)), "uint8": lambda p: small(bgr(p)),
+             DECODER_SCALED: scaled}
     notes = []
     if DECODER_SCALED in candidates and not scaling:
         notes.append(f"{DECODER_SCALED} not tried (the frames do not come from a decoder that can scale)")
