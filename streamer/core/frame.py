@@ -5,24 +5,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from streamer.core.picture import Picture
 from streamer.geometry.camera import CameraModel, Mount
 from streamer.geometry.fit import AnchorFit
 
 
 @dataclass(frozen=True, slots=True)
 class CapturedFrame:
-    """One decoded camera frame, owned by whoever holds it (never a view into a decoder buffer)."""
+    """One decoded camera frame, owned by whoever holds it (never a view into a buffer a decoder reuses)."""
 
     seq: int  # per-source counter, +1 for every decoded frame, so gaps downstream reveal drops
-    image: np.ndarray  # H x W x 3 uint8 BGR, C-contiguous
+    picture: Picture  # the pixels: full-size BGR (converted when first asked for) and, from a decoder, scaled RGB
     capture_wall: float  # time.time() at decode, for humans and other hosts
     capture_mono: float  # time.monotonic() at decode, for latency and staleness
     pts: float | None = None  # stream presentation time in seconds, when the container has one
     truth_depth: np.ndarray | None = None  # metric depth (m), H x W float32; only synthetic sources know it
 
     @property
+    def image(self) -> np.ndarray:
+        """H x W x 3 uint8 BGR, C-contiguous; converted on the first ask (by that thread), then kept."""
+        return self.picture.bgr()
+
+    @property
     def shape(self) -> tuple[int, int]:
-        return self.image.shape[0], self.image.shape[1]
+        """(height, width), known without converting anything."""
+        return self.picture.height, self.picture.width
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,3 +38,9 @@ class PipelineStatus(Protocol):
     def metrics(self) -> bytes:
         """The process's metrics in the Prometheus text exposition format (version 0.0.4), for /metrics."""
         ...
+
+    def scaled_input(self, width: int, height: int) -> tuple[int, int] | None:
+        """(w, h): the network-input size a source whose decoder can scale should make of each width x height picture
+        (the `decoder-scaled` preprocessing serves), leaving its full-size BGR to whoever needs it; None: convert
+        every picture to full-size BGR at capture."""
+        ...

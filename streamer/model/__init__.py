@@ -8,11 +8,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from streamer.config.options import opt
+from streamer.core.frame import CapturedFrame
 from streamer.model.backends import OnnxRuntimeBackend, TorchBackend, choose_backend
 from streamer.model.interface import Backend
 from streamer.model.layout import check_checkpoint
 from streamer.model.precision import REQUESTS, PrecisionState
-from streamer.model.preprocess import NET_SIZE, STRIDE, Preprocessor, network_size
+from streamer.model.preprocess import DECODER_SCALED, MODES, NET_SIZE, STRIDE, Preprocessor, network_size, normalise_rgb
 from streamer.model.weights import (
     WEIGHTS_SHA256,
     LoadedWeights,
@@ -63,9 +64,13 @@ class ModelOptions:
                             min=100, max=1_000_000)
     recheck_s: float = opt(300.0, "re-check the low precision against fp32 on live frames this often; 0 = never",
                            unit="s", min=0.0, max=86400.0)
-    preprocess: str = opt("auto", "auto = float32 preprocessing when it passes the gate against the exact (float64) "
-                                  "path and is faster, decided with the precision; exact = always the official one",
-                          choices=("auto", "exact"))
+    preprocess: str = opt("auto", "how a frame becomes the network input. auto = the fastest of float32 (the resize "
+                                  "in float32), uint8 (the resize on the 8-bit image) and decoder-scaled (the decoder "
+                                  "scales the camera's YUV straight to the network size; PyAV sources only) that "
+                                  "passes the gate against the exact (float64, official) path and beats it, decided "
+                                  "with the precision; float32, uint8 or decoder-scaled = try only that one (gated "
+                                  "the same way); exact = always the official one",
+                          choices=("auto", *MODES[1:], "exact"))
     precision_cache: bool = opt(True, "keep each gated verdict (and its int8 file) per weights, settings, CPU, "
                                       "engine versions and source; a restart serves it at once, then re-checks it "
                                       "on the first gate_frames live frames")
@@ -82,7 +87,9 @@ class DepthModel:
                  net_size: int = NET_SIZE) -> None:
         self.fp32_backend = backend  # the exact network, kept when a low precision takes over `backend`
         self.preprocess = Preprocessor(net_size)  # the exact one (the official code's float64 resize)
-        self._preprocessors = {"exact": self.preprocess, "float32": Preprocessor(net_size, exact=False)}
+        # decoder-scaled needs a decoder: a BGR array (a photo, a source that cannot scale) gets the exact path
+        self._preprocessors = {"exact": self.preprocess, "float32": Preprocessor(net_size, exact=False),
+                               "uint8": Preprocessor(net_size, mode="uint8"), DECODER_SCALED: self.preprocess}
         self.weights_path = weights.path
         self.weights_sha256 = weights.sha256
         self.official_weights = weights.official
@@ -109,6 +116,23 @@ class DepthModel:
     def predict(self, bgr: np.ndarray) -> np.ndarray:
         backend, state = self._serving
         return backend.infer(self._preprocessors[state.preprocess](bgr))
+
+    def predict_frame(self, frame: CapturedFrame) -> np.ndarray:
+        """The worker's path: with decoder-scaled serving, the network-size RGB the source's decoder made (its full-size
+        BGR is never asked for here); otherwise, or when the source cannot scale, `predict(frame.image)`."""
+        backend, state = self._serving
+        if state.preprocess == DECODER_SCALED:
+            picture = frame.picture
+            rgb = picture.scaled_rgb(*self.preprocess.size_for(picture.width, picture.height))
+            if rgb is not None:
+                return backend.infer(normalise_rgb(rgb))
+        return backend.infer(self._preprocessors[state.preprocess](frame.image))
+
+    def scaled_input(self, width: int, height: int) -> tuple[int, int] | None:
+        """(net_w, net_h) for a width x height frame while decoder-scaled preprocessing serves, else None."""
+        if self._serving[1].preprocess != DECODER_SCALED:
+            return None
+        return self.preprocess.size_for(width, height)
 
     def warm_up(self, width: int, height: int, runs: int = 2) -> float:
         """Build the session for this frame size and run it; returns the last run's milliseconds."""

@@ -26,6 +26,7 @@ import numpy as np
 from streamer.core.files import atomic_write, writable_folder
 from streamer.core.frame import CapturedFrame
 from streamer.core.handoff import LatestSlot
+from streamer.core.picture import Picture
 from streamer.core.progress import Progress
 from streamer.errors import NonFiniteOutput, StreamerError
 from streamer.model import DepthModel
@@ -144,7 +145,7 @@ def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: st
         with av.open(str(video_path), "w", format="mp4") as dst:
             enc = None
             for index, frame in enumerate(src.decode(stream)):
-                captured = CapturedFrame(seq=index, image=to_bgr(frame), capture_wall=time.time(),
+                captured = CapturedFrame(seq=index, picture=Picture.of(to_bgr(frame)), capture_wall=time.time(),
                                          capture_mono=time.monotonic(), pts=frame.time)
                 try:
                     depth = worker.process(captured)

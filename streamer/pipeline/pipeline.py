@@ -109,7 +109,7 @@ class Pipeline:
                 started.append(publisher)
             if self.anchors is not None:
                 self.anchors.start()
-            self.source.start()
+            self.source.start(self.status)  # asks the board which network-input size its decoder should make
             self._warm_up(warmup_timeout_s)  # a cold export cache meets bad weights here: WeightsError
         except BaseException:
             self.source.stop(0.5)

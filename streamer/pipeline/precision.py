@@ -59,12 +59,14 @@ class PrecisionStage:
     # -- hot path (inference worker) -----------------------------------------------------------------------------
     def offer(self, frame: CapturedFrame) -> None:
         collector = self._collector
+        # Pictures are kept as they come (nothing is converted on the worker's thread); this stage's thread converts
+        # the ones it uses. Nobody writes into a captured picture: no copy needed.
         if collector is not None and not collector.done:
             if self._first_size is None:
-                self._first_size = self.manager.net_size_for(frame.image)
-            collector.offer(frame.image, frame.capture_mono)
+                self._first_size = self.manager.net_size_for(frame.picture)
+            collector.offer(frame.picture, frame.capture_mono)
         elif self.model.precision.serving != "fp32" and frame.capture_mono >= self._recent_due:
-            self._recent.append(frame.image)  # the worker never writes into a captured image: no copy needed
+            self._recent.append(frame.picture)
             self._recent_due = frame.capture_mono + self._recent_every
 
     # -- the stage's own thread ----------------------------------------------------------------------------------
@@ -119,7 +121,7 @@ class PrecisionStage:
                 pass
             if self._stop.is_set():
                 return True  # stopping: nothing to confirm
-            confirmed = self.manager.confirm(collector.frames[:need])
+            confirmed = self.manager.confirm(collector.images(need))
         except Exception as exc:  # a damaged cache entry must never take the daemon down
             log.warning("the cached precision verdict could not be used (%s); deciding again", exc)
             confirmed = None
@@ -154,7 +156,7 @@ class PrecisionStage:
 
     def _recheck(self) -> None:
         try:
-            changed = self.manager.recheck(list(self._recent))
+            changed = self.manager.recheck([p.bgr() for p in list(self._recent)])
         except Exception:
             log.exception("re-checking the precision failed; keeping %s", self.model.precision.serving)
             return

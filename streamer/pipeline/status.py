@@ -68,6 +68,9 @@ class StatusBoard:
     def idle(self) -> bool:
         return self.pause_when_idle and self.audience() == 0
 
+    def scaled_input(self, width: int, height: int) -> tuple[int, int] | None:
+        return self._model.scaled_input(width, height)
+
     def no_signal(self) -> str | None:
         s = self._source.status()
         if s.state == "live":

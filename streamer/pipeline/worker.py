@@ -139,7 +139,7 @@ class InferenceWorker:
 
     def _infer(self, frame: CapturedFrame) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()
-        raw = self.model.predict(frame.image)
+        raw = self.model.predict_frame(frame)
         return raw, (time.perf_counter() - t0) * 1e3
 
     # -- the "steady" thread: results in capture order -> steady -> metric -> publishers ---------------------------

@@ -84,8 +84,11 @@ class FrameRenderer:
             key = (*frame_key(frame), view)
             image = self._images.get(key)
             if image is None:
-                image = render_view(frame.captured.image, self._colorized_locked(frame),
-                                    ViewOptions(view=view, overlay_alpha=self._overlay_alpha))
+                colored = self._colorized_locked(frame)  # at the camera's size already
+                # The depth view takes only that size from the camera: its picture is not converted for it
+                # (render_view would return `colored` itself).
+                image = colored if view == "depth" else render_view(
+                    frame.captured.image, colored, ViewOptions(view=view, overlay_alpha=self._overlay_alpha))
                 _remember(self._images, key, image, self._keep * len(VIEWS))
             return image
 

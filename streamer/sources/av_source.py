@@ -1,4 +1,9 @@
-"""AvSource: webcams (v4l2), RTSP/HTTP streams and video files decoded with PyAV into BGR frames."""
+"""AvSource: webcams (v4l2), RTSP/HTTP streams and video files decoded with PyAV; each frame goes out as an AvPicture.
+
+While `decoder-scaled` preprocessing serves (the pipeline's board says so, `PipelineStatus.scaled_input`), the capture
+thread makes only the network-size RGB (swscale, one pass from the camera's YUV) and the full-size BGR waits for a
+consumer that needs it; otherwise it converts to full-size BGR at once, as the network's preprocessing needs it.
+"""
 from __future__ import annotations
 
 import logging
@@ -11,13 +16,18 @@ import numpy as np
 
 from streamer.core.frame import CapturedFrame
 from streamer.core.handoff import LatestSlot
+from streamer.core.picture import Picture
 from streamer.core.redact import redact
 from streamer.sources.base import Source, SourceBroken, SourceFault
 from streamer.sources.options import SourceOptions, source_kind, webcam_device
 from streamer.sources.pacing import PaceClock
 
 log = logging.getLogger(__name__)
-
+# swscale's filter for the network-size RGB. Measured through the trained proxy's fp32 network on 16 held-out
+# 640x480 cockatoo frames, NMAE vs the exact input (ms a frame): bilinear 9.7 % (0.74), area 7.3 % (0.59), bicubic
+# 6.6 % (1.12), lanczos 6.4 % (1.95). swscale widens its kernel when it shrinks (anti-aliasing) where the official
+# cubic resize does not, and the network notices; bicubic is the nearest that stays well under the float32 path's cost.
+SCALER = "BICUBIC"
 
 
 class AvSource(Source):
@@ -114,14 +124,19 @@ class AvSource(Source):
                         wait = clock.delay(t)
                         if wait > 0 and self._stop.wait(wait):
                             return got
+                    picture = AvPicture(frame, opts.max_width, opts.max_height)
                     try:
-                        image = to_bgr(frame, opts.max_width, opts.max_height)
+                        size = self._status.scaled_input(picture.width, picture.height) if self._status else None
+                        if size is None:
+                            picture.bgr()  # what the network's preprocessing takes: made here, off its thread
+                        else:
+                            picture.scaled_rgb(*size)  # the network's input; the BGR only if a consumer asks
                     except (av.error.FFmpegError, ValueError) as exc:
                         self.stats.decode_errors += 1
                         log.debug("%s: cannot convert a %s frame: %s", self.label, frame.format.name, exc)
                         continue
                     self._note_format(frame.width, frame.height, frame.format.name)
-                    self._emit(image, pts=frame.time)
+                    self._emit(picture, pts=frame.time)
                     got += 1
                     last_progress = time.monotonic()
                 if time.monotonic() - last_progress > opts.stall_timeout:
@@ -179,6 +194,35 @@ def to_bgr(frame: av.VideoFrame, max_width: int = 0, max_height: int = 0) -> np.
     if out is frame:  # already bgr24: the array is a view of the decoder's buffer
         return np.array(image, order="C", copy=True)
     return np.ascontiguousarray(image)  # copies only when rows carry alignment padding
+
+
+class AvPicture(Picture):
+    """A decoded PyAV frame, converted on demand: full-size BGR (`to_bgr`, fitted to max_*), and network-size RGB
+    scaled by swscale from the decoded picture in one pass. Holding the frame is safe: its buffers are reference-
+    counted, so the decoder never writes into them again."""
+
+    can_scale = True
+
+    def __init__(self, frame: av.VideoFrame, max_width: int = 0, max_height: int = 0) -> None:
+        super().__init__(*fit_within(frame.width, frame.height, max_width, max_height))
+        self._frame, self._max = frame, (max_width, max_height)
+
+    def _convert_bgr(self) -> np.ndarray:
+        return to_bgr(self._frame, *self._max)
+
+    def _convert_scaled(self, width: int, height: int) -> np.ndarray:
+        return scaled_rgb(self._frame, width, height)
+
+
+def scaled_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
+    """height x width x 3 uint8 RGB, C-contiguous, own memory: swscale straight from the decoded picture."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"scaled size must be positive, got {width}x{height}")
+    out = frame.reformat(width=width, height=height, format="rgb24", interpolation=SCALER, threads=1)
+    image = out.to_ndarray()
+    if out is frame:  # already rgb24 at that size: a view of the decoder's buffer
+        return np.array(image, order="C", copy=True)
+    return np.ascontiguousarray(image)
 
 
 def fit_within(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:

@@ -17,7 +17,9 @@ import numpy as np
 
 from streamer.core.frame import CapturedFrame
 from streamer.core.handoff import LatestSlot
+from streamer.core.picture import Picture
 from streamer.core.stats import RateMeter
+from streamer.core.status import PipelineStatus
 from streamer.geometry.camera import CameraModel, Mount
 from streamer.sources.options import SourceOptions
 
@@ -88,13 +90,17 @@ class Source:
         self.stats = SourceStats(state_since=time.monotonic())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._status: PipelineStatus | None = None  # what the pipeline wants of its pictures (given at start)
         self._seq = -1
         self._rate = RateMeter(window_s=5.0)  # frames captured per second, over a window (outages show at once)
 
     # -- control, from any thread ------------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, status: PipelineStatus | None = None) -> None:
+        """`status`: the pipeline's board; a source whose decoder can scale asks it which network-input size to make
+        (`PipelineStatus.scaled_input`). None: every frame is converted to full-size BGR at capture, as alone."""
         if self._thread is not None:
             raise RuntimeError(f"{self.kind} source already started (sources run once)")
+        self._status = status
         self._thread = threading.Thread(target=self._run, name=f"{self.kind}-capture", daemon=True)
         self._thread.start()
 
@@ -165,13 +171,15 @@ class Source:
             if self._owns_slot:
                 self.frames.close()
 
-    def _emit(self, image: np.ndarray, pts: float | None = None, truth_depth: np.ndarray | None = None,
+    def _emit(self, image: np.ndarray | Picture, pts: float | None = None, truth_depth: np.ndarray | None = None,
               capture_wall: float | None = None) -> None:
-        """Hand one frame to the slot (the hot path). `image` must be an H x W x 3 uint8 BGR array this source owns.
-        `capture_wall`: when the picture was taken, if the source knows better than "now" (a recording's stamp)."""
+        """Hand one frame to the slot (the hot path). `image`: an H x W x 3 uint8 BGR array this source owns, or a
+        Picture that converts on demand. `capture_wall`: when the picture was taken, if the source knows better than
+        "now" (a recording's stamp)."""
         mono = time.monotonic()
         self._seq += 1
-        frame = CapturedFrame(seq=self._seq, image=image, capture_wall=time.time() if capture_wall is None
+        picture = image if isinstance(image, Picture) else Picture.of(image)
+        frame = CapturedFrame(seq=self._seq, picture=picture, capture_wall=time.time() if capture_wall is None
                               else capture_wall, capture_mono=mono, pts=pts, truth_depth=truth_depth)
         stats = self.stats
         stats.frames += 1

@@ -45,3 +45,6 @@ def test_the_model_preprocesses_as_its_state_says():
     fast = model.predict(bgr)
     assert model.meta["preprocess"] == "float32" and fast.shape == exact.shape
     assert 0 < np.abs(fast - exact).max() < 1e-3  # another path, numerically almost the same
+    model.precision_switch().update(preprocess="uint8")
+    small = model.predict(bgr)
+    assert model.meta["preprocess"] == "uint8" and small.shape == exact.shape and np.abs(small - exact).max() > 1e-3

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from streamer.model.preprocess import Preprocessor, network_size
+from streamer.model.preprocess import Preprocessor, network_size, normalise_rgb
 from tests.conftest import IMAGES, MIDAS
 
 
@@ -50,3 +50,26 @@ def test_gray_and_bad_inputs():
         Preprocessor()(np.zeros((48, 64, 4), np.uint8))
     with pytest.raises(ValueError, match="positive"):
         network_size(0, 10)
+
+
+def test_normalising_the_decoders_rgb_is_the_official_path_at_network_size():
+    # at the network size the official resize is the identity: what is left is the normalisation, which must match
+    rgb = np.random.default_rng(3).integers(0, 256, (192, 256, 3), np.uint8)
+    official = Preprocessor(256)(np.ascontiguousarray(rgb[..., ::-1]))
+    x = normalise_rgb(rgb)
+    assert x.shape == official.shape == (1, 3, 192, 256) and x.dtype == np.float32 and x.flags.c_contiguous
+    np.testing.assert_allclose(x, official, atol=2e-6)
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        normalise_rgb(rgb.astype(np.float32))
+
+
+def test_uint8_mode_is_the_official_resize_on_the_8_bit_image():
+    bgr = cv2.imread(str(IMAGES["lions"]), cv2.IMREAD_COLOR)
+    exact, small = Preprocessor(256)(bgr), Preprocessor(256, mode="uint8")(bgr)
+    assert small.shape == exact.shape and small.dtype == np.float32 and small.flags.c_contiguous
+    diff = np.abs(small - exact)
+    # rounded to 8 bits once (half a level, plus OpenCV's fixed-point weights and clipped overshoot at edges)
+    assert 0 < diff.mean() < 0.5 / 255 / 0.224 and np.percentile(diff, 99) < 2.0 / 255 / 0.224
+    assert Preprocessor(256, mode="uint8").mode == "uint8" and not Preprocessor(256, mode="uint8").exact
+    with pytest.raises(ValueError, match="decoder-scaled"):
+        Preprocessor(256, mode="decoder-scaled")  # needs a decoder, not a BGR array

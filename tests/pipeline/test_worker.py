@@ -12,6 +12,7 @@ import pytest
 
 from streamer.core.frame import CapturedFrame, DepthFrame
 from streamer.core.handoff import LatestSlot
+from streamer.core.picture import Picture
 from streamer.model import DepthModel
 from streamer.model.weights import WeightsFile
 from streamer.pipeline.pipeline import frames_in_flight
@@ -72,7 +73,7 @@ def run_frames(network: SleepyNetwork, count: int, out: Collect | None = None) -
     try:
         for seq in range(count):  # lossless, as an unpaced file: wait until the worker took the frame before
             image = np.full((8, 8, 3), seq, np.uint8)
-            assert slot.offer(CapturedFrame(seq, image, time.time(), time.monotonic()), timeout=30.0)
+            assert slot.offer(CapturedFrame(seq, Picture.of(image), time.time(), time.monotonic()), timeout=30.0)
         deadline = time.monotonic() + 30.0
         while (slot.pending or worker.busy) and time.monotonic() < deadline:
             time.sleep(0.01)

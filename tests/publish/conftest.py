@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from streamer.core.frame import CapturedFrame, DepthFrame
+from streamer.core.picture import Picture
 from streamer.core.status import Health
 from streamer.publish.http.options import HttpOptions
 from streamer.publish.http.publisher import HttpPublisher
@@ -26,7 +27,7 @@ def make_frame(seq: int, h: int = 48, w: int = 64, noise: bool = False) -> Depth
     dh, dw = h // 2, w // 2
     depth = (np.linspace(0.0, 1.0, dh * dw, dtype=np.float32).reshape(dh, dw) + seq).astype(np.float32)
     now = time.monotonic()
-    cf = CapturedFrame(seq=seq, image=image, capture_wall=time.time(), capture_mono=now)
+    cf = CapturedFrame(seq=seq, picture=Picture.of(image), capture_wall=time.time(), capture_mono=now)
     return DepthFrame(captured=cf, raw=depth * 0.5, depth=depth, depth_range=(float(seq), float(seq) + 1.0),
                       align=(2.0, 0.0), infer_ms=12.5, done_mono=now, meta=dict(META))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamer.core.picture import Picture
 from streamer.errors import StreamerError
 from streamer.model.preprocess import Preprocessor
 
@@ -24,11 +25,13 @@ FIT_REVISION = 1  # bump when network_inputs changes how a frame becomes an inpu
 
 @dataclass(frozen=True)
 class FrameSet:
-    """BGR uint8 frames: `calibration` and `held_out` never share a frame."""
+    """BGR uint8 frames: `calibration` and `held_out` never share a frame. `held_out_pictures`: the held-out frames'
+    decoded pictures when a live source gave them (the decoder-scaled preprocessing is gated on them), else empty."""
 
     source: str
     calibration: list[np.ndarray] = field(repr=False)
     held_out: list[np.ndarray] = field(repr=False)
+    held_out_pictures: list[Picture] = field(default_factory=list, repr=False)
 
     def digest(self) -> str:
         """Stable across runs and machines: the calibration frames' shapes and bytes."""
@@ -42,16 +45,19 @@ class FrameSet:
         return f"{len(self.calibration)} calibration + {len(self.held_out)} held-out frames from {self.source}"
 
 
-def split(frames: Sequence[np.ndarray], held_out: int, source: str = "frames") -> FrameSet:
-    """Interleave: `held_out` frames evenly spaced through the sequence go to the gate, the rest calibrate."""
+def split(frames: Sequence[np.ndarray | Picture], held_out: int, source: str = "frames") -> FrameSet:
+    """Interleave: `held_out` frames evenly spaced through the sequence go to the gate, the rest calibrate.
+    Pictures are converted to BGR here (in the caller's thread); the held-out ones are kept as well."""
     n = len(frames)
     if n < MIN_FRAMES:
         raise StreamerError(f"{source}: {n} usable frame(s); calibration needs at least {MIN_FRAMES} real frames "
                             f"(some to calibrate on, others to check the result with)")
     g = min(max(1, held_out), n - 2)
     picks = {int((i + 0.5) * n / g) for i in range(g)}
-    return FrameSet(source, [f for i, f in enumerate(frames) if i not in picks],
-                    [f for i, f in enumerate(frames) if i in picks])
+    images = [f.bgr() if isinstance(f, Picture) else f for f in frames]
+    pictures = [f for i, f in enumerate(frames) if i in picks and isinstance(f, Picture)]
+    return FrameSet(source, [f for i, f in enumerate(images) if i not in picks],
+                    [f for i, f in enumerate(images) if i in picks], pictures if len(pictures) == len(picks) else [])
 
 
 def load_frame_set(source: str | Path, calibration: int, held_out: int, seconds: float = 0.0) -> FrameSet:
@@ -133,25 +139,32 @@ def network_inputs(frames: Sequence[np.ndarray], height: int, width: int) -> lis
 
 
 class FrameCollector:
-    """For the daemon: keep `count` frames spread over the source's first `seconds`, from the frames it offers."""
+    """For the daemon: keep `count` frames spread over the source's first `seconds`, from the frames it offers. A
+    source's pictures are kept as they are (the worker's hot path converts nothing); `images` and `frame_set`
+    convert them, in the precision stage's thread."""
 
     def __init__(self, count: int, seconds: float, source: str = "live source") -> None:
         self.count, self.seconds, self.source = count, seconds, source
-        self.frames: list[np.ndarray] = []
+        self.frames: list[Picture] = []
         self._t0: float | None = None
 
     @property
     def done(self) -> bool:
         return len(self.frames) >= self.count
 
-    def offer(self, bgr: np.ndarray, t: float) -> bool:
-        """Keep the frame if it is due (copies it); returns whether the collection is complete."""
+    def offer(self, frame: Picture | np.ndarray, t: float) -> bool:
+        """Keep the frame if it is due (a BGR array is copied; a picture is never written to); returns whether the
+        collection is complete."""
         if self._t0 is None:
             self._t0 = t
         due = self._t0 + len(self.frames) * self.seconds / max(1, self.count)
         if not self.done and t >= due:
-            self.frames.append(bgr.copy())
+            self.frames.append(frame if isinstance(frame, Picture) else Picture.of(frame.copy()))
         return self.done
+
+    def images(self, count: int | None = None) -> list[np.ndarray]:
+        """The BGR of the first `count` kept frames (all: None), converted now where not yet."""
+        return [p.bgr() for p in self.frames[:count]]
 
     def frame_set(self, held_out: int) -> FrameSet:
         return split(self.frames, held_out, self.source)

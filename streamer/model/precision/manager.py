@@ -21,21 +21,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamer.core.picture import Picture
 from streamer.model import ModelOptions
 from streamer.model.interface import Backend, OnnxExport
 from streamer.model.precision import FALLBACK, PrecisionState
-from streamer.model.precision.backends import (
-    OpenVinoBackend,
-    OrtFileBackend,
-    engine_for,
-    make_backend,
-    stream_layout,
-)
+from streamer.model.precision.backends import OpenVinoBackend, OrtFileBackend, engine_for, make_backend, stream_layout
 from streamer.model.precision.cache import Verdict, VerdictCache, verdict_key
 from streamer.model.precision.calibration import FrameCollector, FrameSet, load_frame_set, network_inputs
 from streamer.model.precision.choose import Choice, Int8Model, build_candidate, choose, resolve_precision
 from streamer.model.precision.cpu import CpuFeatures, detect
-from streamer.model.precision.fastprep import PreprocessChoice, choose_preprocess
+from streamer.model.precision.fastprep import PreprocessChoice, candidates_for, choose_preprocess
 from streamer.model.precision.gate import GateResult, Thresholds
 from streamer.model.precision.quantize import DEFAULT_SETTINGS, QuantSettings, touch
 from streamer.model.preprocess import Preprocessor
@@ -80,7 +75,7 @@ class PrecisionManager:
         self.checked_at: float | None = None
         self._built: dict[str, Backend] = {}
         self._released_builds = 0
-        self.preprocess = PreprocessChoice("exact", None, float("nan"), float("nan"))
+        self.preprocess = PreprocessChoice("exact")
         self.race = True  # False: gate accuracy only (building for another machine: `quantize --any-cpu`)
 
     @property
@@ -96,9 +91,9 @@ class PrecisionManager:
         o = self.options
         return FrameCollector(o.calibration_frames + o.gate_frames, o.calibration_seconds)
 
-    def net_size_for(self, frame: np.ndarray) -> tuple[int, int]:
-        net_w, net_h = Preprocessor(self.options.net_size).size_for(frame.shape[1], frame.shape[0])
-        return net_h, net_w
+    def net_size_for(self, frame: np.ndarray | Picture) -> tuple[int, int]:
+        w, h = (frame.width, frame.height) if isinstance(frame, Picture) else (frame.shape[1], frame.shape[0])
+        return Preprocessor(self.options.net_size).size_for(w, h)[::-1]  # (net_h, net_w); a picture: not converted
 
     def _builder(self, precision: str):
         def build():
@@ -117,9 +112,10 @@ class PrecisionManager:
         held = network_inputs(frames.held_out, *self.size)
         self.choice = choose(self.fp32, {p: self._builder(p) for p in self.tries}, held, thresholds_from(self.options),
                              self.options.precision, [*self.notes, frames.describe()], race=self.race)
-        if self.options.preprocess == "auto":
-            self.preprocess = choose_preprocess(self.fp32, frames.held_out, self.options.net_size,
-                                                thresholds_from(self.options))
+        candidates = candidates_for(self.options.preprocess)
+        if candidates:  # on the decoded pictures where the live source gave them: decoder-scaled needs them
+            self.preprocess = choose_preprocess(self.fp32, frames.held_out_pictures or frames.held_out,
+                                                self.options.net_size, thresholds_from(self.options), candidates)
             self.choice.reason += f"; {self.preprocess.reason}"
         self.checked_at = time.monotonic() if now is None else now
         log.info("%s", self.choice.reason)
@@ -166,7 +162,8 @@ class PrecisionManager:
         """Serve a cached verdict: build its backend from the cached file (no quantisation); confirm() re-checks."""
         self.size = size
         self.checked_at = time.monotonic() if now is None else now
-        self.preprocess = PreprocessChoice(verdict.preprocess, None, float("nan"), float("nan"))
+        allowed = verdict.preprocess in candidates_for(self.options.preprocess)  # model.preprocess may have changed
+        self.preprocess = PreprocessChoice(verdict.preprocess if allowed else "exact")
         reason = f"cached verdict, re-checking on live frames: {verdict.reason}"
         if verdict.precision == "fp32":
             self.choice = Choice("fp32", self.fp32, [], reason)

@@ -53,4 +53,4 @@ def test_frame_collector_spreads_over_the_first_seconds():
     t = 0.0
     while not c.offer(np.full((2, 2, 3), int(t), np.uint8), 100.0 + t):
         t += 0.5
-    assert [int(f[0, 0, 0]) for f in c.frames] == [0, 2, 4, 6, 8]
+    assert [int(f[0, 0, 0]) for f in c.images()] == [0, 2, 4, 6, 8]

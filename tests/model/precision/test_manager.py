@@ -19,7 +19,7 @@ import pytest
 from streamer.model import ModelOptions, build_network
 from streamer.model.backends import OnnxRuntimeBackend
 from streamer.model.precision.backends import openvino_available
-from streamer.model.precision.cache import VerdictCache
+from streamer.model.precision.cache import Verdict, VerdictCache
 from streamer.model.precision.calibration import load_frame_set, split
 from streamer.model.precision.choose import Choice, Int8Model, build_candidate
 from streamer.model.precision.cpu import detect
@@ -257,3 +257,12 @@ def test_a_kept_verdict_is_served_then_rechecked_and_dropped_when_it_fails(tmp_p
     third.adopt(third.cached(size), size)
     assert third.confirm(frames[:4]) is None and third.choice.precision == "fp32"
     assert "bf16 REFUSED" in third.choice.reason
+
+
+def test_a_kept_preprocessing_is_served_only_while_model_preprocess_allows_it():
+    kept = Verdict("fp32", "kept", None, preprocess="decoder-scaled")  # passed its gate and won, on the last run
+    for request, served in (("auto", "decoder-scaled"), ("decoder-scaled", "decoder-scaled"), ("float32", "exact"),
+                            ("exact", "exact")):  # the user changed model.preprocess since: exact, never the kept one
+        manager = PrecisionManager(ModelOptions(precision="auto", preprocess=request), Fake(), ALL, has_openvino=True)
+        manager.adopt(kept, (192, 256))
+        assert manager.preprocess.mode == served, request
