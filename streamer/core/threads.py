@@ -34,6 +34,9 @@ def name_os_threads() -> int:
     for tid in native:
         if _named.get(tid) != ENGINE and _comm(f"self/task/{tid}") in inherited:
             wanted[tid] = ENGINE
+    live = {*wanted, *native}
+    for gone in [tid for tid in _named if tid not in live]:  # ended threads: their ids may come back as new ones
+        del _named[gone]
     renamed = 0
     for tid, name in wanted.items():
         if _named.get(tid) == name:

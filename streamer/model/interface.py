@@ -15,7 +15,7 @@ import numpy as np
 @runtime_checkable
 class Backend(Protocol):
     name: str  # the engine: "torch", "onnxruntime" or "openvino"
-    streams: int  # requests it runs at once (OpenVINO's NUM_STREAMS): the worker keeps that many frames in flight
+    streams: int  # >= 1: requests it runs at once (OpenVINO's NUM_STREAMS): the worker keeps that many frames in flight
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         """1x3xHxW float32 (the preprocessed frame) -> HxW float32 relative inverse depth."""

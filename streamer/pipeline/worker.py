@@ -129,7 +129,7 @@ class InferenceWorker:
     def _room(self) -> bool:
         """Fewer frames in the network than the backend runs at once, and at most one more waiting to be steadied:
         with one stream, the next frame's network run overlaps the previous frame's steadying and publishing."""
-        streams = max(1, self.model.backend.streams)
+        streams = self.model.backend.streams  # >= 1 by every backend's construction
         in_network = sum(not future.done() for _, future in self._flight)
         return in_network < streams and len(self._flight) <= streams
 

@@ -49,30 +49,35 @@ def rss_mb(pid: int) -> float:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time the process has used so far (both cores count), from /proc/PID/stat."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+    return _stat_cpu(Path(f"/proc/{pid}"))
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds per thread name (the daemon names its threads: core/threads.py; same names add up, e.g. the
     engines' worker threads), from /proc/PID/task/*/stat."""
     out: dict[str, float] = {}
-    task = Path(f"/proc/{pid}/task")
     try:
-        tids = list(task.iterdir())
+        tids = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
         return out
     for tid in tids:
         try:
             comm = (tid / "comm").read_text().strip()
-            fields = (tid / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+        except OSError:
             continue  # ended meanwhile
-        out[comm] = out.get(comm, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        cpu = _stat_cpu(tid)
+        if cpu == cpu:  # NaN: ended meanwhile
+            out[comm] = out.get(comm, 0.0) + cpu
     return out
+
+
+def _stat_cpu(proc: Path) -> float:
+    """utime + stime in seconds from PROC/stat (a process's or one thread's); NaN when it is gone."""
+    try:
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
 
 
 def thread_count(pid: int) -> int | None:

@@ -163,15 +163,14 @@ def _raced(results: Sequence[GateResult], fp32_backend: Backend, backends: Mappi
     """Each contender as it would serve: a backend with n streams runs n requests at once (the worker keeps that
     many frames in flight), and its time is per frame (the call's wall time / n)."""
     contenders = {"fp32": fp32_backend, **{r.precision: backends[r.precision] for r in results}}
-    width = max(max(1, b.streams) for b in contenders.values())
-    with ThreadPoolExecutor(width, thread_name_prefix="race") as pool:
+    with ThreadPoolExecutor(max(b.streams for b in contenders.values()), thread_name_prefix="race") as pool:
         def call(backend: Backend) -> Callable[[np.ndarray], object]:
-            n = max(1, backend.streams)
+            n = backend.streams
             return backend.infer if n == 1 else lambda v: list(pool.map(backend.infer, [v] * n))
         times = timing.race({name: call(b) for name, b in contenders.items()}, [x], rounds=5, runs=4)
-    per_frame = {name: ms / max(1, contenders[name].streams) for name, ms in times.items()}
+    per_frame = {name: ms / contenders[name].streams for name, ms in times.items()}
     for r in results:
-        n = max(1, backends[r.precision].streams)
+        n = backends[r.precision].streams
         log.info("race on %s: %s %.1f ms a frame%s, fp32 %.1f ms", "x".join(map(str, x.shape[2:])), r.precision,
                  per_frame[r.precision], f" ({n} at once)" if n > 1 else "", per_frame["fp32"])
     return [replace(r, ms=per_frame[r.precision], fp32_ms=per_frame["fp32"]) for r in results]
