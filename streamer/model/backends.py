@@ -65,7 +65,7 @@ class TorchBackend:
             return out[0].float().cpu().numpy()
 
     def describe(self) -> dict:
-        return {"backend": self.name, "device": str(self.device), "threads": self.threads}
+        return {"backend": self.name, "device": str(self.device), "threads": self.threads, "streams": self.streams}
 
 
 class OnnxRuntimeBackend:
@@ -191,7 +191,7 @@ class OnnxRuntimeBackend:
         return session.run(None, {"image": x})[0][0]
 
     def describe(self) -> dict:
-        return {"backend": self.name, "device": "cpu", "threads": self.threads}
+        return {"backend": self.name, "device": "cpu", "threads": self.threads, "streams": self.streams}
 
 
 def ort_session(path: str | Path, threads: int, spinning: bool = True, arena: bool = True):
