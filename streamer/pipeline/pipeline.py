@@ -81,7 +81,7 @@ class Pipeline:
         self.precision = PrecisionStage(model, conf["model"], source=conf["source"].url,
                                         streams=frames_in_flight(conf["model"].frames_in_flight, lossless))
         metric = conf["metric"]
-        self.anchors = AnchorReceiver(metric.anchors_endpoint) if metric.mode == "points" else None
+        self.anchors = AnchorReceiver(metric.anchors_endpoint, metric.max_anchors) if metric.mode == "points" else None
         self.metric = MetricStage(metric, conf["camera"], source_camera=self.source.camera,
                                   source_mount=self.source.mount, anchors=self.anchors)
         stats = PipelineStats()  # the worker writes it, the board reads it: the board exists before the worker

@@ -84,6 +84,9 @@ class StatusBoard:
         nonfinite = self._nonfinite()
         if nonfinite:
             return Health(False, nonfinite)
+        dead = self._dead_input()
+        if dead:
+            return Health(False, dead)
         if self.idle():  # no depth frames on purpose: neither "starting" nor "stalled"
             return Health(True, "idle: inference paused until someone subscribes or watches")
         last = self._stats.last_output_mono
@@ -99,6 +102,10 @@ class StatusBoard:
         if not self._stats.nonfinite_now:
             return ""
         return f"model output not finite: {self._stats.nonfinite} frames (NaN or inf; broken weights?)"
+
+    def _dead_input(self) -> str:
+        """Why an input thread other than the source's is gone for good ("" while all run): never healthy then."""
+        return self._metric.input_problem() if self._metric is not None else ""
 
     def snapshot(self) -> dict[str, Any]:
         src = self._source.status()
@@ -201,6 +208,8 @@ class StatusBoard:
         """Whether the watchdog should be pinged: frames advance, or the source is offline and retrying."""
         if not self._stats.running:
             return Health(False, "inference worker died")
+        if self._dead_input():
+            return Health(False, self._dead_input())
         src = self._source.status()
         if src.state != "live":
             return Health(self._source.running or src.state == "ended", f"source {src.state}")

@@ -48,6 +48,9 @@ class MetricOptions:
                            min=0.01, max=1.0)
     anchors_endpoint: str = opt("tcp://127.0.0.1:5557", "points: ZeroMQ address the daemon binds a SUB socket on "
                                                         "for the `anchors` topic (see WIRE.md)")
+    max_anchors: int = opt(10000, "points: most anchors one message may carry; a larger message is refused (ZeroMQ "
+                                  "drops one over ~64 bytes per anchor before buffering it, so a huge message costs "
+                                  "nothing)", min=1, max=1_000_000)
     max_age_s: float = opt(0.5, "points: anchors measured longer than this before the frame are ignored",
                            unit="s", min=0.01, max=3600.0)
     anchor_tolerance: float = opt(0.1, "points: the least spread of the map's error the robust fit assumes, as a "
@@ -80,6 +83,10 @@ class AnchorFeed(Protocol):
 
     def snapshot(self) -> dict:
         """What /stats shows of the feed: its address and counters."""
+        ...
+
+    def problem(self) -> str:
+        """Why the feed can deliver no more anchors (its thread ended), "" while it can."""
         ...
 
 
@@ -157,6 +164,10 @@ class MetricStage:
             self.truth_score = {**score(metric, depth, truth, o.max_range_m), "capture_wall": capture_wall}
         return MetricResult(cam, self.mount, metric, anchor)
 
+    def input_problem(self) -> str:
+        """Why this stage's input is gone for good (the anchors receiver's thread ended), "" while it is fine."""
+        return self._anchors.problem() if self._anchors is not None else ""
+
     def snapshot(self) -> dict:
         """The /stats block: mode, the last fit, the camera at the depth map's size, the mount, the live score."""
         cam, mount = self.last_camera, self.mount
@@ -186,6 +197,8 @@ class MetricStage:
                 return None, g.floor, inliers, float("nan"), 0.0, g.fit.reason
             return (g.fit.scale, g.fit.shift), g.floor, inliers, g.fit.residual, capture_wall, ""
         anchors = self._anchors.latest() if self._anchors is not None else None
+        if self.input_problem():
+            return None, 0, 0.0, float("nan"), 0.0, self.input_problem()
         if anchors is None:
             return None, 0, 0.0, float("nan"), 0.0, f"no anchors received on {o.anchors_endpoint}"
         age = abs(capture_wall - anchors.capture_wall)

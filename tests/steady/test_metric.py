@@ -30,6 +30,9 @@ class Feed:
     def snapshot(self):
         return {"endpoint": "test"}
 
+    def problem(self):
+        return ""
+
 
 def stage(anchors=None, **opts) -> MetricStage:
     return MetricStage(MetricOptions(**opts), CameraOptions(), source_camera=demo_camera(*SHAPE[::-1]),
