@@ -114,7 +114,7 @@ class StatusBoard:
             "source": {"url": self.source_url, "state": src.state, "reason": src.reason,
                        "frames": src.frames, "decode_errors": src.decode_errors, "reconnects": src.reconnects,
                        "resolution_changes": src.resolution_changes, "width": src.width, "height": src.height,
-                       "pix_fmt": src.pix_fmt},
+                       "pix_fmt": src.pix_fmt, "last_error": src.last_error},
             "fps_in": round(self._source.rate(), 2),
             "dropped": self._slot.dropped,  # captured frames the network never saw (newest-wins)
             "model": self._model.meta,
