@@ -9,7 +9,6 @@ DIR/<stem>.ply (binary little-endian; x y z float32 + red green blue uchar; came
 from __future__ import annotations
 
 import io
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamer.core import jsonlimit
 from streamer.errors import ConfigError, StreamerError
 from streamer.geometry import CameraOptions, backproject, to_metric
 from streamer.geometry.anchors import AnchorSet, fit_points
@@ -39,11 +39,11 @@ class MetricOutputs:
 def load_anchors(path: Path) -> dict[str, AnchorSet]:
     """The --anchors file; ConfigError naming the file and the entry that is wrong."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsonlimit.load(path, what=f"--anchors {path}", max_bytes=64 << 20)
     except OSError as exc:
         raise ConfigError(f"--anchors {path}: cannot read it ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"--anchors {path}: not valid JSON ({exc})") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if not isinstance(data, dict):
         raise ConfigError(f'--anchors {path}: expected an object {{"NAME.png": [[u, v, metres], ...]}}')
     out = {}
