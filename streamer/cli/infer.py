@@ -49,7 +49,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
                            steady=conf["steady"], metric=metric)
     model = load_depth_model(conf["model"], weights_path=args.weights)
     if conf["model"].precision != "fp32":
-        from streamer.model.precision.manager import apply_precision
+        from streamer.model.precision.offline import apply_precision
 
         apply_precision(model, conf["model"], args.calibration, args.images)
     failed = run_infer(model, list(args.images), options)

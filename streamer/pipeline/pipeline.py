@@ -138,7 +138,7 @@ class Pipeline:
             width, height = self.conf["source"].width or 640, self.conf["source"].height or 480
         t0 = time.monotonic()
         if self.still is not None:
-            self.still.prepare()  # the uploads' graph and session too: paid now, not by the first visitor
+            self.still.prepare()  # the uploads' graph is exported now if missing; its session at the first photo
         ms = self.model.warm_up(width, height)
         log.info("network warm at %dx%d in %.1f s (last run %.0f ms)", width, height, time.monotonic() - t0, ms)
 

@@ -52,7 +52,7 @@ def make_predictor(weights: str | None, precision: str = "fp32", threads: int = 
     options = ModelOptions(threads=threads, precision=precision)
     model = load_depth_model(options, weights_path=weights)
     if precision != "fp32":
-        from streamer.model.precision.manager import apply_precision
+        from streamer.model.precision.offline import apply_precision
 
         if not photos or len(photos) < 4:
             raise StreamerError(f"--precision {precision}: needs at least 4 photos to calibrate and gate on")
