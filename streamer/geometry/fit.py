@@ -14,7 +14,7 @@ output publishes beside the map.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -60,6 +60,7 @@ class LineFit:
     inliers: np.ndarray | None = None  # bool mask over the input points
     residual: float = float("nan")  # median |pred / g - 1| over the inliers
     reason: str = ""
+    weights: np.ndarray | None = None  # fit_anchors: each point's final weight in the fit (0: a gross outlier)
 
 
 def fit_line(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: int = 256, min_spread: float = 0.02,
@@ -133,11 +134,11 @@ def fit_anchors(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: i
         fit = refit
         if settled:
             break
-    inl = _weights(fit, d, g, sigma) > 0
+    inl = (w := _weights(fit, d, g, sigma)) > 0
     if 2 * inl.sum() <= d.size:  # past LMedS's breakdown point: no line that most anchors agree with
         return LineFit(False, reason=f"only {inl.sum()} of {d.size} anchors agree with the map's best line (a "
                                      "majority must): the relative map and the anchors disagree")
-    return _result(d, g, fit, inl, min_spread)
+    return replace(_result(d, g, fit, inl, min_spread), weights=w)
 
 
 def _log_ratio(fit: tuple[float, float], d: np.ndarray, g: np.ndarray) -> np.ndarray:
