@@ -39,7 +39,7 @@ class Evidence:
     cov: np.ndarray  # 2 x 2 covariance of (scale, shift)
     support: tuple[float, float]  # the inverse-depth span (1/m) the fit rests on
     outside: float  # share of the map's valid pixels fitted outside that span (extrapolated)
-    far_outside: float  # of those, the share nearer to 1/z = 0 than to the span (beyond its far end by > its width)
+    far_outside: float  # share fitted over twice as far as the farthest point the fit rests on (nearing 1/z = 0)
     unbounded: float  # share of the map's valid pixels whose interval reaches 1/z <= 0
     shape: float  # median |z_scale_only / z - 1| over the map: how much a fit without shift disagrees
     expected: float  # analytic expected AbsRel of the published (bounded) pixels
@@ -163,7 +163,7 @@ def evidence(depth: np.ndarray, d: np.ndarray, g: np.ndarray, w: np.ndarray, sca
     lo, hi = (float(pred[on].min()), float(pred[on].max())) if used else (0.0, 0.0)
     n = max(gd.size, 1)
     outside = float(np.count_nonzero((inv < lo) | (inv > hi))) / n
-    far_outside = float(np.count_nonzero(inv < lo - (hi - lo))) / n
+    far_outside = float(np.count_nonzero(inv < 0.5 * lo)) / n
     cut = max(bound_cut(scale, shift, cov, sig), 1.0 / max_range_m)
     bounded = inv > cut
     s_inv = np.sqrt(np.maximum(cov[0, 0] * gd * gd + 2.0 * cov[0, 1] * gd + cov[1, 1], 0.0) + sig * sig)

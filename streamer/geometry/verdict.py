@@ -26,6 +26,7 @@ VERDICTS = ("good", "uncertain", "refused")
 ANALYTIC_MARGIN = 1.5  # the analytic bound over the analytic expectation (tuned on rendered set seed 5)
 MIN_VOUCH = 5  # points mode: anchors the fit must use for leave-one-out to vouch for the map
 MAX_DISAGREE = 0.2  # points mode: share of the anchors that may disagree with the fit in a `good` map (1 of 8)
+MAX_FAR = 0.2  # without an error model: share of the map that may lie over twice as far as the farthest anchor
 MIN_VERIFIED = 0.8  # ground without an error model: share of the map that must lie on the fitted floor
 REFUSE_FACTOR = 2.0  # expected AbsRel over this many times max_rel_error: refused
 MAX_UNBOUNDED = 0.5  # more of the map than this unbounded: refused
@@ -77,6 +78,9 @@ def assess(ev: Evidence, *, mode: str, max_rel_error: float, max_range_m: float,
         doubt.append(f"only {ev.used} anchors used: too few to vouch for the map (need {MIN_VOUCH})")
     if mode == "points" and ev.rejected > MAX_DISAGREE:
         doubt.append(f"{ev.rejected:.0%} of the anchors disagree with the fit: the map's shape is off there")
+    if model is None and ev.far_outside > MAX_FAR:
+        doubt.append(f"{ev.far_outside:.0%} of the map is over twice as far as the farthest point the fit rests "
+                     "on: unverified without an error model")
     if mode == "ground" and model is None and ev.verified < MIN_VERIFIED:
         doubt.append(f"{1 - ev.verified:.0%} of the map is off the floor, unverified without an error model")
     if bound > max_rel_error:
