@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streamer.core.picture import Picture
+from streamer.geometry.anchor_fit import AnchorFit
 from streamer.geometry.camera import CameraModel, Mount
-from streamer.geometry.fit import AnchorFit
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,35 +19,11 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-MODES = ("off", "ground", "points", "fixed")
+from streamer.geometry.anchor_fit import MODES, AnchorFit  # noqa: F401  (their home was here: re-exported)
+
 MIN_POINTS = 2  # scale and shift: two unknowns
 CAUCHY_C = 2.385  # the Cauchy weight's constant in robust sigmas: 95 % efficiency on Gaussian noise
 GROSS_WEIGHT = 0.1  # a Cauchy weight below this (over 3 c = 7.2 robust sigmas off the fit): a gross outlier
-
-
-@dataclass(frozen=True, slots=True)
-class AnchorFit:
-    """How the metric map of one frame was anchored. `ok` false: no usable fit, and no metric map is published."""
-
-    mode: str  # off | ground | points | fixed
-    ok: bool
-    scale: float = 0.0  # 1 / z = scale * depth + shift, `depth` being the frame's steadied relative map
-    shift: float = 0.0
-    used: int = 0  # anchors with a weight in the fit (points) or floor pixels the fit rests on (ground)
-    inliers: float = 0.0  # share of the candidates that agreed with the fit (0..1)
-    residual: float = float("nan")  # median relative depth error |z_fit / z - 1| over the used points
-    age_s: float = 0.0  # how old the measurement behind this fit is (a held fit ages until it is dropped)
-    reason: str = ""  # why the fit failed, what was rejected, or that an older fit is being held
-
-    def header(self) -> dict:
-        """The `anchor` block of wire headers and /stats: {mode, used, residual, inliers, age_s} and the rest."""
-        return {"mode": self.mode, "ok": self.ok, "used": self.used, "residual": _num(self.residual),
-                "inliers": round(self.inliers, 4), "age_s": _num(round(self.age_s, 3)), "scale": _num(self.scale),
-                "shift": _num(self.shift), "reason": self.reason}
-
-
-def _num(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,3 +109,30 @@ def ground_evidence(depth: np.ndarray, gf: GroundFit, camera: CameraModel, mount
     w = gf.fit.inliers / gf.g ** 2  # the floor fit's own weighting (relative error)
     return evidence(depth, gf.d, gf.g, w, gf.fit.scale, gf.fit.shift, max_range_m, loo=False,
                     floor_g=floor_grid(camera, mount, STRIDE), floor_tol=tol)
+
+
+class LazySigma:
+    """One published map's per-pixel sigma (metres, float32), computed on the first ask and kept: nothing is
+    spent on it while nobody reads it. Safe to share between threads (a race computes it twice, same result)."""
+
+    def __init__(self, assessment: Assessment, depth: np.ndarray, scale: float, shift: float,
+                 metric: np.ndarray) -> None:
+        self._args = (assessment, depth, scale, shift, metric)
+        self._sigma: np.ndarray | None = None
+
+    @property
+    def computed(self) -> bool:
+        return self._sigma is not None
+
+    def get(self) -> np.ndarray:
+        if self._sigma is None:
+            a, depth, scale, shift, metric = self._args
+            self._sigma = a.sigma(depth, scale, shift, metric)
+        return self._sigma
+
+    def at(self, v: int, u: int) -> float:
+        """Sigma at one pixel (without computing the whole map)."""
+        if self._sigma is not None:
+            return float(self._sigma[v, u])
+        a, depth, scale, shift, metric = self._args
+        return float(a.sigma(depth[v:v + 1, u:u + 1], scale, shift, metric[v:v + 1, u:u + 1])[0, 0])
