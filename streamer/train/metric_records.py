@@ -53,6 +53,7 @@ class MetricRecord:
     within1: float = math.nan  # share of published pixels with |metric - true| <= sigma
     within2: float = math.nan
     ause: float = math.nan
+    published: int = 0  # pixels with a metric depth, a true depth and a sigma
     used: int = 0
     features: dict = field(default_factory=dict)
     pixels: tuple | None = None  # (depth, inverse-depth-truth, evidence, scale, shift, metric-valid) for calibration
@@ -137,6 +138,7 @@ def _score(name: str, a: Assessment, depth: np.ndarray, truth: np.ndarray, scale
     both = np.isfinite(metric) & np.isfinite(truth) & np.isfinite(sigma)
     err = np.abs(metric[both] - truth[both])
     s = sigma[both]
+    rec.published = int(err.size)
     if err.size:
         rec.within1, rec.within2 = float(np.mean(err <= s)), float(np.mean(err <= 2 * s))
         rec.ause = ause(err / truth[both], s)
@@ -185,3 +187,58 @@ def _within(records: list[MetricRecord], model: ErrorModel, k: float) -> float:
         inside += int(np.count_nonzero(np.abs(m - t) <= s))
         total += d.size
     return inside / max(total, 1)
+
+
+def summarize(records: list[MetricRecord], max_rel_error: float) -> dict:
+    """How the verdicts split the images and what they were worth: AbsRel of `good`, of the rest and the oracle's;
+    the share of `good` within the promise and the worst `good`; how expected_abs_rel ranks the published maps
+    (Spearman) and its median actual / expected; sigma's pooled coverage at 1 and 2 sigma; mean AUSE."""
+    n = len(records)
+    good = [r for r in records if r.verdict == "good"]
+    rest = [r for r in records if r.verdict != "good" and r.ok]
+    pub = [r for r in records if r.ok and r.verdict != "refused" and math.isfinite(r.actual)]
+    pix = sum(r.published for r in pub)
+
+    def mean(rs: list[MetricRecord], key: str) -> float | None:
+        vals = [getattr(r, key) for r in rs if math.isfinite(getattr(r, key))]
+        return float(np.mean(vals)) if vals else None
+
+    exp = np.array([r.expected for r in pub])
+    act = np.array([r.actual for r in pub])
+    return {
+        "images": n, "fitted": sum(r.ok for r in records), "max_rel_error": max_rel_error,
+        "verdicts": {v: sum(r.verdict == v for r in records) for v in ("good", "uncertain", "refused")},
+        "share_good": len(good) / n if n else 0.0,
+        "good_abs_rel": mean(good, "actual"), "good_oracle": mean(good, "oracle"),
+        "rest_abs_rel": mean(rest, "actual"), "rest_oracle": mean(rest, "oracle"),
+        "oracle_abs_rel": mean(records, "oracle"),
+        "good_within": float(np.mean([r.actual <= max_rel_error for r in good])) if good else None,
+        "good_max": max((r.actual for r in good), default=None),
+        "spearman": spearman(exp, act) if len(pub) > 2 else None,
+        "median_actual_over_expected": float(np.median(act / exp)) if len(pub) else None,
+        "within_1_sigma": sum(r.within1 * r.published for r in pub if r.published) / pix if pix else None,
+        "within_2_sigma": sum(r.within2 * r.published for r in pub if r.published) / pix if pix else None,
+        "ause": mean(pub, "ause"), "coverage": mean(pub, "coverage"),
+    }
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation (ties broken by order: continuous data has none)."""
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def format_summary(s: dict, label: str) -> str:
+    """Two lines for a terminal: the verdict split and what it is worth; sigma's calibration."""
+    def f(x, spec: str = ".3f") -> str:
+        return "-" if x is None else format(x, spec)
+
+    v = s["verdicts"]
+    return (f"{label}: {s['images']} images: {v['good']} good ({f(s['share_good'], '.0%')}), {v['uncertain']} "
+            f"uncertain, {v['refused']} refused; AbsRel good {f(s['good_abs_rel'])} (oracle {f(s['good_oracle'])}),"
+            f" rest {f(s['rest_abs_rel'])} (oracle {f(s['rest_oracle'])}); good within max_rel_error "
+            f"{s['max_rel_error']:g}: {f(s['good_within'], '.0%')}, worst good {f(s['good_max'])}\n"
+            f"{label}: expected_abs_rel vs actual: Spearman {f(s['spearman'], '.2f')}, median actual / expected "
+            f"{f(s['median_actual_over_expected'], '.2f')}; |metric - true| within 1 sigma "
+            f"{f(s['within_1_sigma'], '.0%')}, 2 sigma {f(s['within_2_sigma'], '.0%')}; AUSE {f(s['ause'])}; "
+            f"published coverage {f(s['coverage'], '.0%')}")
