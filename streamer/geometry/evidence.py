@@ -142,7 +142,8 @@ def evidence(depth: np.ndarray, d: np.ndarray, g: np.ndarray, w: np.ndarray, sca
     pred = scale * d + shift
     if loo:
         e = loo_residuals(d, g, w)
-        rel = np.abs(e) / np.maximum(g - e, 1e-12)  # |e| / (the LOO fit's prediction)
+        rel = np.minimum(np.abs(e) / np.maximum(g - e, 1e-12), 10.0)  # |e| / the LOO fit's prediction (at or
+        # past 1/z = 0 it has no relative error to speak of: capped at 1000 %)
         rel[~np.isfinite(e)] = np.nan
         fin = on & np.isfinite(e)  # weighted as the fit weighs them: a down-weighted outlier says little
         sig = float(np.sqrt(w[fin] @ e[fin] ** 2 / w[fin].sum())) if fin.sum() >= MIN_LOO - 1 else math.nan

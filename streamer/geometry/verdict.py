@@ -68,7 +68,10 @@ def assess(ev: Evidence, *, mode: str, max_rel_error: float, max_range_m: float,
     cut = max(1.0 / ev.inv_cut, 1e-6) if ev.inv_cut > 0 else math.inf  # inf cut: all unbounded, none published
     range_m = min(max_range_m, cut) if extrapolation == "mask" else max_range_m
     refuse, doubt = "", []
-    if not math.isfinite(expected) or ev.unbounded > MAX_UNBOUNDED:
+    if extrapolation == "allow" and (not math.isfinite(expected) or ev.unbounded > MAX_UNBOUNDED):
+        doubt.append(f"{ev.unbounded:.0%} of the map is unbounded (its depth interval reaches infinity), "
+                     "published as fitted (extrapolation = allow)")
+    elif not math.isfinite(expected) or ev.unbounded > MAX_UNBOUNDED:
         refuse = f"{ev.unbounded:.0%} of the map is unbounded (its depth interval reaches infinity)"
     elif expected > REFUSE_FACTOR * max_rel_error:
         refuse = f"{basis}: over {REFUSE_FACTOR:g}x max_rel_error {max_rel_error:g}"
@@ -83,7 +86,7 @@ def assess(ev: Evidence, *, mode: str, max_rel_error: float, max_range_m: float,
                      "on: unverified without an error model")
     if mode == "ground" and model is None and ev.verified < MIN_VERIFIED:
         doubt.append(f"{1 - ev.verified:.0%} of the map is off the floor, unverified without an error model")
-    if bound > max_rel_error:
+    if bound > max_rel_error and math.isfinite(bound):
         doubt.append(f"{basis}: over max_rel_error {max_rel_error:g}")
     if refuse:
         verdict, reason = "refused", refuse
