@@ -67,6 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     bx.add_argument("--data", type=Path, help="score points mode on this RGB-D folder instead")
     bx.add_argument("--threads", type=int, default=0)
     bx.add_argument("--json", metavar="OUT", help="write the figures here")
+    bx.add_argument("--verdict-only", action="store_true", help="only the verdict rows (held-out rendered sets, "
+                    "the live demo) and the CPU cost of verdict + sigma")
+    bx.add_argument("--max-rel-error", type=float, default=0.4, help="the verdict rows' promise (default 0.4, for "
+                    "the trained proxy)")
     bx.set_defaults(handler=cmd_bench_metric)
     bo = bsub.add_parser("outputs", help="fps with the Foxglove server (no client, one client on every channel) and "
                                          "with recording on, against a baseline; bytes/s recorded")
@@ -144,7 +148,8 @@ def cmd_bench_metric(args: argparse.Namespace) -> int:
 
     from streamer.tools.bench.metric import bench_metric
 
-    result = bench_metric(args.weights, args.frames, args.images, args.data, args.threads)
+    result = bench_metric(args.weights, args.frames, args.images, args.data, args.threads,
+                          verdict_only=args.verdict_only, max_rel_error=args.max_rel_error)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 0
