@@ -81,6 +81,8 @@ class PointsFit:
     usable: int  # of those, the ones that passed `check`
     used: int  # of those, the ones with a weight in the fit (its inliers: all but the gross outliers)
     rejected: list[str]  # messages for the anchors refused by `check`
+    d: np.ndarray | None = None  # the map's values at the fitted anchors (the finite ones), for the evidence
+    g: np.ndarray | None = None  # their true inverse depths, 1/m
 
 
 def fit_points(depth: np.ndarray, anchors: AnchorSet, frame_width: int, frame_height: int, *,
@@ -97,4 +99,4 @@ def fit_points(depth: np.ndarray, anchors: AnchorSet, frame_width: int, frame_he
         first = f"; {rejected[0]}" if rejected else ""
         fit = LineFit(False, reason=f"{fit.reason} ({usable} of {given} anchors usable{first})")
     used = int(fit.inliers.sum()) if fit.ok and fit.inliers is not None else 0
-    return PointsFit(fit, given, usable, used, rejected)
+    return PointsFit(fit, given, usable, used, rejected, d[finite], 1.0 / good.points[finite, 2])

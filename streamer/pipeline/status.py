@@ -153,6 +153,9 @@ class StatusBoard:
                                   "metric_fit_inliers": fit.inliers, "metric_fit_age_seconds": fit.age_s}
         if fit.ok and fit.residual == fit.residual:
             gauges["metric_fit_residual"] = fit.residual
+        if fit.expected_abs_rel == fit.expected_abs_rel:
+            gauges["metric_expected_abs_rel"] = fit.expected_abs_rel
+        gauges["metric_verdict"] = (fit.mode, fit.verdict)
         truth = stage.truth_score
         if truth and truth.get("ratio") is not None:
             gauges["metric_abs_rel"], gauges["metric_oracle_abs_rel"] = truth["abs_rel"], truth["oracle_abs_rel"]
@@ -166,7 +169,9 @@ class StatusBoard:
         if not fit.ok:
             return f"; metric {fit.mode}: {fit.reason}"
         held = f", held {fit.age_s:.1f} s" if fit.reason.startswith("holding") else ""
-        return f"; metric {fit.mode}: {fit.used} used, residual {fit.header()['residual'] or 0:.1%}{held}"
+        expected = fit.header()["expected_abs_rel"]
+        worth = f", {fit.verdict}" + (f" (expected AbsRel {expected:.2f})" if expected is not None else "")
+        return f"; metric {fit.mode}: {fit.used} used, residual {fit.header()['residual'] or 0:.1%}{held}{worth}"
 
     # -- for the supervisor ------------------------------------------------------------------------------------
     def serving(self) -> bool:

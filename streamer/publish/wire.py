@@ -12,7 +12,8 @@ from streamer.core import jsonlimit
 
 WIRE_VERSION = 1  # header["v"]; bumped only for changes an old reader would misread
 TOPICS = ("depth", "color", "status")  # what a subscriber gets by default
-METRIC_TOPICS = ("metric", "points", "truth")  # computed only while someone subscribes: ask for them by name
+METRIC_TOPICS = ("metric", "metric_sigma", "points", "truth")  # computed only while someone subscribes: ask for
+# them by name (a subscription to "metric" alone does not make the daemon compute "metric_sigma")
 ANCHORS_TOPIC = "anchors"  # sent *to* the daemon ([metric] mode = "points"), see WIRE.md
 
 Payload = np.ndarray | bytes | dict
