@@ -70,3 +70,12 @@ def load(path: Path, *, what: str, max_bytes: int = 16 << 20, max_depth: int = M
     with path.open("rb") as f:
         data = f.read(max_bytes + 1)
     return loads(data, what=what, max_bytes=max_bytes, max_depth=max_depth)
+
+
+def load_object(path: Path, *, what: str, max_bytes: int = 16 << 20) -> dict:
+    """`load` of a file that must hold a JSON object (our sidecars, caches and settings files); ValueError
+    otherwise, so a `[]` or `null` in one is refused like bad JSON, never an AttributeError later."""
+    doc = load(path, what=what, max_bytes=max_bytes)
+    if not isinstance(doc, dict):
+        raise ValueError(f"{what}: expected a JSON object, got {type(doc).__name__}")
+    return doc
