@@ -48,3 +48,23 @@ def test_every_bad_argument_is_one_line_and_a_non_zero_exit(files, what, args, n
     assert proc.returncode != 0, (what, proc.stderr)
     assert "Traceback" not in proc.stderr and len(lines) == 1, (what, proc.stderr[-2000:])
     assert named in lines[0], (what, lines[0])
+
+
+def test_infer_names_stray_anchor_entries_and_writes_files_as_the_umask_says(tmp_path):
+    # issue 26 O3 (the keys that match no input are named, and each input without one lists the keys there are)
+    # and O6 (outputs were 0600 whatever the umask: now what open() gives, 0640 under umask 027)
+    import os
+    import stat
+
+    anchors = tmp_path / "a.json"
+    anchors.write_text('{"lion.jpg": [[1, 2, 3]], "turtle.jpg": [[4, 5, 6]]}')  # "lion", not "lions": a typo
+    out = tmp_path / "out"
+    proc = subprocess.run(cli("infer", str(IMAGES["lions"]), "--anchors", str(anchors), "--weights",
+                              str(SEED_WEIGHTS), "--output-dir", str(out)),
+                          capture_output=True, text=True, timeout=300, env=subprocess_env(),
+                          preexec_fn=lambda: os.umask(0o027))
+    assert "2 entries match no input file name: lion.jpg, turtle.jpg" in proc.stderr, proc.stderr[-2000:]
+    assert "lions.jpg: no entry in the --anchors file (its entries: lion.jpg, turtle.jpg)" in proc.stderr
+    written = sorted(out.iterdir())
+    assert written and all(stat.S_IMODE(p.stat().st_mode) == 0o640 for p in written), \
+        [(p.name, oct(p.stat().st_mode)) for p in written]
