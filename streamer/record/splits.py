@@ -119,7 +119,7 @@ def repair(path: Path) -> str:
     shutil.rmtree(work, ignore_errors=True)
     try:
         work.mkdir()
-        count, span = _rewrite(files[0], tmp) if files else (0, 0.0)
+        count, span = rewrite(files[0], tmp) if files else (0, 0.0)
     except OSError as exc:  # writing the new bag failed (a disk still full): not the split's fault, try later
         shutil.rmtree(work, ignore_errors=True)
         return (f"recording {path} was not closed (the process was killed?) and cannot be repaired now "
@@ -144,7 +144,7 @@ def repair(path: Path) -> str:
             f"{span:.1f} s kept; what was still being written when it stopped is lost")
 
 
-def _rewrite(source: Path, target: Path) -> tuple[int, float]:
+def rewrite(source: Path, target: Path) -> tuple[int, float]:
     """Copy every complete message of the MCAP `source` into a new bag at `target`: (messages, seconds spanned)."""
     schemas: dict[int, Schema] = {}
     channels: dict[int, Channel] = {}
