@@ -10,7 +10,6 @@ holds frames, memory or this thread. Topics and frames come from `[ros]` (see `s
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -23,7 +22,6 @@ from foxglove.channels import (
     PointCloudChannel,
     RawImageChannel,
 )
-from foxglove.websocket import ChannelView, Client, ServerListener
 
 from streamer.config.net import host_problem
 from streamer.config.options import opt
@@ -32,6 +30,7 @@ from streamer.core.redact import redact_data
 from streamer.publish.base import Publisher
 from streamer.publish.exposure import warn_if_exposed
 from streamer.publish.foxglove_messages import FoxgloveMessages
+from streamer.publish.foxglove_server import SDK_LOGGER, SdkLog, Subscriptions
 from streamer.publish.topics import RosOptions, frame_geometry
 from streamer.render.renderer import FrameRenderer
 from streamer.render.views import VIEWS
@@ -72,31 +71,6 @@ class _Channel(Protocol):
     def log(self, message: Any, /, *, log_time: int | None = None) -> None: ...
 
 
-class _Subscriptions(ServerListener):
-    """The server listener: how many client subscriptions each channel id has (called from the SDK's threads)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[int, int] = {}
-        self.clients: set[int] = set()
-
-    def on_subscribe(self, client: Client, channel: ChannelView) -> None:
-        with self._lock:
-            self._counts[channel.id] = self._counts.get(channel.id, 0) + 1
-            self.clients.add(client.id)
-
-    def on_unsubscribe(self, client: Client, channel: ChannelView) -> None:
-        with self._lock:
-            self._counts[channel.id] = max(0, self._counts.get(channel.id, 0) - 1)
-
-    def wanted(self, channel_id: int) -> bool:
-        return self._counts.get(channel_id, 0) > 0
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._counts.values())
-
-
 class FoxglovePublisher(Publisher):
     """Channels: the color view (CompressedImage), relative depth (RawImage 32FC1), and, when the frames carry them,
     metric depth (RawImage 32FC1, metres), CameraCalibration, PointCloud and the mount's FrameTransforms; plus the
@@ -111,7 +85,7 @@ class FoxglovePublisher(Publisher):
         self.ros = ros
         self._renderer = renderer
         self._messages = FoxgloveMessages(ros, points_stride)
-        self._subs = _Subscriptions()
+        self._subs = Subscriptions()
         self._context: foxglove.Context | None = None
         self._server: foxglove.WebSocketServer | None = None
         self._channels: dict[str, _Channel] = {}
@@ -121,9 +95,14 @@ class FoxglovePublisher(Publisher):
         self.url = ""  # ws://host:port once listening
         self.app_url = ""  # the Foxglove web app's link that opens this server as its data source
         self.messages = 0  # messages logged (to channels with a subscriber)
+        self._sdk_log = SdkLog()
 
     def _open(self) -> None:
         o = self.options
+        sdk = logging.getLogger(SDK_LOGGER)
+        sdk.addHandler(self._sdk_log)
+        sdk.propagate = False  # read by SdkLog, which passes its warnings on
+        sdk.setLevel(logging.INFO)
         self._context = foxglove.Context()
         try:
             self._server = foxglove.start_server(name="depth-streamer", host=o.host, port=o.port,
@@ -177,6 +156,15 @@ class FoxglovePublisher(Publisher):
 
     def audience(self) -> int:
         return self.subscriptions()
+
+    @property
+    def dropped(self) -> int:
+        """Frames our slot replaced, plus the messages the SDK dropped for clients that read too slowly."""
+        return super().dropped + self._sdk_log.dropped
+
+    def counters(self) -> dict:
+        return {**super().counters(), "client_dropped": self._sdk_log.dropped,
+                "connections": self._sdk_log.connections}
 
     def subscriptions(self) -> int:
         """Client subscriptions to channels right now (a client watching three channels counts three)."""
@@ -278,3 +266,7 @@ class FoxglovePublisher(Publisher):
         if self._server is not None:
             self._server.stop()
             self._server = None
+        sdk = logging.getLogger(SDK_LOGGER)
+        sdk.removeHandler(self._sdk_log)
+        if not any(isinstance(h, SdkLog) for h in sdk.handlers):  # no other pipeline's publisher reads it
+            sdk.propagate = True
