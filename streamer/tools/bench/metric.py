@@ -44,6 +44,9 @@ class _Feed:
     def snapshot(self) -> dict:
         return {"endpoint": "bench", "received": 0, "refused": 0, "last_error": ""}
 
+    def problem(self) -> str:
+        return ""
+
 
 def bench_metric(weights: str | None, frames: int = 60, images: int = 48, data: Path | None = None,
                  threads: int = 0, size: tuple[int, int] = (640, 480), verdict_only: bool = False,

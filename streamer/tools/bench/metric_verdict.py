@@ -141,6 +141,9 @@ class _Feed:
     def snapshot(self) -> dict:
         return {}
 
+    def problem(self) -> str:
+        return ""
+
 
 def _live_points(maps: list) -> dict:
     feed = _Feed()
