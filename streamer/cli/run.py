@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from streamer.core.memory import limit_arenas
+
+    limit_arenas()  # before any thread starts (core/memory.py)
     from streamer.config.toml import to_toml
     from streamer.service.daemon import Daemon
 

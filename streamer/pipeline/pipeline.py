@@ -64,7 +64,8 @@ class Pipeline:
         self.source = create_source(conf["source"], self.slot, lossless=lossless, gated=kind in ("file", "bag"))
         self.renderer = FrameRenderer(conf["color"], overlay_alpha=daemon.overlay_alpha)
         http = conf["http"]
-        self.still = PhotoRunner(model, threads=http.upload_threads) if http.max_uploads else None
+        self.still = PhotoRunner(model, threads=http.upload_threads, keep_s=http.upload_keep_s) \
+            if http.max_uploads else None
         adopt = keep_http if keep_http is not None and keep_http.running and keep_http.options == http else None
         stride = conf["zmq"].points_stride  # one decimation for every point cloud output
         self.publishers = Publishers(
