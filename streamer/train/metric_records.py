@@ -72,7 +72,7 @@ def pick_anchors(gt: np.ndarray, valid: np.ndarray, n: int, rng: np.random.Gener
 
 
 def _at_truth(raw: np.ndarray, gt: np.ndarray, max_depth: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    depth = np.asarray(raw, np.float32)
+    depth: np.ndarray = np.asarray(raw, np.float32)
     if depth.shape != gt.shape:
         depth = cv2.resize(depth, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
     valid = valid_mask(gt, max_depth)
