@@ -159,7 +159,7 @@ def ause(rel_err: np.ndarray, sigma: np.ndarray) -> float:
 
 
 def calibrate(records: list[MetricRecord], *, weights_sha256: str, mode: str, anchors: int, net_size: int,
-              coverage: float = 0.9) -> ErrorModel:
+              coverage: float = 0.8) -> ErrorModel:
     """The error model from records made with `keep_pixels` (every fitted image, whatever its verdict): the
     regression of log AbsRel on the features, then the sigma scale that puts 68.3 % of the calibration images'
     published pixels within one sigma (bisection: sigma's interval is not linear in its scale)."""
