@@ -8,11 +8,11 @@ import logging
 import os
 import sys
 
-from streamer.cli import bench, calibrate, infer, quantize, run, train, view, weights
+from streamer.cli import batch, bench, calibrate, infer, quantize, run, train, view, weights
 from streamer.errors import StreamerError
 
 log = logging.getLogger("streamer")
-COMMANDS = (infer, quantize, weights, run, view, bench, train, calibrate)  # in `--help` order
+COMMANDS = (infer, batch, quantize, weights, run, view, bench, train, calibrate)  # in `--help` order
 
 
 def main(argv: list[str] | None = None) -> int:

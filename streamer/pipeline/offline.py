@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -110,13 +111,15 @@ def infer_image(model: DepthModel, colors: ColorOptions, path: Path, out: Path, 
         log.info("%s -> %s", path, ", ".join(f"{out}/{name}" for name in written))
 
 
-def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str) -> Path:
+def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str,
+                tick: Callable[[int], None] | None = None) -> Path:
     """Every frame through network -> steady -> render -> H.264, in order; returns the video's path. Written under a
-    temporary name and renamed when whole: an error or a Ctrl-C removes the partial file and says so."""
+    temporary name and renamed when whole: an error or a Ctrl-C removes the partial file and says so. `tick(1)`
+    after each frame replaces the file's own progress bar (`batch` draws one bar over every worker)."""
     video_path = options.output_dir / f"{stem}.depth.mp4"
     partial = options.output_dir / f".{stem}.depth.mp4.part"
     try:
-        frames = _encode_video(model, options, path, stem, partial)
+        frames = _encode_video(model, options, path, stem, partial, tick)
         os.replace(partial, video_path)
     except BaseException as exc:
         existed = partial.exists()
@@ -130,7 +133,8 @@ def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str)
     return video_path
 
 
-def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: str, video_path: Path) -> int:
+def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: str, video_path: Path,
+                  tick: Callable[[int], None] | None = None) -> int:
     out = options.output_dir
     # The daemon's per-frame path, called in order on every frame: no thread, no slot, no publishers.
     worker = InferenceWorker(model, Steadier(options.steady), LatestSlot(), outputs=())
@@ -141,7 +145,7 @@ def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: st
         stream = src.streams.video[0]
         total = stream.frames or 0
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
-        progress = Progress(total, f"infer {path.name}", unit="frame")
+        progress = Progress(total, f"infer {path.name}", unit="frame", stream=io.StringIO() if tick else None)
         with av.open(str(video_path), "w", format="mp4") as dst:
             enc = None
             for index, frame in enumerate(src.decode(stream)):
@@ -165,6 +169,8 @@ def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: st
                     raw_maps.append(np.asarray(raw, np.float32))
                     pts.append(frame.time if frame.time is not None else index / float(rate))
                 progress.update(1)
+                if tick is not None:
+                    tick(1)
             if enc is None:
                 raise StreamerError(f"{path}: no decodable video frames")
             for packet in enc.encode():
