@@ -2,6 +2,7 @@
 each bag when its last segment is in, and say per input what happened. Returns how many inputs failed."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
@@ -147,3 +148,5 @@ def _assemble(job: Job, manifest: Manifest, result: InputResult, units: list[Uni
                      "units": len(units)})
     result.outputs = [final.name]
     shutil.rmtree(parts[0].parent, ignore_errors=True)  # the segments live on in the bag
+    with contextlib.suppress(OSError):
+        (job.out / PARTS).rmdir()  # when no other input's parts wait there
