@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 from rosbags.rosbag2 import ReaderError, WriterError
 
 from streamer.batch.bagunit import UnitCounts, run_bag_unit
@@ -69,6 +70,10 @@ def outputs_sha256(paths: list[Path]) -> str:
 class UnitRunner:
     def __init__(self, conf: dict[str, Any], weights: str, out: Path, calibration: str | None = None) -> None:
         self.conf, self.out = conf, out
+        # Workers run side by side, each its own share of the cores: OpenCV's pool would only contend with them,
+        # and some of its kernels (the renderer's) give other bits on other thread counts; one thread, the same bytes
+        # on a laptop and on any cluster node (Ray limits an actor's threads to its CPUs the same way).
+        cv2.setNumThreads(1)
         self.model: DepthModel = load_depth_model(conf["model"], weights_path=weights)
         if conf["model"].precision != "fp32":
             from streamer.model.precision.manager import apply_precision

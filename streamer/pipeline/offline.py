@@ -161,9 +161,15 @@ def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: st
                     enc = dst.add_stream("libx264", rate=rate)
                     enc.width, enc.height = picture.shape[1] // 2 * 2, picture.shape[0] // 2 * 2
                     enc.pix_fmt = "yuv420p"
-                    enc.options = {"crf": str(VIDEO_CRF), "preset": "veryfast"}
+                    # The same bytes from the same frames, on any machine (a batch on a cluster equals one run
+                    # here): x264's output depends on its thread count (one thread: a depth map is small), and its
+                    # macroblock-tree rate control was seen to differ from run to run (1 in 4 runs here) without it
+                    enc.options = {"crf": str(VIDEO_CRF), "preset": "veryfast", "threads": "1",
+                                   "x264-params": "mbtree=0"}
                 picture = picture[: enc.height, : enc.width]  # yuv420p needs even sides
-                for packet in enc.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="bgr24")):
+                out_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="bgr24")
+                out_frame.pts = index  # in 1/rate (the stream's time base): x264's rate control reads the stamps
+                for packet in enc.encode(out_frame):
                     dst.mux(packet)
                 if options.raw:
                     raw_maps.append(np.asarray(raw, np.float32))

@@ -65,3 +65,17 @@ def write_bag(path: Path, count: int = 12, fps: float = 10.0, storage=StoragePlu
                 note = T["std_msgs/msg/String"](data=f"imu {i}.{k}")
                 w.write(imu, stamp + k * period // 3 + 1, TS.serialize_cdr(note, "std_msgs/msg/String"))
     return path
+
+
+def write_video(path: Path, count: int = 20, fps: int = 10) -> Path:
+    """A small H.264 clip of the real clip's frames."""
+    with av.open(str(path), "w") as c:
+        stream = c.add_stream("libx264", rate=fps)
+        frames = clip_frames(count)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for bgr in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(bgr, format="bgr24")):
+                c.mux(packet)
+        for packet in stream.encode():
+            c.mux(packet)
+    return path
