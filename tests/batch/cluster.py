@@ -67,7 +67,7 @@ def local_cluster(cache: Path, log_dir: Path):
         for proc in reversed(procs):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)  # the group we started, by its id
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 5
         for proc in procs:
             while _group_members(proc.pid) and time.monotonic() < deadline:
                 time.sleep(0.3)
