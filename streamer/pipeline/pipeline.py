@@ -81,9 +81,10 @@ class Pipeline:
         self.precision = PrecisionStage(model, conf["model"], source=conf["source"].url,
                                         streams=frames_in_flight(conf["model"].frames_in_flight, lossless))
         metric = conf["metric"]
-        self.anchors = AnchorReceiver(metric.anchors_endpoint) if metric.mode == "points" else None
+        self.anchors = AnchorReceiver(metric.anchors_endpoint, metric.max_anchors) if metric.mode == "points" else None
         self.metric = MetricStage(metric, conf["camera"], source_camera=self.source.camera,
-                                  source_mount=self.source.mount, anchors=self.anchors)
+                                  source_mount=self.source.mount, anchors=self.anchors,
+                                  network=(model.weights_sha256, model.preprocess.net_size))
         stats = PipelineStats()  # the worker writes it, the board reads it: the board exists before the worker
         self.status = StatusBoard(source=self.source, slot=self.slot, stats=stats, model=model,
                                   publishers=self.publishers, metric=self.metric, source_url=conf["source"].url,
@@ -138,7 +139,7 @@ class Pipeline:
             width, height = self.conf["source"].width or 640, self.conf["source"].height or 480
         t0 = time.monotonic()
         if self.still is not None:
-            self.still.prepare()  # the uploads' graph and session too: paid now, not by the first visitor
+            self.still.prepare()  # the uploads' graph is exported now if missing; its session at the first photo
         ms = self.model.warm_up(width, height)
         log.info("network warm at %dx%d in %.1f s (last run %.0f ms)", width, height, time.monotonic() - t0, ms)
 

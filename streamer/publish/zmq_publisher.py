@@ -50,7 +50,8 @@ class ZmqPublisherOptions:
                                    unit="s", min=0.05, max=60.0)
     stale_after_s: float = opt(2.0, "the status says `stalled` after this long without a frame",
                                unit="s", min=0.1, max=300.0)
-    send_metric: bool = opt(True, "publish the `metric` topic (z-depth in metres) while [metric] is anchored")
+    send_metric: bool = opt(True, "publish the `metric` topic (z-depth in metres) while [metric] is anchored, and "
+                                  "`metric_sigma` (its one-sigma error in metres) to whoever asks for it")
     send_points: bool = opt(True, "publish the `points` topic (XYZ + RGB in the camera optical frame)")
     send_truth: bool = opt(True, "publish the `truth` topic (true depth in metres; only the demo source has it)")
     points_stride: int = opt(2, "points: every n-th pixel of the metric map in each direction", unit="px", min=1,
@@ -90,7 +91,8 @@ class ZmqPublisher(Publisher):
         # XPUB rather than PUB: same wire behaviour for subscribers, but we also hear their (un)subscriptions,
         # which is how pause_when_idle (and lazy encoding) know whether anyone wants frames.
         # The high-water mark counts messages: a frame is one per topic, and a heartbeat must fit behind it.
-        topics = int(o.send_depth) + int(o.send_color) + int(o.send_metric) + int(o.send_points) + int(o.send_truth)
+        topics = int(o.send_depth) + int(o.send_color) + 2 * int(o.send_metric) + int(o.send_points) + \
+            int(o.send_truth)
         hwm = o.hwm_frames * topics + 1
         self._ctx, self._sock, self.endpoint = bind_zmq(zmq.XPUB, o.host, o.port, hwm, "zmq")
         self._next_status = 0.0
@@ -138,6 +140,10 @@ class ZmqPublisher(Publisher):
         return sum(1 for topic in FRAME_TOPICS if self._wanted(topic))
 
     def _wanted(self, topic: bytes) -> bool:
+        """Someone subscribed to a prefix of `topic`; for `metric_sigma`, a prefix longer than `metric` (or the
+        empty one, everything): a `metric` subscriber does not make the daemon compute sigma."""
+        if topic == b"metric_sigma":
+            return any(p == b"" or p.startswith(b"metric_") for p in self._subscribed if topic.startswith(p))
         return any(topic.startswith(prefix) for prefix in self._subscribed)
 
     def _drain_subscriptions(self) -> None:
