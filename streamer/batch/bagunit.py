@@ -28,7 +28,7 @@ from streamer.core.picture import Picture
 from streamer.errors import NonFiniteOutput, StreamerError
 from streamer.model import DepthModel
 from streamer.pipeline.worker import InferenceWorker
-from streamer.publish.topics import RosOptions, frame_geometry
+from streamer.publish.topics import frame_geometry
 from streamer.record.messages import MSGTYPES, TYPESTORE, RosMessages
 from streamer.sources.av_source import fit_within
 from streamer.sources.bag import to_bgr
@@ -47,7 +47,7 @@ class UnitCounts:
     frames: int = 0
     warmup: int = 0
     decode_errors: int = 0
-    verdicts: dict[str, int] = field(default_factory=collections.Counter)  # steady status, metric anchoring
+    verdicts: dict[str, int] = field(default_factory=collections.Counter)  # steady status, metric verdict
 
 
 def depth_messages(frame: DepthFrame, msgs: RosMessages, stamp: int, points: bool) -> list[tuple[str, bytes]]:
@@ -58,16 +58,11 @@ def depth_messages(frame: DepthFrame, msgs: RosMessages, stamp: int, points: boo
         out.append(("camera_info", msgs.camera_info(frame, camera, stamp)))
         if metric is not None:
             out.append(("metric", msgs.depth_image(frame, metric, stamp)))
-            sigma = getattr(frame, "sigma", None)  # the metric stage's per-pixel sigma, where it offers one
-            if sigma is not None:
-                out.append(("sigma", msgs.depth_image(frame, sigma, stamp)))
+            if frame.sigma is not None:  # the metric stage's per-pixel sigma (metres), as the recorder writes it
+                out.append(("metric_sigma", msgs.depth_image(frame, frame.sigma.get(), stamp)))
             if points:
                 out.append(("points", msgs.point_cloud(frame, metric, camera, stamp)))
     return out
-
-
-def topic_of(ros: RosOptions, kind: str) -> str:
-    return f"{ros.namespace}/depth/sigma" if kind == "sigma" else ros.topic(kind)
 
 
 def run_bag_unit(unit: Unit, model: DepthModel, conf: dict[str, Any], folder: Path,
@@ -93,11 +88,11 @@ def run_bag_unit(unit: Unit, model: DepthModel, conf: dict[str, Any], folder: Pa
         images = [c for c in reader.connections if c.topic == unit.topic]
         stop = None if unit.end == END else unit.end
         for conn, log_ns, raw in reader.messages(connections=images, start=unit.warmup, stop=stop):
-            msg: Any = TYPESTORE.deserialize_cdr(raw, conn.msgtype)
-            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec or log_ns
             try:
-                image = to_bgr(msg, conn.msgtype)
-            except ValueError as exc:
+                msg: Any = TYPESTORE.deserialize_cdr(raw, conn.msgtype)
+                stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec or log_ns
+                image = to_bgr(msg, conn.msgtype, source.max_pixels)
+            except Exception as exc:  # garbage CDR, an undecodable or over-size picture: skipped and counted
                 counts.decode_errors += 1
                 log.debug("%s: skipped an image at %d: %s", unit.input, log_ns, exc)
                 continue
@@ -119,12 +114,11 @@ def run_bag_unit(unit: Unit, model: DepthModel, conf: dict[str, Any], folder: Pa
             counts.frames += 1
             counts.verdicts[frame.meta.get("steady", "?")] += 1
             if frame.anchor is not None:
-                counts.verdicts["metric_ok" if frame.anchor.ok else "metric_lost"] += 1
+                counts.verdicts[f"metric_{frame.anchor.verdict}"] += 1  # good | uncertain | refused
             tail.append((stamp, frame.depth))
             for kind, data in depth_messages(frame, msgs, stamp, batch.points):
                 if kind not in conns:
-                    conns[kind] = writer.add_connection(topic_of(ros, kind), MSGTYPES.get(kind, MSGTYPES["metric"]),
-                                                        typestore=TYPESTORE)
+                    conns[kind] = writer.add_connection(ros.topic(kind), MSGTYPES[kind], typestore=TYPESTORE)
                 writer.write(conns[kind], log_ns, data)
             tick(1)
     finally:

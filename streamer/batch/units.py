@@ -14,9 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import av
 import cv2
-from rosbags.rosbag2 import ReaderError, WriterError
 
 from streamer.batch.bagunit import UnitCounts, run_bag_unit
 from streamer.batch.plan import Unit
@@ -86,10 +84,12 @@ class UnitRunner:
         row = unit.row(worker=self.worker)
         try:
             counts = self._run(unit, tick)
-        except (StreamerError, ReaderError, WriterError, av.error.FFmpegError, OSError, ValueError) as exc:
-            log.error("%s: %s", unit.label, exc)
-            return {**row, "status": "error", "error": str(exc).splitlines()[0] if str(exc) else repr(exc),
-                    "seconds": round(time.monotonic() - t0, 3)}
+        except Exception as exc:  # the unit's own failure (a corrupt segment, a torn video): its row, not the job
+            text = str(exc).splitlines()[0] if str(exc) else ""
+            if not isinstance(exc, StreamerError):
+                text = f"{unit.input}: {type(exc).__name__}: {text}"
+            log.error("%s: %s", unit.label, text)
+            return {**row, "status": "error", "error": text, "seconds": round(time.monotonic() - t0, 3)}
         outputs = unit_outputs(self.out, unit)
         return {**row, "status": "done", "output": [str(p.relative_to(self.out)) for p in outputs],
                 "output_sha256": outputs_sha256(outputs), "frames": counts.frames, "warmup_frames": counts.warmup,
