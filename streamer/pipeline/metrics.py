@@ -137,8 +137,7 @@ class Metrics:
                                   registry=self.registry)
         ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, open fds, CPU seconds
         self._lock = threading.Lock()
-        self._board: Sampled | None = None
-        self._camera = ""
+        self._boards: dict[str, Sampled] = {}  # by camera (stream id)
         self._retired: defaultdict[tuple[str, str, str], float] = defaultdict(float)  # (name, camera, stage)
         self.registry.register(self)
 
@@ -147,12 +146,17 @@ class Metrics:
         return FrameMetrics(self._inference.labels(camera), self._latency.labels(camera))
 
     def attach(self, board: Sampled, camera: str) -> None:
-        """Read `board` from now on; fold the totals of the board it replaces into the retired ones first."""
+        """Read `board` (one camera) from now on; see `attach_all`."""
+        self.attach_all({camera: board})
+
+    def attach_all(self, boards: dict[str, Sampled]) -> None:
+        """Read `boards` (one per camera, i.e. stream) from now on; fold the totals of the boards they replace into
+        the retired ones first, so no counter goes back."""
         with self._lock:
-            if self._board is not None:
-                for name, stage, value in self._board.sample().counters.items():
-                    self._retired[(name, self._camera, stage)] += value
-            self._board, self._camera = board, camera
+            for camera, old in self._boards.items():
+                for name, stage, value in old.sample().counters.items():
+                    self._retired[(name, camera, stage)] += value
+            self._boards = dict(boards)
 
     def exposition(self) -> bytes:
         """Every metric in the Prometheus text format, version 0.0.4."""
@@ -164,11 +168,12 @@ class Metrics:
 
     def collect(self):
         with self._lock:
-            board, camera, totals = self._board, self._camera, dict(self._retired)
-        sample = board.sample() if board is not None else Sample()
-        for name, stage, value in sample.counters.items():
-            key = (name, camera, stage)
-            totals[key] = totals.get(key, 0.0) + value
+            boards, totals = dict(self._boards), dict(self._retired)
+        samples = {camera: board.sample() for camera, board in boards.items()}
+        for camera, sample in samples.items():
+            for name, stage, value in sample.counters.items():
+                key = (name, camera, stage)
+                totals[key] = totals.get(key, 0.0) + value
         for f in fields(Counters):
             staged = f.name == "frames_dropped"
             family = CounterMetricFamily(PREFIX + f.name, f.metadata["help"],
@@ -177,14 +182,16 @@ class Metrics:
                 if n == f.name:
                     family.add_metric([cam, stage] if staged else [cam], value)
             yield family
-        gauges = dict(sample.gauges.items()) if sample.gauges is not None else {}
+        gauges = {camera: dict(s.gauges.items()) if s.gauges is not None else {} for camera, s in samples.items()}
         for f in fields(Gauges):
             gauge = GaugeMetricFamily(PREFIX + f.name, f.metadata["help"], labels=["camera"])
-            if f.name in gauges:
-                gauge.add_metric([camera], gauges[f.name])
+            for camera, values in gauges.items():
+                if f.name in values:
+                    gauge.add_metric([camera], values[f.name])
             yield gauge
         info = InfoMetricFamily(PREFIX + "model", "The network that runs: backend, numeric precision, and whether "
                                 "the weights are the official file.", labels=["camera"])
-        if sample.model is not None:
-            info.add_metric([camera], sample.model.labels())
+        for camera, sample in samples.items():
+            if sample.model is not None:
+                info.add_metric([camera], sample.model.labels())
         yield info

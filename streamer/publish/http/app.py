@@ -16,6 +16,7 @@ class PreviewApp(Protocol):
     options: HttpOptions
     still: PhotoDepth | None  # computes uploaded photos (POST /depth); None: uploads off
     uploads: UploadGate
+    feeds: dict[str, PreviewApp]  # several streams: each stream's own app by id (empty: one stream, this one)
 
     @property
     def color_options(self) -> ColorOptions: ...
