@@ -34,13 +34,17 @@ class DepthSubscriber:
     """SUB socket connected to a ZmqPublisher; `recv(timeout)` returns the newest message or None."""
 
     def __init__(self, address: str = "tcp://127.0.0.1:5555", topics: tuple[str, ...] = TOPICS,
-                 *, rcvhwm: int = 4) -> None:
+                 *, rcvhwm: int = 4, stream: str | None = None) -> None:
+        """`stream`: one stream of a daemon with several (its topics are `depth/ID`, ...): only its messages, each
+        returned under its plain topic (`depth`); None: every message of `topics`, topics as sent."""
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.RCVHWM, rcvhwm)  # small: what queues up is stale anyway
+        # Subscriptions are prefixes: `depth/front` also matches `depth/front2`, so received topics are checked.
+        self._exact = {f"{t}/{stream}".encode(): t for t in topics} if stream is not None else None
         for topic in topics:
-            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
+            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode() + (b"/" + stream.encode() if stream else b""))
         self._sock.connect(address)
         self._pending: dict[bytes, list] = {}  # topic -> newest unread message, oldest arrival first
         self.received = 0
@@ -62,15 +66,18 @@ class DepthSubscriber:
                 if self._sock.poll(1):
                     continue
                 break
-            self.received += 1
             topic = parts[0].bytes
+            if self._exact is not None and topic not in self._exact:
+                continue  # another stream whose id starts with ours
+            self.received += 1
             if self._pending.pop(topic, None) is not None:
                 self.dropped += 1
             self._pending[topic] = parts
         if not self._pending:
             return None
         topic = next(iter(self._pending))
-        return decode(self._pending.pop(topic))
+        name, header, payload = decode(self._pending.pop(topic))
+        return (self._exact[topic], header, payload) if self._exact is not None else (name, header, payload)
 
     def close(self) -> None:
         self._sock.close(linger=0)

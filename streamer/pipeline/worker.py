@@ -135,8 +135,9 @@ class InferenceWorker:
         if self.status is not None and self.status.idle():
             self.stats.skipped_idle += 1  # the next frame after someone arrives is processed: resume < 1 frame
             return None
-        if self._interval:
-            self._due = max(self._due, now - self._interval) + self._interval
+        if self._interval:  # on the grid while on time or a little late (the rate holds), else a new grid from now
+            late = now - self._due
+            self._due = (self._due if late < self._interval else now) + self._interval
         return frame
 
     def admit(self, frame: CapturedFrame, future: Future) -> None:

@@ -101,8 +101,14 @@ class Daemon:
     def _announce(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
         host, port = pipeline.http.address
-        log.info("preview: http://%s:%d/  (stream: /stream.mjpg, stats: /stats)", host, port)
-        log.info("zeromq: %s (topics depth, color, status)", pipeline.zmq.endpoint)
+        if pipeline.http.feeds:
+            ids = ", ".join(pipeline.http.feeds)
+            log.info("preview: http://%s:%d/  (every stream; stream ID: /s/ID/, stats: /stats); streams %s",
+                     host, port, ids)
+            log.info("zeromq: %s (topics depth/ID, color/ID, status/ID for streams %s)", pipeline.zmq.endpoint, ids)
+        else:
+            log.info("preview: http://%s:%d/  (stream: /stream.mjpg, stats: /stats)", host, port)
+            log.info("zeromq: %s (topics depth, color, status)", pipeline.zmq.endpoint)
         if pipeline.foxglove is not None:
             log.info("foxglove: %s  (open in Foxglove: %s)", pipeline.foxglove.url, pipeline.foxglove.app_url)
         if not pipeline.model.official_weights:
