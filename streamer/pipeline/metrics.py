@@ -154,6 +154,8 @@ class Metrics:
         the retired ones first, so no counter goes back."""
         with self._lock:
             for camera, old in self._boards.items():
+                if boards.get(camera) is old:
+                    continue  # a stream a reload kept running: its counters run on
                 for name, stage, value in old.sample().counters.items():
                     self._retired[(name, camera, stage)] += value
             self._boards = dict(boards)

@@ -22,7 +22,7 @@ from streamer.pipeline.precision import PrecisionStage
 from streamer.pipeline.scheduler import NetworkScheduler
 from streamer.pipeline.status import StatusBoard
 from streamer.pipeline.stream import Shared, Stream
-from streamer.pipeline.streams_config import StreamOptions, Streams
+from streamer.pipeline.streams_config import PER_STREAM, StreamOptions, Streams
 from streamer.publish.base import Publisher
 from streamer.publish.http.publisher import HttpPublisher
 from streamer.publish.zmq_hub import ZmqHub
@@ -42,36 +42,41 @@ def frames_in_flight(requested: int, lossless: bool, cores: int | None = None) -
 
 class Pipeline:
     def __init__(self, conf: dict[str, Any], model: DepthModel, metrics: Metrics | None = None,
-                 keep_http: HttpPublisher | None = None) -> None:
+                 keep_http: HttpPublisher | None = None, previous: Pipeline | None = None) -> None:
         """`metrics`: the process's registry (the Daemon's, so counters survive SIGHUP); a private one if None.
         `keep_http`: the previous pipeline's running HTTP server, adopted when its options are unchanged (SIGHUP):
-        its listener, MJPEG viewers and uploads in flight carry on."""
+        its listener, MJPEG viewers and uploads in flight carry on. `previous`: the running pipeline a SIGHUP
+        replaces: when only streams changed (same model and shared sections), its network, socket and every stream
+        whose config is unchanged carry on without a gap (`retire` then stops the rest of it)."""
         self.conf = conf
         self.model = model
         self.metrics = metrics if metrics is not None else Metrics()
         streams: Streams = conf.get("streams") or Streams(False, ({**conf, "stream": StreamOptions(
             id=conf["zmq"].camera_id)},))
         http = conf["http"]
-        self.still = PhotoRunner(model, threads=http.upload_threads) if http.max_uploads else None
         adopt = keep_http if keep_http is not None and keep_http.running and keep_http.options == http else None
-        # One HTTP server: an unnamed stream's own publisher, or (several streams) a root that routes /s/ID/.
-        self.network = NetworkScheduler(model)
+        prev = previous if previous is not None and previous.continues_into(conf, model, adopt) else None
+        kept = {s.id: s for s in prev.streams if s.conf in streams.items} if prev is not None else {}
+        self.kept: tuple[Stream, ...] = tuple(kept.values())
+        self.still = prev.still if prev is not None else (
+            PhotoRunner(model, threads=http.upload_threads) if http.max_uploads else None)
+        self.network = prev.network if prev is not None else NetworkScheduler(model)
         zmq, first_conf = conf["zmq"], streams.items[0]
-        hub, root = None, None
-        if streams.named:
-            hub = ZmqHub(zmq.host, zmq.port, hub_hwm(zmq, len(streams.items)))
+        self.hub, root = None, None
+        if streams.named:  # one HTTP server: an unnamed stream's own publisher, or a root that routes /s/ID/
+            self.hub = prev.hub if prev is not None else ZmqHub(zmq.host, zmq.port, hub_hwm(zmq, len(streams.items)))
             root = adopt or HttpPublisher(http, renderer=FrameRenderer(first_conf["color"], overlay_alpha=conf[
                 "daemon"].overlay_alpha), still=self.still)
-        self.streams = [Stream(s, model, self.network, self.metrics, named=streams.named,
-                               shared=Shared(zmq=hub, http=root, first=i == 0), still=self.still,
-                               http=None if streams.named else adopt)
-                        for i, s in enumerate(streams.items)]
+        self.streams = [kept.get(s["stream"].id) or Stream(
+            s, model, self.network, self.metrics, named=streams.named, shared=Shared(zmq=self.hub, http=root,
+                                                                                    first=i == 0),
+            still=self.still, http=None if streams.named else adopt) for i, s in enumerate(streams.items)]
         self.http: HttpPublisher = root if root is not None else self.streams[0].publishers.http
         # One precision decision for the one network: it sees every stream's frames (calibration, gate, race).
         lossless = any(s.lossless for s in self.streams)
-        self.precision = PrecisionStage(model, conf["model"],
-                                        source=" + ".join(s.conf["source"].url for s in self.streams),
-                                        streams=frames_in_flight(conf["model"].frames_in_flight, lossless))
+        self.precision = prev.precision if prev is not None else PrecisionStage(
+            model, conf["model"], source=" + ".join(s.conf["source"].url for s in self.streams),
+            streams=frames_in_flight(conf["model"].frames_in_flight, lossless))
         self.network.tap = self.precision
         first = self.streams[0]
         # The first stream's stages by their old names (one stream: the pipeline as it always was).
@@ -89,34 +94,56 @@ class Pipeline:
             self.adopted = (adopt,)
         self.metrics.attach_all({s.id: s.status for s in self.streams})  # /metrics reads these streams from now on
 
+    def continues_into(self, conf: dict[str, Any], model: DepthModel, http: HttpPublisher | None) -> bool:
+        """A reload to `conf` can keep this pipeline's network, socket and unchanged streams running: both have
+        named streams, the model is the same, every shared section is unchanged and the HTTP server is adopted."""
+        mine: Streams = self.conf["streams"]
+        theirs: Streams | None = conf.get("streams")
+        shared = [k for k in conf if k not in PER_STREAM and k != "streams"]
+        return (mine.named and theirs is not None and theirs.named and model is self.model
+                and http is not None and http is self.http and all(conf[k] == self.conf[k] for k in shared))
+
     def start(self, warmup_timeout_s: float) -> None:
+        fresh = [s for s in self.streams if s not in self.kept]
         opened: list[Stream] = []
         root = bool(self.http.feeds) and self.http not in self.adopted
         try:
             if root:
                 self.http.start(self.status)  # several streams: the root server first, the streams are its feeds
-            for stream in self.streams:
+            for stream in fresh:
                 stream.open(self.adopted)  # binds now (ListenError names the port): before any camera is opened
                 opened.append(stream)
-            self._warm_up(warmup_timeout_s)  # a cold export cache meets bad weights here: WeightsError
+            self._warm_up(warmup_timeout_s, fresh)  # a cold export cache meets bad weights here: WeightsError
         except BaseException:
             for stream in opened:
                 stream.stop(0.5)
             if root:
                 self.http.stop(0.5)
             raise
-        self.network.start()
-        for stream in self.streams:
+        if not self.kept:
+            self.network.start()
+        for stream in fresh:
             stream.run()
-        self.precision.start()
+        if not self.kept:
+            self.precision.start()
 
-    def _warm_up(self, timeout_s: float) -> None:
+    def retire(self, successor: Pipeline, timeout: float = 1.0) -> None:
+        """SIGHUP: stop what `successor` (built with previous=self) does not carry on; the rest keeps running."""
+        if successor.network is not self.network:
+            self.stop(timeout, keep=successor.http if successor.http is self.http else None)
+            return
+        for stream in self.streams:
+            if stream not in successor.streams:
+                log.info("stream %s removed", stream.id)
+                stream.stop(timeout)
+
+    def _warm_up(self, timeout_s: float, streams: list[Stream]) -> None:
         # The first inference at a size builds the ONNX session (and may export); do it before anything is
         # reported ready, on a real frame when one comes in time so its size is the one that matters.
         deadline = time.monotonic() + timeout_s
-        sizes = dict.fromkeys(stream.first_size(deadline) for stream in self.streams)
+        sizes = dict.fromkeys(stream.first_size(deadline) for stream in streams)
         t0 = time.monotonic()
-        if self.still is not None:
+        if self.still is not None and not self.kept:
             self.still.prepare()  # the uploads' graph and session too: paid now, not by the first visitor
         for width, height in sizes:
             ms = self.model.warm_up(width, height)

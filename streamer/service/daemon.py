@@ -191,13 +191,20 @@ class Daemon:
             return
         # The same listener: keep the server, its MJPEG viewers and the uploads it is computing (no cut, no rebind).
         keep = old.http if new_conf["http"] == self.conf["http"] else None
-        old.stop(0.8, keep=keep)
+        # Only streams changed: unchanged streams, the network and the socket carry on without a gap.
+        previous = old if old.continues_into(new_conf, model, keep) else None
+        if previous is None:
+            old.stop(0.8, keep=keep)
+        fresh = Pipeline(new_conf, model, self.metrics, keep_http=keep, previous=previous)
+        if previous is not None:
+            old.retire(fresh, 0.8)
+            log.info("streams kept running: %s", ", ".join(s.id for s in fresh.kept) or "none")
         try:
-            fresh = Pipeline(new_conf, model, self.metrics, keep_http=keep)
             fresh.start(new_conf["daemon"].warmup_timeout_s)
         except StreamerError as exc:
             log.error("reload failed (%s); restarting with the previous configuration", exc)
-            fresh = Pipeline(self.conf, old.model, self.metrics, keep_http=keep)
+            fresh = Pipeline(self.conf, old.model, self.metrics, keep_http=keep,
+                             previous=fresh if previous is not None else None)
             fresh.start(self.conf["daemon"].warmup_timeout_s)
         else:
             self.conf = new_conf
