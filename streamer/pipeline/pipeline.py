@@ -24,6 +24,7 @@ from streamer.pipeline.status import StatusBoard
 from streamer.pipeline.stream import Shared, Stream
 from streamer.pipeline.streams_config import PER_STREAM, StreamOptions, Streams
 from streamer.publish.base import Publisher
+from streamer.publish.foxglove_hub import FoxgloveHub
 from streamer.publish.http.publisher import HttpPublisher
 from streamer.publish.zmq_hub import ZmqHub
 from streamer.publish.zmq_publisher import hub_hwm
@@ -61,16 +62,22 @@ class Pipeline:
         self.still = prev.still if prev is not None else (
             PhotoRunner(model, threads=http.upload_threads) if http.max_uploads else None)
         self.network = prev.network if prev is not None else NetworkScheduler(model)
-        zmq, first_conf = conf["zmq"], streams.items[0]
-        self.hub, root = None, None
+        zmq, fox, first_conf = conf["zmq"], conf["foxglove"], streams.items[0]
+        self.hub, self.fox_hub, root = None, None, None
         if streams.named:  # one HTTP server: an unnamed stream's own publisher, or a root that routes /s/ID/
             self.hub = prev.hub if prev is not None else ZmqHub(zmq.host, zmq.port, hub_hwm(zmq, len(streams.items)))
+            self.fox_hub = prev.fox_hub if prev is not None else FoxgloveHub(fox.host, fox.port, fox.client_backlog)
             root = adopt or HttpPublisher(http, renderer=FrameRenderer(first_conf["color"], overlay_alpha=conf[
                 "daemon"].overlay_alpha), still=self.still)
-        self.streams = [kept.get(s["stream"].id) or Stream(
-            s, model, self.network, self.metrics, named=streams.named, shared=Shared(zmq=self.hub, http=root,
-                                                                                    first=i == 0),
-            still=self.still, http=None if streams.named else adopt) for i, s in enumerate(streams.items)]
+        recorder = next((s.publishers.recorder for s in kept.values() if s.publishers.recorder), None)
+        self.streams = []
+        for i, item in enumerate(streams.items):
+            stream = kept.get(item["stream"].id) or Stream(
+                item, model, self.network, self.metrics, named=streams.named, still=self.still,
+                shared=Shared(zmq=self.hub, http=root, foxglove=self.fox_hub, recorder=recorder, first=i == 0),
+                http=None if streams.named else adopt)
+            recorder = recorder or stream.publishers.recorder  # the first stream's: one bag for every stream
+            self.streams.append(stream)
         self.http: HttpPublisher = root if root is not None else self.streams[0].publishers.http
         # One precision decision for the one network: it sees every stream's frames (calibration, gate, race).
         lossless = any(s.lossless for s in self.streams)

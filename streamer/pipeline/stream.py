@@ -26,6 +26,7 @@ from streamer.pipeline.status import Publishers, StatusBoard
 from streamer.pipeline.worker import InferenceWorker
 from streamer.publish.base import Publisher
 from streamer.publish.foxglove import FoxglovePublisher
+from streamer.publish.foxglove_hub import FoxgloveHub
 from streamer.publish.http.publisher import HttpPublisher
 from streamer.publish.imagezmq_publisher import ImageZmqPublisher
 from streamer.publish.zmq_hub import ZmqHub
@@ -45,7 +46,9 @@ class Shared:
 
     zmq: ZmqHub | None = None  # the one XPUB socket
     http: HttpPublisher | None = None  # the one HTTP server (several streams: this stream is a feed of it)
-    first: bool = True  # the first stream also gets the outputs only one stream has yet (imagezmq, Foxglove, bag)
+    foxglove: FoxgloveHub | None = None  # the one Foxglove server (each stream's channels under its namespace)
+    recorder: Recorder | None = None  # the one recorder (another stream's): this stream's frames go in its bag
+    first: bool = True  # the first stream owns the recorder and imagezmq (one port: the first stream's view)
 
 
 class Stream:
@@ -78,10 +81,12 @@ class Stream:
             http=http,
             imagezmq=ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer)
             if daemon.imagezmq and shared.first else None,
-            foxglove=FoxglovePublisher(conf["foxglove"], conf["ros"], renderer=self.renderer, points_stride=stride)
-            if conf["foxglove"].enabled and shared.first else None,
+            foxglove=FoxglovePublisher(conf["foxglove"], conf["ros"], renderer=self.renderer, points_stride=stride,
+                                       hub=shared.foxglove, stream=name) if conf["foxglove"].enabled else None,
             recorder=Recorder(conf["record"], conf["ros"], renderer=self.renderer, points_stride=stride)
-            if conf["record"].enabled and shared.first else None)
+            if conf["record"].enabled and shared.recorder is None else None)
+        # Outputs this stream feeds but does not own (another stream's recorder writes its frames into one bag).
+        fed = [shared.recorder.feed(conf["ros"], self.renderer)] if shared.recorder is not None else []
         metric = conf["metric"]
         self.anchors = AnchorReceiver(metric.anchors_endpoint) if metric.mode == "points" else None
         self.metric = MetricStage(metric, conf["camera"], source_camera=self.source.camera,
@@ -91,7 +96,8 @@ class Stream:
                                   publishers=self.publishers, metric=self.metric, source_url=conf["source"].url,
                                   pause_when_idle=daemon.pause_when_idle, stall_s=daemon.stall_s,
                                   exposition=metrics.exposition)
-        self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers.all, stats=stats,
+        self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, [*self.publishers.all, *fed],
+                                      stats=stats,
                                       status=self.status, metrics=metrics.frames(self.id), metric=self.metric,
                                       network=network, max_fps=conf["stream"].max_fps,
                                       name=f"steady-{self.id}" if named else "steady")

@@ -84,9 +84,27 @@ def build_streams(data: dict, conf: dict[str, Any], schema: dict[str, type], ori
         merged = {**conf, "stream": stream}
         for section in PER_STREAM:
             values = deep_merge(data.get(section, {}), table.get(section, {}))
+            if section == "ros":  # each stream's own Foxglove channels and bag topics, unless it names them
+                word = ros_word(sid)
+                values = {"namespace": f"/{word}", "frame_id": f"{word}_optical_frame", **values}
             merged[section] = build_options(schema[section], values, f"{where}: {section}.")
         items.append(merged)
+    for key in ("namespace", "frame_id"):
+        seen_ros: dict[str, str] = {}
+        for index, item in enumerate(items):
+            value, sid = getattr(item["ros"], key), item["stream"].id
+            if value in seen_ros:
+                raise ConfigError(f"{origin}: streams[{index}] ({sid}): ros.{key} = {value!r} is also "
+                                  f"stream {seen_ros[value]}'s; every stream needs its own (leave it unset: "
+                                  f"/{ros_word(sid)})")
+            seen_ros[value] = sid
     return Streams(True, tuple(items))
+
+
+def ros_word(sid: str) -> str:
+    """A stream id as a ROS name word: '-' becomes '_', a leading digit gets 's_' before it."""
+    word = sid.replace("-", "_")
+    return f"s_{word}" if word[0].isdigit() else word
 
 
 def source_streams(urls: list[str]) -> list[dict]:

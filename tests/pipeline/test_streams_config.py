@@ -112,3 +112,14 @@ def test_check_output_reads_back_to_the_same_streams(tmp_path):
     again = load_config(write(tmp_path, text))
     assert again["streams"].ids == conf["streams"].ids
     assert again["streams"].items == conf["streams"].items  # every stream's sections, shared ones included
+
+
+def test_each_stream_has_its_own_ros_names_unless_it_sets_them(tmp_path):
+    conf = load_config(write(tmp_path, TWO))
+    front, rear = conf["streams"].items
+    assert (front["ros"].namespace, front["ros"].frame_id) == ("/front", "front_optical_frame")
+    assert rear["ros"].namespace == "/rear" and rear["ros"].parent_frame_id == "base_link"
+    odd = load_config(write(tmp_path, '[[streams]]\nid = "2-b"\n'))["streams"].items[0]
+    assert odd["ros"].namespace == "/s_2_b"  # a ROS name
+    with pytest.raises(ConfigError, match=r"streams\[1\] \(b\): ros.namespace = '/cams' is also stream a's"):
+        load_config(write(tmp_path, '[ros]\nnamespace = "/cams"\n[[streams]]\nid = "a"\n[[streams]]\nid = "b"\n'))

@@ -185,3 +185,40 @@ def test_sighup_keeps_unchanged_streams_starts_added_stops_removed_and_refuses_i
     daemon.wait_log(r"reload refused.*streams\[2\] \(a\): id 'a' is already", 30.0, after=mark)
     seq = newest_seq(daemon, "a")
     assert newest_seq(daemon, "c") >= 0 and newest_seq(daemon, "a") > seq and daemon.alive()
+
+
+def test_foxglove_channels_and_one_bag_per_daemon_under_each_streams_namespace(spawn, tmp_path):
+    from rosbags.rosbag2 import Reader
+
+    from streamer.record.messages import TYPESTORE
+    from streamer.record.splits import list_splits
+    from streamer.tools.foxglove_client import FoxgloveClient
+    from streamer.tools.measure import free_port
+
+    port, folder = free_port(), tmp_path / "rec"
+    path = tmp_path / "two.toml"
+    path.write_text(streams_config(("front", 0), ("rear", 3)).replace("enabled = false", f"enabled = true\nport = "
+                                                                      f"{port}")
+                    + f'\n[record]\nenabled = true\ndir = "{folder}"\nsplit_s = 3\nmax_fps = 0\n')
+    daemon = spawn("--config", str(path))
+    daemon.wait_healthy()
+    wanted = {f"/{sid}/{kind}" for sid in ("front", "rear") for kind in ("depth/relative_inverse", "status")}
+    with FoxgloveClient(f"ws://127.0.0.1:{port}", timeout=30) as client:
+        client.wait_topics(wanted | {"/tf"})
+        client.subscribe(sorted(client.topics()))
+        got = client.collect({topic: 2 for topic in wanted}, timeout=90)
+    assert got["/front/status"][-1].message["stats"]["source"]["url"] == "demo"
+    assert {m.message.frame_id for m in got["/rear/depth/relative_inverse"]} == {"rear_optical_frame"}  # type: ignore[attr-defined]
+    daemon.wait_for(lambda: any(s.closed for s in list_splits(folder)), 90, "a closed split")
+    split = next(s for s in list_splits(folder) if s.closed)
+    with Reader(split.path) as reader:
+        frames = {}
+        for conn, _, raw in reader.messages():
+            msg = TYPESTORE.deserialize_cdr(raw, conn.msgtype)
+            if conn.topic.endswith("/depth/relative_inverse"):
+                frames.setdefault(conn.topic, set()).add(msg.header.frame_id)
+            if conn.topic == "/tf_static":
+                frames.setdefault("/tf_static", set()).update(t.child_frame_id for t in msg.transforms)
+    assert frames["/front/depth/relative_inverse"] == {"front_optical_frame"}
+    assert frames["/rear/depth/relative_inverse"] == {"rear_optical_frame"}
+    assert frames["/tf_static"] == {"front_optical_frame", "rear_optical_frame"}  # each mount's transform
