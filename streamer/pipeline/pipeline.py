@@ -42,6 +42,11 @@ def frames_in_flight(requested: int, lossless: bool, cores: int | None = None) -
 
 
 class Pipeline:
+    streams: list[Stream]
+    still: PhotoRunner | None
+    network: NetworkScheduler
+    precision: PrecisionStage
+
     def __init__(self, conf: dict[str, Any], model: DepthModel, metrics: Metrics | None = None,
                  keep_http: HttpPublisher | None = None, previous: Pipeline | None = None) -> None:
         """`metrics`: the process's registry (the Daemon's, so counters survive SIGHUP); a private one if None.

@@ -62,7 +62,8 @@ def build_streams(data: dict, conf: dict[str, Any], schema: dict[str, type], ori
         return Streams(False, ({**conf, "stream": StreamOptions(id=conf["zmq"].camera_id)},))
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(f"{origin}: `streams` must be one or more [[streams]] tables, each with an id")
-    items, seen = [], {}
+    items: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
     for index, table in enumerate(tables):
         where = f"{origin}: streams[{index}]"
         sid = table.get("id")

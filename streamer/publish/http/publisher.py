@@ -56,7 +56,7 @@ class HttpPublisher(Publisher):
         self._renderer = renderer
         self.served_by = served_by
         self.still = still  # POST /depth computes photos with it (see `upload`); None: uploads off
-        self.uploads = UploadGate(options.max_uploads) if served_by is None else served_by.uploads
+        self.uploads: UploadGate = UploadGate(options.max_uploads) if served_by is None else served_by.uploads
         self.feeds: dict[str, HttpPublisher] = {}
         self._cond = threading.Condition()
         self._latest: DepthFrame | None = None
