@@ -64,6 +64,7 @@ class Pipeline:
         prev = previous if previous is not None and previous.continues_into(conf, model, adopt) else None
         kept = {s.id: s for s in prev.streams if s.conf in streams.items} if prev is not None else {}
         self.kept: tuple[Stream, ...] = tuple(kept.values())
+        self.continued = prev is not None  # the network, its precision stage and the uploads' runner run already
         self.still = prev.still if prev is not None else (
             PhotoRunner(model, threads=http.upload_threads) if http.max_uploads else None)
         self.network = prev.network if prev is not None else NetworkScheduler(model)
@@ -132,11 +133,11 @@ class Pipeline:
             if root:
                 self.http.stop(0.5)
             raise
-        if not self.kept:
+        if not self.continued:
             self.network.start()
         for stream in fresh:
             stream.run()
-        if not self.kept:
+        if not self.continued:
             self.precision.start()
 
     def retire(self, successor: Pipeline, timeout: float = 1.0) -> None:
@@ -155,7 +156,7 @@ class Pipeline:
         deadline = time.monotonic() + timeout_s
         sizes = dict.fromkeys(stream.first_size(deadline) for stream in streams)
         t0 = time.monotonic()
-        if self.still is not None and not self.kept:
+        if self.still is not None and not self.continued:
             self.still.prepare()  # the uploads' graph and session too: paid now, not by the first visitor
         for width, height in sizes:
             ms = self.model.warm_up(width, height)
