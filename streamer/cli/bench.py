@@ -67,6 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     bx.add_argument("--data", type=Path, help="score points mode on this RGB-D folder instead")
     bx.add_argument("--threads", type=int, default=0)
     bx.add_argument("--json", metavar="OUT", help="write the figures here")
+    bx.add_argument("--verdict-only", action="store_true", help="only the verdict rows (held-out rendered sets, "
+                    "the live demo) and the CPU cost of verdict + sigma")
+    bx.add_argument("--max-rel-error", type=float, default=0.4, help="the verdict rows' promise (default 0.4, for "
+                    "the trained proxy)")
     bx.set_defaults(handler=cmd_bench_metric)
     bo = bsub.add_parser("outputs", help="fps with the Foxglove server (no client, one client on every channel) and "
                                          "with recording on, against a baseline; bytes/s recorded")
@@ -92,6 +96,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     flags.add_weights(bu)
     bu.add_argument("--rounds", type=int, default=2, help="times each photo is posted")
     bu.set_defaults(handler=cmd_bench_uploads)
+    bf = bsub.add_parser("footprint", help="one stream's resident memory and where it goes: fp32 / low precision, "
+                                           "first start / restart, before and after a photo upload, malloc arenas")
+    bf.add_argument("video")
+    flags.add_weights(bf)
+    bf.add_argument("--paced-fps", type=float, default=15.0, help="camera rate the file stands in for")
+    bf.add_argument("--settle", type=float, default=20.0, help="seconds after the decision before measuring")
+    bf.add_argument("--window", type=float, default=10.0, help="seconds of RSS samples (median)")
+    bf.add_argument("--json", metavar="OUT", help="write the rows here")
+    bf.set_defaults(handler=cmd_bench_footprint)
     bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")
     flags.add_weights(bt, required=True, help="starting weights (e.g. the official file)")
     bt.add_argument("--count", type=int, default=24, help="rendered 640x480 frames")
@@ -144,7 +157,8 @@ def cmd_bench_metric(args: argparse.Namespace) -> int:
 
     from streamer.tools.bench.metric import bench_metric
 
-    result = bench_metric(args.weights, args.frames, args.images, args.data, args.threads)
+    result = bench_metric(args.weights, args.frames, args.images, args.data, args.threads,
+                          verdict_only=args.verdict_only, max_rel_error=args.max_rel_error)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 0
@@ -169,6 +183,13 @@ def cmd_bench_uploads(args: argparse.Namespace) -> int:
     from streamer.tools.bench.uploads import bench_uploads
 
     bench_uploads(args.video, args.weights, rounds=args.rounds)
+    return 0
+
+
+def cmd_bench_footprint(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.footprint import bench_footprint
+
+    bench_footprint(args.video, args.weights, args.paced_fps, args.settle, args.window, args.json)
     return 0
 
 

@@ -48,8 +48,17 @@ def cmd_infer(args: argparse.Namespace) -> int:
     options = InferOptions(output_dir=args.output_dir, view=args.view, raw=args.raw, color=conf["color"],
                            steady=conf["steady"], metric=metric)
     model = load_depth_model(conf["model"], weights_path=args.weights)
+    if metric is not None and metric.anchors is not None and conf["metric"].error_model:
+        from dataclasses import replace
+
+        from streamer.steady.metric import load_error_model
+
+        points = replace(conf["metric"], mode="points")  # --anchors: judged in points mode
+        network = (model.weights_sha256, model.preprocess.net_size)
+        metric = replace(metric, error_model=load_error_model(points, network))
+        options = replace(options, metric=metric)
     if conf["model"].precision != "fp32":
-        from streamer.model.precision.manager import apply_precision
+        from streamer.model.precision.offline import apply_precision
 
         apply_precision(model, conf["model"], args.calibration, args.images)
     failed = run_infer(model, list(args.images), options)

@@ -30,6 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--anchors", type=int, default=0, metavar="N", help="also score metric depth fitted from only N "
                    "random true pixels per image (seeded), beside the least-squares oracle")
     e.add_argument("--seed", type=int, default=0, help="--anchors: which pixels (default 0)")
+    e.add_argument("--ground", action="store_true", help="also judge metric depth fitted to the floor (ground mode; "
+                   "NAME.camera.json beside each image, else [camera] from --config)")
+    e.add_argument("--error-model-out", type=Path, metavar="FILE", help="with --anchors N or --ground: calibrate "
+                   "an error model on this data for [metric] error_model")
+    e.add_argument("--coverage", type=float, default=0.9, help="--error-model-out: the share of images a `good` "
+                   "verdict's bound must hold for (default 0.9)")
+    flags.add_config(e, help="TOML config: its [camera] (a fixed rig for --ground) and [metric] (max_rel_error, "
+                     "error_model, ...) apply")
+    flags.add_set(e)
     e.set_defaults(handler=cmd_eval)
 
     t = sub.add_parser("train", help="fine-tune MiDaS small on an RGB-D folder (CPU), with checkpoints and --resume")
@@ -70,11 +79,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise StreamerError(f"--max-depth must be > 0 metres, got {args.max_depth}")
     if args.anchors < 0 or args.anchors == 1:
         raise StreamerError(f"--anchors {args.anchors}: the fit needs at least 2 anchors (0 = off)")
-    if args.json:
-        writable_file(args.json, "--json")  # before the work: a place we cannot write fails in a second
+    if args.ground and args.anchors:
+        raise StreamerError("--ground and --anchors N judge different modes: give one")
+    if args.error_model_out and not (args.ground or args.anchors):
+        raise StreamerError("--error-model-out: give --anchors N (points mode) or --ground: the model is per mode")
+    if not 0.5 <= args.coverage < 1.0:
+        raise StreamerError(f"--coverage {args.coverage}: must be in 0.5 .. 0.99")
+    for path, flag in ((args.json, "--json"), (args.error_model_out, "--error-model-out")):
+        if path:
+            writable_file(path, flag)  # before the work: a place we cannot write fails in a second
     dataset = RGBDDataset(args.data, args.depth_scale)  # checked before the model loads: data errors come first
     predict = make_predictor(args.weights, args.precision, args.threads, [p.photo for p in dataset.pairs])
-    result = evaluate(predict, dataset, args.max_depth, anchors=args.anchors, seed=args.seed)
+    metric = metric_eval(args, dataset, predict) if args.ground or args.anchors else None
+    result = evaluate(predict, dataset, args.max_depth, anchors=args.anchors, seed=args.seed, metric=metric)
     if not result["images"]:  # nothing was scored: not a result, whatever the table would say
         raise StreamerError(f"eval {args.data}: none of the {len(dataset)} image(s) has a valid depth pixel"
                             f"{f' within --max-depth {args.max_depth:g} m' if args.max_depth else ''} (empty or "
@@ -84,10 +101,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
                    "precision_requested": args.precision})
     print(format_table(result, f"{args.data} ({len(dataset)} images, {ran}, "
                                f"{result['images_per_s'] or 0:.2f} img/s)"))
+    if metric is not None:
+        print(metric.report())
+    if metric is not None and args.error_model_out:
+        model = metric.error_model(predict.model.weights_sha256, predict.model.preprocess.net_size, args.coverage)
+        model.save(args.error_model_out)
+        print(f"{args.error_model_out}: error model for {metric.mode} mode"
+              f"{f' ({args.anchors} anchors)' if args.anchors else ''}, {model.images} images, coverage "
+              f"{model.coverage:.0%}, sigma scale {model.sigma_scale:.3f}; use it with [metric] error_model")
     if args.json:
         write_json(args.json, result)
         log.info("wrote %s", args.json)
     return 0
+
+
+def metric_eval(args: argparse.Namespace, dataset, predict):
+    """The MetricEval of `eval --anchors N/--ground`: [camera] and [metric] from --config/--set; an error model in
+    [metric] error_model judges (checked against these weights), unless one is being calibrated."""
+    from streamer.geometry.error_model import ErrorModel, ErrorModelError
+    from streamer.pipeline.options import load_config
+    from streamer.train.metric_eval import MetricEval
+    from streamer.train.metric_records import Judge
+
+    conf = load_config(args.config, flags.overrides(args, ()))
+    m = conf["metric"]
+    model = None
+    if m.error_model and not args.error_model_out:
+        try:
+            model = ErrorModel.load(m.error_model)
+            model.check(weights_sha256=predict.model.weights_sha256, mode="points" if args.anchors else "ground",
+                        net_size=predict.model.preprocess.net_size, anchors=args.anchors or None)
+        except ErrorModelError as exc:
+            raise StreamerError(f"[metric] error_model = {m.error_model!r}: {exc}") from None
+    judge = Judge(m.max_rel_error, m.max_range_m, m.extrapolation, m.anchor_tolerance, m.ground_tolerance,
+                  m.min_floor, model)
+    return MetricEval(dataset, judge, anchors=args.anchors, seed=args.seed, camera=conf["camera"],
+                      max_depth=args.max_depth, keep_pixels=bool(args.error_model_out))
 
 
 def cmd_train(args: argparse.Namespace) -> int:

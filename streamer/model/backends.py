@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from streamer.core.files import atomic_write, file_sha256
+from streamer.core.memory import trim
 from streamer.errors import StreamerError
 from streamer.model.cache import evict_least_recently_used, remove_stale_parts, touch
 from streamer.model.export import DYNAMIC, export_in_child, export_network
@@ -89,6 +91,7 @@ class OnnxRuntimeBackend:
         self.opset = opset
         self.cache_max_bytes = cache_max_bytes
         self._sessions: dict[tuple[int, int], object] = {}
+        self._lock = threading.Lock()  # the worker and the precision stage (its reference runs) may both build one
         self.exports = 0  # exports run in this process (tests read it to prove cache hits)
         self.child_exports = 0  # exports run in a child process (the daemon's only kind)
         remove_stale_parts(self.cache_dir)
@@ -176,15 +179,33 @@ class OnnxRuntimeBackend:
 
     def session(self, height: int, width: int):
         key = (height, width)
-        if key not in self._sessions:
-            path = self.onnx_file(height, width)
-            try:
-                self._sessions[key] = ort_session(path, self.threads)
-            except Exception as exc:  # a file that passed the checksum but ORT rejects: re-export once
-                log.warning("ONNX Runtime rejected %s (%s); exporting again", path, exc)
-                self._export(path, height, width)
-                self._sessions[key] = ort_session(path, self.threads)
-        return self._sessions[key]
+        session = self._sessions.get(key)
+        if session is not None:
+            return session
+        with self._lock:
+            if key not in self._sessions:
+                path = self.onnx_file(height, width)
+                try:
+                    self._sessions[key] = ort_session(path, self.threads)
+                except Exception as exc:  # a file that passed the checksum but ORT rejects: re-export once
+                    log.warning("ONNX Runtime rejected %s (%s); exporting again", path, exc)
+                    self._export(path, height, width)
+                    self._sessions[key] = ort_session(path, self.threads)
+            return self._sessions[key]
+
+    @property
+    def open_sessions(self) -> int:
+        return len(self._sessions)
+
+    def release(self) -> None:
+        """Drop every session (~95 MB each at 256x192: the optimised graph, its weights, its arena) while another
+        backend serves; the next infer builds its size again (about a second). A run in progress keeps its own
+        reference to the session and finishes."""
+        with self._lock:
+            released, self._sessions = len(self._sessions), {}
+        if released:
+            log.info("fp32: released %d ONNX Runtime session(s) while another backend serves (rebuilt when needed)",
+                     released)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         session = self.session(x.shape[2], x.shape[3])
@@ -210,7 +231,9 @@ def ort_session(path: str | Path, threads: int, spinning: bool = True, arena: bo
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if not arena:
         opts.enable_cpu_mem_arena = False
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    trim()  # loading and optimising the graph freed ~70 MB (its protobuf, the optimiser's copies) that malloc keeps
+    return session
 
 
 def cuda_available() -> bool:

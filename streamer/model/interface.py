@@ -33,3 +33,7 @@ class OnnxExport(Backend, Protocol):
     def onnx_file(self, height: int, width: int) -> Path:
         """The cached fp32 export for this input size, exported first when absent or damaged."""
         ...
+
+    def release(self) -> None:
+        """Drop what running the export holds (its sessions) while a low precision serves; infer rebuilds it."""
+        ...

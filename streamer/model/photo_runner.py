@@ -43,7 +43,7 @@ class PhotoRunner:
         self.max_input_side = PRESCALE * self.net_size
         self.threads = threads
         self._lock = threading.Lock()
-        self._dynamic = None  # the ONNX Runtime session of the dynamic-size export, built at the first photo
+        self._dynamic = None  # the ONNX Runtime session of the dynamic-size export, built by the first photo
 
     def depth(self, bgr: np.ndarray) -> np.ndarray:
         x = Preprocessor(self.net_size)(self.reduce(bgr))  # a fresh one: the worker's reuses its state
@@ -63,15 +63,24 @@ class PhotoRunner:
         return self._session(backend).run(None, {"image": x})[0][0]
 
     def prepare(self) -> None:
-        """Build the uploads' session now (exporting its graph if the cache lacks it), at start-up and at full
-        priority, rather than at the first photo at `upload_nice` behind the live stream (minutes on a busy box)."""
+        """Make sure the uploads' graph is in the export cache (exporting it if missing) now, at start-up and at
+        full priority, rather than at the first photo at `upload_nice` behind the live stream (minutes on a busy
+        box). Its session (~65 MB) is not built here: most daemons never get a photo, so the first photo builds it
+        (about a second of that visitor's wait) and it is kept from then on."""
         backend = self._backend
         if isinstance(backend, OnnxExport):
-            self._session(backend)
+            with self._lock:
+                backend.onnx_file(DYNAMIC, DYNAMIC)  # a cache hit: its checksum, no session
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the uploads' session exists (built by the first photo)."""
+        return self._dynamic is not None
 
     def _session(self, backend: OnnxExport):
         with self._lock:  # the export must not run twice at once
             if self._dynamic is None:
                 path = backend.onnx_file(DYNAMIC, DYNAMIC)  # exported once (child process), then cached
                 self._dynamic = ort_session(path, self.threads, spinning=False, arena=False)
+                log.info("uploads: the photo network's session is built (the first photo); kept from now on")
             return self._dynamic

@@ -77,6 +77,9 @@ class Gauges:
     metric_fit_residual: float | None = _help("Median relative depth error of the last fit over the points it used.")
     metric_fit_age_seconds: float | None = _help("Age of the measurement behind the metric fit (grows while a fit "
                                                  "is held).")
+    metric_expected_abs_rel: float | None = _help("The metric map's predicted AbsRel (the verdict's, read off the "
+                                                  "anchors without any truth).")
+    metric_verdict: tuple[str, str] | None = _help("(mode, verdict): exposed as the labelled gauge below.")
     metric_abs_rel: float | None = _help("AbsRel of the metric depth against the source's true depth (sources "
                                          "that know it).")
     metric_oracle_abs_rel: float | None = _help("AbsRel of the least-squares oracle (scale/shift fitted on every "
@@ -86,7 +89,7 @@ class Gauges:
         """(name, value) of every gauge this pipeline measures."""
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is not None:
+            if value is not None and f.name != "metric_verdict":
                 yield f.name, float(value)
 
 
@@ -185,7 +188,11 @@ class Metrics:
                     family.add_metric([cam, stage] if staged else [cam], value)
             yield family
         gauges = {camera: dict(s.gauges.items()) if s.gauges is not None else {} for camera, s in samples.items()}
+        yield _verdict_family({camera: s.gauges.metric_verdict for camera, s in samples.items()
+                               if s.gauges is not None})
         for f in fields(Gauges):
+            if f.name == "metric_verdict":
+                continue
             gauge = GaugeMetricFamily(PREFIX + f.name, f.metadata["help"], labels=["camera"])
             for camera, values in gauges.items():
                 if f.name in values:
@@ -197,3 +204,20 @@ class Metrics:
             if sample.model is not None:
                 info.add_metric([camera], sample.model.labels())
         yield info
+
+
+VERDICTS = ("good", "uncertain", "refused")
+
+
+def _verdict_family(current: dict[str, tuple[str, str] | None]) -> GaugeMetricFamily:
+    """depth_streamer_metric_verdict{camera, mode, verdict}: 1 on the last frame's verdict, 0 on the others (one
+    series per verdict, so `== 1` selects it and a change of verdict is a change of series value, not of labels);
+    `current`: each camera's (mode, verdict), None where it has none."""
+    family = GaugeMetricFamily(PREFIX + "metric_verdict", "The verdict on the last metric map, by [metric] mode: 1 "
+                               "for its verdict (good: its AbsRel is promised within max_rel_error; uncertain; "
+                               "refused: no metric map), 0 for the others.", labels=["camera", "mode", "verdict"])
+    for camera, verdict_now in current.items():
+        if verdict_now is not None:
+            for verdict in VERDICTS:
+                family.add_metric([camera, verdict_now[0], verdict], 1.0 if verdict == verdict_now[1] else 0.0)
+    return family

@@ -91,7 +91,8 @@ def is_video(path: Path) -> bool:
 
 
 def infer_image(model: DepthModel, colors: ColorOptions, path: Path, out: Path, stem: str,
-                metric: MetricOutputs | None = None) -> None:
+                metric: MetricOutputs | None = None) -> dict | None:
+    """Depth for one image; with --anchors, the verdict block infer.json keeps for it."""
     try:
         photo = decode.read(path)
     except decode.PhotoError:
@@ -105,9 +106,12 @@ def infer_image(model: DepthModel, colors: ColorOptions, path: Path, out: Path, 
     write_file(out / f"{stem}.npy", npy)
     write_file(out / f"{stem}.png", png)
     log.info("%s -> %s/%s.{npy,png} (network %dx%d)", path, out, stem, raw.shape[1], raw.shape[0])
-    if metric is not None:
-        written = write_metric(raw, photo.image, path.name, out, stem, metric, write_file)
+    if metric is None:
+        return None
+    written, info = write_metric(raw, photo.image, path.name, out, stem, metric, write_file)
+    if written:
         log.info("%s -> %s", path, ", ".join(f"{out}/{name}" for name in written))
+    return info
 
 
 def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str) -> Path:
@@ -182,6 +186,7 @@ def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> i
     out = prepare_output_dir(options.output_dir)
     failed = 0
     outcomes: dict[str, str] = {}
+    judged: dict[str, dict] = {}  # --anchors: each image's verdict block
     for path, stem in zip(inputs, output_stems(inputs), strict=True):
         outcomes[str(path)] = stem
         try:
@@ -192,7 +197,9 @@ def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> i
                     log.warning("%s: --anchors and --ply apply to images; this video gets relative depth", path)
                 infer_video(model, options, path, stem)
             else:
-                infer_image(model, options.color, path, out, stem, options.metric)
+                info = infer_image(model, options.color, path, out, stem, options.metric)
+                if info is not None:
+                    judged[str(path)] = info
         except StreamerError as exc:
             log.error("%s", exc)
             failed += 1
@@ -201,5 +208,8 @@ def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> i
             log.error("cannot read %s: not a readable image or video (%s)", path, exc)
             failed += 1
             outcomes[str(path)] = f"failed: not a readable image or video ({exc})"
-    atomic_write(out / "infer.json", json.dumps({"model": model.meta, "outputs": outcomes}, indent=1))
+    report: dict = {"model": model.meta, "outputs": outcomes}
+    if options.metric is not None and options.metric.anchors is not None:
+        report["metric"] = judged  # per image: {verdict, reason, expected_abs_rel, used, ...}
+    atomic_write(out / "infer.json", json.dumps(report, indent=1))
     return failed

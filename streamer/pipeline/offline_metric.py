@@ -21,6 +21,8 @@ import numpy as np
 from streamer.errors import ConfigError, StreamerError
 from streamer.geometry import CameraOptions, backproject, to_metric
 from streamer.geometry.anchors import AnchorSet, fit_points
+from streamer.geometry.error_model import ErrorModel
+from streamer.geometry.verdict import assess, points_evidence
 from streamer.steady import MetricOptions
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class MetricOutputs:
     ply: bool
     camera: CameraOptions
     metric: MetricOptions
+    error_model: ErrorModel | None = None  # [metric] error_model, checked against the weights (points mode)
 
 
 def load_anchors(path: Path) -> dict[str, AnchorSet]:
@@ -58,9 +61,11 @@ def load_anchors(path: Path) -> dict[str, AnchorSet]:
 
 
 def write_metric(raw: np.ndarray, image: np.ndarray, name: str, out: Path, stem: str,
-                 options: MetricOutputs, write: Callable[[Path, bytes], None]) -> list[str]:
-    """NAME.metric.npy (and NAME.ply) for one image, each through `write` (whole or not at all); returns the files
-    written. StreamerError naming the image when it cannot be anchored (its relative outputs are written by then)."""
+                 options: MetricOutputs, write: Callable[[Path, bytes], None]) -> tuple[list[str], dict | None]:
+    """NAME.metric.npy, NAME.sigma.npy (one sigma, metres) and NAME.ply for one image, each through `write` (whole
+    or not at all); returns the files written and, with --anchors, the verdict block for infer.json (a `refused`
+    map is not written). StreamerError naming the image when it cannot be anchored (its relative outputs are
+    written by then)."""
     h, w = image.shape[:2]
     depth = cv2.resize(raw.astype(np.float32, copy=False), (w, h), interpolation=cv2.INTER_LINEAR)
     if options.anchors is not None:
@@ -73,16 +78,30 @@ def write_metric(raw: np.ndarray, image: np.ndarray, name: str, out: Path, stem:
         if not p.fit.ok:
             raise StreamerError(f"{name}: cannot anchor: {p.fit.reason}; relative depth only")
         scale, shift = p.fit.scale, p.fit.shift
-        log.info("%s: %d of %d anchors used, median error %.1f %%", name, p.used, p.given, p.fit.residual * 100)
+        m = options.metric
+        judged = assess(points_evidence(depth, p, m.max_range_m), mode="points", max_rel_error=m.max_rel_error,
+                        max_range_m=m.max_range_m, extrapolation=m.extrapolation, model=options.error_model)
+        info = {"verdict": judged.verdict, "reason": judged.reason,
+                "expected_abs_rel": round(judged.expected_abs_rel, 5) if np.isfinite(judged.expected_abs_rel)
+                else None, "used": p.used, "given": p.given, "residual": round(p.fit.residual, 5),
+                "scale": scale, "shift": shift, "evidence": judged.evidence.header()}
+        log.info("%s: %d of %d anchors used, median error %.1f %%; %s: %s", name, p.used, p.given,
+                 p.fit.residual * 100, judged.verdict, judged.reason)
+        if judged.verdict == "refused":
+            log.warning("%s: metric depth refused (%s); relative depth only", name, judged.reason)
+            return [], info
+        range_m: float = judged.range_m
     elif options.metric.mode == "fixed":
-        scale, shift = options.metric.scale, options.metric.shift
+        scale, shift, judged, info = options.metric.scale, options.metric.shift, None, None
+        range_m = options.metric.max_range_m
     else:
         raise StreamerError("--ply needs metric depth: give --anchors FILE.json or [metric] mode = \"fixed\"")
-    metric = to_metric(depth, scale, shift, options.metric.max_range_m)
+    metric = to_metric(depth, scale, shift, range_m)
     written = [f"{stem}.metric.npy"]
-    buffer = io.BytesIO()
-    np.save(buffer, metric, allow_pickle=False)
-    write(out / written[0], buffer.getvalue())
+    _save(write, out / written[0], metric)
+    if judged is not None:
+        written.append(f"{stem}.sigma.npy")
+        _save(write, out / written[-1], judged.sigma(depth, scale, shift, metric))
     if options.ply:
         camera = options.camera.model(w, h)
         if camera is None:
@@ -91,7 +110,13 @@ def write_metric(raw: np.ndarray, image: np.ndarray, name: str, out: Path, stem:
         cloud = backproject(metric, camera, bgr=image)
         write(out / f"{stem}.ply", ply_bytes(cloud.xyz, cloud.rgb))
         written.append(f"{stem}.ply")
-    return written
+    return written, info
+
+
+def _save(write: Callable[[Path, bytes], None], path: Path, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    write(path, buffer.getvalue())
 
 
 def ply_bytes(xyz: np.ndarray, rgb: np.ndarray | None) -> bytes:

@@ -157,7 +157,7 @@ class Pipeline:
         sizes = dict.fromkeys(stream.first_size(deadline) for stream in streams)
         t0 = time.monotonic()
         if self.still is not None and not self.continued:
-            self.still.prepare()  # the uploads' graph and session too: paid now, not by the first visitor
+            self.still.prepare()  # the uploads' graph is exported now if missing; its session at the first photo
         for width, height in sizes:
             ms = self.model.warm_up(width, height)
             log.info("network warm at %dx%d in %.1f s (last run %.0f ms)", width, height, time.monotonic() - t0, ms)

@@ -131,6 +131,7 @@ class PrecisionStage:
         self.switch.set(self._state(confirmed, False, "cache"), confirmed.backend)
         log.info("precision decided in %.1f s: %s", time.monotonic() - self._t0, confirmed.reason)
         self._collector = None
+        self.manager.release_unused()  # after the switch: the worker no longer runs fp32
         return True
 
     def _dummy(self) -> np.ndarray:
@@ -150,9 +151,9 @@ class PrecisionStage:
             explain(self.options.precision, choice)  # said before /stats shows the decision
             log.info("precision decided in %.0f s: %s", time.monotonic() - t0, choice.reason)
             self.switch.set(self._state(choice, False, "measured"), choice.backend)
-            self.manager.release_unused()
         finally:
             self._collector = None  # the frames are not needed any more
+            self.manager.release_unused()  # after the switch: the worker no longer runs fp32
 
     def _recheck(self) -> None:
         try:
@@ -164,6 +165,7 @@ class PrecisionStage:
             self.switch.set(self._state(changed, False, "measured"), changed.backend)
         elif self.manager.choice.result is not None:
             self.switch.update(error=self.manager.choice.result.as_dict())  # the newest measurement
+        self.manager.release_unused()  # the fp32 sessions the reference runs rebuilt
 
 
 def replace_reason(state: PrecisionState, reason: str) -> PrecisionState:

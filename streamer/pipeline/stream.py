@@ -88,9 +88,10 @@ class Stream:
         # Outputs this stream feeds but does not own (another stream's recorder writes its frames into one bag).
         fed = [shared.recorder.feed(conf["ros"], self.renderer)] if shared.recorder is not None else []
         metric = conf["metric"]
-        self.anchors = AnchorReceiver(metric.anchors_endpoint) if metric.mode == "points" else None
+        self.anchors = AnchorReceiver(metric.anchors_endpoint, metric.max_anchors) if metric.mode == "points" else None
         self.metric = MetricStage(metric, conf["camera"], source_camera=self.source.camera,
-                                  source_mount=self.source.mount, anchors=self.anchors)
+                                  source_mount=self.source.mount, anchors=self.anchors,
+                                  network=(model.weights_sha256, model.preprocess.net_size))
         stats = PipelineStats()  # the worker writes it, the board reads it: the board exists before the worker
         self.status = StatusBoard(source=self.source, slot=self.slot, stats=stats, model=model,
                                   publishers=self.publishers, metric=self.metric, source_url=conf["source"].url,

@@ -206,4 +206,5 @@ class InferenceWorker:
                           meta={**self.model.meta, "steady": steady.status,
                                 "motion": round(steady.motion_fraction, 3)},  # per frame: the precision may switch
                           camera=m.camera if m else None, mount=m.mount if m else None,
-                          metric=m.metric if m else None, anchor=m.anchor if m else None)
+                          metric=m.metric if m else None, anchor=m.anchor if m else None,
+                          sigma=m.sigma if m else None)

@@ -231,6 +231,11 @@ class FoxglovePublisher(Publisher):
         for name, counters in (status.get("stats") or {}).get("publishers", {}).items():
             if isinstance(counters, dict) and counters.get("error"):
                 problems[name] = (f"depth-streamer {name}: {counters['error']}", foxglove.StatusLevel.Error)
+        anchor = ((status.get("stats") or {}).get("metric") or {}).get("anchor") or {}
+        if anchor.get("verdict") in ("uncertain", "refused"):  # what the metric map is worth, while it is in doubt
+            problems["metric"] = (f"depth-streamer metric depth {anchor['verdict']}: {anchor.get('verdict_reason')}",
+                                  foxglove.StatusLevel.Warning if anchor["verdict"] == "refused"
+                                  else foxglove.StatusLevel.Info)
         if self._server is None:
             return
         if self.stream is not None:  # one server for every stream: each one's notices under its own ids

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import zmq
@@ -55,11 +56,12 @@ class ZmqHub:
             close_zmq(self._ctx, self._sock)
             self._ctx = self._sock = None
 
-    def wanted(self, topic: bytes) -> bool:
-        """Someone subscribed to a prefix of `topic` (reads the subscriptions that came in meanwhile first)."""
+    def wanted(self, topic: bytes, counts: Callable[[bytes], bool] | None = None) -> bool:
+        """Someone subscribed to a prefix of `topic` (reads the subscriptions that came in meanwhile first); with
+        `counts`, only prefixes it accepts count."""
         with self._lock:
             self._drain()
-            return any(topic.startswith(prefix) for prefix in self._subscribed)
+            return any(topic.startswith(p) and (counts is None or counts(p)) for p in self._subscribed)
 
     def _drain(self) -> None:
         while self._sock is not None:

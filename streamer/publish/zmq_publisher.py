@@ -49,7 +49,8 @@ class ZmqPublisherOptions:
                                    unit="s", min=0.05, max=60.0)
     stale_after_s: float = opt(2.0, "the status says `stalled` after this long without a frame",
                                unit="s", min=0.1, max=300.0)
-    send_metric: bool = opt(True, "publish the `metric` topic (z-depth in metres) while [metric] is anchored")
+    send_metric: bool = opt(True, "publish the `metric` topic (z-depth in metres) while [metric] is anchored, and "
+                                  "`metric_sigma` (its one-sigma error in metres) to whoever asks for it")
     send_points: bool = opt(True, "publish the `points` topic (XYZ + RGB in the camera optical frame)")
     send_truth: bool = opt(True, "publish the `truth` topic (true depth in metres; only the demo source has it)")
     points_stride: int = opt(2, "points: every n-th pixel of the metric map in each direction", unit="px", min=1,
@@ -131,7 +132,10 @@ class ZmqPublisher(Publisher):
         return sum(1 for topic in FRAME_TOPICS if self._wanted(topic))
 
     def _wanted(self, topic: bytes) -> bool:
-        return self.hub.wanted(topic + self._suffix)
+        full = topic + self._suffix
+        if topic == b"metric_sigma":  # a prefix longer than `metric` (or everything): `metric` alone is no request
+            return self.hub.wanted(full, lambda p: p == b"" or p.startswith(b"metric_"))
+        return self.hub.wanted(full)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -199,8 +203,8 @@ def hub_hwm(options: ZmqPublisherOptions, streams: int = 1) -> int:
     """The socket's high-water mark in messages: a frame is one message per topic, and a heartbeat must fit behind
     it; with several streams on one socket, each stream's share."""
     o = options
-    topics = int(o.send_depth) + int(o.send_color) + int(o.send_metric) + int(o.send_points) + int(o.send_truth)
-    return (o.hwm_frames * topics + 1) * streams
+    topics = int(o.send_depth) + int(o.send_color) + 2 * int(o.send_metric) + int(o.send_points) + int(o.send_truth)
+    return (o.hwm_frames * topics + 1) * streams  # `metric` brings `metric_sigma` along: two messages
 
 
 def _error_summary(error: dict | None) -> dict | None:

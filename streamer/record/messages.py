@@ -20,6 +20,7 @@ from streamer.publish.topics import RosOptions, split_ns, stamp_ns
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)  # Humble's definitions: read by Humble, Iron, Jazzy and Foxglove
 T = TYPESTORE.types
 MSGTYPES = {"relative": "sensor_msgs/msg/Image", "metric": "sensor_msgs/msg/Image",
+            "metric_sigma": "sensor_msgs/msg/Image",
             "color": "sensor_msgs/msg/CompressedImage", "camera_info": "sensor_msgs/msg/CameraInfo",
             "points": "sensor_msgs/msg/PointCloud2", "tf_static": "tf2_msgs/msg/TFMessage",
             "status": "std_msgs/msg/String"}

@@ -128,6 +128,8 @@ class Recorder(Publisher):
             self._write("camera_info", stamp, m.camera_info(frame, camera), ros)
             if metric is not None:
                 self._write("metric", stamp, m.depth_image(frame, metric), ros)
+                if frame.sigma is not None:  # a recording reads it: computed here, in the recorder's thread
+                    self._write("metric_sigma", stamp, m.depth_image(frame, frame.sigma.get()), ros)
                 self._write("points", stamp, m.point_cloud(frame, metric, camera), ros)
 
     def _write(self, kind: str, stamp: int, data: bytes, ros: RosOptions | None = None) -> None:

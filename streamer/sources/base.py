@@ -51,6 +51,7 @@ class SourceStats:
     width: int = 0  # decoded size and pixel format of the newest frame, before conversion to BGR
     height: int = 0
     pix_fmt: str = ""
+    last_error: str = ""  # why the newest skipped frame or message was skipped (counted in decode_errors)
 
     def snapshot(self) -> SourceStats:
         return replace(self)

@@ -47,6 +47,31 @@ def rss_mb(pid: int) -> float:
     return int(value.split()[0]) / 1024 if value else float("nan")
 
 
+RSS_GROUPS = (("openvino", "OpenVINO libraries"), ("onnxruntime", "ONNX Runtime library"), ("torch", "torch libraries"))
+
+
+def rss_parts(pid: int) -> dict[str, float]:
+    """Resident MB by kind of mapping, from /proc/PID/smaps: each engine's libraries (RSS_GROUPS), the other
+    libraries (Python, OpenCV, PyAV, ...), and heap + anonymous memory (what the process allocated: compiled
+    networks, engine buffers, frames, Python objects). Empty when the process is gone."""
+    parts: dict[str, float] = {}
+    name = "heap and anonymous"
+    try:
+        lines = Path(f"/proc/{pid}/smaps").read_text().splitlines()
+    except OSError:
+        return parts
+    for line in lines:
+        fields = line.split()
+        if fields and not fields[0].endswith(":"):  # a mapping's head: address perms offset dev inode [path]
+            path = fields[5] if len(fields) > 5 else ""
+            name = ("heap and anonymous" if not path.startswith("/") else
+                    next((label for key, label in RSS_GROUPS if f"/{key}" in path.lower()),
+                         "other libraries and files"))
+        elif fields and fields[0] == "Rss:":
+            parts[name] = parts.get(name, 0.0) + int(fields[1]) / 1024
+    return {k: round(v, 1) for k, v in parts.items()}
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time the process has used so far (both cores count), from /proc/PID/stat."""
     return _stat_cpu(Path(f"/proc/{pid}"))

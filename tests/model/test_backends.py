@@ -47,6 +47,20 @@ def test_other_weights_never_use_a_stale_export(tmp_path):
     assert other.exports == 1
 
 
+def test_release_drops_every_session_and_the_next_run_rebuilds_it_from_the_cache(tmp_path):
+    """While a low precision serves, the fp32 sessions are released (PrecisionManager.release_unused); a re-check's
+    reference run builds its size again from the cached export, with the same output."""
+    x = np.random.default_rng(1).standard_normal((1, 3, 64, 96)).astype(np.float32)
+    b = _backend(tmp_path)
+    before = b.infer(x)
+    b.infer(np.zeros((1, 3, 64, 64), np.float32))
+    assert b.open_sessions == 2
+    b.release()
+    assert b.open_sessions == 0
+    np.testing.assert_array_equal(b.infer(x), before)
+    assert b.open_sessions == 1 and b.exports == 2  # rebuilt from the cached file: no new export
+
+
 def test_damaged_cache_file_is_exported_again(tmp_path):
     x = np.zeros((1, 3, 64, 64), np.float32)
     b = _backend(tmp_path)

@@ -44,6 +44,12 @@ class FrameSet:
     def describe(self) -> str:
         return f"{len(self.calibration)} calibration + {len(self.held_out)} held-out frames from {self.source}"
 
+    def forget_held_out(self) -> None:
+        """Drop the gate's frames once the decision is made (in place: an int8 candidate holds this set for its
+        calibration frames; re-checks gate on live frames)."""
+        self.held_out.clear()
+        self.held_out_pictures.clear()
+
 
 def split(frames: Sequence[np.ndarray | Picture], held_out: int, source: str = "frames") -> FrameSet:
     """Interleave: `held_out` frames evenly spaced through the sequence go to the gate, the rest calibrate.

@@ -18,16 +18,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from streamer.core.files import file_sha256
+from streamer.core.memory import trim
 from streamer.core.picture import Picture
 from streamer.model import ModelOptions
 from streamer.model.interface import Backend, OnnxExport
-from streamer.model.precision import FALLBACK, PrecisionState
+from streamer.model.precision import FALLBACK
 from streamer.model.precision.backends import OpenVinoBackend, OrtFileBackend, engine_for, make_backend, stream_layout
 from streamer.model.precision.cache import Verdict, VerdictCache, verdict_key
-from streamer.model.precision.calibration import FrameCollector, FrameSet, load_frame_set, network_inputs
+from streamer.model.precision.calibration import FrameCollector, FrameSet, network_inputs
 from streamer.model.precision.choose import Choice, Int8Model, build_candidate, choose, resolve_precision
 from streamer.model.precision.cpu import CpuFeatures, detect
 from streamer.model.precision.fastprep import PreprocessChoice, candidates_for, choose_preprocess
@@ -123,9 +124,16 @@ class PrecisionManager:
         return self.choice
 
     def release_unused(self) -> None:
-        """Drop the candidates that lost (each holds a compiled network): a later fall-back rebuilds what it needs."""
+        """Once the choice serves: drop the losing candidates (compiled networks; a fall-back rebuilds them) and, while
+        a low precision serves, the fp32 sessions (a re-check's reference runs rebuild them), then trim the heap."""
         self._released_builds += sum(_builds(b) for p, b in self._built.items() if p != self.choice.precision)
         self._built = {p: b for p, b in self._built.items() if p == self.choice.precision}
+        if self.choice.precision != "fp32" and isinstance(self.fp32, OnnxExport):
+            self.fp32.release()
+        if self.frames is not None:  # ~45 MB of 640x480 frames; only int8 needs its calibration ones (a new size)
+            self.frames.forget_held_out()
+            self.frames = self.frames if self.choice.precision == "int8" else None
+        trim()
 
     # -- verdicts kept across restarts -----------------------------------------------------------------------------
     def _key(self, size: tuple[int, int]) -> dict:
@@ -146,7 +154,7 @@ class PrecisionManager:
             model_file = Int8Model(self.fp32, self.frames, self.settings)(*self.size)  # the cached file; no build
         self.cache.store(self._key(self.size), Verdict(
             self.choice.precision, self.choice.reason, r.as_dict() if r else None,
-            str(model_file) if model_file else None, _sha256(model_file) if model_file else None,
+            str(model_file) if model_file else None, file_sha256(model_file) if model_file else None,
             self.preprocess.mode))
 
     def cached(self, size: tuple[int, int]) -> Verdict | None:
@@ -254,12 +262,6 @@ def _builds(backend: Backend) -> int:
     return model_file.builds if isinstance(model_file, Int8Model) else 0
 
 
-def _sha256(path) -> str:
-    from streamer.core.files import file_sha256
-
-    return file_sha256(path)
-
-
 def _sized(path: str, size: tuple[int, int], height: int, width: int):
     if (height, width) != tuple(size):
         raise ValueError(f"the cached int8 file is for {size[1]}x{size[0]}, not {width}x{height}")
@@ -270,31 +272,3 @@ def explain(requested: str, choice: Choice) -> None:
     """An explicit request that did not get what it asked for says so at WARNING: which precision runs, and why."""
     if requested not in ("auto", "fp32") and choice.precision != requested:
         log.warning("--precision %s requested, %s runs: %s", requested, choice.precision, choice.reason)
-
-
-def apply_precision(model, options, calibration: str | None, images: Sequence = ()) -> Choice:
-    """Offline (infer, eval): calibrate, gate and race on a video or image folder, then switch `model` to the choice.
-
-    The gate runs at the network size of the first readable of `images` (the size infer will use), else at the
-    calibration frames' own size."""
-    switch = model.precision_switch()
-    manager = PrecisionManager(options, model.fp32_backend)
-    choice = manager.choice
-    if manager.wants_frames and not calibration:
-        choice = Choice("fp32", model.fp32_backend, [],
-                        f"precision fp32 ({options.precision} needs real frames: pass --calibration VIDEO_OR_DIR)")
-    elif manager.wants_frames:
-        assert calibration  # the branch above took the case without
-        frames = load_frame_set(calibration, options.calibration_frames, options.gate_frames)
-        size = None
-        for path in images:
-            first = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if first is not None:
-                size = manager.net_size_for(first)
-                break
-        choice = manager.select(frames, size)
-    explain(options.precision, choice)
-    r = choice.result
-    switch.set(PrecisionState(choice.precision, options.precision, False, choice.reason, r.as_dict() if r else None,
-                              "measured", manager.builds, preprocess=manager.preprocess.mode), choice.backend)
-    return choice

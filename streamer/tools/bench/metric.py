@@ -10,6 +10,8 @@
    many of the wrong ones). The fit's constants were chosen on another set (seed 5, other anchor seeds).
 3. cost - CPU milliseconds per frame that metric depth adds on the steadied 256x192 maps: the points-mode fit and
    metric map, the `points` cloud at points_stride 2 with colours, and the ground-mode fit, one thread.
+4. verdicts - `metric_verdict`: the verdict, expected_abs_rel and sigma on held-out rendered sets, the live demo,
+   and their CPU cost (`--verdict-only` runs just these).
 """
 from __future__ import annotations
 
@@ -44,13 +46,19 @@ class _Feed:
 
 
 def bench_metric(weights: str | None, frames: int = 60, images: int = 48, data: Path | None = None,
-                 threads: int = 0, size: tuple[int, int] = (640, 480)) -> dict:
+                 threads: int = 0, size: tuple[int, int] = (640, 480), verdict_only: bool = False,
+                 max_rel_error: float = 0.4) -> dict:
+    from streamer.tools.bench.metric_verdict import bench_verdict
+
     cv2.setNumThreads(1)
     model = load_depth_model(ModelOptions(threads=threads, precision="fp32"), weights_path=weights)
     print(f"weights {model.weights_path} (official: {model.official_weights}); load {load_1m()}")
+    if verdict_only:
+        return {"verdict": bench_verdict(model, images, max_rel_error, size, frames)}
     out = {"ground": _ground(model, frames, size)}
     out["points"] = _points(model, images, data)
     out["cost_ms"] = _cost(model, min(frames, 40), size)
+    out["verdict"] = bench_verdict(model, images, max_rel_error, size, frames)
     return out
 
 

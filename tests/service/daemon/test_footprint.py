@@ -1,0 +1,45 @@
+"""What a serving daemon holds in memory (README "Memory"): never torch; no uploads' session until a visitor sends a
+photo; while a low precision serves, no fp32 session except during a re-check's reference runs. RSS itself is
+measured by `depth-streamer bench footprint`, not asserted here (it depends on the machine's libraries)."""
+from __future__ import annotations
+
+import http.client
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .harness import DaemonProcess
+from .test_precision import FAST, PROXY, settled_stats
+
+RELEASED = r"fp32: released \d+ ONNX Runtime session"
+UPLOAD_SESSION = "the photo network's session is built"
+
+
+def post_photo(daemon: DaemonProcess) -> int:
+    ok, jpeg = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8))
+    assert ok
+    conn = http.client.HTTPConnection("127.0.0.1", daemon.http_port, timeout=120)
+    try:
+        conn.request("POST", "/depth?format=npy", body=jpeg.tobytes(), headers={"Content-Type": "image/jpeg"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_a_serving_daemon_holds_no_torch_no_idle_upload_session_and_no_fp32_beside_a_low_precision(spawn):
+    daemon = spawn("--weights", str(PROXY), "--set", "model.precision=auto", "--set", "model.recheck_s=3", *FAST)
+    model = settled_stats(daemon)["model"]
+    assert "libtorch" not in Path(f"/proc/{daemon.pid}/maps").read_text()
+    if model["precision"] != "fp32":
+        daemon.wait_log(RELEASED, 30)  # after the switch to the low precision
+        seen = daemon.log_lines
+        daemon.wait_log(RELEASED, 60, after=seen)  # a re-check rebuilt it for its reference runs: released again
+    else:  # nothing beat fp32 on this machine: fp32 serves, and keeps its session
+        assert "fp32: released" not in daemon.log, model["precision_reason"]
+    assert UPLOAD_SESSION not in daemon.log  # uploads are on (the default), but no photo came yet
+    assert post_photo(daemon) == 200
+    daemon.wait_log(UPLOAD_SESSION, 10)
+    assert daemon.stats()["errors"] == 0 and "libtorch" not in Path(f"/proc/{daemon.pid}/maps").read_text()
