@@ -53,8 +53,8 @@ class Shared:
 
 class Stream:
     def __init__(self, conf: dict[str, Any], model: DepthModel, network: NetworkScheduler, metrics: Metrics,
-                 *, named: bool, shared: Shared = Shared(), still: PhotoDepth | None = None,
-                 http: HttpPublisher | None = None) -> None:  # noqa: B008
+                 *, named: bool, shared: Shared = Shared(), still: PhotoDepth | None = None,  # noqa: B008
+                 http: HttpPublisher | None = None) -> None:
         """`conf`: this stream's effective config (see `streams_config`). `still`: what computes uploaded photos.
         `http`: a running HTTP server a reload adopts for an unnamed stream (else it builds its own)."""
         self.conf = conf
@@ -98,8 +98,8 @@ class Stream:
                                   pause_when_idle=daemon.pause_when_idle, stall_s=daemon.stall_s,
                                   exposition=metrics.exposition)
         self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, [*self.publishers.all, *fed],
-                                      stats=stats,
-                                      status=self.status, metrics=metrics.frames(self.id), metric=self.metric,
+                                      stats=stats, status=self.status, metrics=metrics.frames(self.id),
+                                      metric=self.metric,
                                       network=network, max_fps=conf["stream"].max_fps,
                                       name=f"steady-{self.id}" if named else "steady")
         self.started: list[Publisher] = []
@@ -117,7 +117,7 @@ class Stream:
                 self.anchors.start()
             self.source.start(self.status)  # asks the board which network-input size its decoder should make
         except BaseException:
-            self.stop(0.5, outputs=True)
+            self.stop(0.5)
             raise
 
     def first_size(self, deadline: float) -> tuple[int, int]:
@@ -137,13 +137,12 @@ class Stream:
         self.worker.start()
         self.source.gate.set()
 
-    def stop(self, timeout: float, outputs: bool = True, keep: Publisher | None = None) -> None:
+    def stop(self, timeout: float, keep: Publisher | None = None) -> None:
         """Upstream first, so nothing new flows into a stage that is shutting down; `keep` stays running."""
         self.source.stop(timeout)
         self.worker.stop(timeout)
-        if outputs:
-            for publisher in self.started:
-                if publisher is not keep:
-                    publisher.stop(timeout)
+        for publisher in self.started:
+            if publisher is not keep:
+                publisher.stop(timeout)
         if self.anchors is not None:
             self.anchors.stop(timeout)

@@ -123,3 +123,14 @@ def test_each_stream_has_its_own_ros_names_unless_it_sets_them(tmp_path):
     assert odd["ros"].namespace == "/s_2_b"  # a ROS name
     with pytest.raises(ConfigError, match=r"streams\[1\] \(b\): ros.namespace = '/cams' is also stream a's"):
         load_config(write(tmp_path, '[ros]\nnamespace = "/cams"\n[[streams]]\nid = "a"\n[[streams]]\nid = "b"\n'))
+
+
+def test_the_shipped_two_cameras_config_is_two_demo_streams_sharing_one_network():
+    from tests.conftest import REPO
+
+    conf = load_config(REPO / "configs" / "two_cameras.toml")
+    front, rear = conf["streams"].items
+    assert conf["streams"].ids == ("front", "rear") and front["model"] is rear["model"]
+    assert (front["stream"].max_fps, rear["stream"].max_fps) == (15, 5)
+    assert front["source"].url == rear["source"].url == "demo" and front["source"].demo_seed != rear["source"].demo_seed
+    assert front["metric"].mode == rear["metric"].mode == "ground" and rear["color"].colormap == "turbo"
