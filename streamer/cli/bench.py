@@ -67,6 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     bx.add_argument("--data", type=Path, help="score points mode on this RGB-D folder instead")
     bx.add_argument("--threads", type=int, default=0)
     bx.add_argument("--json", metavar="OUT", help="write the figures here")
+    bx.add_argument("--verdict-only", action="store_true", help="only the verdict rows (held-out rendered sets, "
+                    "the live demo) and the CPU cost of verdict + sigma")
+    bx.add_argument("--max-rel-error", type=float, default=0.4, help="the verdict rows' promise (default 0.4, for "
+                    "the trained proxy)")
     bx.set_defaults(handler=cmd_bench_metric)
     bo = bsub.add_parser("outputs", help="fps with the Foxglove server (no client, one client on every channel) and "
                                          "with recording on, against a baseline; bytes/s recorded")
@@ -77,6 +81,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     flags.add_precision(bo, default="fp32", help="the daemon's model.precision")
     bo.add_argument("--json", metavar="OUT", help="write the rows here")
     bo.set_defaults(handler=cmd_bench_outputs)
+    bm2 = bsub.add_parser("streams", help="several streams in one daemon vs one stream and vs one daemon per "
+                                          "stream: fps, drops, latency, RSS, start time")
+    bm2.add_argument("video")
+    flags.add_weights(bm2)
+    bm2.add_argument("--seconds", type=float, default=30.0, help="seconds measured per phase")
+    flags.add_precision(bm2, default="auto", help="the daemons' model.precision")
+    bm2.add_argument("--phases", default="all", help="comma-separated phases, or all (see the module's docstring)")
+    bm2.add_argument("--json", metavar="OUT", help="write the rows here")
+    bm2.set_defaults(handler=cmd_bench_streams)
     bu = bsub.add_parser("uploads", help="the daemon's RSS (baseline, peak, after) under POST /depth photos of every "
                                          "kind a visitor can send")
     bu.add_argument("video")
@@ -144,7 +157,8 @@ def cmd_bench_metric(args: argparse.Namespace) -> int:
 
     from streamer.tools.bench.metric import bench_metric
 
-    result = bench_metric(args.weights, args.frames, args.images, args.data, args.threads)
+    result = bench_metric(args.weights, args.frames, args.images, args.data, args.threads,
+                          verdict_only=args.verdict_only, max_rel_error=args.max_rel_error)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 0
@@ -154,6 +168,14 @@ def cmd_bench_outputs(args: argparse.Namespace) -> int:
     from streamer.tools.bench.outputs import bench_outputs
 
     bench_outputs(args.video, args.weights, args.seconds, args.paced_fps, args.precision, args.json)
+    return 0
+
+
+def cmd_bench_streams(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.streams import PHASES, bench_streams
+
+    phases = list(PHASES) if args.phases == "all" else [p.strip() for p in args.phases.split(",") if p.strip()]
+    bench_streams(args.video, args.weights, args.seconds, args.precision, phases, args.json)
     return 0
 
 

@@ -13,6 +13,10 @@ Metric depth and point clouds ([metric] on) come as numpy arrays too, on topics 
         topic, header, payload = sub.recv(timeout=1.0) or (None, None, None)
         # "metric": float32 h x w metres (NaN invalid, +inf beyond range); header["intrinsics"], header["anchor"]
         # "points": {"xyz": N x 3 float32 (optical frame, metres), "rgb": N x 3 uint8}
+        # "metric_sigma": float32 h x w, one sigma of "metric" in metres (same seq); computed only when asked for
+
+What the metric map is worth rides in every header's `anchor` block: `sub.anchor` is the newest one received,
+`sub.verdict` its verdict (good | uncertain | refused), with `verdict_reason` and `expected_abs_rel` in the block.
 
 Latest-frame mode: each `recv` drains what has already arrived and returns the newest message of one topic;
 older messages of the same topic are dropped (counted in `dropped`), so a slow reader lags by at most one message
@@ -34,17 +38,24 @@ class DepthSubscriber:
     """SUB socket connected to a ZmqPublisher; `recv(timeout)` returns the newest message or None."""
 
     def __init__(self, address: str = "tcp://127.0.0.1:5555", topics: tuple[str, ...] = TOPICS,
-                 *, rcvhwm: int = 4) -> None:
+                 *, rcvhwm: int = 4, stream: str | None = None) -> None:
+        """`stream`: one stream of a daemon with several (its topics are `depth/ID`, ...): only its messages, each
+        returned under its plain topic (`depth`); None: every message of `topics`, topics as sent."""
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.RCVHWM, rcvhwm)  # small: what queues up is stale anyway
+        # Subscriptions are prefixes ("metric" also brings "metric_sigma", `depth/front` brings `depth/front2`):
+        # received topics are checked against the topics (and the stream) asked for.
+        self._topics = {t.encode() for t in topics}
+        self._stream = stream.encode() if stream is not None else None
         for topic in topics:
-            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
+            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode() + (b"/" + stream.encode() if stream else b""))
         self._sock.connect(address)
         self._pending: dict[bytes, list] = {}  # topic -> newest unread message, oldest arrival first
         self.received = 0
         self.dropped = 0  # messages replaced by a newer one of the same topic before being returned
+        self.anchor: dict | None = None  # the newest `anchor` block of any header returned (metric on)
 
     def recv(self, timeout: float) -> tuple[str, dict, Payload] | None:
         """Newest message of the topic that has waited longest, or None if nothing arrived within `timeout` s."""
@@ -62,15 +73,28 @@ class DepthSubscriber:
                 if self._sock.poll(1):
                     continue
                 break
-            self.received += 1
             topic = parts[0].bytes
+            base, _, sid = topic.partition(b"/")
+            if self._stream is not None and sid != self._stream:
+                continue  # another stream's (one whose id starts with ours)
+            if base not in self._topics and b"" not in self._topics:
+                continue  # a longer topic another client asked for
+            self.received += 1
             if self._pending.pop(topic, None) is not None:
                 self.dropped += 1
             self._pending[topic] = parts
         if not self._pending:
             return None
         topic = next(iter(self._pending))
-        return decode(self._pending.pop(topic))
+        name, header, payload = decode(self._pending.pop(topic))
+        if "anchor" in header:
+            self.anchor = header["anchor"]
+        return (name.partition("/")[0] if self._stream is not None else name), header, payload
+
+    @property
+    def verdict(self) -> str | None:
+        """The newest anchor block's verdict on the metric map: good | uncertain | refused (None: none seen)."""
+        return self.anchor.get("verdict") if self.anchor else None
 
     def close(self) -> None:
         self._sock.close(linger=0)

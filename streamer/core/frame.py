@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streamer.core.picture import Picture
+from streamer.geometry.anchor_fit import AnchorFit
 from streamer.geometry.camera import CameraModel, Mount
-from streamer.geometry.fit import AnchorFit
+from streamer.geometry.verdict import LazySigma
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +50,4 @@ class DepthFrame:
     metric: np.ndarray | None = None  # float32 h x w z-depth in metres (NaN invalid, +inf beyond max range), or
     # None: metric off, or anchoring lost (a held fit is never older than [metric] hold_s)
     anchor: AnchorFit | None = None  # how `metric` was anchored, or why it is None; None when metric is off
+    sigma: LazySigma | None = None  # one sigma (metres) per pixel of `metric`, computed when first read

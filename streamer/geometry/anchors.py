@@ -26,7 +26,10 @@ class AnchorSet:
     @classmethod
     def parse(cls, items, *, width: int = 0, height: int = 0, capture_wall: float = math.nan,
               sender: str = "") -> AnchorSet:
-        """From [[u, v, metres], ...]; ValueError naming the first item that is not three numbers."""
+        """From [[u, v, metres], ...] or an N x 3 numeric array (taken whole, no Python loop); ValueError naming
+        the first item that is not three numbers."""
+        if isinstance(items, np.ndarray) and items.ndim == 2 and items.shape[1] == 3 and items.dtype.kind in "iuf":
+            return cls(items.astype(np.float64), int(width), int(height), float(capture_wall), sender)
         rows = []
         for i, item in enumerate(items):
             if (not isinstance(item, (list, tuple, np.ndarray)) or len(item) != 3
@@ -42,21 +45,17 @@ def check(anchors: AnchorSet, width: int, height: int) -> tuple[np.ndarray, list
     """(N bool: usable, reasons for the others). u, v must lie inside the width x height image (or the set's own
     size, when it names one), metres must be finite and > 0."""
     w, h = (anchors.width, anchors.height) if anchors.width else (width, height)
-    ok = np.ones(len(anchors.points), bool)
+    u, v, z = anchors.points.T
+    with np.errstate(invalid="ignore"):
+        finite_uv = np.isfinite(u) & np.isfinite(v)
+        inside = finite_uv & (u >= -0.5) & (u <= w - 0.5) & (v >= -0.5) & (v <= h - 0.5)
+        ok = inside & np.isfinite(z) & (z > 0)
     reasons = []
-    for i, (u, v, z) in enumerate(anchors.points):
-        why = None
-        if not (math.isfinite(u) and math.isfinite(v)):
-            why = "u or v is not a finite number"
-        elif not (-0.5 <= u <= w - 0.5 and -0.5 <= v <= h - 0.5):
-            why = f"outside the {w}x{h} image"
-        elif not math.isfinite(z):
-            why = "depth is not a finite number"
-        elif z <= 0:
-            why = "depth must be more than 0 m"
-        if why:
-            ok[i] = False
-            reasons.append(f"anchor {i} (u={u:g}, v={v:g}, {z:g} m): {why}")
+    for i in np.flatnonzero(~ok):  # vectorised above: only the refused ones get a message
+        why = ("u or v is not a finite number" if not finite_uv[i] else f"outside the {w}x{h} image"
+               if not inside[i] else "depth is not a finite number" if not math.isfinite(z[i])
+               else "depth must be more than 0 m")
+        reasons.append(f"anchor {i} (u={u[i]:g}, v={v[i]:g}, {z[i]:g} m): {why}")
     return ok, reasons
 
 
@@ -82,6 +81,8 @@ class PointsFit:
     usable: int  # of those, the ones that passed `check`
     used: int  # of those, the ones with a weight in the fit (its inliers: all but the gross outliers)
     rejected: list[str]  # messages for the anchors refused by `check`
+    d: np.ndarray | None = None  # the map's values at the fitted anchors (the finite ones), for the evidence
+    g: np.ndarray | None = None  # their true inverse depths, 1/m
 
 
 def fit_points(depth: np.ndarray, anchors: AnchorSet, frame_width: int, frame_height: int, *,
@@ -98,4 +99,4 @@ def fit_points(depth: np.ndarray, anchors: AnchorSet, frame_width: int, frame_he
         first = f"; {rejected[0]}" if rejected else ""
         fit = LineFit(False, reason=f"{fit.reason} ({usable} of {given} anchors usable{first})")
     used = int(fit.inliers.sum()) if fit.ok and fit.inliers is not None else 0
-    return PointsFit(fit, given, usable, used, rejected)
+    return PointsFit(fit, given, usable, used, rejected, d[finite], 1.0 / good.points[finite, 2])

@@ -14,40 +14,16 @@ output publishes beside the map.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
-MODES = ("off", "ground", "points", "fixed")
+from streamer.geometry.anchor_fit import MODES, AnchorFit  # noqa: F401  (their home was here: re-exported)
+
 MIN_POINTS = 2  # scale and shift: two unknowns
 CAUCHY_C = 2.385  # the Cauchy weight's constant in robust sigmas: 95 % efficiency on Gaussian noise
 GROSS_WEIGHT = 0.1  # a Cauchy weight below this (over 3 c = 7.2 robust sigmas off the fit): a gross outlier
-
-
-@dataclass(frozen=True, slots=True)
-class AnchorFit:
-    """How the metric map of one frame was anchored. `ok` false: no usable fit, and no metric map is published."""
-
-    mode: str  # off | ground | points | fixed
-    ok: bool
-    scale: float = 0.0  # 1 / z = scale * depth + shift, `depth` being the frame's steadied relative map
-    shift: float = 0.0
-    used: int = 0  # anchors with a weight in the fit (points) or floor pixels the fit rests on (ground)
-    inliers: float = 0.0  # share of the candidates that agreed with the fit (0..1)
-    residual: float = float("nan")  # median relative depth error |z_fit / z - 1| over the used points
-    age_s: float = 0.0  # how old the measurement behind this fit is (a held fit ages until it is dropped)
-    reason: str = ""  # why the fit failed, what was rejected, or that an older fit is being held
-
-    def header(self) -> dict:
-        """The `anchor` block of wire headers and /stats: {mode, used, residual, inliers, age_s} and the rest."""
-        return {"mode": self.mode, "ok": self.ok, "used": self.used, "residual": _num(self.residual),
-                "inliers": round(self.inliers, 4), "age_s": _num(round(self.age_s, 3)), "scale": _num(self.scale),
-                "shift": _num(self.shift), "reason": self.reason}
-
-
-def _num(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +36,7 @@ class LineFit:
     inliers: np.ndarray | None = None  # bool mask over the input points
     residual: float = float("nan")  # median |pred / g - 1| over the inliers
     reason: str = ""
+    weights: np.ndarray | None = None  # fit_anchors: each point's final weight in the fit (0: a gross outlier)
 
 
 def fit_line(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: int = 256, min_spread: float = 0.02,
@@ -133,11 +110,11 @@ def fit_anchors(d: np.ndarray, g: np.ndarray, *, tol: float = 0.1, hypotheses: i
         fit = refit
         if settled:
             break
-    inl = _weights(fit, d, g, sigma) > 0
+    inl = (w := _weights(fit, d, g, sigma)) > 0
     if 2 * inl.sum() <= d.size:  # past LMedS's breakdown point: no line that most anchors agree with
         return LineFit(False, reason=f"only {inl.sum()} of {d.size} anchors agree with the map's best line (a "
                                      "majority must): the relative map and the anchors disagree")
-    return _result(d, g, fit, inl, min_spread)
+    return replace(_result(d, g, fit, inl, min_spread), weights=w)
 
 
 def _log_ratio(fit: tuple[float, float], d: np.ndarray, g: np.ndarray) -> np.ndarray:

@@ -25,6 +25,8 @@ class GroundFit:
     fit: LineFit
     candidates: int  # pixels below the horizon (within range) that were tried
     floor: int  # of those, the ones that agreed: the floor the fit rests on
+    d: np.ndarray | None = None  # the map at the (finite) candidates, and the floor's inverse depth there (1/m)
+    g: np.ndarray | None = None
 
 
 def fit_ground(depth: np.ndarray, camera: CameraModel, mount: Mount, *, max_range_m: float, tol: float = 0.05,
@@ -53,7 +55,13 @@ def fit_ground(depth: np.ndarray, camera: CameraModel, mount: Mount, *, max_rang
         return GroundFit(LineFit(False, reason=f"no floor found: the agreeing pixels span too little distance "
                                                f"({1 / span.max():.2f} to {1 / span.min():.2f} m)"), int(g.size),
                          floor)
-    return GroundFit(fit, int(g.size), floor)
+    return GroundFit(fit, int(g.size), floor, d[finite], g[finite])
+
+
+@lru_cache(maxsize=8)
+def floor_grid(camera: CameraModel, mount: Mount, stride: int) -> np.ndarray:
+    """The floor's inverse depth on every `stride`-th pixel (from stride // 2), as the evidence samples the map."""
+    return mount.floor_inverse_depth(camera)[stride // 2::stride, stride // 2::stride]
 
 
 @lru_cache(maxsize=8)

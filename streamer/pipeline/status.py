@@ -84,6 +84,9 @@ class StatusBoard:
         nonfinite = self._nonfinite()
         if nonfinite:
             return Health(False, nonfinite)
+        dead = self._dead_input()
+        if dead:
+            return Health(False, dead)
         if self.idle():  # no depth frames on purpose: neither "starting" nor "stalled"
             return Health(True, "idle: inference paused until someone subscribes or watches")
         last = self._stats.last_output_mono
@@ -100,6 +103,17 @@ class StatusBoard:
             return ""
         return f"model output not finite: {self._stats.nonfinite} frames (NaN or inf; broken weights?)"
 
+    def _dead_input(self) -> str:
+        """Why a thread that must run is gone for good ("" while all run): the source's capture thread, the anchors
+        receiver, a publisher's (the recorder's, Foxglove's ...). Never healthy then."""
+        src = self._source.status()
+        if self._source.started and not self._source.running and src.state in ("live", "offline", "starting"):
+            return f"the {self._source.kind} source's capture thread ended unexpectedly"
+        dead = [p.name for p in self._publishers.all if p.dead()]
+        if dead:
+            return f"publisher thread ended unexpectedly: {', '.join(dead)}"
+        return self._metric.input_problem() if self._metric is not None else ""
+
     def snapshot(self) -> dict[str, Any]:
         src = self._source.status()
         return redact_data({
@@ -107,7 +121,7 @@ class StatusBoard:
             "source": {"url": self.source_url, "state": src.state, "reason": src.reason,
                        "frames": src.frames, "decode_errors": src.decode_errors, "reconnects": src.reconnects,
                        "resolution_changes": src.resolution_changes, "width": src.width, "height": src.height,
-                       "pix_fmt": src.pix_fmt},
+                       "pix_fmt": src.pix_fmt, "last_error": src.last_error},
             "fps_in": round(self._source.rate(), 2),
             "dropped": self._slot.dropped,  # captured frames the network never saw (newest-wins)
             "model": self._model.meta,
@@ -146,6 +160,9 @@ class StatusBoard:
                                   "metric_fit_inliers": fit.inliers, "metric_fit_age_seconds": fit.age_s}
         if fit.ok and fit.residual == fit.residual:
             gauges["metric_fit_residual"] = fit.residual
+        if fit.expected_abs_rel == fit.expected_abs_rel:
+            gauges["metric_expected_abs_rel"] = fit.expected_abs_rel
+        gauges["metric_verdict"] = (fit.mode, fit.verdict)
         truth = stage.truth_score
         if truth and truth.get("ratio") is not None:
             gauges["metric_abs_rel"], gauges["metric_oracle_abs_rel"] = truth["abs_rel"], truth["oracle_abs_rel"]
@@ -159,7 +176,9 @@ class StatusBoard:
         if not fit.ok:
             return f"; metric {fit.mode}: {fit.reason}"
         held = f", held {fit.age_s:.1f} s" if fit.reason.startswith("holding") else ""
-        return f"; metric {fit.mode}: {fit.used} used, residual {fit.header()['residual'] or 0:.1%}{held}"
+        expected = fit.header()["expected_abs_rel"]
+        worth = f", {fit.verdict}" + (f" (expected AbsRel {expected:.2f})" if expected is not None else "")
+        return f"; metric {fit.mode}: {fit.used} used, residual {fit.header()['residual'] or 0:.1%}{held}{worth}"
 
     # -- for the supervisor ------------------------------------------------------------------------------------
     def serving(self) -> bool:
@@ -201,6 +220,8 @@ class StatusBoard:
         """Whether the watchdog should be pinged: frames advance, or the source is offline and retrying."""
         if not self._stats.running:
             return Health(False, "inference worker died")
+        if self._dead_input():
+            return Health(False, self._dead_input())
         src = self._source.status()
         if src.state != "live":
             return Health(self._source.running or src.state == "ended", f"source {src.state}")
@@ -221,10 +242,11 @@ class StatusBoard:
         state = "live" if src.state == "live" else f"{src.state}: {src.reason}"
         nonfinite = self._nonfinite()
         return redact(f"{state}; {snap['fps_out']:.1f} fps; latency p50 {lat if lat is not None else '-'} ms; "
-                      f"dropped {self._slot.dropped}; {self._precision()}" + (f"; {nonfinite}" if nonfinite else "")
+                      f"dropped {self._slot.dropped}; {self.precision_line()}" + (f"; {nonfinite}" if nonfinite else "")
                       + self._metric_line())
 
-    def _precision(self) -> str:
+    def precision_line(self) -> str:
+        """The network's precision in words (shared by every stream: the overview's line says it once)."""
         state = self._model.precision
         if state.pending:
             return f"{state.serving} (choosing or re-checking a precision on live frames)"

@@ -43,7 +43,7 @@ class RosOptions:
             raise ValueError(f"parent_frame_id = {self.parent_frame_id!r}: must differ from frame_id")
 
     def topic(self, kind: str) -> str:
-        """The topic of `kind`: relative, metric, color, camera_info, points, tf_static, tf, status."""
+        """The topic of `kind`: relative, metric, metric_sigma, color, camera_info, points, tf_static, tf, status."""
         if kind in ("tf_static", "tf"):
             return f"/{kind}"
         if kind == "status":
@@ -54,6 +54,7 @@ class RosOptions:
 TOPICS = {
     "relative": "depth/relative_inverse",  # 32FC1 relative inverse depth (bigger = nearer, no unit)
     "metric": "depth/image",  # 32FC1 metres (REP 118: NaN invalid, +inf beyond range), when metric depth is on
+    "metric_sigma": "depth/image_sigma",  # 32FC1 metres: one sigma of depth/image per pixel (NaN where unpublished)
     "color": "color/compressed",  # the colorized view as JPEG (the renderer's, shared with ZeroMQ and HTTP)
     "camera_info": "depth/camera_info",  # intrinsics of the depth images (scaled to their size)
     "points": "points",  # the metric map back-projected, xyz float32 + rgb, optical frame

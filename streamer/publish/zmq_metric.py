@@ -30,6 +30,9 @@ def metric_messages(frame: DepthFrame, wanted: Callable[[bytes], bool], header: 
     if send_metric and metric is not None and wanted(b"metric"):
         arr = np.ascontiguousarray(metric, dtype="<f4")
         yield b"metric", header("metric", frame, "raw", arr.shape, "float32", **geo), arr
+    if send_metric and metric is not None and frame.sigma is not None and wanted(b"metric_sigma"):
+        sig = np.ascontiguousarray(frame.sigma.get(), dtype="<f4")  # computed here, in the publisher's thread
+        yield b"metric_sigma", header("metric_sigma", frame, "raw", sig.shape, "float32", **geo), sig
     if send_points and metric is not None and frame.camera is not None and wanted(b"points"):
         cloud = backproject(metric, frame.camera, stride=points_stride, bgr=frame.captured.image)
         assert cloud.rgb is not None

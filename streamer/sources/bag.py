@@ -18,7 +18,9 @@ import numpy as np
 from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 
+from streamer.photo.decode import PhotoError, sniff
 from streamer.sources.av_source import fit_within
+from streamer.sources.bag_check import one_line, open_problem, readable_messages
 from streamer.sources.base import Source, SourceBroken
 from streamer.sources.options import parse_bag_url
 from streamer.sources.pacing import PaceClock
@@ -33,6 +35,7 @@ class BagSource(Source):
     """Plays one image topic of a bag; ends at its end (or loops)."""
 
     kind = "bag"
+    _trusted: tuple[int | None, str] | None = None  # (messages before a damaged MCAP chunk, why), once known
 
     def _session(self) -> str | None:
         path, wanted = parse_bag_url(self.options.url)
@@ -40,7 +43,7 @@ class BagSource(Source):
             reader = AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE))
             reader.open()
         except Exception as exc:  # rosbags raises its own errors, OSError, YAML errors ...
-            raise SourceBroken(f"cannot open the bag {path}: {exc}") from exc
+            raise SourceBroken(open_problem(path, exc)) from exc
         try:
             while True:
                 got = self._play(reader, path, wanted)
@@ -72,21 +75,36 @@ class BagSource(Source):
         return conns
 
     def _play(self, reader: AnyReader, path: Path, wanted: str) -> int:
+        """One pass over the topic; the frames emitted. A message that cannot be decoded is skipped and counted
+        (the source fails instead when nothing was ever decoded); storage that cannot be read past a message ends
+        the source naming the bag, topic and message, or, when looping, ends this pass as a counted skip."""
         conns = self._connections(reader, path, wanted)
+        topic = conns[0].topic
+        if self._trusted is None:  # once per source: the CRCs are the same on every pass
+            self._trusted = readable_messages(path, topic)
+        limit, damage = self._trusted
         clock = PaceClock() if self.options.pace else None
-        got = 0
-        for conn, bag_ns, raw in reader.messages(connections=conns):
-            if self._stop.is_set():
-                break
-            msg: Any = reader.deserialize(raw, conn.msgtype)  # a sensor_msgs Image or CompressedImage
-            stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 or bag_ns * 1e-9
+        got = index = 0
+        messages = iter(reader.messages(connections=conns))
+        while not self._stop.is_set():
+            if limit is not None and index >= limit:  # the next message lies in a chunk that failed its CRC
+                self._unreadable(f"{path} topic {topic}: cannot read past message {index} (damaged: {damage})")
+                return got
             try:
-                image = to_bgr(msg, conn.msgtype)
-            except ValueError as exc:
-                self.stats.decode_errors += 1
-                if got == 0 and self.stats.frames == 0:
-                    raise SourceBroken(f"{path} topic {conn.topic}: {exc}") from exc
-                log.debug("%s: skipped an image: %s", path, exc)
+                item = next(messages, None)
+            except Exception as exc:  # sqlite's CorruptError, MCAP's record errors ...: nothing past this point
+                self._unreadable(f"{path} topic {topic}: cannot read past message {index} ({one_line(exc)})")
+                return got
+            if item is None:
+                break
+            conn, bag_ns, raw = item
+            index += 1
+            try:
+                msg: Any = reader.deserialize(raw, conn.msgtype)  # a sensor_msgs Image or CompressedImage
+                stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 or bag_ns * 1e-9
+                image = to_bgr(msg, conn.msgtype, self.options.max_pixels)
+            except Exception as exc:  # garbage CDR, an undecodable or over-size picture
+                self._skip(f"{path} topic {topic} message {index}: {one_line(exc)}", broken=got == 0)
                 continue
             h, w = image.shape[:2]
             tw, th = fit_within(w, h, self.options.max_width, self.options.max_height)
@@ -101,10 +119,33 @@ class BagSource(Source):
             got += 1
         return got
 
+    def _skip(self, reason: str, broken: bool) -> None:
+        """One message skipped: counted, its reason kept for /stats and logged once per kind; SourceBroken when
+        nothing was ever decoded from this bag (the first message is bad: not a bag to replay)."""
+        self.stats.decode_errors += 1
+        if broken and self.stats.frames == 0:
+            raise SourceBroken(reason)
+        if self.stats.last_error.split(":")[-1] != reason.split(":")[-1]:
+            log.warning("bag source: skipped %s", reason)
+        self.stats.last_error = reason
 
-def to_bgr(msg, msgtype: str) -> np.ndarray:  # noqa: ANN001 -- a deserialised sensor_msgs message
-    """H x W x 3 uint8 BGR, C-contiguous and owned, from an Image or CompressedImage; ValueError when it cannot."""
+    def _unreadable(self, reason: str) -> None:
+        """Storage broken at a point: a played-once bag ends as a broken file; a looping one counts a skip of the
+        rest and starts over (the good part stays a usable loop, the skip is said on /stats and once in the log)."""
+        if not self.options.loop:
+            raise SourceBroken(reason)
+        self._skip(reason, broken=False)
+
+
+def to_bgr(msg, msgtype: str, max_pixels: int = 8192 * 8192) -> np.ndarray:  # noqa: ANN001 -- a sensor_msgs message
+    """H x W x 3 uint8 BGR, C-contiguous and owned, from an Image or CompressedImage; ValueError when it cannot,
+    or when it is over `max_pixels` (a compressed image's size is read from its header, before decoding)."""
     if msgtype.endswith("CompressedImage"):
+        try:
+            fmt, w, h = sniff(np.asarray(msg.data, np.uint8).tobytes())
+        except PhotoError as exc:
+            raise ValueError(f"{msg.format or 'compressed'} image: {exc}") from None
+        _check_pixels(w, h, max_pixels, fmt.upper())
         image = cv2.imdecode(np.asarray(msg.data, np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             raise ValueError(f"cannot decode a {msg.format or 'compressed'} image ({len(msg.data)} bytes)")
@@ -114,6 +155,7 @@ def to_bgr(msg, msgtype: str) -> np.ndarray:  # noqa: ANN001 -- a deserialised s
         raise ValueError(f"image encoding {msg.encoding!r} is not supported (supported: {', '.join(ENCODINGS)})")
     channels = {"rgb8": 3, "bgr8": 3, "mono8": 1, "yuv422": 2, "yuv422_yuy2": 2, "rgba8": 4, "bgra8": 4,
                 "mono16": 2}[enc]
+    _check_pixels(w, h, max_pixels, enc)
     data = np.asarray(msg.data, np.uint8)
     if h <= 0 or w <= 0 or step < w * channels or data.size < step * h:
         raise ValueError(f"{w}x{h} {enc} image with step {step} does not fit its {data.size} bytes")
@@ -125,3 +167,8 @@ def to_bgr(msg, msgtype: str) -> np.ndarray:  # noqa: ANN001 -- a deserialised s
     code = {"rgb8": cv2.COLOR_RGB2BGR, "mono8": cv2.COLOR_GRAY2BGR, "yuv422": cv2.COLOR_YUV2BGR_UYVY,
             "yuv422_yuy2": cv2.COLOR_YUV2BGR_YUY2, "rgba8": cv2.COLOR_RGBA2BGR, "bgra8": cv2.COLOR_BGRA2BGR}.get(enc)
     return cv2.cvtColor(px, code) if code is not None else np.ascontiguousarray(px).copy()
+
+
+def _check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
+    if width * height > max_pixels:
+        raise ValueError(f"{width}x{height} {what} image is over [source] max_pixels = {max_pixels}")

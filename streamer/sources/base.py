@@ -51,6 +51,7 @@ class SourceStats:
     width: int = 0  # decoded size and pixel format of the newest frame, before conversion to BGR
     height: int = 0
     pix_fmt: str = ""
+    last_error: str = ""  # why the newest skipped frame or message was skipped (counted in decode_errors)
 
     def snapshot(self) -> SourceStats:
         return replace(self)
@@ -121,6 +122,11 @@ class Source:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def started(self) -> bool:
+        """start() was called and stop() was not."""
+        return self._thread is not None and not self._stop.is_set()
 
     def status(self) -> SourceStats:
         """A coherent copy of the stats, for any thread."""

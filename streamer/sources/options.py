@@ -32,6 +32,9 @@ class SourceOptions:
                          min=0, max=7680)
     max_height: int = opt(0, "downscale taller frames to this height, keeping aspect (0 = never)", unit="px",
                           min=0, max=4320)
+    max_pixels: int = opt(8192 * 8192, "refuse (skip and count) a picture larger than this many pixels, read from "
+                                       "its header before decoding; a bag's 20000x20000 PNG never takes 1.2 GB",
+                          unit="px", min=1, max=2**31 - 1)
     rtsp_transport: str = opt("tcp", "RTSP lower transport; tcp survives lossy links and NAT (no smeared frames), "
                                      "udp has less latency", choices=("tcp", "udp", "udp_multicast", "http", "https"))
     open_timeout: float = opt(10.0, "give up opening (connect, handshake, stream probing) after this long",

@@ -22,6 +22,7 @@ from streamer.train.metrics import METRICS, aggregate, anchored_metrics, depth_m
 
 if TYPE_CHECKING:
     from streamer.model import DepthModel
+    from streamer.train.metric_eval import MetricEval
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,12 @@ def torch_predictor(network, net_size: int) -> Predictor:
 
 
 def evaluate(predict: Predictor, dataset: RGBDDataset, max_depth: float | None = None,
-             progress: bool = True, label: str = "eval", anchors: int = 0, seed: int = 0) -> dict:
+             progress: bool = True, label: str = "eval", anchors: int = 0, seed: int = 0,
+             metric: MetricEval | None = None) -> dict:
     """{"images", "abs_rel", "rmse", "delta1", "delta2", "delta3", "per_image": [...], ...}. The figures are the
     least-squares oracle's (scale and shift from every true pixel); with `anchors` N, "anchored" also scores the
-    fit from only N random true pixels per image (seeded by `seed` and the image's index)."""
+    fit from only N random true pixels per image (seeded by `seed` and the image's index); `metric` judges each
+    image's metric map as the daemon would (verdict, expected AbsRel, sigma) and "metric" summarises it."""
     if max_depth is not None and not max_depth > 0:
         raise StreamerError(f"--max-depth must be > 0 metres, got {max_depth}")
     bar = Progress(len(dataset), label) if progress else None
@@ -99,6 +102,9 @@ def evaluate(predict: Predictor, dataset: RGBDDataset, max_depth: float | None =
             if anchors:
                 rng = np.random.default_rng([seed, i])
                 metrics["anchored"] = anchored_metrics(raw, sample.depth, anchors, rng, max_depth)
+            judged = metric.image(i, sample, raw) if metric is not None else None
+            if judged is not None:
+                metrics["metric"] = judged
             per_image.append({"name": sample.name, **metrics})
         if bar:
             bar.update(1, **({"AbsRel": aggregate(per_image)["abs_rel"]} if per_image else {}))
@@ -111,6 +117,8 @@ def evaluate(predict: Predictor, dataset: RGBDDataset, max_depth: float | None =
     result = aggregate(per_image)
     if anchors:
         result["anchored"] = aggregate_anchored(per_image, anchors)
+    if metric is not None:
+        result["metric"] = metric.summary()
     result.update({"per_image": per_image, "skipped": skipped, "max_depth": max_depth,
                    "seconds": round(seconds, 3), "images_per_s": round(len(dataset) / seconds, 3) if seconds else None})
     return result

@@ -7,6 +7,7 @@ around the light so it always hangs inside them. Depth is camera z-depth in metr
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +16,10 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from streamer.geometry.camera import CameraModel
+from streamer.core.files import atomic_write
+from streamer.geometry.camera import CameraModel, Mount
 from streamer.scene import LIGHT_POS, Pose, Room, SceneObject, View, draw_object, lambert, room_hits
+from streamer.train.camera_file import SUFFIX, camera_dict
 
 MAX_MM = 65535  # uint16; rooms stay far below 65 m
 
@@ -150,14 +153,18 @@ def render_scene(scene: RandomScene, width: int, height: int,
 
 def write_demo_dataset(out: str | os.PathLike, count: int, seed: int = 0, width: int = 640, height: int = 480,
                        progress=None) -> list[str]:
-    """NAME.png + NAME.depth.png (uint16 millimetres) for `count` random scenes; frame i depends on (seed, i) only."""
+    """NAME.png + NAME.depth.png (uint16 millimetres) + NAME.camera.json (its camera and mount, `[camera]` keys) for
+    `count` random scenes; frame i depends on (seed, i) only."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = []
     for i in range(count):
         rng = np.random.default_rng([seed, i])
-        image, depth = render_scene(random_scene(rng), width, height, rng)
+        scene = random_scene(rng)
+        image, depth = render_scene(scene, width, height, rng)
         name = f"demo_{seed}_{i:05d}"
+        camera = camera_dict(scene.camera(width, height), Mount(scene.pose.position[1], scene.pose.pitch_deg))
+        atomic_write(out / f"{name}{SUFFIX}", (json.dumps(camera, indent=1) + "\n").encode())
         mm = np.clip(np.round(depth * 1000.0), 1, MAX_MM).astype(np.uint16)  # every ray hits a wall: all valid
         for path, data in ((out / f"{name}.png", image), (out / f"{name}.depth.png", mm)):
             tmp = path.with_name(f".{path.name}.part.png")  # hidden while incomplete: the scanner skips it

@@ -35,10 +35,12 @@ def test_metric_npy_and_exact_ply_from_anchors(tmp_path):
     cam = demo_camera(W, H)
     out = tmp_path / "out"
     proc = infer(str(tmp_path / "room0.png"), str(tmp_path / "room1.png"), "--anchors", str(tmp_path / "anchors.json"),
-                 "--ply", "--set", f"camera.fx={cam.fx}", "--set", f"camera.width={W}", "--set", f"camera.height={H}",
+                 "--ply", "--set", "metric.max_rel_error=5", "--set", "metric.extrapolation=allow",
+                 "--set", f"camera.fx={cam.fx}", "--set", f"camera.width={W}", "--set", f"camera.height={H}",
                  "--output-dir", str(out))
     assert proc.returncode == 0, proc.stderr
     assert f"anchor 8 (u={W + 10}, v=5, 2 m): outside the {W}x{H} image" in proc.stderr
+    judged = json.loads((out / "infer.json").read_text())["metric"]
     for i in range(2):
         metric = np.load(out / f"room{i}.metric.npy")
         assert metric.shape == (H, W) and metric.dtype == np.float32 and (out / f"room{i}.npy").is_file()
@@ -51,6 +53,11 @@ def test_metric_npy_and_exact_ply_from_anchors(tmp_path):
         # but for a gross miss of the network, and it says what it wrote: their median relative depth error
         kept = np.argsort(np.abs(1 / at - 1 / pts[:, 2]))[:used]
         assert used >= 6 and abs(np.median(np.abs(at[kept] / pts[kept, 2] - 1)) - residual) < 2e-3
+        block = judged[str(tmp_path / f"room{i}.png")]  # what the map is worth, per image, in infer.json
+        assert block["used"] == used and block["verdict"] in ("good", "uncertain") and block["reason"]
+        sigma = np.load(out / f"room{i}.sigma.npy")
+        assert sigma.shape == (H, W) and sigma.dtype == np.float32
+        assert np.array_equal(np.isfinite(metric), np.isfinite(metric) & ~np.isnan(sigma))  # sigma where published
         raw_ply = (out / f"room{i}.ply").read_bytes()
         assert raw_ply.startswith(b"ply\nformat binary_little_endian 1.0\n")
         ply = PlyData.read(str(out / f"room{i}.ply"))
@@ -90,3 +97,33 @@ def test_anchor_problems_keep_the_relative_output(tmp_path):
     proc = infer(str(tmp_path / "few.png"), "--ply", "--set", "metric.mode=fixed", "--set", "metric.scale=1e-4",
                  "--output-dir", str(out))
     assert proc.returncode == 78 and "--ply needs the camera's intrinsics" in proc.stderr
+
+
+def test_infer_json_says_each_images_verdict_and_a_refused_map_is_not_written(tmp_path):
+    """Default settings ([metric] max_rel_error 0.25, extrapolation mask): each image's verdict, reason, expected
+    AbsRel and anchors used are in infer.json; a refused one gets no NAME.metric.npy, the rest theirs."""
+    scene = DemoScene(W, H)
+    rng = np.random.default_rng(0)
+    anchors = {}
+    for i in range(2):
+        image, truth = scene.render(30 * i)
+        cv2.imwrite(str(tmp_path / f"room{i}.png"), image)
+        v, u = rng.integers(0, H, 8), rng.integers(0, W, 8)
+        anchors[f"room{i}.png"] = [[int(a), int(b), float(truth[b, a])] for a, b in zip(u, v, strict=True)]
+    (tmp_path / "anchors.json").write_text(json.dumps(anchors))
+    out = tmp_path / "out"
+    proc = infer(str(tmp_path / "room0.png"), str(tmp_path / "room1.png"), "--anchors", str(tmp_path / "anchors.json"),
+                 "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    judged = json.loads((out / "infer.json").read_text())["metric"]
+    assert set(judged) == {str(tmp_path / "room0.png"), str(tmp_path / "room1.png")}
+    for i in range(2):
+        block = judged[str(tmp_path / f"room{i}.png")]
+        assert block["verdict"] in ("good", "uncertain", "refused") and block["reason"] and block["used"] == 8
+        assert (out / f"room{i}.metric.npy").is_file() == (block["verdict"] != "refused")
+        assert (out / f"room{i}.npy").is_file()  # relative depth whatever the verdict
+        if block["verdict"] == "refused":
+            assert f"room{i}.png: metric depth refused ({block['reason']})" in proc.stderr
+        else:
+            assert 0 < block["expected_abs_rel"] < 1
+    assert {b["verdict"] for b in judged.values()} != {"good"}  # this weak network's room0 is not vouched for

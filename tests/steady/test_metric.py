@@ -30,6 +30,9 @@ class Feed:
     def snapshot(self):
         return {"endpoint": "test"}
 
+    def problem(self):
+        return ""
+
 
 def stage(anchors=None, **opts) -> MetricStage:
     return MetricStage(MetricOptions(**opts), CameraOptions(), source_camera=demo_camera(*SHAPE[::-1]),
@@ -68,8 +71,20 @@ def test_fits_are_smoothed_over_time(scene):
     truth, rel = scene
     st = stage(mode="ground", smoothing=0.25)
     first = st.update(rel, "seeded", SHAPE, 1.0).anchor
-    second = st.update(rel * 2.0, "aligned", SHAPE, 1.1).anchor  # units halved: fresh fit has half the scale
-    assert second.scale == pytest.approx(0.75 * first.scale + 0.25 * first.scale / 2, rel=1e-3)
+    second = st.update(rel * 1.05, "aligned", SHAPE, 1.1).anchor  # a little drift: the fresh fit's scale / 1.05
+    assert second.scale == pytest.approx(0.75 * first.scale + 0.25 * first.scale / 1.05, rel=1e-3)
+    assert "jumped" not in second.verdict_reason
+
+
+def test_a_sudden_rescale_is_flagged_not_smoothed_in(scene):
+    truth, rel = scene
+    st = stage(mode="ground", smoothing=0.25)
+    first = st.update(rel, "seeded", SHAPE, 1.0).anchor
+    r = st.update(rel * 2.0, "aligned", SHAPE, 1.1)  # units halved in one frame: the fresh fit has half the scale
+    assert r.anchor.scale == pytest.approx(first.scale / 2, rel=1e-3)  # taken as it is
+    assert r.anchor.verdict == "uncertain" and "the scale jumped x0.50 in one frame" in r.anchor.verdict_reason
+    steady = st.update(rel * 2.0, "aligned", SHAPE, 1.2).anchor  # and the next frame at the new scale is no jump
+    assert "jumped" not in steady.verdict_reason
 
 
 def test_fixed_and_off(scene):
@@ -115,3 +130,83 @@ def test_intrinsics_of_another_aspect_give_no_camera(scene, caplog):
     r = st.update(rel, "seeded", SHAPE, 1.0)
     assert r.camera is None and not r.anchor.ok and "needs [camera] intrinsics" in r.anchor.reason
     assert "does not have the aspect ratio of the source's 160x120 frames" in caplog.text
+
+
+def _feed_at(truth, n: int, seed: int, wall: float = 1.0) -> Feed:
+    rng = np.random.default_rng(seed)
+    v, u = rng.integers(0, SHAPE[0], n), rng.integers(0, SHAPE[1], n)
+    return Feed(AnchorSet.parse([[float(a), float(b), float(truth[b, a])] for a, b in zip(u, v, strict=True)],
+                                capture_wall=wall))
+
+
+def test_every_frame_gets_a_verdict_and_sigma_only_when_asked(scene):
+    truth, rel = scene
+    noisy = (rel * (1 + np.random.default_rng(0).normal(0, 0.01, rel.shape))).astype(np.float32)
+    r = stage(anchors=_feed_at(truth, 8, 1), mode="points").update(noisy, "seeded", SHAPE, 1.0)
+    assert r.anchor.verdict == "good" and "within max_rel_error 0.25" in r.anchor.verdict_reason
+    head = r.anchor.header()
+    assert head["verdict"] == "good" and 0 < head["expected_abs_rel"] < 0.25 and head["evidence"]["verified"] > 0
+    assert r.sigma is not None and not r.sigma.computed  # nothing spent on sigma until someone reads it
+    at = r.sigma.at(60, 80)
+    assert not r.sigma.computed
+    sigma = r.sigma.get()
+    assert r.sigma.computed and sigma.shape == rel.shape and sigma.dtype == np.float32
+    assert sigma[60, 80] == pytest.approx(at, rel=1e-5)
+    published = np.isfinite(r.metric)
+    assert np.isfinite(sigma[published]).all() and np.isnan(sigma[~np.isfinite(r.metric) & ~np.isinf(r.metric)]).all()
+    # the error is within a sigma or two on most pixels (1 % noise, exact anchors)
+    err = np.abs(r.metric - truth)[published]
+    assert np.mean(err <= 2 * sigma[published]) > 0.8
+
+
+def test_ground_off_the_floor_is_unverified_without_an_error_model(scene):
+    truth, rel = scene
+    r = stage(mode="ground").update(rel, "seeded", SHAPE, 1.0)
+    assert r.anchor.ok and r.anchor.verdict == "uncertain"
+    assert "off the floor, unverified without an error model" in r.anchor.verdict_reason
+    assert r.metric is not None  # uncertain still publishes
+
+
+def test_refused_publishes_no_metric_map(scene):
+    truth, rel = scene
+    wrong = rel.copy()
+    wrong[:, SHAPE[1] // 2:] = rel[:, SHAPE[1] // 2:] * 0.3 - 0.5 * rel.mean()  # half the map far off (past 1/z=0)
+    r = stage(anchors=_feed_at(truth, 8, 2), mode="points", max_rel_error=0.01).update(wrong, "seeded", SHAPE, 1.0)
+    assert r.anchor.verdict == "refused" and not r.anchor.ok and r.metric is None and r.sigma is None
+    assert r.anchor.reason.startswith("refused: ") and r.anchor.header()["verdict"] == "refused"
+
+
+def test_extrapolation_mask_or_allow(scene):
+    truth, rel = scene
+    noisy = (rel * (1 + np.random.default_rng(0).normal(0, 0.08, rel.shape))).astype(np.float32)  # a poor map
+    feed = _feed_at(truth, 8, 4)
+    masked = stage(anchors=feed, mode="points", max_rel_error=2.0).update(noisy, "seeded", SHAPE, 1.0)
+    allowed = stage(anchors=feed, mode="points", max_rel_error=2.0, extrapolation="allow").update(
+        noisy, "seeded", SHAPE, 1.0)
+    assert masked.metric is not None and allowed.metric is not None, masked.anchor.reason
+    assert masked.anchor.evidence["unbounded"] > 0
+    assert np.isinf(masked.metric).sum() > np.isinf(allowed.metric).sum()  # unbounded pixels: +inf (REP 118)
+
+
+def test_an_error_model_for_other_weights_or_mode_is_refused(tmp_path, scene):
+    from streamer.errors import ConfigError
+    from streamer.geometry.error_model import FEATURES, fit_error_model
+
+    rng = np.random.default_rng(0)
+    feats = [{k: float(rng.uniform()) for k in FEATURES} for _ in range(10)]
+    model = fit_error_model(feats, list(rng.uniform(0.1, 0.5, 10)), weights_sha256="ab" * 32, mode="points",
+                            anchors=8, net_size=256)
+    path = tmp_path / "em.json"
+    model.save(path)
+    opts = {"mode": "points", "error_model": str(path)}
+    MetricOptions(**opts).validate()
+    st = MetricStage(MetricOptions(**opts), CameraOptions(), network=("ab" * 32, 256))
+    assert st.error_model == model
+    with pytest.raises(ConfigError, match=r"error_model = '.*em.json': error model: calibrated for weights sha256"):
+        MetricStage(MetricOptions(**opts), CameraOptions(), network=("cd" * 32, 256))
+    with pytest.raises(ConfigError, match="calibrated at network size 256, .model. net_size is 320"):
+        MetricStage(MetricOptions(**opts), CameraOptions(), network=("ab" * 32, 320))
+    with pytest.raises(ConfigError, match="calibrated for points mode, .metric. mode is ground"):
+        MetricStage(MetricOptions(mode="ground", error_model=str(path)), CameraOptions(), network=("ab" * 32, 256))
+    with pytest.raises(ValueError, match="error_model = 'nope.json': no such file"):
+        MetricOptions(mode="points", error_model="nope.json").validate()

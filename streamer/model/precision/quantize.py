@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamer.core import jsonlimit
 from streamer.core.files import atomic_write, file_sha256
 from streamer.errors import StreamerError
 from streamer.model.backends import package_version
@@ -70,7 +71,7 @@ def float_nodes(model, keep: tuple[str, ...]) -> list[str]:
 
 def int8_key(fp32_path: Path, calibration_digest: str, settings: QuantSettings) -> dict:
     try:
-        fp32_meta = json.loads(fp32_path.with_suffix(".json").read_text())
+        fp32_meta = jsonlimit.load_object(fp32_path.with_suffix(".json"), what="the sidecar")
     except (OSError, ValueError) as exc:
         raise StreamerError(f"the fp32 export {fp32_path} has no readable sidecar ({exc}); export it first") from None
     key = {"fp32": fp32_meta.get("key"), "fp32_sha256": fp32_meta.get("sha256"), "calibration": calibration_digest,
@@ -115,7 +116,7 @@ def prune_int8(fp32_path: Path, keep: Path, max_files: int = MAX_INT8_FILES) -> 
 def cached_int8(fp32_path: Path, key: dict) -> Path | None:
     path = int8_path(fp32_path, key)
     try:
-        meta = json.loads(path.with_suffix(".json").read_text())
+        meta = jsonlimit.load_object(path.with_suffix(".json"), what="the int8 sidecar")
         if meta.get("key") == key and meta.get("sha256") == file_sha256(path):
             touch(path)
             return path

@@ -3,7 +3,9 @@
 GET /legend.json: the colormap's colours from far (index 0) to near (255) and five ticks with the relative value
 and, while metric depth is anchored, the metres each colour stands for (1 / (scale * value + shift)).
 GET /depth_at?x=&y=&view=: the newest frame's depth at a point given as fractions of the displayed picture (for
-`side_by_side`, either half maps onto the same scene). Both read what the frame record already carries.
+`side_by_side`, either half maps onto the same scene), with its one-sigma error in metres (`sigma`) and the
+frame's verdict. Both read what the frame record already carries. The page greys the legend's metres while the
+verdict is not `good`.
 """
 from __future__ import annotations
 
@@ -56,8 +58,12 @@ def depth_at(app: PreviewApp, query: dict) -> tuple[int, dict]:
         x = (2.0 * x) % 1.0 if x < 1.0 else 1.0
     h, w = frame.depth.shape
     u, v = min(int(x * w), w - 1), min(int(y * h), h - 1)
-    out = {"seq": frame.captured.seq, "u": u, "v": v, "relative": float(frame.depth[v, u]), "metres": None}
+    out = {"seq": frame.captured.seq, "u": u, "v": v, "relative": float(frame.depth[v, u]), "metres": None,
+           "sigma": None, "verdict": frame.anchor.verdict if frame.anchor is not None else None}
     if frame.metric is not None:
         z = float(frame.metric[v, u])
         out["metres"] = round(z, 4) if np.isfinite(z) else ("beyond range" if z > 0 else None)
+        if frame.sigma is not None and np.isfinite(z):  # one pixel's sigma: the map's is not computed for this
+            s = frame.sigma.at(v, u)
+            out["sigma"] = round(s, 4) if np.isfinite(s) else ("unbounded" if s > 0 else None)
     return 200, out
