@@ -59,7 +59,8 @@ def _measure(daemon: DaemonProcess, settle_s: float, window_s: float) -> dict:
             "parts": rss_parts(daemon.pid), "precision": model.get("precision"),
             "origin": model.get("precision_origin"), "backend": model.get("backend"),
             "fps": round((stats["frames_out"] - frames0) / (time.monotonic() - t0), 1),
-            "torch_mapped": "libtorch" in maps, "uploads_session": "photo network's session is built" in daemon.log}
+            "torch_mapped": "libtorch" in maps,
+            "uploads_session": daemon.log.count("session is built") > daemon.log.count("session is released")}
 
 
 def _row(name: str, args: list[str], env: dict[str, str], settle_s: float, window_s: float,
