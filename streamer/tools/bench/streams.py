@@ -32,7 +32,7 @@ PHASES = ("one15", "two15", "four7", "mixed", "separate15", "unpaced1", "unpaced
 def config(video: str, rates: list[float | None], urls: tuple[str, ...] = ()) -> str:
     """A [[streams]] config: one stream per rate (fps paced; None: unpaced, lossless), all on `video`, looping; then
     one stream per camera URL (ids c0, c1, ...)."""
-    text = "[source]\nloop = true\nbackoff = [0.5, 1.0]\n[foxglove]\nenabled = false\n"
+    text = "[source]\nloop = true\n[foxglove]\nenabled = false\n"  # the shipped reconnect backoff: as users run it
     for i, rate in enumerate(rates):
         pace = "pace = false\n" if rate is None else f"pace_fps = {rate}\n"
         text += f'\n[[streams]]\nid = "s{i}"\n[streams.source]\nurl = "{video}"\n{pace}'
