@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from streamer.core.memory import limit_arenas
+
+    limit_arenas()  # before any thread starts (core/memory.py)
     from streamer.pipeline.streams_config import effective_toml
     from streamer.service.daemon import Daemon
 

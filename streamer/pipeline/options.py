@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from streamer.batch.options import BatchOptions
 from streamer.config.net import port_clash
 from streamer.config.options import opt
 from streamer.config.schema import Override, apply_overrides, build_sections
@@ -42,7 +43,7 @@ SCHEMA: dict[str, type] = {"daemon": DaemonOptions, "source": SourceOptions, "mo
                            "steady": SteadyOptions, "color": ColorOptions, "zmq": ZmqPublisherOptions,
                            "imagezmq": ImageZmqPublisherOptions, "http": HttpOptions,
                            "camera": CameraOptions, "metric": MetricOptions, "foxglove": FoxgloveOptions,
-                           "record": RecordOptions, "ros": RosOptions}
+                           "record": RecordOptions, "ros": RosOptions, "batch": BatchOptions}
 
 
 def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict[str, Any]:  # type: ignore[assignment]

@@ -66,7 +66,7 @@ class Pipeline:
         self.kept: tuple[Stream, ...] = tuple(kept.values())
         self.continued = prev is not None  # the network, its precision stage and the uploads' runner run already
         self.still = prev.still if prev is not None else (
-            PhotoRunner(model, threads=http.upload_threads) if http.max_uploads else None)
+            PhotoRunner(model, threads=http.upload_threads, keep_s=http.upload_keep_s) if http.max_uploads else None)
         self.network = prev.network if prev is not None else NetworkScheduler(model)
         zmq, fox, first_conf = conf["zmq"], conf["foxglove"], streams.items[0]
         self.hub, self.fox_hub, root = None, None, None

@@ -104,7 +104,14 @@ class StatusBoard:
         return f"model output not finite: {self._stats.nonfinite} frames (NaN or inf; broken weights?)"
 
     def _dead_input(self) -> str:
-        """Why an input thread other than the source's is gone for good ("" while all run): never healthy then."""
+        """Why a thread that must run is gone for good ("" while all run): the source's capture thread, the anchors
+        receiver, a publisher's (the recorder's, Foxglove's ...). Never healthy then."""
+        src = self._source.status()
+        if self._source.started and not self._source.running and src.state in ("live", "offline", "starting"):
+            return f"the {self._source.kind} source's capture thread ended unexpectedly"
+        dead = [p.name for p in self._publishers.all if p.dead()]
+        if dead:
+            return f"publisher thread ended unexpectedly: {', '.join(dead)}"
         return self._metric.input_problem() if self._metric is not None else ""
 
     def snapshot(self) -> dict[str, Any]:

@@ -152,6 +152,15 @@ class FoxglovePublisher(Publisher):
     def audience(self) -> int:
         return self.subscriptions()
 
+    @property
+    def dropped(self) -> int:
+        """Frames our slot replaced, plus the messages the SDK dropped for clients that read too slowly."""
+        return super().dropped + self.hub.sdk_log.dropped
+
+    def counters(self) -> dict:
+        return {**super().counters(), "client_dropped": self.hub.sdk_log.dropped,
+                "connections": self.hub.sdk_log.connections}
+
     def subscriptions(self) -> int:
         """Client subscriptions to channels right now (a client watching three channels counts three)."""
         return self._subs.total(c.id() for c in list(self._channels.values()))

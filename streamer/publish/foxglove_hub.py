@@ -6,48 +6,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
 
 import foxglove
-from foxglove.websocket import ChannelView, Client, ServerListener
 
 from streamer.publish.exposure import warn_if_exposed
+from streamer.publish.foxglove_server import SDK_LOGGER, SdkLog, Subscriptions
 
 log = logging.getLogger(__name__)
-
-
-class Subscriptions(ServerListener):
-    """The server listener: how many client subscriptions each channel id has (called from the SDK's threads)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[int, int] = {}
-        self.clients: set[int] = set()
-
-    def on_subscribe(self, client: Client, channel: ChannelView) -> None:
-        with self._lock:
-            self._counts[channel.id] = self._counts.get(channel.id, 0) + 1
-            self.clients.add(client.id)
-
-    def on_unsubscribe(self, client: Client, channel: ChannelView) -> None:
-        with self._lock:
-            self._counts[channel.id] = max(0, self._counts.get(channel.id, 0) - 1)
-
-    def wanted(self, channel_id: int) -> bool:
-        return self._counts.get(channel_id, 0) > 0
-
-    def total(self, ids: Iterable[int] | None = None) -> int:
-        """Subscriptions to the channels `ids` (every channel's when None)."""
-        with self._lock:
-            if ids is None:
-                return sum(self._counts.values())
-            return sum(self._counts.get(i, 0) for i in ids)
 
 
 class FoxgloveHub:
     def __init__(self, host: str, port: int, backlog: int) -> None:
         self.host, self.port, self.backlog = host, port, backlog
         self.subs = Subscriptions()
+        self.sdk_log = SdkLog()  # what the SDK drops for slow clients and how many connect (its log says it)
         self.context: foxglove.Context | None = None
         self.server: foxglove.WebSocketServer | None = None
         self.url = ""  # ws://host:port once listening
@@ -59,6 +31,10 @@ class FoxgloveHub:
         """Start the server on the first call (OSError naming the failure), count the others."""
         with self._lock:
             if self._users == 0:
+                sdk = logging.getLogger(SDK_LOGGER)
+                sdk.addHandler(self.sdk_log)
+                sdk.propagate = False  # read by SdkLog, which passes its warnings on
+                sdk.setLevel(logging.INFO)
                 self.context = foxglove.Context()
                 try:
                     self.server = foxglove.start_server(name="depth-streamer", host=self.host, port=self.port,
@@ -66,6 +42,7 @@ class FoxgloveHub:
                                                         message_backlog_size=self.backlog)
                 except RuntimeError as exc:  # the SDK's FoxgloveError: "Failed to bind port: Address already in use"
                     self.context = None
+                    self._release_log()
                     raise OSError(str(exc)) from None
                 self.url = f"ws://{self.host}:{self.server.port}"
                 self.app_url = self.server.app_url() or ""
@@ -89,3 +66,10 @@ class FoxgloveHub:
                 return
             self.server.stop()
             self.server = None
+            self._release_log()
+
+    def _release_log(self) -> None:
+        sdk = logging.getLogger(SDK_LOGGER)
+        sdk.removeHandler(self.sdk_log)
+        if not any(isinstance(h, SdkLog) for h in sdk.handlers):  # no other hub reads it
+            sdk.propagate = True

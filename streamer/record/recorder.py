@@ -26,7 +26,7 @@ from streamer.publish.base import Publisher
 from streamer.publish.topics import RosOptions, frame_geometry, stamp_ns
 from streamer.record.messages import MSGTYPES, TF_STATIC_QOS, TYPESTORE, RosMessages
 from streamer.record.options import RecordOptions
-from streamer.record.splits import fsync_tree, new_split_path, recover, rotate
+from streamer.record.splits import discard_if_empty, fsync_tree, new_split_path, recover, rotate
 from streamer.render.renderer import FrameRenderer
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class Recorder(Publisher):
         self._tf_written: set[int] = set()  # lanes whose mount is in the open split's /tf_static
         self._opened_mono = 0.0
         self._split_bytes = 0
+        self._split_frames = 0  # frames in the open split: counted as recorded once it closes (lost if it cannot)
         self._next_retry = 0.0
         self._next_status = 0.0
         self._last_mono: dict[int, float] = {}  # per lane: max_fps holds for each stream
@@ -63,7 +64,8 @@ class Recorder(Publisher):
         self.write_errors = 0
         self.split = ""
         self.bytes_written = 0
-        self.frames_recorded = 0
+        self.frames_recorded = 0  # frames in closed splits (the open split's are added in `counters`)
+        self.frames_lost = 0  # frames in splits a write error kept from closing (a later repair may save some)
         self.skipped_rate = 0  # frames left out on purpose (max_fps)
         self.splits_closed = 0
         self.splits_deleted = 0
@@ -111,7 +113,7 @@ class Recorder(Publisher):
             self._abandon_split()
             return
         self._last_mono[lane] = mono
-        self.frames_recorded += 1
+        self._split_frames += 1
         self.sent += 1
 
     def _write_frame(self, lane: _Lane, index: int, frame: DepthFrame) -> None:
@@ -143,7 +145,6 @@ class Recorder(Publisher):
                 offered_qos_profiles=TF_STATIC_QOS if kind == "tf_static" else ())
         self._writer.write(conn, stamp, data)
         self._split_bytes += len(data)
-        self.bytes_written += len(data)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -171,13 +172,20 @@ class Recorder(Publisher):
             writer.open()
         except (OSError, WriterError) as exc:
             self._fail(exc, f"starting a split in {self.root}")
+            if path is not None:
+                discard_if_empty(path)  # a retry on a full disk leaves no empty split behind
             return False
-        self._writer, self._conns, self._opened_mono, self._split_bytes = writer, {}, now, 0
+        self._writer, self._conns, self._opened_mono, self._split_bytes, self._split_frames = writer, {}, now, 0, 0
         self._tf_written = set()
         self.split = path.name
         if self.state != "recording":
             log.info("recording to %s (a new split every %g s, at most %g MB in all)", self.root,
                      self.options.split_s, self.options.max_total_mb)
+        if self.state == "error":  # room again: what a crash left while the disk was full can be repaired now
+            try:
+                self.repaired += recover(self.root, skip=path)
+            except OSError as exc:
+                log.warning("recording: repairing earlier splits failed again: %s", exc)
         self.state, self.error, self._logged_error = "recording", "", ""
         return True
 
@@ -188,6 +196,7 @@ class Recorder(Publisher):
         try:
             writer.close()  # the MCAP summary and metadata.yaml: from now on any reader opens it
             fsync_tree(writer.path)
+            self._count_split(recorded=True)
             self.splits_closed += 1
             gone = rotate(self.root, int(self.options.max_total_mb * 1e6))
             self.splits_deleted += len(gone)
@@ -196,17 +205,32 @@ class Recorder(Publisher):
                          ", ".join(p.name for p in gone), self.options.max_total_mb)
         except (OSError, WriterError) as exc:
             self._fail(exc, f"closing {writer.path.name}")
+            self._count_split(recorded=False)
             _abort(writer)
 
     def _abandon_split(self) -> None:
-        """After a write error: try to close the split properly, else leave it for the next start's repair."""
+        """After a write error: try to close the split properly, else leave it for the next start's repair (or
+        delete it when nothing of it reached the disk)."""
         writer, self._writer = self._writer, None
         if writer is None:
             return
         try:
             writer.close()
         except Exception:
+            self._count_split(recorded=False)
             _abort(writer)
+            discard_if_empty(writer.path)
+        else:
+            self._count_split(recorded=True)
+
+    def _count_split(self, recorded: bool) -> None:
+        """The open split's frames and bytes go to the totals when it closed, to `frames_lost` when it could not."""
+        if recorded:
+            self.frames_recorded += self._split_frames
+            self.bytes_written += self._split_bytes
+        else:
+            self.frames_lost += self._split_frames
+        self._split_frames = self._split_bytes = 0
 
     def _fail(self, exc: BaseException, doing: str) -> None:
         self.state = "error"
@@ -239,8 +263,9 @@ class Recorder(Publisher):
     def counters(self) -> dict:
         return {**super().counters(), "state": self.state, "error": self.error, "write_errors": self.write_errors,
                 "last_error": self.last_error, "dir": str(self.root),
-                "split": self.split, "split_age_s": self._split_age(), "bytes_written": self.bytes_written,
-                "frames_recorded": self.frames_recorded,
+                "split": self.split, "split_age_s": self._split_age(),
+                "bytes_written": self.bytes_written + self._split_bytes,
+                "frames_recorded": self.frames_recorded + self._split_frames, "frames_lost": self.frames_lost,
                 "skipped_max_fps": self.skipped_rate, "queue_dropped": self._slot.dropped,
                 "splits_closed": self.splits_closed, "splits_deleted": self.splits_deleted,
                 "repaired": list(self.repaired)}

@@ -123,6 +123,11 @@ class Source:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def started(self) -> bool:
+        """start() was called and stop() was not."""
+        return self._thread is not None and not self._stop.is_set()
+
     def status(self) -> SourceStats:
         """A coherent copy of the stats, for any thread."""
         return self.stats.snapshot()

@@ -248,7 +248,7 @@ class MetricStage:
             return (g.fit.scale, g.fit.shift), g.floor, inliers, g.fit.residual, capture_wall, "", ev
         anchors = self._anchors.latest() if self._anchors is not None else None
         if self.input_problem():
-            return None, 0, 0.0, float("nan"), 0.0, self.input_problem()
+            return None, 0, 0.0, float("nan"), 0.0, self.input_problem(), None
         if anchors is None:
             return None, 0, 0.0, float("nan"), 0.0, f"no anchors received on {o.anchors_endpoint}", None
         age = abs(capture_wall - anchors.capture_wall)
