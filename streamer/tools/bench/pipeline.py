@@ -11,7 +11,6 @@ after start-up), so what is timed is what runs.
 """
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import zmq
 
 from streamer.config.schema import Override
+from streamer.core import jsonlimit
 from streamer.errors import StreamerError
 from streamer.model import load_depth_model
 from streamer.model.backends import OnnxRuntimeBackend, default_threads
@@ -64,7 +64,7 @@ def measure_daemon(args: list[str], seconds: float, latency: bool) -> dict:
         next_rss = time.monotonic() + 1.0
         while time.monotonic() < t0 + seconds:
             if sub.poll(200):
-                header = json.loads(sub.recv_multipart()[1])
+                header = jsonlimit.loads(sub.recv_multipart()[1], what="header")
                 latencies.append((header["publish_mono"] - header["capture_mono"]) * 1e3)
             if time.monotonic() >= next_rss:
                 rss.append(rss_mb(daemon.pid))

@@ -1,13 +1,13 @@
 """The soak's load generators: MJPEG viewer threads and ZeroMQ subscriber threads (normal or deliberately slow)."""
 from __future__ import annotations
 
-import json
 import threading
 import time
 
 import zmq
 
 from streamer.client.mjpeg import MjpegStream
+from streamer.core import jsonlimit
 
 READ_TIMEOUT_S = 5.0  # a client socket silent this long counts as dropped (the daemon sends 30 parts/s)
 SLOW_PAUSE_S = 1.0  # the slow subscriber's sleep after each message: far slower than the daemon publishes
@@ -66,7 +66,7 @@ class ZmqReader(threading.Thread):
             while not self.stop.is_set():
                 if sock.poll(200):
                     topic, header, _ = sock.recv_multipart(copy=False)
-                    self._count(topic.bytes, json.loads(header.bytes))
+                    self._count(topic.bytes, jsonlimit.loads(header.bytes, what="header"))
                     if self.pause_s:
                         self.stop.wait(self.pause_s)
         finally:
