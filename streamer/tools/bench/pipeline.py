@@ -17,6 +17,7 @@ from pathlib import Path
 
 import zmq
 
+from streamer.client.subscriber import MAX_MESSAGE_BYTES
 from streamer.config.schema import Override
 from streamer.core import jsonlimit
 from streamer.errors import StreamerError
@@ -42,6 +43,7 @@ def measure_daemon(args: list[str], seconds: float, latency: bool) -> dict:
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"depth")
+    sub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     t_start = time.monotonic()
     daemon = DaemonProcess(args, log_level="warning").start()
     sub.connect(f"tcp://127.0.0.1:{daemon.zmq_port}")

@@ -7,6 +7,7 @@ import time
 import zmq
 
 from streamer.client.mjpeg import MjpegStream
+from streamer.client.subscriber import MAX_MESSAGE_BYTES
 from streamer.core import jsonlimit
 
 READ_TIMEOUT_S = 5.0  # a client socket silent this long counts as dropped (the daemon sends 30 parts/s)
@@ -61,6 +62,7 @@ class ZmqReader(threading.Thread):
         sock = self.ctx.socket(zmq.SUB)  # created, used and closed by this thread: zmq sockets are not thread-safe
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SUBSCRIBE, b"")
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         sock.connect(f"tcp://127.0.0.1:{self.port}")
         try:
             while not self.stop.is_set():
