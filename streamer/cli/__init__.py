@@ -8,12 +8,12 @@ import logging
 import os
 import sys
 
-from streamer.cli import bench, calibrate, infer, quantize, repair, run, train, view, weights
+from streamer.cli import batch, bench, calibrate, infer, quantize, repair, run, train, view, weights
 from streamer.cli.flags import OneLineParser
 from streamer.errors import EXIT_RUNTIME, StreamerError
 
 log = logging.getLogger("streamer")
-COMMANDS = (infer, quantize, weights, run, view, bench, train, calibrate, repair)  # in `--help` order
+COMMANDS = (infer, batch, quantize, weights, run, view, bench, train, calibrate, repair)  # in `--help` order
 
 
 def main(argv: list[str] | None = None) -> int:

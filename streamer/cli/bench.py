@@ -81,6 +81,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     flags.add_precision(bo, default="fp32", help="the daemon's model.precision")
     bo.add_argument("--json", metavar="OUT", help="write the rows here")
     bo.set_defaults(handler=cmd_bench_outputs)
+    bm2 = bsub.add_parser("streams", help="several streams in one daemon vs one stream and vs one daemon per "
+                                          "stream: fps, drops, latency, RSS, start time")
+    bm2.add_argument("video")
+    flags.add_weights(bm2)
+    bm2.add_argument("--seconds", type=float, default=30.0, help="seconds measured per phase")
+    flags.add_precision(bm2, default="auto", help="the daemons' model.precision")
+    bm2.add_argument("--phases", default="all", help="comma-separated phases, or all (see the module's docstring)")
+    bm2.add_argument("--json", metavar="OUT", help="write the rows here")
+    bm2.set_defaults(handler=cmd_bench_streams)
     bu = bsub.add_parser("uploads", help="the daemon's RSS (baseline, peak, after) under POST /depth photos of every "
                                          "kind a visitor can send")
     bu.add_argument("video")
@@ -159,6 +168,14 @@ def cmd_bench_outputs(args: argparse.Namespace) -> int:
     from streamer.tools.bench.outputs import bench_outputs
 
     bench_outputs(args.video, args.weights, args.seconds, args.paced_fps, args.precision, args.json)
+    return 0
+
+
+def cmd_bench_streams(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.streams import PHASES, bench_streams
+
+    phases = list(PHASES) if args.phases == "all" else [p.strip() for p in args.phases.split(",") if p.strip()]
+    bench_streams(args.video, args.weights, args.seconds, args.precision, phases, args.json)
     return 0
 
 

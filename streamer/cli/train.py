@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "NAME.camera.json beside each image, else [camera] from --config)")
     e.add_argument("--error-model-out", type=Path, metavar="FILE", help="with --anchors N or --ground: calibrate "
                    "an error model on this data for [metric] error_model")
-    e.add_argument("--coverage", type=flags.number(float, above=0, hi=1), default=0.9,
-                   help="--error-model-out: the share of images a `good` verdict's bound must hold for (default 0.9)")
+    e.add_argument("--coverage", type=flags.number(float, above=0, hi=1), default=0.8,
+                   help="--error-model-out: the share of images a `good` verdict's bound must hold for (default 0.8)")
     flags.add_config(e, help="TOML config: its [camera] (a fixed rig for --ground) and [metric] (max_rel_error, "
                      "error_model, ...) apply")
     flags.add_set(e)

@@ -40,15 +40,21 @@ class DepthSubscriber:
     """SUB socket connected to a ZmqPublisher; `recv(timeout)` returns the newest message or None."""
 
     def __init__(self, address: str = "tcp://127.0.0.1:5555", topics: tuple[str, ...] = TOPICS,
-                 *, rcvhwm: int = 4, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+                 *, rcvhwm: int = 4, stream: str | None = None,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        """`stream`: one stream of a daemon with several (its topics are `depth/ID`, ...): only its messages, each
+        returned under its plain topic (`depth`); None: every message of `topics`, topics as sent."""
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
         self._sock.setsockopt(zmq.RCVHWM, rcvhwm)  # small: what queues up is stale anyway
+        # Subscriptions are prefixes ("metric" also brings "metric_sigma", `depth/front` brings `depth/front2`):
+        # received topics are checked against the topics (and the stream) asked for.
         self._topics = {t.encode() for t in topics}
+        self._stream = stream.encode() if stream is not None else None
         for topic in topics:
-            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
+            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode() + (b"/" + stream.encode() if stream else b""))
         self._sock.connect(address)
         self._pending: dict[bytes, list] = {}  # topic -> newest unread message, oldest arrival first
         self.received = 0
@@ -72,8 +78,11 @@ class DepthSubscriber:
                     continue
                 break
             topic = parts[0].bytes
-            if topic not in self._topics and b"" not in self._topics:
-                continue  # ZeroMQ matches prefixes: "metric" also brings "metric_sigma" another client asked for
+            base, _, sid = topic.partition(b"/")
+            if self._stream is not None and sid != self._stream:
+                continue  # another stream's (one whose id starts with ours)
+            if base not in self._topics and b"" not in self._topics:
+                continue  # a longer topic another client asked for
             self.received += 1
             if self._pending.pop(topic, None) is not None:
                 self.dropped += 1
@@ -81,10 +90,10 @@ class DepthSubscriber:
         if not self._pending:
             return None
         topic = next(iter(self._pending))
-        msg = decode(self._pending.pop(topic))
-        if "anchor" in msg[1]:
-            self.anchor = msg[1]["anchor"]
-        return msg
+        name, header, payload = decode(self._pending.pop(topic))
+        if "anchor" in header:
+            self.anchor = header["anchor"]
+        return (name.partition("/")[0] if self._stream is not None else name), header, payload
 
     @property
     def verdict(self) -> str | None:

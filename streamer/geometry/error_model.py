@@ -99,7 +99,7 @@ class ErrorModel:
 
 
 def fit_error_model(features: list[dict[str, float]], actual: list[float], *, weights_sha256: str, mode: str,
-                    anchors: int, net_size: int, coverage: float = 0.9, sigma_scale: float = 1.0) -> ErrorModel:
+                    anchors: int, net_size: int, coverage: float = 0.8, sigma_scale: float = 1.0) -> ErrorModel:
     """The model from calibration images: their features and their actual AbsRel. `sigma_scale` is found after
     (it depends on the model's predictions; see `streamer.train.metric_records.calibrate`)."""
     n = len(actual)

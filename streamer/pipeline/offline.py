@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -115,13 +116,15 @@ def infer_image(model: DepthModel, colors: ColorOptions, path: Path, out: Path, 
     return info
 
 
-def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str) -> Path:
+def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str,
+                tick: Callable[[int], None] | None = None) -> Path:
     """Every frame through network -> steady -> render -> H.264, in order; returns the video's path. Written under a
-    temporary name and renamed when whole: an error or a Ctrl-C removes the partial file and says so."""
+    temporary name and renamed when whole: an error or a Ctrl-C removes the partial file and says so. `tick(1)`
+    after each frame replaces the file's own progress bar (`batch` draws one bar over every worker)."""
     video_path = options.output_dir / f"{stem}.depth.mp4"
     partial = options.output_dir / f".{stem}.depth.mp4.part"
     try:
-        frames = _encode_video(model, options, path, stem, partial)
+        frames = _encode_video(model, options, path, stem, partial, tick)
         os.replace(partial, video_path)
     except BaseException as exc:
         existed = partial.exists()
@@ -135,7 +138,8 @@ def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str)
     return video_path
 
 
-def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: str, video_path: Path) -> int:
+def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: str, video_path: Path,
+                  tick: Callable[[int], None] | None = None) -> int:
     out = options.output_dir
     # The daemon's per-frame path, called in order on every frame: no thread, no slot, no publishers.
     worker = InferenceWorker(model, Steadier(options.steady), LatestSlot(), outputs=())
@@ -146,7 +150,7 @@ def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: st
         stream = src.streams.video[0]
         total = stream.frames or 0
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
-        progress = Progress(total, f"infer {path.name}", unit="frame")
+        progress = Progress(total, f"infer {path.name}", unit="frame", stream=io.StringIO() if tick else None)
         with av.open(str(video_path), "w", format="mp4") as dst:
             enc = None
             for index, frame in enumerate(src.decode(stream)):
@@ -162,14 +166,22 @@ def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: st
                     enc = dst.add_stream("libx264", rate=rate)
                     enc.width, enc.height = picture.shape[1] // 2 * 2, picture.shape[0] // 2 * 2
                     enc.pix_fmt = "yuv420p"
-                    enc.options = {"crf": str(VIDEO_CRF), "preset": "veryfast"}
+                    # The same bytes from the same frames, on any machine (a batch on a cluster equals one run
+                    # here): x264's output depends on its thread count (one thread: a depth map is small), and its
+                    # macroblock-tree rate control was seen to differ from run to run (1 in 4 runs here) without it
+                    enc.options = {"crf": str(VIDEO_CRF), "preset": "veryfast", "threads": "1",
+                                   "x264-params": "mbtree=0"}
                 picture = picture[: enc.height, : enc.width]  # yuv420p needs even sides
-                for packet in enc.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="bgr24")):
+                out_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="bgr24")
+                out_frame.pts = index  # in 1/rate (the stream's time base): x264's rate control reads the stamps
+                for packet in enc.encode(out_frame):
                     dst.mux(packet)
                 if options.raw:
                     raw_maps.append(np.asarray(raw, np.float32))
                     pts.append(frame.time if frame.time is not None else index / float(rate))
                 progress.update(1)
+                if tick is not None:
+                    tick(1)
             if enc is None:
                 raise StreamerError(f"{path}: no decodable video frames")
             for packet in enc.encode():

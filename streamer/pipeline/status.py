@@ -242,10 +242,11 @@ class StatusBoard:
         state = "live" if src.state == "live" else f"{src.state}: {src.reason}"
         nonfinite = self._nonfinite()
         return redact(f"{state}; {snap['fps_out']:.1f} fps; latency p50 {lat if lat is not None else '-'} ms; "
-                      f"dropped {self._slot.dropped}; {self._precision()}" + (f"; {nonfinite}" if nonfinite else "")
+                      f"dropped {self._slot.dropped}; {self.precision_line()}" + (f"; {nonfinite}" if nonfinite else "")
                       + self._metric_line())
 
-    def _precision(self) -> str:
+    def precision_line(self) -> str:
+        """The network's precision in words (shared by every stream: the overview's line says it once)."""
         state = self._model.precision
         if state.pending:
             return f"{state.serving} (choosing or re-checking a precision on live frames)"

@@ -28,9 +28,8 @@ from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
 from streamer.core.redact import redact_data
 from streamer.publish.base import Publisher
-from streamer.publish.exposure import warn_if_exposed
+from streamer.publish.foxglove_hub import FoxgloveHub
 from streamer.publish.foxglove_messages import FoxgloveMessages
-from streamer.publish.foxglove_server import SDK_LOGGER, SdkLog, Subscriptions
 from streamer.publish.topics import RosOptions, frame_geometry
 from streamer.render.renderer import FrameRenderer
 from streamer.render.views import VIEWS
@@ -79,52 +78,48 @@ class FoxglovePublisher(Publisher):
     section = "foxglove"
 
     def __init__(self, options: FoxgloveOptions, ros: RosOptions, *, renderer: FrameRenderer,
-                 points_stride: int = 2) -> None:
-        super().__init__("foxglove-publisher")
+                 points_stride: int = 2, hub: FoxgloveHub | None = None, stream: str | None = None) -> None:
+        """`hub`: the server shared with the other streams' publishers (None: its own). `stream`: a named stream's
+        id: its status goes to `{namespace}/status` (the other channels are under its [ros] namespace anyway)."""
+        super().__init__("foxglove-publisher" if stream is None else f"foxglove-{stream}")
         self.options = options
         self.ros = ros
+        self.stream = stream
         self._renderer = renderer
         self._messages = FoxgloveMessages(ros, points_stride)
-        self._subs = Subscriptions()
+        self.hub = hub if hub is not None else FoxgloveHub(options.host, options.port, options.client_backlog)
+        self._subs = self.hub.subs
         self._context: foxglove.Context | None = None
         self._server: foxglove.WebSocketServer | None = None
         self._channels: dict[str, _Channel] = {}
         self._next_status = 0.0
         self._problems: dict[str, str] = {}  # status notices shown in the Foxglove app: id -> message
         self._last_frame: DepthFrame | None = None
-        self.url = ""  # ws://host:port once listening
-        self.app_url = ""  # the Foxglove web app's link that opens this server as its data source
         self.messages = 0  # messages logged (to channels with a subscriber)
-        self._sdk_log = SdkLog()
+
+    @property
+    def url(self) -> str:
+        return self.hub.url
+
+    @property
+    def app_url(self) -> str:
+        return self.hub.app_url
+
+    def _topic(self, kind: str) -> str:
+        return f"{self.ros.namespace}/status" if kind == "status" and self.stream is not None else self.ros.topic(kind)
 
     def _open(self) -> None:
         o = self.options
-        sdk = logging.getLogger(SDK_LOGGER)
-        sdk.addHandler(self._sdk_log)
-        sdk.propagate = False  # read by SdkLog, which passes its warnings on
-        sdk.setLevel(logging.INFO)
-        self._context = foxglove.Context()
-        try:
-            self._server = foxglove.start_server(name="depth-streamer", host=o.host, port=o.port,
-                                                 server_listener=self._subs, context=self._context,
-                                                 message_backlog_size=o.client_backlog)
-        except RuntimeError as exc:  # the SDK's FoxgloveError: "Failed to bind port: Address already in use"
-            raise OSError(str(exc)) from None
-        ctx, topic = self._context, self.ros.topic
+        self.hub.open()
+        self._context, self._server = self.hub.context, self.hub.server
+        ctx, topic = self._context, self._topic
         self._channels = {
             "color": CompressedImageChannel(topic("color"), context=ctx, metadata={"view": o.color_view}),
             "relative": RawImageChannel(topic("relative"), context=ctx, metadata={
                 "unit": "none: relative inverse depth, bigger = nearer; scale and shift vary over time"}),
             "status": foxglove.Channel(topic("status"), schema=STATUS_SCHEMA, context=ctx),
         }
-        self.url = f"ws://{o.host}:{self._server.port}"
-        self.app_url = self._server.app_url() or ""
         self._next_status = 0.0
-        log.info("foxglove: serving on %s (open in Foxglove: %s)", self.url, self.app_url)
-        warn_if_exposed(log, f"foxglove: {self.url}", o.host,
-                        "every depth image, the colorized camera view, the point cloud and the status (pipeline and "
-                        "source details); the Foxglove WebSocket server has no authentication here",
-                        'Set [foxglove] host = "127.0.0.1" unless every machine on that network may see the camera.')
 
     @property
     def port(self) -> int:
@@ -135,7 +130,7 @@ class FoxglovePublisher(Publisher):
         model, a mount): a client sees only channels that will publish."""
         channel: _Channel | None = self._channels.get(name)
         if channel is None:
-            ctx, topic = self._context, self.ros.topic(name)
+            ctx, topic = self._context, self._topic(name)
             if name == "metric":
                 channel = RawImageChannel(topic, context=ctx, metadata={"unit": "m (z-depth; NaN invalid, +inf "
                                                                                 "beyond range)"})
@@ -160,15 +155,15 @@ class FoxglovePublisher(Publisher):
     @property
     def dropped(self) -> int:
         """Frames our slot replaced, plus the messages the SDK dropped for clients that read too slowly."""
-        return super().dropped + self._sdk_log.dropped
+        return super().dropped + self.hub.sdk_log.dropped
 
     def counters(self) -> dict:
-        return {**super().counters(), "client_dropped": self._sdk_log.dropped,
-                "connections": self._sdk_log.connections}
+        return {**super().counters(), "client_dropped": self.hub.sdk_log.dropped,
+                "connections": self.hub.sdk_log.connections}
 
     def subscriptions(self) -> int:
         """Client subscriptions to channels right now (a client watching three channels counts three)."""
-        return self._subs.total()
+        return self._subs.total(c.id() for c in list(self._channels.values()))
 
     def _send(self, frame: DepthFrame) -> None:
         m, stamp = self._messages, self._messages.stamp(frame)
@@ -252,6 +247,8 @@ class FoxglovePublisher(Publisher):
                                   else foxglove.StatusLevel.Info)
         if self._server is None:
             return
+        if self.stream is not None:  # one server for every stream: each one's notices under its own ids
+            problems = {f"{self.stream}:{k}": (f"[{self.stream}] {m}", lv) for k, (m, lv) in problems.items()}
         for key, (message, level) in problems.items():  # every tick: a client that connects later sees it too
             self._server.publish_status(message, level, id=key)
         gone = [key for key in self._problems if key not in problems]
@@ -260,13 +257,10 @@ class FoxglovePublisher(Publisher):
         self._problems = {key: message for key, (message, _) in problems.items()}
 
     def _close(self) -> None:
-        for channel in self._channels.values():
+        for name, channel in self._channels.items():
+            if name == "tf" and self.hub.shared:
+                continue  # /tf is every stream's channel (one per topic in a context): the last one closes it
             channel.close()  # type: ignore[attr-defined]
         self._channels = {}
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-        sdk = logging.getLogger(SDK_LOGGER)
-        sdk.removeHandler(self._sdk_log)
-        if not any(isinstance(h, SdkLog) for h in sdk.handlers):  # no other pipeline's publisher reads it
-            sdk.propagate = True
+        self._server = None
+        self.hub.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterable
 
 from foxglove.websocket import ChannelView, Client, ServerListener
 
@@ -31,9 +32,12 @@ class Subscriptions(ServerListener):
     def wanted(self, channel_id: int) -> bool:
         return self._counts.get(channel_id, 0) > 0
 
-    def total(self) -> int:
+    def total(self, ids: Iterable[int] | None = None) -> int:
+        """Subscriptions to the channels `ids` (every channel's when None)."""
         with self._lock:
-            return sum(self._counts.values())
+            if ids is None:
+                return sum(self._counts.values())
+            return sum(self._counts.get(i, 0) for i in ids)
 
 
 SDK_LOGGER = "foxglove"  # the SDK's Rust log arrives through Python logging under this name

@@ -43,10 +43,11 @@ class RosMessages:
         return T["std_msgs/msg/Header"](stamp=T["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec),
                                         frame_id=frame_id or self.frame_id)
 
-    def depth_image(self, frame: DepthFrame, depth: np.ndarray) -> bytes:
+    def depth_image(self, frame: DepthFrame, depth: np.ndarray, stamp: int | None = None) -> bytes:
+        """`stamp`: the header stamp in ns when it must be exact (a bag's own stamps; default: the frame's)."""
         data = keep_mantissa_bits(np.ascontiguousarray(depth, dtype="<f4"), self.depth_bits)
         h, w = data.shape
-        msg = T["sensor_msgs/msg/Image"](header=self._header(stamp_ns(frame)), height=h, width=w, encoding="32FC1",
+        msg = T["sensor_msgs/msg/Image"](header=self._header(_ns(frame, stamp)), height=h, width=w, encoding="32FC1",
                                          is_bigendian=0, step=4 * w, data=data.reshape(-1).view(np.uint8))
         return _cdr(msg)
 
@@ -55,18 +56,19 @@ class RosMessages:
                                                    data=np.frombuffer(jpeg, np.uint8))
         return _cdr(msg)
 
-    def camera_info(self, frame: DepthFrame, camera: CameraModel) -> bytes:
+    def camera_info(self, frame: DepthFrame, camera: CameraModel, stamp: int | None = None) -> bytes:
         h, w = frame.depth.shape
         cam = camera.scaled(w, h)
         k = np.array([cam.fx, 0.0, cam.cx, 0.0, cam.fy, cam.cy, 0.0, 0.0, 1.0])
         p = np.array([cam.fx, 0.0, cam.cx, 0.0, 0.0, cam.fy, cam.cy, 0.0, 0.0, 0.0, 1.0, 0.0])
         roi = T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
-        msg = T["sensor_msgs/msg/CameraInfo"](header=self._header(stamp_ns(frame)), height=h, width=w,
+        msg = T["sensor_msgs/msg/CameraInfo"](header=self._header(_ns(frame, stamp)), height=h, width=w,
                                               distortion_model="plumb_bob", d=np.array(cam.distortion, float), k=k,
                                               r=np.eye(3).reshape(-1), p=p, binning_x=0, binning_y=0, roi=roi)
         return _cdr(msg)
 
-    def point_cloud(self, frame: DepthFrame, metric: np.ndarray, camera: CameraModel) -> bytes:
+    def point_cloud(self, frame: DepthFrame, metric: np.ndarray, camera: CameraModel,
+                    stamp: int | None = None) -> bytes:
         points = cloud_points(frame, metric, camera, self.points_stride)
         rgba = points["rgba"].astype(np.uint32)
         packed = np.empty(len(points), np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<u4")]))
@@ -74,7 +76,7 @@ class RosMessages:
         packed["rgb"] = (rgba[:, 0] << 16) | (rgba[:, 1] << 8) | rgba[:, 2]  # PCL's 0x00RRGGBB in a float32's bytes
         field = T["sensor_msgs/msg/PointField"]
         fields = [field(name=n, offset=o, datatype=7, count=1) for n, o in (("x", 0), ("y", 4), ("z", 8), ("rgb", 12))]
-        msg = T["sensor_msgs/msg/PointCloud2"](header=self._header(stamp_ns(frame)), height=1, width=len(packed),
+        msg = T["sensor_msgs/msg/PointCloud2"](header=self._header(_ns(frame, stamp)), height=1, width=len(packed),
                                                fields=fields, is_bigendian=False, point_step=16,
                                                row_step=16 * len(packed), data=packed.view(np.uint8).reshape(-1),
                                                is_dense=True)
@@ -104,6 +106,11 @@ def keep_mantissa_bits(depth: np.ndarray, bits: int) -> np.ndarray:
     keep = ~np.isfinite(depth) | ~np.isfinite(out)  # never turn a NaN into inf, nor the largest values into inf
     out[keep] = depth[keep]
     return out
+
+
+def _ns(frame: DepthFrame, stamp: int | None) -> int:
+    """A float seconds stamp cannot carry every nanosecond of an epoch time: a bag's own stamp is passed exact."""
+    return stamp_ns(frame) if stamp is None else stamp
 
 
 def _cdr(msg) -> bytes:  # noqa: ANN001

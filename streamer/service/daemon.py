@@ -101,8 +101,14 @@ class Daemon:
     def _announce(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
         host, port = pipeline.http.address
-        log.info("preview: http://%s:%d/  (stream: /stream.mjpg, stats: /stats)", host, port)
-        log.info("zeromq: %s (topics depth, color, status)", pipeline.zmq.endpoint)
+        if pipeline.http.feeds:
+            ids = ", ".join(pipeline.http.feeds)
+            log.info("preview: http://%s:%d/  (every stream; stream ID: /s/ID/, stats: /stats); streams %s",
+                     host, port, ids)
+            log.info("zeromq: %s (topics depth/ID, color/ID, status/ID for streams %s)", pipeline.zmq.endpoint, ids)
+        else:
+            log.info("preview: http://%s:%d/  (stream: /stream.mjpg, stats: /stats)", host, port)
+            log.info("zeromq: %s (topics depth, color, status)", pipeline.zmq.endpoint)
         if pipeline.foxglove is not None:
             log.info("foxglove: %s  (open in Foxglove: %s)", pipeline.foxglove.url, pipeline.foxglove.app_url)
         if not pipeline.model.official_weights:
@@ -185,13 +191,20 @@ class Daemon:
             return
         # The same listener: keep the server, its MJPEG viewers and the uploads it is computing (no cut, no rebind).
         keep = old.http if new_conf["http"] == self.conf["http"] else None
-        old.stop(0.8, keep=keep)
+        # Only streams changed: unchanged streams, the network and the socket carry on without a gap.
+        previous = old if old.continues_into(new_conf, model, keep) else None
+        if previous is None:
+            old.stop(0.8, keep=keep)
+        fresh = Pipeline(new_conf, model, self.metrics, keep_http=keep, previous=previous)
+        if previous is not None:
+            old.retire(fresh, 0.8)
+            log.info("streams kept running: %s", ", ".join(s.id for s in fresh.kept) or "none")
         try:
-            fresh = Pipeline(new_conf, model, self.metrics, keep_http=keep)
             fresh.start(new_conf["daemon"].warmup_timeout_s)
         except StreamerError as exc:
             log.error("reload failed (%s); restarting with the previous configuration", exc)
-            fresh = Pipeline(self.conf, old.model, self.metrics, keep_http=keep)
+            fresh = Pipeline(self.conf, old.model, self.metrics, keep_http=keep,
+                             previous=fresh if previous is not None else None)
             fresh.start(self.conf["daemon"].warmup_timeout_s)
         else:
             self.conf = new_conf

@@ -21,6 +21,7 @@ from streamer.geometry.anchors import AnchorSet
 from streamer.geometry.fit import abs_rel, truth_at
 from streamer.sources.demo_scene import demo_camera, demo_mount
 from streamer.steady import MetricOptions, MetricStage
+from streamer.tools.bench.demo_maps import Feed, demo_maps
 from streamer.train.camera_file import image_camera
 from streamer.train.dataset import RGBDDataset
 from streamer.train.metric_records import Judge, calibrate, format_summary, ground_record, points_record, summarize
@@ -87,9 +88,7 @@ def bench_verdict(model, images: int = 48, max_rel_error: float = 0.4, size: tup
 
 
 def _demo(model, frames: int, size: tuple[int, int] = (640, 480)) -> list:
-    from streamer.tools.bench.metric import _demo_maps
-
-    return list(_demo_maps(model, frames, size))
+    return list(demo_maps(model, frames, size))
 
 
 def live(model, frames: int, ground_model: str) -> dict:
@@ -98,8 +97,8 @@ def live(model, frames: int, ground_model: str) -> dict:
     maps = _demo(model, frames)
     cam, mount = demo_camera(640, 480), demo_mount()
     out = {}
-    for label, opts in (("ground, analytic", {}), ("ground, error model", {"error_model": ground_model})):
-        stage = MetricStage(MetricOptions(mode="ground", **opts), CameraOptions(), source_camera=cam,
+    for label, error_model in (("ground, analytic", ""), ("ground, error model", ground_model)):
+        stage = MetricStage(MetricOptions(mode="ground", error_model=error_model), CameraOptions(), source_camera=cam,
                             source_mount=mount)
         o = stage.options
         rows = []
@@ -111,6 +110,7 @@ def live(model, frames: int, ground_model: str) -> dict:
             if r.sigma is not None and r.metric is not None:
                 ok = np.isfinite(r.metric) & np.isfinite(t)
                 w2 = float(np.mean(np.abs(r.metric - t)[ok] <= 2 * r.sigma.get()[ok]))
+            assert r.anchor is not None  # metric is on
             rows.append((r.anchor.verdict, err, w2))
         good = [e for v, e, _ in rows if v == "good"]
         res = {"frames": len(rows), "good": len(good),
@@ -131,22 +131,8 @@ def _pct(x: float | None) -> str:
     return "-" if x is None or not np.isfinite(x) else f"{x:.0%}"
 
 
-class _Feed:
-    def __init__(self) -> None:
-        self.anchors: AnchorSet | None = None
-
-    def latest(self) -> AnchorSet | None:
-        return self.anchors
-
-    def snapshot(self) -> dict:
-        return {}
-
-    def problem(self) -> str:
-        return ""
-
-
 def _live_points(maps: list) -> dict:
-    feed = _Feed()
+    feed = Feed()
     stage = MetricStage(MetricOptions(mode="points", max_age_s=10.0), CameraOptions(), anchors=feed)
     rng = np.random.default_rng(0)
     ratios = []
@@ -154,6 +140,7 @@ def _live_points(maps: list) -> dict:
         v, u = rng.integers(0, truth.shape[0], 8), rng.integers(0, truth.shape[1], 8)
         feed.anchors = AnchorSet(np.stack([u, v, truth[v, u]], 1).astype(np.float64), 0, 0, k * 0.1)
         r = stage.update(depth, status, truth.shape, k * 0.1)
+        assert r.anchor is not None  # metric is on
         if r.metric is not None and np.isfinite(r.anchor.expected_abs_rel):
             actual = abs_rel(r.metric, truth_at(truth, depth.shape[1], depth.shape[0]))[0]
             ratios.append(actual / r.anchor.expected_abs_rel)

@@ -1,0 +1,164 @@
+"""`--executor local`: worker processes on this machine, each with its own model and its share of the cores'
+threads. A worker that dies mid-unit (killed, out of memory) is replaced and its unit handed out again, up to
+[batch] max_retries times; the driver records each unit once, whichever attempt finished it."""
+from __future__ import annotations
+
+import collections
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from streamer.batch.plan import Unit
+from streamer.errors import StreamerError
+
+log = logging.getLogger(__name__)
+TICK_EVERY_S = 0.25
+OnRow = Callable[[Unit, dict], None]
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def default_workers(units: int) -> int:
+    return max(1, min(units, cores() // 2))
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt  # a terminated worker cleans its temporary outputs on the way out
+
+
+def _worker(conf: dict, weights: str, out: str, calibration: str | None, tasks: Any, results: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the driver decides
+    signal.signal(signal.SIGTERM, _terminate)
+    from streamer.batch.units import UnitRunner
+    from streamer.cli import setup_logging
+
+    setup_logging(logging.getLevelName(logging.getLogger().level) if logging.getLogger().level else "warning")
+    pid = os.getpid()
+    try:
+        runner = UnitRunner(conf, weights, Path(out), calibration)
+    except StreamerError as exc:
+        results.put(("fatal", pid, str(exc)))
+        return
+    results.put(("ready", pid))
+    while True:
+        item = tasks.get()
+        if item is None:
+            return
+        number, unit = item
+        pending = [0, time.monotonic()]
+
+        def tick(n: int, pending: list = pending) -> None:
+            pending[0] += n
+            if time.monotonic() - pending[1] >= TICK_EVERY_S:
+                results.put(("tick", pid, pending[0]))
+                pending[:] = [0, time.monotonic()]
+
+        try:
+            row = runner.run(unit, tick)
+        except KeyboardInterrupt:
+            return
+        if pending[0]:
+            results.put(("tick", pid, pending[0]))
+        results.put(("row", pid, number, row))
+
+
+class LocalExecutor:
+    def __init__(self, conf: dict, weights: str, out: Path, calibration: str | None, workers: int,
+                 max_retries: int) -> None:
+        self.conf, self.weights, self.out, self.calibration = conf, weights, out, calibration
+        self.workers, self.max_retries = workers, max_retries
+        self.ctx = mp.get_context("spawn")  # no fork of a process holding threads and an ONNX session
+
+    def run(self, units: list[Unit], on_tick: Callable[[int], None], on_row: OnRow) -> None:
+        """Hand each unit to an idle worker (its own queue: the driver always knows who holds what)."""
+        if not units:
+            return
+        from streamer.batch.units import with_threads
+
+        workers = min(self.workers or default_workers(len(units)), len(units))
+        conf = with_threads(self.conf, max(1, cores() // workers))
+        results = self.ctx.Queue()
+        procs: dict[int, tuple[Any, Any]] = {}  # pid -> (process, its task queue)
+        held: dict[int, int] = {}  # pid -> the unit number it works on
+        todo = collections.deque(range(len(units)))
+        attempts = [0] * len(units)
+        finished: set[int] = set()
+
+        def spawn() -> None:
+            tasks = self.ctx.Queue()
+            p = self.ctx.Process(target=_worker, args=(conf, self.weights, str(self.out), self.calibration, tasks,
+                                                       results), name="batch-worker", daemon=True)
+            p.start()
+            procs[p.pid] = (p, tasks)
+
+        def assign(pid: int) -> None:
+            if todo and pid in procs:
+                number = held[pid] = todo.popleft()
+                procs[pid][1].put((number, units[number]))
+
+        try:
+            for _ in range(workers):
+                spawn()
+            while len(finished) < len(units):
+                try:
+                    msg = results.get(timeout=0.5)
+                except queue.Empty:
+                    msg = ("idle", 0)
+                kind, pid = msg[0], msg[1]
+                if kind == "tick":
+                    on_tick(msg[2])
+                elif kind == "ready":
+                    assign(pid)
+                elif kind == "row":
+                    held.pop(pid, None)
+                    if msg[2] not in finished:  # a unit is recorded once, whichever attempt finished it
+                        finished.add(msg[2])
+                        on_row(units[msg[2]], msg[3])
+                    assign(pid)
+                elif kind == "fatal":
+                    raise StreamerError(msg[2])
+                for dead in [pid for pid, (p, _) in procs.items() if p.exitcode is not None]:
+                    self._lost(dead, procs, held, attempts, finished, todo, units, on_row)
+                    if len(finished) < len(units) and (todo or len(procs) < 1):
+                        spawn()
+        except BaseException:
+            self._stop(procs, at_once=True)
+            raise
+        self._stop(procs, at_once=False)
+
+    def _lost(self, pid: int, procs: dict, held: dict, attempts: list, finished: set, todo: Any,
+              units: list[Unit], on_row: OnRow) -> None:
+        p, _tasks = procs.pop(pid)
+        number = held.pop(pid, None)
+        if number is None or number in finished:
+            return
+        unit = units[number]
+        attempts[number] += 1
+        if attempts[number] <= self.max_retries:
+            log.warning("%s: worker %d died (exit %s); running the unit again (attempt %d)", unit.label, pid,
+                        p.exitcode, attempts[number] + 1)
+            todo.appendleft(number)
+            return
+        finished.add(number)
+        on_row(unit, unit.row(status="error", error=f"its worker died {attempts[number]} times (last exit "
+                                                    f"{p.exitcode})"))
+
+    def _stop(self, procs: dict, at_once: bool) -> None:
+        for p, tasks in procs.values():
+            if at_once:
+                p.terminate()  # this worker alone, by its own handle: it removes its temporary outputs
+            else:
+                tasks.put(None)
+        for p, _ in procs.values():
+            p.join(10.0)
+            if p.exitcode is None:
+                p.kill()
+                p.join(5.0)

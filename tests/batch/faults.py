@@ -1,0 +1,34 @@
+"""Kill a batch worker in the middle of a unit: the first part folder a worker writes is named after its pid
+(`NNNNN.tmp-PID`); that process, and only it, gets SIGKILL."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+
+def kill_worker_mid_unit(out: Path, proc: subprocess.Popen, timeout: float = 300) -> int:
+    """Wait for a unit in progress, SIGKILL its worker; returns the pid killed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before any worker could be killed"
+        for tmp in sorted((out / ".batch").glob("*/*.tmp-*")):
+            pid = int(tmp.name.rsplit("-", 1)[1])
+            if pid != proc.pid:
+                os.kill(pid, signal.SIGKILL)
+                return pid
+        time.sleep(0.02)
+    raise AssertionError("no unit was seen in progress")
+
+
+def manifest_rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "batch.manifest.jsonl").read_text().splitlines()]
+
+
+def output_files(out: Path) -> dict[str, bytes]:
+    """Every output file (not the manifest: it holds times and worker names) by its path under `out`."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name != "batch.manifest.jsonl"}

@@ -1,0 +1,60 @@
+"""`--executor ray` on a real two-node Ray cluster on 127.0.0.1: three bags (one cut into segments) and two videos,
+one worker process killed mid-unit. The run completes, every unit appears once, and every output is byte for byte
+what the local executor writes (fp32, one thread per worker)."""
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+
+import pytest
+import ray  # noqa: F401 -- the [ray] extra: `make test` installs it; without it this module fails, loudly
+from rosbags.rosbag2 import StoragePlugin
+
+from tests.batch.bags import write_bag, write_video
+from tests.batch.cluster import local_cluster
+from tests.batch.conftest import run_batch
+from tests.batch.faults import kill_worker_mid_unit, manifest_rows, output_files
+from tests.conftest import SEED_WEIGHTS, VIDEO, cli
+
+ARGS = ("--segment-s", "1.5", "--warmup-s", "0.5", "--raw")
+
+
+@pytest.fixture(scope="module")
+def cluster(shared_cache, tmp_path_factory):
+    with local_cluster(shared_cache, tmp_path_factory.mktemp("ray-logs")) as (address, env):
+        yield address, env
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inputs")
+    return [write_bag(root / "short", count=10), write_bag(root / "long", count=30),
+            write_bag(root / "jpeg", count=8, storage=StoragePlugin.SQLITE3, compressed=True),
+            VIDEO / "realshort.mp4", write_video(root / "small.mp4", count=16)]
+
+
+def test_ray_run_with_a_killed_worker_equals_a_local_run(cluster, inputs, tmp_path):
+    address, env = cluster
+    local = run_batch(*inputs, "--out", tmp_path / "local", *ARGS, "--workers", "2")
+    assert local.returncode == 0, local.stderr
+    out = tmp_path / "ray"
+    cmd = cli("batch", *map(str, inputs), "--out", str(out), *ARGS, "--weights", str(SEED_WEIGHTS), "--threads", "1",
+              "--executor", "ray", "--ray-address", address)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        killed = kill_worker_mid_unit(out, proc)
+        stdout, stderr = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr[-4000:]
+    assert killed != proc.pid
+    rows = manifest_rows(out)
+    done = Counter(r["unit"] for r in rows if r["status"] == "done")
+    assert len(done) == 6 and set(done.values()) == {1}, done  # long.bag: 2 segments; every unit exactly once
+    assert not [r for r in rows if r["status"] == "error"]
+    assert sum(r["status"] == "assembled" for r in rows) == 3
+    assert {r["unit"]: r["output_sha256"] for r in rows if r["status"] == "done"} == \
+        {r["unit"]: r["output_sha256"] for r in manifest_rows(tmp_path / "local") if r["status"] == "done"}
+    assert output_files(out) == output_files(tmp_path / "local")
+    assert len(output_files(out)) == 3 * 2 + 2 * 2  # three bags (mcap + metadata.yaml), two videos (mp4 + npz)
+    assert "long.depth" in stdout and "realshort.depth.mp4" in stdout
