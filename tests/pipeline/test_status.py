@@ -103,9 +103,10 @@ def test_a_dead_anchors_receiver_is_never_healthy():
     pipeline.start(warmup_timeout_s=10.0)
     try:
         wait(lambda: status.health().ok)
-        assert pipeline.anchors is not None and pipeline.anchors.problem() == ""
-        threading.Thread(target=pipeline.anchors._ctx.term, daemon=True).start()
-        wait(lambda: pipeline.anchors.problem())
+        anchors = pipeline.streams[0].anchors
+        assert anchors is not None and anchors.problem() == ""
+        threading.Thread(target=anchors._ctx.term, daemon=True).start()
+        wait(lambda: anchors.problem())
         health = status.health()
         assert not health.ok and "anchors receiver stopped" in health.reason, health
         assert not status.progressing().ok  # the systemd watchdog is no longer pinged
