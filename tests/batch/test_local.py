@@ -12,8 +12,8 @@ from tests.conftest import SEED_WEIGHTS, cli, subprocess_env
 
 
 def test_killed_worker_is_replaced_and_its_unit_runs_once(tmp_path):
-    bags = [write_bag(tmp_path / "a", count=24), write_bag(tmp_path / "b", count=10)]
-    args = ("--segment-s", "1", "--warmup-s", "0.5", "--workers", "2")
+    bags = [write_bag(tmp_path / "a", count=12), write_bag(tmp_path / "b", count=5)]
+    args = ("--segment-s", "0.6", "--warmup-s", "0.3", "--workers", "2")
     calm = run_batch(*bags, "--out", tmp_path / "calm", *args)
     assert calm.returncode == 0, calm.stderr
     out = tmp_path / "killed"
