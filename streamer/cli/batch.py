@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from streamer.batch.driver import Job, run_batch
+    from streamer.batch.driver import Executor, Job, run_batch
     from streamer.core.files import writable_folder
     from streamer.model.weights import resolve_weights_path
     from streamer.pipeline.options import load_config
@@ -57,6 +57,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     out = writable_folder(args.out, "--out")  # before any work: a folder we cannot write fails in a second
     weights = str(resolve_weights_path(args.weights, conf["model"].weights))
     calibration = args.calibration
+    executor: Executor
     if args.executor == "ray":
         from streamer.batch.ray_executor import RayExecutor
 

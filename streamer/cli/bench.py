@@ -29,6 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     flags.add_set(bp, help="more config for our daemon, to compare settings (model.openvino_pinning=off, "
                            "model.preprocess=exact, model.threads=1, ...)")
     bp.set_defaults(handler=cmd_bench_pipeline)
+    bb = bsub.add_parser("batch", help="`batch` over CLIPS copies of VIDEO, local executor and Ray executor, against "
+                                       "the daemon's lossless run on VIDEO; RSS per worker")
+    bb.add_argument("video")
+    flags.add_weights(bb)
+    bb.add_argument("--clips", type=int, default=4, help="copies of VIDEO the executors work through")
+    bb.add_argument("--seconds", type=float, default=15.0, help="seconds the daemon is measured")
+    bb.add_argument("--no-ray", action="store_true", help="skip the Ray executor")
+    flags.add_precision(bb, default="fp32", help="model.precision of the daemon and the batch workers")
+    bb.set_defaults(handler=cmd_bench_batch)
     br = bsub.add_parser("restart", help="seconds from `run` to the low precision: a first start, then a restart "
                                          "that should serve the kept verdict")
     br.add_argument("video")
@@ -141,6 +150,13 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
 
     bench_pipeline(args.video, args.weights, args.seconds, args.paced_fps, args.net_size, args.precision,
                    args.set or ())
+    return 0
+
+
+def cmd_bench_batch(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.batch import bench_batch
+
+    bench_batch(args.video, args.weights, args.clips, args.seconds, args.precision, ray=not args.no_ray)
     return 0
 
 
