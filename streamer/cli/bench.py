@@ -109,6 +109,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     flags.add_precision(bm2, default="auto", help="the daemons' model.precision")
     bm2.add_argument("--phases", default="all", help="comma-separated phases, or all (see the module's docstring)")
     bm2.add_argument("--json", metavar="OUT", help="write the rows here")
+    bm2.add_argument("--rtsp-server", metavar="SCRIPT", help="the rtsp phase's camera: a script the system python3 "
+                                                             "runs with --port/--video, printing READY port=N url=URL")
     bm2.set_defaults(handler=cmd_bench_streams)
     bu = bsub.add_parser("uploads", help="the daemon's RSS (baseline, peak, after) under POST /depth photos of every "
                                          "kind a visitor can send")
@@ -205,7 +207,9 @@ def cmd_bench_streams(args: argparse.Namespace) -> int:
     from streamer.tools.bench.streams import PHASES, bench_streams
 
     phases = list(PHASES) if args.phases == "all" else [p.strip() for p in args.phases.split(",") if p.strip()]
-    bench_streams(args.video, args.weights, args.seconds, args.precision, phases, args.json)
+    if args.phases == "all" and not args.rtsp_server:
+        phases.remove("rtsp")
+    bench_streams(args.video, args.weights, args.seconds, args.precision, phases, args.json, args.rtsp_server)
     return 0
 
 
