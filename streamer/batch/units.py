@@ -74,7 +74,7 @@ class UnitRunner:
         cv2.setNumThreads(1)
         self.model: DepthModel = load_depth_model(conf["model"], weights_path=weights)
         if conf["model"].precision != "fp32":
-            from streamer.model.precision.manager import apply_precision
+            from streamer.model.precision.offline import apply_precision
 
             apply_precision(self.model, conf["model"], calibration)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"

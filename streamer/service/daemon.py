@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from streamer.config.schema import Override
+from streamer.core.memory import trim
 from streamer.core.threads import name_os_threads
 from streamer.errors import EXIT_CONFIG, EXIT_RUNTIME, StreamerError
 from streamer.model import load_depth_model
@@ -25,6 +26,7 @@ from streamer.service.preflight import preflight
 from streamer.service.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
+TRIM_EVERY_S = 30.0  # malloc_trim takes milliseconds; the pages it gives back are faulted in again at most this often
 
 
 class Interrupted(BaseException):
@@ -119,7 +121,7 @@ class Daemon:
         ready = False
         watchdog_every = self.notifier.watchdog_interval()
         next_ping = next_status = 0.0
-        next_terminal = time.monotonic() + 10.0
+        next_terminal = next_trim = time.monotonic() + 10.0
         while not self._stop.wait(0.2):
             pipeline = self._pipeline
             assert pipeline is not None
@@ -161,6 +163,9 @@ class Daemon:
                     log.info("status: %s", line)
                     next_terminal = now + 10.0
                 next_status = now + 2.0
+            if now >= next_trim:  # frames' freed buffers stay with malloc otherwise (~50 MB, README "Memory")
+                log.debug("heap trimmed: %s", trim())
+                next_trim = now + TRIM_EVERY_S
         log.info("stopping")
         return 0
 
