@@ -29,8 +29,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	# torch + torchvision first, as a matched pair from the package index (see constraints.txt).
 	$(PY) -m pip install -q -c constraints.txt torch torchvision
-	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
-	$(PY) -c "import torch, torchvision, timm, cv2, av, zmq, onnxruntime, imagezmq; print('deps ok: torch', torch.__version__, 'torchvision', torchvision.__version__)"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,ray]"  # ray: the batch tests run a real Ray cluster
+	$(PY) -c "import torch, torchvision, timm, cv2, av, zmq, onnxruntime, imagezmq, ray; print('deps ok: torch', torch.__version__, 'torchvision', torchvision.__version__)"
 	touch $(STAMP)
 
 # Weights: a path in $$DEPTH_STREAMER_WEIGHTS, else the official file fetched (and sha256-verified) once.

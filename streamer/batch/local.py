@@ -34,13 +34,16 @@ def _terminate(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt  # a terminated worker cleans its temporary outputs on the way out
 
 
-def _worker(conf: dict, weights: str, out: str, calibration: str | None, tasks: Any, results: Any) -> None:
+def _worker(conf: dict, weights: str, out: str, calibration: str | None, tasks: Any, results: Any,
+            level: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the driver decides
     signal.signal(signal.SIGTERM, _terminate)
     from streamer.batch.units import UnitRunner
-    from streamer.cli import setup_logging
+    from streamer.core.redact import RedactingFormatter
 
-    setup_logging(logging.getLevelName(logging.getLogger().level) if logging.getLogger().level else "warning")
+    handler = logging.StreamHandler()  # a spawned process starts without the driver's logging: the same lines
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     pid = os.getpid()
     try:
         runner = UnitRunner(conf, weights, Path(out), calibration)
@@ -95,8 +98,10 @@ class LocalExecutor:
         def spawn() -> None:
             tasks = self.ctx.Queue()
             p = self.ctx.Process(target=_worker, args=(conf, self.weights, str(self.out), self.calibration, tasks,
-                                                       results), name="batch-worker", daemon=True)
+                                                       results, logging.getLogger().getEffectiveLevel()),
+                                 name="batch-worker", daemon=True)
             p.start()
+            assert p.pid is not None  # started
             procs[p.pid] = (p, tasks)
 
         def assign(pid: int) -> None:

@@ -9,6 +9,7 @@ digest, a [start, end) range and where its warm-up starts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -111,7 +112,7 @@ def keyframes(path: Path) -> tuple[list[int], int]:
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            base = stream.time_base
+            base = stream.time_base or Fraction(1, 1_000_000_000)
             times, count = [], 0
             for packet in container.demux(stream):
                 if packet.pts is None or packet.size == 0:

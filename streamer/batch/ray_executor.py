@@ -25,7 +25,7 @@ try:
     import ray
     from ray.util.queue import Empty, Queue
 except ImportError:  # an optional extra: said in one line when asked for
-    ray = None
+    ray = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 MISSING = "--executor ray needs Ray: pip install 'depth-streamer[ray]'"
@@ -97,11 +97,11 @@ class RayExecutor:
         blob = Path(self.weights).read_bytes()
         sha = file_sha256(self.weights)
         weights_ref = ray.put(blob)  # once: every actor (and every restart) reads this one copy
-        progress = Queue(actor_options={"num_cpus": 0})
+        progress: Any = Queue(actor_options={"num_cpus": 0})
         cpus = ray.cluster_resources().get("CPU", 1.0)
         count = batch.actors or max(1, int(cpus // batch.num_cpus) if batch.num_cpus else int(cpus))
         count = min(count, len(units))
-        remote = ray.remote(UnitActor).options(num_cpus=batch.num_cpus, num_gpus=batch.num_gpus,
+        remote: Any = ray.remote(UnitActor).options(num_cpus=batch.num_cpus, num_gpus=batch.num_gpus,
                                                max_restarts=batch.max_retries, max_task_retries=batch.max_retries)
         actors = [remote.remote(conf, weights_ref, sha, str(self.out), self.calibration, progress)
                   for _ in range(count)]

@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     flags.add_precision(r, help="network precision (model.precision); low precisions are gated against fp32 on "
                                 "live frames")
     r.add_argument("--camera-id", dest="camera_id", help="camera id in every header (zmq.camera_id)")
-    r.add_argument("--http-port", dest="http_port", type=int)
-    r.add_argument("--zmq-port", dest="zmq_port", type=int)
+    r.add_argument("--http-port", dest="http_port", type=flags.number(int, 0, 65535))
+    r.add_argument("--zmq-port", dest="zmq_port", type=flags.number(int, 0, 65535))
     flags.add_set(r)
     r.add_argument("--check", action="store_true", help="validate the config and the weights, print the config "
                                                          "(secrets as ***), and exit")

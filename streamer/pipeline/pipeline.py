@@ -80,7 +80,8 @@ class Pipeline:
         for i, item in enumerate(streams.items):
             stream = kept.get(item["stream"].id) or Stream(
                 item, model, self.network, self.metrics, named=streams.named, still=self.still,
-                shared=Shared(zmq=self.hub, http=root, foxglove=self.fox_hub, recorder=recorder, first=i == 0),
+                shared=Shared(zmq=self.hub, http=root, foxglove=self.fox_hub, recorder=recorder,
+                              first=i == 0 and prev is None),
                 http=None if streams.named else adopt)
             recorder = recorder or stream.publishers.recorder  # the first stream's: one bag for every stream
             self.streams.append(stream)
@@ -109,12 +110,15 @@ class Pipeline:
 
     def continues_into(self, conf: dict[str, Any], model: DepthModel, http: HttpPublisher | None) -> bool:
         """A reload to `conf` can keep this pipeline's network, socket and unchanged streams running: both have
-        named streams, the model is the same, every shared section is unchanged and the HTTP server is adopted."""
+        named streams, the model is the same, every shared section is unchanged, the HTTP server is adopted, and
+        the stream whose recorder (or imagezmq endpoint) every stream shares is kept (it owns them)."""
         mine: Streams = self.conf["streams"]
         theirs: Streams | None = conf.get("streams")
         shared = [k for k in conf if k not in PER_STREAM and k != "streams"]
+        owner = next((s for s in self.streams if s.publishers.recorder or s.publishers.imagezmq), None)
         return (mine.named and theirs is not None and theirs.named and model is self.model
-                and http is not None and http is self.http and all(conf[k] == self.conf[k] for k in shared))
+                and http is not None and http is self.http and all(conf[k] == self.conf[k] for k in shared)
+                and (owner is None or owner.conf in theirs.items))
 
     def start(self, warmup_timeout_s: float) -> None:
         fresh = [s for s in self.streams if s not in self.kept]

@@ -48,7 +48,7 @@ class Shared:
     http: HttpPublisher | None = None  # the one HTTP server (several streams: this stream is a feed of it)
     foxglove: FoxgloveHub | None = None  # the one Foxglove server (each stream's channels under its namespace)
     recorder: Recorder | None = None  # the one recorder (another stream's): this stream's frames go in its bag
-    first: bool = True  # the first stream owns the recorder and imagezmq (one port: the first stream's view)
+    first: bool = True  # builds imagezmq (one port: the first stream's view; after a reload, the kept owner has it)
 
 
 class Stream:

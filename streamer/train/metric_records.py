@@ -23,6 +23,7 @@ from streamer.geometry.ground import fit_ground
 from streamer.geometry.verdict import Assessment, assess, ground_evidence, points_evidence
 from streamer.train.dataset import valid_mask
 
+TWO_SIGMA = 0.88  # the least share of calibration pixels within 2 sigma
 PIXELS_KEPT = 3000  # published pixels per image kept for calibrating sigma (a seeded sample)
 SPARSIFY = np.linspace(0.0, 0.95, 20)  # shares of the pixels removed along the sparsification curve
 
@@ -161,22 +162,30 @@ def ause(rel_err: np.ndarray, sigma: np.ndarray) -> float:
 def calibrate(records: list[MetricRecord], *, weights_sha256: str, mode: str, anchors: int, net_size: int,
               coverage: float = 0.8) -> ErrorModel:
     """The error model from records made with `keep_pixels` (every fitted image, whatever its verdict): the
-    regression of log AbsRel on the features, then the sigma scale that puts 68.3 % of the calibration images'
-    published pixels within one sigma (bisection: sigma's interval is not linear in its scale)."""
+    regression of log AbsRel on the features, then the sigma scale: the larger of the one that puts 68.3 % of the
+    calibration images' published pixels within one sigma and the one that puts `TWO_SIGMA` of them within two (the
+    network's errors have heavier tails than a normal: one sigma alone leaves 2 sigma short). Bisection: sigma's
+    interval is not linear in its scale."""
     fitted = [r for r in records if r.ok and math.isfinite(r.actual) and r.pixels is not None]
     model = fit_error_model([r.features for r in fitted], [r.actual for r in fitted], weights_sha256=weights_sha256,
                             mode=mode, anchors=anchors, net_size=net_size, coverage=coverage)
+    scale = max(_scale_for(fitted, model, ONE_SIGMA, 1.0), _scale_for(fitted, model, TWO_SIGMA, 2.0))
+    return replace(model, sigma_scale=scale)
+
+
+def _scale_for(records: list[MetricRecord], model: ErrorModel, share: float, sigmas: float) -> float:
+    """The sigma scale at which `share` of the pixels lie within `sigmas` sigma."""
     lo, hi = 1e-3, 1e3
     for _ in range(40):
         k = math.sqrt(lo * hi)
-        if _within(fitted, model, k) < ONE_SIGMA:
+        if _within(records, model, k, sigmas) < share:
             lo = k
         else:
             hi = k
-    return replace(model, sigma_scale=math.sqrt(lo * hi))
+    return math.sqrt(lo * hi)
 
 
-def _within(records: list[MetricRecord], model: ErrorModel, k: float) -> float:
+def _within(records: list[MetricRecord], model: ErrorModel, k: float, sigmas: float) -> float:
     inside = total = 0
     for r in records:
         assert r.pixels is not None
@@ -184,7 +193,7 @@ def _within(records: list[MetricRecord], model: ErrorModel, k: float) -> float:
         f = model.expected(r.features)[0] / ev.expected if 0 < ev.expected < math.inf else 1.0
         m = 1.0 / (scale * d + shift)
         s = sigma_metres(d, scale, shift, ev.cov * (k * f) ** 2, ev.sigma_net * k * f, m)
-        inside += int(np.count_nonzero(np.abs(m - t) <= s))
+        inside += int(np.count_nonzero(np.abs(m - t) <= sigmas * s))
         total += d.size
     return inside / max(total, 1)
 

@@ -14,9 +14,9 @@ from tests.batch.bags import write_bag, write_video
 from tests.batch.cluster import local_cluster
 from tests.batch.conftest import run_batch
 from tests.batch.faults import kill_worker_mid_unit, manifest_rows, output_files
-from tests.conftest import SEED_WEIGHTS, VIDEO, cli
+from tests.conftest import SEED_WEIGHTS, cli
 
-ARGS = ("--segment-s", "1.5", "--warmup-s", "0.5", "--raw")
+ARGS = ("--segment-s", "0.7", "--warmup-s", "0.3", "--raw")
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +28,9 @@ def cluster(shared_cache, tmp_path_factory):
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("inputs")
-    return [write_bag(root / "short", count=10), write_bag(root / "long", count=30),
-            write_bag(root / "jpeg", count=8, storage=StoragePlugin.SQLITE3, compressed=True),
-            VIDEO / "realshort.mp4", write_video(root / "small.mp4", count=16)]
+    return [write_bag(root / "short", count=5), write_bag(root / "long", count=14),
+            write_bag(root / "jpeg", count=5, storage=StoragePlugin.SQLITE3, compressed=True),
+            write_video(root / "small.mp4", count=8), write_video(root / "other.mp4", count=6)]
 
 
 def test_ray_run_with_a_killed_worker_equals_a_local_run(cluster, inputs, tmp_path):
@@ -57,4 +57,4 @@ def test_ray_run_with_a_killed_worker_equals_a_local_run(cluster, inputs, tmp_pa
         {r["unit"]: r["output_sha256"] for r in manifest_rows(tmp_path / "local") if r["status"] == "done"}
     assert output_files(out) == output_files(tmp_path / "local")
     assert len(output_files(out)) == 3 * 2 + 2 * 2  # three bags (mcap + metadata.yaml), two videos (mp4 + npz)
-    assert "long.depth" in stdout and "realshort.depth.mp4" in stdout
+    assert "long.depth" in stdout and "small.depth.mp4" in stdout

@@ -36,6 +36,10 @@ CASES = [
     ("dataset negative seed", ["dataset", "demo", "{d}/out", "--count", "1", "--seed", "-5"], "--seed"),
     ("train negative seed", ["train", "{d}/data", "--out", "{d}/m.pt", "--seed", "-1"], "seed"),
     ("not a number", ["calibrate", "{d}/clip.mp4", "--board", "9x6", "--square", "abc"], "--square"),
+    ("run port out of range", ["run", "--http-port", "70000"], "--http-port"),
+    ("bench zero runs", ["bench", "model", "--runs", "0"], "--runs"),
+    ("quantize correlation over 1", ["quantize", "--min-corr", "2"], "--min-corr"),
+    ("batch no workers", ["batch", "{d}/data", "--workers", "0"], "--workers"),
 ]
 
 

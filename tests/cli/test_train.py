@@ -30,7 +30,8 @@ def test_dataset_demo_writes_the_layout_reproducibly(tmp_path):
         proc = _run("dataset", "demo", str(out), "--count", "3", "--seed", "5", "--size", "96x64")
         assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in a.iterdir())
-    assert len(names) == 6 and all(n.startswith("demo_5_") for n in names)
+    assert len(names) == 9 and all(n.startswith("demo_5_") for n in names)  # photo, depth, camera.json
+    assert sum(n.endswith(".camera.json") for n in names) == 3
     for n in names:
         assert (a / n).read_bytes() == (b / n).read_bytes()  # same seed, same frames
     data = RGBDDataset(a)

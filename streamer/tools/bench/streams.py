@@ -7,12 +7,17 @@ over `--seconds` once every stream publishes and the precision is decided:
   `four7`: four at 7.5 fps; `mixed`: one at 30 fps beside one at 5 fps;
 - `unpaced1`: one unpaced file (lossless); `unpaced2`: two in one daemon; `separate2`: two daemons of one each;
 - `separate15`: two daemons of one stream at 15 fps each (RSS and fps against `two15`);
-- `start4`: seconds from launch until all four streams publish, and how many precision decisions were made.
+- `start4`: seconds from launch until all four streams publish, and how many precision decisions were made;
+- `rtsp` (with `--rtsp-server SCRIPT`, e.g. the tests' GStreamer camera tests/sources/rtsp/server.py, run by the
+  system python3; it prints "READY port=N url=URL"): one stream paced at 15 fps beside a real RTSP camera that is
+  SIGKILLed: the paced stream's fps before and during the outage, and seconds until the camera's stream publishes
+  again after its server is restarted.
 Per stream: fps out, % of captured frames dropped, capture -> steadied latency p50/p99 (the /stats window), RSS.
 """
 from __future__ import annotations
 
 import json
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -21,20 +26,23 @@ from streamer.errors import StreamerError
 from streamer.tools.bench.pipeline import SETTLE_TIMEOUT_S, settled
 from streamer.tools.measure import DaemonProcess, http_stats, load_1m, rss_mb
 
-PHASES = ("one15", "two15", "four7", "mixed", "separate15", "unpaced1", "unpaced2", "separate2", "start4")
+PHASES = ("one15", "two15", "four7", "mixed", "separate15", "unpaced1", "unpaced2", "separate2", "start4", "rtsp")
 
 
-def config(video: str, rates: list[float | None]) -> str:
-    """A [[streams]] config: one stream per rate (fps paced; None: unpaced, lossless), all on `video`, looping."""
-    text = "[source]\nloop = true\n[foxglove]\nenabled = false\n"
+def config(video: str, rates: list[float | None], urls: tuple[str, ...] = ()) -> str:
+    """A [[streams]] config: one stream per rate (fps paced; None: unpaced, lossless), all on `video`, looping; then
+    one stream per camera URL (ids c0, c1, ...)."""
+    text = "[source]\nloop = true\n[foxglove]\nenabled = false\n"  # the shipped reconnect backoff: as users run it
     for i, rate in enumerate(rates):
         pace = "pace = false\n" if rate is None else f"pace_fps = {rate}\n"
         text += f'\n[[streams]]\nid = "s{i}"\n[streams.source]\nurl = "{video}"\n{pace}'
+    for i, url in enumerate(urls):
+        text += f'\n[[streams]]\nid = "c{i}"\n[streams.source]\nurl = "{url}"\n'
     return text
 
 
 def bench_streams(video: str, weights: str | None, seconds: float, precision: str, phases: list[str],
-                  json_out: str | None = None) -> list[dict]:
+                  json_out: str | None = None, rtsp_server: str | None = None) -> list[dict]:
     unknown = [p for p in phases if p not in PHASES]
     if unknown:
         raise StreamerError(f"bench streams: unknown phase {unknown[0]!r}; phases are {', '.join(PHASES)}")
@@ -42,9 +50,17 @@ def bench_streams(video: str, weights: str | None, seconds: float, precision: st
     plans: dict[str, list[list[float | None]]] = {
         "one15": [[15]], "two15": [[15, 15]], "four7": [[7.5] * 4], "mixed": [[30, 5]], "separate15": [[15], [15]],
         "unpaced1": [[None]], "unpaced2": [[None, None]], "separate2": [[None], [None]], "start4": [[15] * 4]}
+    if "rtsp" in phases and not rtsp_server:
+        raise StreamerError("bench streams: the rtsp phase needs --rtsp-server SCRIPT (an RTSP camera stand-in)")
     print(f"bench streams: {video}, {seconds:g} s per phase, precision {precision}, load {load_1m()}")
     rows = []
     for name in phases:
+        if name == "rtsp":
+            assert rtsp_server is not None
+            row = {"phase": name, **_rtsp(video, weights, seconds, precision, rtsp_server, folder)}
+            rows.append(row)
+            print(f"{name:<11} {row}", flush=True)
+            continue
         daemons = []
         for i, rates in enumerate(plans[name]):
             path = folder / f"{name}{i}.toml"
@@ -146,3 +162,70 @@ def _summary(rows: list[dict]) -> None:
         four, one_s = by["start4"], by["one15"]["start_s"]
         print(f"4 streams publish after {four['start_s']} s = {four['start_s'] / one_s:.2f}x one stream (target "
               f"<= 1.5), {four['precision_decisions']} precision decision(s) (target 1)")
+
+
+def _rtsp(video: str, weights: str | None, seconds: float, precision: str, script: str, folder: Path) -> dict:
+    """A paced stream beside a real RTSP camera that is killed and restarted (see the module's docstring)."""
+    camera = _Camera(script, video)
+    try:
+        path = folder / "rtsp.toml"
+        path.write_text(config(video, [15], (camera.start(),)))
+        args = ["--config", str(path), "--set", f"model.precision={precision}"]
+        daemon = DaemonProcess(args + (["--weights", weights] if weights else []), log_level="info").start()
+        try:
+            _settle(daemon)
+            before = _window(daemon, seconds)
+            camera.kill()
+            time.sleep(2.0)  # the camera's stream has seen it (read timeout, closed connection)
+            during = _window(daemon, seconds)
+            frames = _streams(http_stats(daemon.http_port))["c0"]["frames_out"]
+            restarted = time.monotonic()
+            camera.start()
+            back = None
+            while back is None and time.monotonic() - restarted < 60.0:
+                if _streams(http_stats(daemon.http_port))["c0"]["frames_out"] > frames:
+                    back = round(time.monotonic() - restarted, 2)
+                time.sleep(0.1)
+            return {"paced_fps_before": before, "paced_fps_camera_down": during,
+                    "ratio": round(during / before, 3) if before else None, "camera_back_s": back,
+                    "load_1m": load_1m()}
+        finally:
+            daemon.close()
+    finally:
+        camera.kill()
+
+
+def _window(daemon: DaemonProcess, seconds: float) -> float:
+    """Frames a second the paced stream s0 published over the next `seconds`."""
+    n0, t0 = _streams(http_stats(daemon.http_port))["s0"]["frames_out"], time.monotonic()
+    time.sleep(seconds)
+    n1, t1 = _streams(http_stats(daemon.http_port))["s0"]["frames_out"], time.monotonic()
+    return round((n1 - n0) / (t1 - t0), 2)
+
+
+class _Camera:
+    """The RTSP stand-in script under the system python3, on one port across restarts."""
+
+    def __init__(self, script: str, video: str) -> None:
+        self.script, self.video, self.port = script, video, 0
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, tries: int = 10) -> str:
+        """Start and wait for READY: its URL. A killed server's port can linger a moment: a failed bind retries."""
+        for _ in range(tries):
+            self.proc = subprocess.Popen(["/usr/bin/python3", self.script, "--port", str(self.port), "--video",
+                                          self.video], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                if line.startswith("READY"):
+                    fields = dict(part.split("=", 1) for part in line.split()[1:])
+                    self.port = int(fields["port"])
+                    return fields["url"]
+            self.proc.wait(5.0)
+            time.sleep(0.5)
+        raise StreamerError(f"the RTSP camera {self.script} exited without READY ({tries} tries)")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5.0)

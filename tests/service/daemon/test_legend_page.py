@@ -3,6 +3,7 @@ daemon in metric ground mode (demo source, trained proxy); /depth_at checked aga
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -61,5 +62,8 @@ def test_page_shows_legend_readout_and_status(ground, browser):  # noqa: F811 - 
     WebDriverWait(driver, 20).until(lambda d: d.execute_script("return arguments[0].naturalWidth", image) > 0)
     ActionChains(driver).move_to_element_with_offset(image, 5, image.size["height"] // 2 - 5).perform()
     WebDriverWait(driver, 10).until(lambda d: " m at (" in d.find_element("id", "readout").text)
-    value = float(driver.find_element("id", "readout").text.split(" m")[0])
+    readout = driver.find_element("id", "readout").text  # "2.21 m at (..)" or, with sigma, "2.21 ± 0.03 m at (..)"
+    found = re.match(r"([0-9.]+)(?: ± ([0-9.]+|inf|Infinity))? m at \(", readout)
+    assert found, readout
+    value = float(found.group(1))
     assert 0.1 < value < 40.0 and np.isfinite(value)

@@ -107,8 +107,11 @@ def test_ground_fit_quality_on_every_channel(ground):
 def points(daemon_cache):
     from streamer.tools.measure import free_port
     endpoint = f"tcp://127.0.0.1:{free_port()}"
+    # the anchoring mechanics, not the verdict (test_metric_verdict.py): this weak network's points maps are often
+    # refused at the default promise, which would publish no map for the anchors to be checked on
     d = metric_daemon(daemon_cache, "points", "--set", f'metric.anchors_endpoint="{endpoint}"', "--set",
-                      "metric.hold_s=0.5", "--set", "metric.max_age_s=5")
+                      "metric.hold_s=0.5", "--set", "metric.max_age_s=5", "--set", "metric.max_rel_error=5",
+                      "--set", 'metric.extrapolation="allow"')
     try:
         d.wait_healthy()
         yield d, endpoint

@@ -25,3 +25,15 @@ def test_a_single_stream_document_is_one_stream_and_unknown_phases_are_refused()
     assert _streams({"streams": {"a": {}, "b": {}}}) == {"a": {}, "b": {}}
     with pytest.raises(StreamerError, match="unknown phase 'nope'"):
         bench_streams("x.mp4", None, 1.0, "fp32", ["nope"])
+    with pytest.raises(StreamerError, match="rtsp phase needs --rtsp-server"):
+        bench_streams("x.mp4", None, 1.0, "fp32", ["rtsp"])
+
+
+def test_a_camera_url_is_a_stream_of_its_own(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\0")
+    path = tmp_path / "c.toml"
+    path.write_text(config(str(clip), [15], ("rtsp://127.0.0.1:1/cam",)))
+    streams = load_config(path)["streams"]
+    assert streams.ids == ("s0", "c0") and streams.items[1]["source"].url == "rtsp://127.0.0.1:1/cam"
+    assert streams.items[1]["source"].backoff[0] == 1.0  # the shipped backoff: the figure is what users get
