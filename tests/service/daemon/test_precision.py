@@ -108,9 +108,10 @@ def test_a_stop_during_the_int8_build_exits_zero_and_the_next_start_cleans_its_w
 
     cache = tmp_path / "cache"
     port = free_port()  # the demo with everything on, as `make run` runs it
-    daemon = DaemonProcess("--weights", str(PROXY), "--source", "demo", "--set", "model.precision=int8",
+    daemon = DaemonProcess("--weights", str(PROXY), "--set", "model.precision=int8",
                            "--set", "model.calibration_seconds=2", "--set", "metric.mode=ground",
-                           "--set", "foxglove.enabled=true", "--set", f"foxglove.port={port}", cache=cache).start()
+                           "--set", "foxglove.enabled=true", "--set", f"foxglove.port={port}", cache=cache,
+                           source="demo").start()  # one --source: a second would be a second stream
     try:
         daemon.wait_log(r"quantising .* to int8", SETTLE_S)
         time.sleep(2.0)  # into the calibration runs on 32 frames (ONNX Runtime sessions in the precision thread)
