@@ -8,11 +8,12 @@ import logging
 import os
 import sys
 
-from streamer.cli import batch, bench, calibrate, infer, quantize, run, train, view, weights
-from streamer.errors import StreamerError
+from streamer.cli import batch, bench, calibrate, infer, quantize, repair, run, train, view, weights
+from streamer.cli.flags import OneLineParser
+from streamer.errors import EXIT_RUNTIME, StreamerError
 
 log = logging.getLogger("streamer")
-COMMANDS = (infer, batch, quantize, weights, run, view, bench, train, calibrate)  # in `--help` order
+COMMANDS = (infer, batch, quantize, weights, run, view, bench, train, calibrate, repair)  # in `--help` order
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a failure nobody foresaw is still one line; the traceback is for --log-level debug
+        log.debug("traceback", exc_info=True)
+        log.error("%s failed: %s: %s (run with --log-level debug for the traceback)", args.command,
+                  type(exc).__name__, " ".join(str(exc).split())[:300])
+        return EXIT_RUNTIME
 
 
 def setup_logging(level: str) -> None:
@@ -40,7 +46,7 @@ def setup_logging(level: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="depth-streamer",
+    parser = OneLineParser(prog="depth-streamer",
                                      description="Real-time monocular depth daemon (MiDaS small).")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     sub = parser.add_subparsers(dest="command", required=True)

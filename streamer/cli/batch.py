@@ -27,9 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--executor", choices=("local", "ray"), default="local")
     p.add_argument("--ray-address", default="auto", metavar="auto|HOST:PORT",
                    help="--executor ray: the cluster to join (auto: the one running on this machine)")
-    p.add_argument("--workers", type=int, help="local executor: worker processes ([batch] workers)")
-    p.add_argument("--segment-s", type=float, help="cut longer bags into segments of about this many seconds")
-    p.add_argument("--warmup-s", type=float, help="seconds each segment runs before its start, discarded")
+    p.add_argument("--workers", type=flags.number(int, 1, 1024),
+                   help="local executor: worker processes ([batch] workers)")
+    p.add_argument("--segment-s", type=flags.number(float, above=0, hi=86400),
+                   help="cut longer bags into segments of about this many seconds")
+    p.add_argument("--warmup-s", type=flags.number(float, 0, 3600),
+                   help="seconds each segment runs before its start, discarded")
     p.add_argument("--points", action="store_const", const=True, help="bags: also PointCloud2 (metric depth on)")
     p.add_argument("--view", choices=VIEWS, help="videos: what the depth video shows")
     p.add_argument("--raw", action="store_const", const=True, help="videos: also <stem>.depth.npz")

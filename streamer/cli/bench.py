@@ -15,14 +15,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     bm.add_argument("--backends", default="onnxruntime,torch")
     bm.add_argument("--sizes", default="256x256,256x192,256x128", help="WxH list")
     bm.add_argument("--threads", default="", help="comma list of thread counts (default: 1 and all cores)")
-    bm.add_argument("--runs", type=int, default=30)
+    bm.add_argument("--runs", type=flags.number(int, 1, 100_000), default=30)
     bm.set_defaults(handler=cmd_bench_model)
     bp = bsub.add_parser("pipeline", help="the whole pipeline on VIDEO against the official MiDaS camera loop")
     bp.add_argument("video")
     flags.add_weights(bp)
-    bp.add_argument("--seconds", type=float, default=15.0, help="seconds per measurement")
-    bp.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
-    bp.add_argument("--net-size", type=int, default=256)
+    bp.add_argument("--seconds", type=flags.number(float, above=0, hi=86400), default=15.0,
+                    help="seconds per measurement")
+    bp.add_argument("--paced-fps", type=flags.number(float, above=0, hi=1000), default=30.0,
+                    help="camera rate the file stands in for")
+    bp.add_argument("--net-size", type=flags.number(int, 32, 4096), default=256)
     flags.add_precision(bp, default="auto", help="our daemon's model.precision (the official loops are what they are)")
     flags.add_set(bp, help="more config for our daemon, to compare settings (model.openvino_pinning=off, "
                            "model.preprocess=exact, model.threads=1, ...)")
@@ -46,12 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                                       "ZeroMQ subscribers, sampled from outside")
     bs.add_argument("video")
     flags.add_weights(bs)
-    bs.add_argument("--minutes", type=float, default=10.0, help="how long")
-    bs.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
-    bs.add_argument("--mjpeg-clients", type=int, default=5, help="MJPEG viewers reading /stream.mjpg")
-    bs.add_argument("--zmq-subscribers", type=int, default=2, help="ZeroMQ subscribers; with 2 or more the last "
+    bs.add_argument("--minutes", type=flags.number(float, above=0, hi=10080), default=10.0, help="how long")
+    bs.add_argument("--paced-fps", type=flags.number(float, above=0, hi=1000), default=30.0,
+                    help="camera rate the file stands in for")
+    bs.add_argument("--mjpeg-clients", type=flags.number(int, 0, 10_000), default=5,
+                    help="MJPEG viewers reading /stream.mjpg")
+    bs.add_argument("--zmq-subscribers", type=flags.number(int, 0, 10_000), default=2,
+                    help="ZeroMQ subscribers; with 2 or more the last "
                                                                    "one is deliberately slow")
-    bs.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples")
+    bs.add_argument("--sample-s", type=flags.number(float, above=0, hi=86400), default=10.0,
+                    help="seconds between samples")
     bs.add_argument("--json", metavar="OUT", help="write every sample and the summary here")
     flags.add_precision(bs, default="auto", help="the daemon's model.precision")
     bs.set_defaults(handler=cmd_bench_soak)
@@ -60,56 +66,75 @@ def register(sub: argparse._SubParsersAction) -> None:
     flags.add_calibration(bq, required=True,
                           help="real frames: int8 calibrates on some, every precision is scored on the others")
     bq.add_argument("--sizes", default="256x192", help="WxH list")
-    bq.add_argument("--runs", type=int, default=30)
-    bq.add_argument("--threads", type=int, default=0)
+    bq.add_argument("--runs", type=flags.number(int, 1, 100_000), default=30)
+    bq.add_argument("--threads", type=flags.number(int, 0, 1024), default=0)
     bq.add_argument("--images", nargs="*", type=Path, default=[], help="photos to score the error on as well")
     bq.set_defaults(handler=cmd_bench_precision)
     bg = bsub.add_parser("stages", help="CPU time per frame of each stage outside the network, on VIDEO's frames")
     bg.add_argument("video")
-    bg.add_argument("--frames", type=int, default=120)
+    bg.add_argument("--frames", type=flags.number(int, 1, 1_000_000), default=120)
     bg.set_defaults(handler=cmd_bench_stages)
     bx = bsub.add_parser("metric", help="metric depth against the least-squares oracle: demo ground mode, points "
                                         "mode with 8 and 3 anchors on a rendered set, CPU cost per frame")
     flags.add_weights(bx, help="use trained weights (the trained proxy or the official file)")
-    bx.add_argument("--frames", type=int, default=60, help="demo frames for ground mode")
-    bx.add_argument("--images", type=int, default=48, help="rendered RGB-D images for points mode")
+    bx.add_argument("--frames", type=flags.number(int, 1, 1_000_000), default=60, help="demo frames for ground mode")
+    bx.add_argument("--images", type=flags.number(int, 1, 1_000_000), default=48,
+                    help="rendered RGB-D images for points mode")
     bx.add_argument("--data", type=Path, help="score points mode on this RGB-D folder instead")
-    bx.add_argument("--threads", type=int, default=0)
+    bx.add_argument("--threads", type=flags.number(int, 0, 1024), default=0)
     bx.add_argument("--json", metavar="OUT", help="write the figures here")
     bx.add_argument("--verdict-only", action="store_true", help="only the verdict rows (held-out rendered sets, "
                     "the live demo) and the CPU cost of verdict + sigma")
-    bx.add_argument("--max-rel-error", type=float, default=0.4, help="the verdict rows' promise (default 0.4, for "
+    bx.add_argument("--max-rel-error", type=flags.number(float, above=0, hi=10), default=0.4,
+                    help="the verdict rows' promise (default 0.4, for "
                     "the trained proxy)")
     bx.set_defaults(handler=cmd_bench_metric)
     bo = bsub.add_parser("outputs", help="fps with the Foxglove server (no client, one client on every channel) and "
                                          "with recording on, against a baseline; bytes/s recorded")
     bo.add_argument("video")
     flags.add_weights(bo)
-    bo.add_argument("--seconds", type=float, default=30.0, help="seconds measured per phase")
-    bo.add_argument("--paced-fps", type=float, default=30.0, help="camera rate the file stands in for")
+    bo.add_argument("--seconds", type=flags.number(float, above=0, hi=86400), default=30.0,
+                    help="seconds measured per phase")
+    bo.add_argument("--paced-fps", type=flags.number(float, above=0, hi=1000), default=30.0,
+                    help="camera rate the file stands in for")
     flags.add_precision(bo, default="fp32", help="the daemon's model.precision")
     bo.add_argument("--json", metavar="OUT", help="write the rows here")
     bo.set_defaults(handler=cmd_bench_outputs)
+    bm2 = bsub.add_parser("streams", help="several streams in one daemon vs one stream and vs one daemon per "
+                                          "stream: fps, drops, latency, RSS, start time")
+    bm2.add_argument("video")
+    flags.add_weights(bm2)
+    bm2.add_argument("--seconds", type=flags.number(float, above=0, hi=86400), default=30.0,
+                     help="seconds measured per phase")
+    flags.add_precision(bm2, default="auto", help="the daemons' model.precision")
+    bm2.add_argument("--phases", default="all", help="comma-separated phases, or all (see the module's docstring)")
+    bm2.add_argument("--json", metavar="OUT", help="write the rows here")
+    bm2.add_argument("--rtsp-server", metavar="SCRIPT", help="the rtsp phase's camera: a script the system python3 "
+                                                             "runs with --port/--video, printing READY port=N url=URL")
+    bm2.set_defaults(handler=cmd_bench_streams)
     bu = bsub.add_parser("uploads", help="the daemon's RSS (baseline, peak, after) under POST /depth photos of every "
                                          "kind a visitor can send")
     bu.add_argument("video")
     flags.add_weights(bu)
-    bu.add_argument("--rounds", type=int, default=2, help="times each photo is posted")
+    bu.add_argument("--rounds", type=flags.number(int, 1, 10_000), default=2, help="times each photo is posted")
     bu.set_defaults(handler=cmd_bench_uploads)
     bf = bsub.add_parser("footprint", help="one stream's resident memory and where it goes: fp32 / low precision, "
                                            "first start / restart, before and after a photo upload, malloc arenas")
     bf.add_argument("video")
     flags.add_weights(bf)
-    bf.add_argument("--paced-fps", type=float, default=15.0, help="camera rate the file stands in for")
-    bf.add_argument("--settle", type=float, default=20.0, help="seconds after the decision before measuring")
-    bf.add_argument("--window", type=float, default=10.0, help="seconds of RSS samples (median)")
+    bf.add_argument("--paced-fps", type=flags.number(float, above=0, hi=1000), default=15.0,
+                    help="camera rate the file stands in for")
+    bf.add_argument("--settle", type=flags.number(float, 0, 86400), default=20.0,
+                    help="seconds after the decision before measuring")
+    bf.add_argument("--window", type=flags.number(float, above=0, hi=86400), default=10.0,
+                    help="seconds of RSS samples (median)")
     bf.add_argument("--json", metavar="OUT", help="write the rows here")
     bf.set_defaults(handler=cmd_bench_footprint)
     bt = bsub.add_parser("train", help="train and eval images/s on a rendered RGB-D set")
     flags.add_weights(bt, required=True, help="starting weights (e.g. the official file)")
-    bt.add_argument("--count", type=int, default=24, help="rendered 640x480 frames")
-    bt.add_argument("--epochs", type=int, default=2)
-    bt.add_argument("--threads", type=int, default=0)
+    bt.add_argument("--count", type=flags.number(int, 1, 1_000_000), default=24, help="rendered 640x480 frames")
+    bt.add_argument("--epochs", type=flags.number(int, 1, 100_000), default=2)
+    bt.add_argument("--threads", type=flags.number(int, 0, 1024), default=0)
     bt.set_defaults(handler=cmd_bench_train)
 
 
@@ -175,6 +200,16 @@ def cmd_bench_outputs(args: argparse.Namespace) -> int:
     from streamer.tools.bench.outputs import bench_outputs
 
     bench_outputs(args.video, args.weights, args.seconds, args.paced_fps, args.precision, args.json)
+    return 0
+
+
+def cmd_bench_streams(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.streams import PHASES, bench_streams
+
+    phases = list(PHASES) if args.phases == "all" else [p.strip() for p in args.phases.split(",") if p.strip()]
+    if args.phases == "all" and not args.rtsp_server:
+        phases.remove("rtsp")
+    bench_streams(args.video, args.weights, args.seconds, args.precision, phases, args.json, args.rtsp_server)
     return 0
 
 

@@ -4,26 +4,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import streamer.cli.flags as flags
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("calibrate", help="camera intrinsics and distortion from a chessboard video or photo folder; "
                                          "prints a [camera] block")
     c.add_argument("input", type=Path, metavar="VIDEO_OR_DIR")
     c.add_argument("--board", required=True, help="inner corners COLSxROWS, e.g. 9x6 (a board of 10 x 7 squares)")
-    c.add_argument("--square", required=True, type=float, help="side of one square, metres")
-    c.add_argument("--every", type=int, default=5, help="videos: use every n-th frame (default 5)")
-    c.add_argument("--min-boards", dest="min_boards", type=int, default=5, help="refuse with fewer boards found")
+    c.add_argument("--square", required=True, type=flags.number(float, above=0, hi=100),
+                   help="side of one square, metres")
+    c.add_argument("--every", type=flags.number(int, 1, 100_000), default=5,
+                   help="videos: use every n-th frame (default 5)")
+    c.add_argument("--min-boards", dest="min_boards", type=flags.number(int, 3, 10_000), default=5,
+                   help="refuse with fewer boards found")
     c.set_defaults(handler=cmd_calibrate)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from streamer.geometry.calibrate import CalibrationError, calibrate, parse_board, read_frames
+    from streamer.geometry.calibrate import calibrate, parse_board, read_frames
 
-    if not args.square > 0:
-        raise CalibrationError(f"--square {args.square}: the side of one square in metres, more than 0")
-    if args.every < 1 or args.min_boards < 3:
-        raise CalibrationError("--every must be at least 1 and --min-boards at least 3")
-    result = calibrate(read_frames(args.input, args.every), parse_board(args.board), args.square,
+    board = parse_board(args.board)  # before the frames are read: a board we cannot use fails in a second
+    result = calibrate(read_frames(args.input, args.every), board, args.square,
                        min_boards=args.min_boards)
     print(result.toml())
     return 0

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_infer(args: argparse.Namespace) -> int:
     from streamer.model import load_depth_model
     from streamer.pipeline.offline import InferOptions, prepare_output_dir, run_infer
-    from streamer.pipeline.offline_metric import MetricOutputs, load_anchors
+    from streamer.pipeline.offline_metric import MetricOutputs, load_anchors, names, unmatched
     from streamer.pipeline.options import load_config
 
     conf = load_config(args.config, flags.overrides(args, flags.MODEL_FLAGS))
@@ -44,6 +44,10 @@ def cmd_infer(args: argparse.Namespace) -> int:
                           "hfov_deg, from --config or --set camera.fx=...")
     if args.anchors is not None or args.ply:
         anchors = load_anchors(args.anchors) if args.anchors is not None else None
+        stray = unmatched(anchors, list(args.images)) if anchors else {}
+        if stray:  # said before the work: a typo in a key would otherwise only show as "no entry" per input
+            log.warning("--anchors %s: %d entr%s match%s no input file name: %s", args.anchors, len(stray),
+                        "y" if len(stray) == 1 else "ies", "es" if len(stray) == 1 else "", names(stray))
         metric = MetricOutputs(anchors, args.ply, conf["camera"], conf["metric"])
     options = InferOptions(output_dir=args.output_dir, view=args.view, raw=args.raw, color=conf["color"],
                            steady=conf["steady"], metric=metric)

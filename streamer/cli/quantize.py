@@ -18,12 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     flags.add_weights(q)
     flags.add_precision(q, default="int8")
     flags.add_calibration(q)
-    q.add_argument("--net-size", type=int, default=256)
-    q.add_argument("--threads", type=int, default=0)
-    q.add_argument("--calibration-frames", type=int, default=32)
-    q.add_argument("--gate-frames", type=int, default=16)
-    q.add_argument("--max-nmae", type=float, help="gate: mean NMAE bound (default: model.max_nmae)")
-    q.add_argument("--min-corr", type=float, help="gate: mean correlation bound (default: model.min_corr)")
+    q.add_argument("--net-size", type=flags.number(int, 32, 4096), default=256)
+    q.add_argument("--threads", type=flags.number(int, 0, 1024), default=0)
+    q.add_argument("--calibration-frames", type=flags.number(int, 1, 100_000), default=32)
+    q.add_argument("--gate-frames", type=flags.number(int, 1, 100_000), default=16)
+    q.add_argument("--max-nmae", type=flags.number(float, above=0, hi=1),
+                   help="gate: mean NMAE bound (default: model.max_nmae)")
+    q.add_argument("--min-corr", type=flags.number(float, 0, 1),
+                   help="gate: mean correlation bound (default: model.min_corr)")
     q.add_argument("--any-cpu", action="store_true",
                    help="building for another machine: gate accuracy here but skip the race against fp32 (this "
                         "CPU's speed says nothing about that one's)")

@@ -23,19 +23,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     flags.add_weights(e)
     flags.add_precision(e, default="fp32", choices=PRECISIONS,
                         help="network precision (default fp32); a low precision is gated and raced against fp32")
-    e.add_argument("--max-depth", type=float, help="metres: ignore deeper ground truth, and cap predictions there")
+    e.add_argument("--max-depth", type=flags.number(float, above=0),
+                   help="metres: ignore deeper ground truth, and cap predictions there")
     e.add_argument("--json", type=Path, metavar="OUT", help="also write the summary and per-image metrics here")
-    e.add_argument("--depth-scale", type=float, default=0.001, help="metres per unit of .depth.png (default 0.001)")
-    e.add_argument("--threads", type=int, default=0, help="inference threads; 0 = every core")
-    e.add_argument("--anchors", type=int, default=0, metavar="N", help="also score metric depth fitted from only N "
+    e.add_argument("--depth-scale", type=flags.number(float, above=0), default=0.001,
+                   help="metres per unit of .depth.png (default 0.001)")
+    e.add_argument("--threads", type=flags.number(int, 0, 1024), default=0, help="inference threads; 0 = every core")
+    e.add_argument("--anchors", type=flags.number(int, 0, 100_000), default=0, metavar="N",
+                   help="also score metric depth fitted from only N "
                    "random true pixels per image (seeded), beside the least-squares oracle")
-    e.add_argument("--seed", type=int, default=0, help="--anchors: which pixels (default 0)")
+    e.add_argument("--seed", type=flags.number(int, 0, flags.SEED_MAX), default=0,
+                   help="--anchors: which pixels (default 0)")
     e.add_argument("--ground", action="store_true", help="also judge metric depth fitted to the floor (ground mode; "
                    "NAME.camera.json beside each image, else [camera] from --config)")
     e.add_argument("--error-model-out", type=Path, metavar="FILE", help="with --anchors N or --ground: calibrate "
                    "an error model on this data for [metric] error_model")
-    e.add_argument("--coverage", type=float, default=0.9, help="--error-model-out: the share of images a `good` "
-                   "verdict's bound must hold for (default 0.9)")
+    e.add_argument("--coverage", type=flags.number(float, above=0, hi=1), default=0.8,
+                   help="--error-model-out: the share of images a `good` verdict's bound must hold for (default 0.8)")
     flags.add_config(e, help="TOML config: its [camera] (a fixed rig for --ground) and [metric] (max_rel_error, "
                      "error_model, ...) apply")
     flags.add_set(e)
@@ -46,27 +50,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     flags.add_weights(t, help="start weights (default: $DEPTH_STREAMER_WEIGHTS, else the fetched file)")
     t.add_argument("--out", type=Path, required=True,
                    help="the fine-tuned weights; the resume checkpoint goes beside it (model.pt -> model.ckpt)")
-    t.add_argument("--epochs", type=int, help="passes over the training split (default 10)")
-    t.add_argument("--batch", type=int, help="images per step (default 4)")
-    t.add_argument("--lr", type=float, help="peak learning rate of the decoder; the encoder gets 1/10 (default 1e-4)")
-    t.add_argument("--size", type=int, help="square training crop, multiple of 32 (default 192: 2-core friendly)")
-    t.add_argument("--val-split", type=float, help="share of images held out for validation (default 0.1)")
+    t.add_argument("--epochs", type=flags.number(int, 1, 100_000), help="passes over the training split (default 10)")
+    t.add_argument("--batch", type=flags.number(int, 1, 4096), help="images per step (default 4)")
+    t.add_argument("--lr", type=flags.number(float, above=0, hi=1),
+                   help="peak learning rate of the decoder; the encoder gets 1/10 (default 1e-4)")
+    t.add_argument("--size", type=flags.number(int, 32, 4096),
+                   help="square training crop, multiple of 32 (default 192: 2-core friendly)")
+    t.add_argument("--val-split", type=flags.number(float, 0, 0.9),
+                   help="share of images held out for validation (default 0.1)")
     t.add_argument("--freeze-backbone", action="store_true", help="train the decoder only (fastest, least change)")
     t.add_argument("--freeze-bn", choices=("auto", "on", "off"),
                    help="keep the backbone's BatchNorm statistics; auto = when < 500 training images (default)")
     t.add_argument("--resume", action="store_true", help="continue from OUT.ckpt with its own settings and schedule")
-    t.add_argument("--depth-scale", type=float, help="metres per unit of .depth.png (default 0.001)")
-    t.add_argument("--max-depth", type=float, help="metres: ignore deeper ground truth in the loss and validation")
-    t.add_argument("--seed", type=int, help="split, shuffling and augmentation seed (default 0)")
-    t.add_argument("--threads", type=int, default=0, help="torch threads; 0 = every core")
+    t.add_argument("--depth-scale", type=flags.number(float, above=0),
+                   help="metres per unit of .depth.png (default 0.001)")
+    t.add_argument("--max-depth", type=flags.number(float, above=0),
+                   help="metres: ignore deeper ground truth in the loss and validation")
+    t.add_argument("--seed", type=flags.number(int, 0, flags.SEED_MAX),
+                   help="split, shuffling and augmentation seed (default 0)")
+    t.add_argument("--threads", type=flags.number(int, 0, 1024), default=0, help="torch threads; 0 = every core")
     t.set_defaults(handler=cmd_train)
 
     d = sub.add_parser("dataset", help="make RGB-D data sets")
     dsub = d.add_subparsers(dest="dataset_command", required=True)
     demo = dsub.add_parser("demo", help="random rooms from the built-in renderer, in the `train`/`eval` layout")
     demo.add_argument("out", type=Path, metavar="OUT")
-    demo.add_argument("--count", type=int, required=True, help="how many RGB-D pairs")
-    demo.add_argument("--seed", type=int, default=0, help="same seed, same frames (default 0)")
+    demo.add_argument("--count", type=flags.number(int, 1, 1_000_000), required=True, help="how many RGB-D pairs")
+    demo.add_argument("--seed", type=flags.number(int, 0, flags.SEED_MAX), default=0,
+                      help="same seed, same frames (default 0)")
     demo.add_argument("--size", default="640x480", help="WxH (default 640x480)")
     demo.set_defaults(handler=cmd_dataset_demo)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import streamer.cli.flags as flags
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     w = sub.add_parser("weights", help="fetch or verify the official MiDaS v2.1 small weights")
@@ -11,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f = wsub.add_parser("fetch", help="download, verify (sha256) and atomically install the official weights")
     f.add_argument("--dest", type=Path, help="where to put the file (default: the cache/state directory)")
     f.add_argument("--url", default=None, help="download from here instead of the MiDaS GitHub release")
-    f.add_argument("--timeout", type=float, default=15.0, help="network timeout in seconds")
+    f.add_argument("--timeout", type=flags.number(float, above=0, hi=3600), default=15.0,
+                   help="network timeout in seconds")
     f.set_defaults(handler=cmd_weights_fetch)
     v = wsub.add_parser("verify", help="check a weights file's sha256 against the official one")
     v.add_argument("path", nargs="?", type=Path)

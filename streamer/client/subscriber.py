@@ -21,7 +21,8 @@ What the metric map is worth rides in every header's `anchor` block: `sub.anchor
 Latest-frame mode: each `recv` drains what has already arrived and returns the newest message of one topic;
 older messages of the same topic are dropped (counted in `dropped`), so a slow reader lags by at most one message
 per topic instead of falling further behind. A status heartbeat never hides a depth frame: topics are kept apart.
-Needs only pyzmq, numpy and `streamer.publish.wire` (stdlib + numpy), so both can be copied into other projects.
+Needs only pyzmq, numpy and `streamer.publish.wire` (with `streamer.core.jsonlimit`: stdlib + numpy), so they can
+be copied into other projects. No message part over `max_message_bytes` (256 MB) is taken (ZeroMQ MAXMSGSIZE).
 """
 from __future__ import annotations
 
@@ -32,20 +33,28 @@ import zmq
 from streamer.publish.wire import TOPICS, Payload, decode
 
 DRAIN_MIN_S = 0.05  # longest a recv(0) spends draining a burst
+MAX_MESSAGE_BYTES = 256 << 20  # a float32 8K depth map is 133 MB: a part larger than this is no message of ours
 
 
 class DepthSubscriber:
     """SUB socket connected to a ZmqPublisher; `recv(timeout)` returns the newest message or None."""
 
     def __init__(self, address: str = "tcp://127.0.0.1:5555", topics: tuple[str, ...] = TOPICS,
-                 *, rcvhwm: int = 4) -> None:
+                 *, rcvhwm: int = 4, stream: str | None = None,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        """`stream`: one stream of a daemon with several (its topics are `depth/ID`, ...): only its messages, each
+        returned under its plain topic (`depth`); None: every message of `topics`, topics as sent."""
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
         self._sock.setsockopt(zmq.RCVHWM, rcvhwm)  # small: what queues up is stale anyway
+        # Subscriptions are prefixes ("metric" also brings "metric_sigma", `depth/front` brings `depth/front2`):
+        # received topics are checked against the topics (and the stream) asked for.
         self._topics = {t.encode() for t in topics}
+        self._stream = stream.encode() if stream is not None else None
         for topic in topics:
-            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
+            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode() + (b"/" + stream.encode() if stream else b""))
         self._sock.connect(address)
         self._pending: dict[bytes, list] = {}  # topic -> newest unread message, oldest arrival first
         self.received = 0
@@ -69,8 +78,11 @@ class DepthSubscriber:
                     continue
                 break
             topic = parts[0].bytes
-            if topic not in self._topics and b"" not in self._topics:
-                continue  # ZeroMQ matches prefixes: "metric" also brings "metric_sigma" another client asked for
+            base, _, sid = topic.partition(b"/")
+            if self._stream is not None and sid != self._stream:
+                continue  # another stream's (one whose id starts with ours)
+            if base not in self._topics and b"" not in self._topics:
+                continue  # a longer topic another client asked for
             self.received += 1
             if self._pending.pop(topic, None) is not None:
                 self.dropped += 1
@@ -78,10 +90,10 @@ class DepthSubscriber:
         if not self._pending:
             return None
         topic = next(iter(self._pending))
-        msg = decode(self._pending.pop(topic))
-        if "anchor" in msg[1]:
-            self.anchor = msg[1]["anchor"]
-        return msg
+        name, header, payload = decode(self._pending.pop(topic))
+        if "anchor" in header:
+            self.anchor = header["anchor"]
+        return (name.partition("/")[0] if self._stream is not None else name), header, payload
 
     @property
     def verdict(self) -> str | None:

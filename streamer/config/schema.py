@@ -39,7 +39,10 @@ def apply_overrides(data: dict, overrides: list[Override]) -> dict:
     """The file's tables with the command line's values on top (the file's own dicts are not modified)."""
     merged = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     for over in overrides:
-        section, _, key = over.key.partition(".")
+        section, dot, key = over.key.partition(".")
+        if not dot:  # a whole top-level value (`run --source A --source B`: the [[streams]] tables)
+            merged[section] = over.value
+            continue
         merged.setdefault(section, {})
         if not isinstance(merged[section], dict):
             raise ConfigError(redact(f"{over.origin}: [{section}] is not a section"))
@@ -67,11 +70,12 @@ def build_options(cls: type, values: dict, where: str) -> Any:
     hints = typing.get_type_hints(cls)
     for key, value in values.items():
         if key not in fields:
-            raise ConfigError(f"{where} {key}: unknown key{_did_you_mean(key, fields)}; keys are "
+            raise ConfigError(f"{_at(where, key)}: unknown key{_did_you_mean(key, fields)}; keys are "
                               f"{', '.join(fields)}")
         values_ok = _check(value, hints[key], fields[key][1])
         if values_ok is not None:
-            raise ConfigError(f"{where} {key} = {shown(key, value)}: {values_ok}. ({fields[key][1].get('help', '')})")
+            raise ConfigError(f"{_at(where, key)} = {shown(key, value)}: {values_ok}. "
+                              f"({fields[key][1].get('help', '')})")
     try:
         options = cls(**{k: _coerce(v, hints[k]) for k, v in values.items()})
     except (TypeError, ValueError) as exc:
@@ -81,8 +85,13 @@ def build_options(cls: type, values: dict, where: str) -> Any:
         try:
             check()
         except ValueError as exc:
-            raise ConfigError(redact(f"{where} {exc}")) from None
+            raise ConfigError(redact(_at(where, str(exc)))) from None
     return options
+
+
+def _at(where: str, rest: str) -> str:
+    """`where` then `rest`: "x.toml: [source] url" or, for a stream's section ("...: source."), "...: source.url"."""
+    return f"{where}{rest}" if where.endswith(".") else f"{where} {rest}"
 
 
 def shown(key: str, value: Any) -> str:

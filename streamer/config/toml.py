@@ -47,14 +47,18 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def to_toml(sections: dict[str, Any]) -> str:
+def to_toml(sections: dict[str, Any], within: str = "") -> str:
     """The effective configuration, with each key's help, as TOML that `--config` reads back unchanged - except
     secrets: a set password or token, credentials in a URL, secret-like query values and header values are shown
     as `***` (this text gets pasted). Values are written by `tomli-w`: every control character escaped as TOML
-    wants; tables (`av_options`) follow their section as `[section.key]`."""
+    wants; tables (`av_options`) follow their section as `[section.key]`. `within`: the sections are an array
+    element's sub-tables (`[[streams]]`), written `[within.section]`."""
     lines = []
     for name, options in sections.items():
-        lines.append(tomli_w.dumps({name: {}}).strip())  # the header, quoted if it ever needs to be
+        if not dataclasses.is_dataclass(options):
+            continue  # derived from the sections (the daemon's `streams`): written by their own writer
+        # The header, quoted if it ever needs to be; `within` an array's table: [streams.source] (last element's).
+        lines.append(f"[{within}.{name}]" if within else tomli_w.dumps({name: {}}).strip())
         tables = []
         for field in dataclasses.fields(options):
             value = shown_value(field, getattr(options, field.name))
@@ -64,7 +68,8 @@ def to_toml(sections: dict[str, Any]) -> str:
             lines += [_comment(field), tomli_w.dumps({field.name: value}).rstrip("\n")]
         lines.append("")
         for field, value in tables:
-            lines += [_comment(field), tomli_w.dumps({name: {field.name: value}}).rstrip("\n"), ""]
+            table = {within: {name: {field.name: value}}} if within else {name: {field.name: value}}
+            lines += [_comment(field), tomli_w.dumps(table).rstrip("\n"), ""]
     return "\n".join(lines)
 
 

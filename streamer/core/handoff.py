@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -36,6 +37,12 @@ class LatestSlot(_Mailbox, Generic[T]):
     def __init__(self) -> None:
         super().__init__()
         self._item: T | None = None
+        self._listener: Callable[[], None] | None = None
+
+    def listen(self, callback: Callable[[], None] | None) -> None:
+        """Call `callback` (outside the slot's lock, so it may take its own) after every item put: a consumer that
+        waits on several slots at once wakes on any of them."""
+        self._listener = callback
 
     def put(self, item: T) -> None:
         with self._cond:
@@ -44,6 +51,12 @@ class LatestSlot(_Mailbox, Generic[T]):
             self._item = item
             self.put_count += 1
             self._cond.notify_all()
+        self._notify()
+
+    def _notify(self) -> None:
+        listener = self._listener
+        if listener is not None:
+            listener()
 
     def offer(self, item: T, timeout: float) -> bool:
         """Lossless put: wait up to `timeout` s for the slot to be empty, then put. False (nothing put) when it stayed
@@ -56,7 +69,8 @@ class LatestSlot(_Mailbox, Generic[T]):
             self._item = item
             self.put_count += 1
             self._cond.notify_all()
-            return True
+        self._notify()
+        return True
 
     def wait_empty(self, timeout: float) -> bool:
         """Wait up to `timeout` s until the consumer took the waiting item; True when the slot is empty."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,3 +62,20 @@ def loads(data: bytes | bytearray | memoryview | str, *, what: str, max_bytes: i
         raise ValueError(f"{what}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except ValueError as exc:  # JSONDecodeError, and our hooks' refusals
         raise ValueError(f"{what}: not valid JSON ({exc})") from None
+
+
+def load(path: Path, *, what: str, max_bytes: int = 16 << 20, max_depth: int = MAX_DEPTH) -> Any:
+    """`loads` of a file, reading no more than `max_bytes` + 1 of it (a 10 GB file is refused, not read);
+    OSError when it cannot be read."""
+    with path.open("rb") as f:
+        data = f.read(max_bytes + 1)
+    return loads(data, what=what, max_bytes=max_bytes, max_depth=max_depth)
+
+
+def load_object(path: Path, *, what: str, max_bytes: int = 16 << 20) -> dict:
+    """`load` of a file that must hold a JSON object (our sidecars, caches and settings files); ValueError
+    otherwise, so a `[]` or `null` in one is refused like bad JSON, never an AttributeError later."""
+    doc = load(path, what=what, max_bytes=max_bytes)
+    if not isinstance(doc, dict):
+        raise ValueError(f"{what}: expected a JSON object, got {type(doc).__name__}")
+    return doc

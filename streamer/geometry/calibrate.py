@@ -44,12 +44,16 @@ class Calibration:
         return "\n".join(lines)
 
 
+MAX_CORNERS = 100  # no printed chessboard has more inner corners a side; more only asks for memory
+
+
 def parse_board(text: str) -> tuple[int, int]:
     """'9x6' -> (9, 6): inner corners per row and per column."""
     cols, sep, rows = text.lower().partition("x")
-    if not sep or not cols.isdigit() or not rows.isdigit() or int(cols) < 2 or int(rows) < 2:
-        raise CalibrationError(f"--board {text!r}: expected COLSxROWS, the board's inner corners, e.g. 9x6 for a "
-                               "board of 10 x 7 squares")
+    if (not sep or not cols.isdigit() or not rows.isdigit() or not 2 <= int(cols) <= MAX_CORNERS
+            or not 2 <= int(rows) <= MAX_CORNERS):
+        raise CalibrationError(f"--board {text!r:.40}: expected COLSxROWS, the board's inner corners (2 to "
+                               f"{MAX_CORNERS} each), e.g. 9x6 for a board of 10 x 7 squares")
     return int(cols), int(rows)
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from streamer.core import jsonlimit
+
 FORMAT = "depth-streamer metric error model"
 VERSION = 1
 FEATURES = ("log_expected", "log_loo", "outside", "far_outside", "unbounded", "log_shape", "unverified", "rejected")
@@ -62,11 +64,11 @@ class ErrorModel:
     @classmethod
     def load(cls, path: str | Path) -> ErrorModel:
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = jsonlimit.load(Path(path), what=f"error model {path}")
         except OSError as exc:
             raise ErrorModelError(f"error model {path}: cannot read it ({exc.strerror or exc})") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ErrorModelError(f"error model {path}: not valid JSON ({exc})") from None
+        except ValueError as exc:
+            raise ErrorModelError(str(exc)) from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ErrorModelError(f"error model {path}: not a metric error model (make one with `depth-streamer "
                                   "eval DATA --weights W --anchors N --error-model-out FILE`)")
@@ -97,7 +99,7 @@ class ErrorModel:
 
 
 def fit_error_model(features: list[dict[str, float]], actual: list[float], *, weights_sha256: str, mode: str,
-                    anchors: int, net_size: int, coverage: float = 0.9, sigma_scale: float = 1.0) -> ErrorModel:
+                    anchors: int, net_size: int, coverage: float = 0.8, sigma_scale: float = 1.0) -> ErrorModel:
     """The model from calibration images: their features and their actual AbsRel. `sigma_scale` is found after
     (it depends on the model's predictions; see `streamer.train.metric_records.calibrate`)."""
     n = len(actual)

@@ -101,15 +101,20 @@ def inverse_sigma(depth: np.ndarray, cov: np.ndarray, sigma_net: float) -> np.nd
 def sigma_metres(depth: np.ndarray, scale: float, shift: float, cov: np.ndarray, sigma_net: float,
                  published: np.ndarray) -> np.ndarray:
     """One sigma in metres (float32): half the width of the depth interval [1 / (inv + s), 1 / (inv - s)] from the
-    inverse-depth interval inv +- s; +Inf where inv - s <= 0 (no upper bound), NaN where `published` (the metric map)
-    is not finite."""
+    inverse-depth interval inv +- s, which is s / (inv^2 - s^2); +Inf where inv - s <= 0 (no upper bound), NaN
+    where `published` (the metric map) is not finite."""
     s = inverse_sigma(depth, cov, sigma_net)
-    inv = depth.astype(np.float32) * np.float32(scale) + np.float32(shift)
+    inv = np.multiply(depth, np.float32(scale), dtype=np.float32)
+    inv += np.float32(shift)
+    unbounded = inv <= s
+    inv *= inv
+    s2 = np.multiply(s, s)
+    inv -= s2
     with np.errstate(divide="ignore", invalid="ignore"):
-        hi = np.where(inv - s > 0, 1.0 / (inv - s), np.float32(np.inf))
-        out = (hi - 1.0 / (inv + s)) * np.float32(0.5)
-    out[~np.isfinite(published)] = np.nan
-    return out.astype(np.float32, copy=False)
+        np.divide(s, inv, out=s)
+    s[unbounded] = np.inf
+    s[~np.isfinite(published)] = np.nan
+    return s
 
 
 def bound_cut(scale: float, shift: float, cov: np.ndarray, sigma_net: float, k: float = BOUND_SIGMAS) -> float:

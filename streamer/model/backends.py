@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamer.core import jsonlimit
 from streamer.core.files import atomic_write, file_sha256
 from streamer.core.memory import trim
 from streamer.errors import StreamerError
@@ -107,7 +108,7 @@ class OnnxRuntimeBackend:
         """Whether an export of these exact weights exists: they passed the strict load when it was made."""
         for sidecar in self.cache_dir.glob("midas_small_*.json"):
             try:
-                key = json.loads(sidecar.read_text()).get("key", {})
+                key = jsonlimit.load_object(sidecar, what=str(sidecar)).get("key", {})
             except (OSError, ValueError):
                 continue
             if key.get("weights_sha256") == self.weights_sha256 and key.get("revision") == MODEL_REVISION:
@@ -136,7 +137,7 @@ class OnnxRuntimeBackend:
         if not (path.is_file() and sidecar.is_file()):
             return False
         try:
-            meta = json.loads(sidecar.read_text())
+            meta = jsonlimit.load_object(sidecar, what=str(sidecar))
             return meta.get("key") == self.cache_key(height, width) and meta.get("sha256") == file_sha256(path)
         except (OSError, ValueError):
             return False

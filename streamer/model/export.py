@@ -40,26 +40,35 @@ def export_network(network, out: str | Path, height: int, width: int, opset: int
 
 
 def export_in_child(weights: str | Path, targets: list[tuple[str | Path, int, int]], opset: int) -> None:
-    """Run the strict load and the exports (out, height, width) in one child process; its WeightsError becomes ours.
+    """Run the strict load and the exports (out, height, width) in one child process; its WeightsError becomes ours."""
+    args = [str(weights), str(opset), str(os.getpid()), *(str(x) for target in targets for x in target)]
+    returncode, _, message = run_child("streamer.model.export", args, EXPORT_TIMEOUT_S, "the ONNX export")
+    if returncode == EXIT_CONFIG:
+        raise WeightsError(message)
+    if returncode != 0:
+        raise StreamerError(f"the ONNX export failed: {message}")
 
-    The child dies with us: it is told to (PR_SET_PDEATHSIG, Linux) even if we are SIGKILLed, and whatever ends our
-    wait early (a stop signal raised in this thread, a timeout) kills its whole process group before going on up."""
-    cmd = [sys.executable, "-m", "streamer.model.export", str(weights), str(opset), str(os.getpid())]
-    cmd += [str(x) for target in targets for x in target]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, process_group=0)  # its own group: a terminal's Ctrl-C is ours to act on
+
+def run_child(module: str, args: list[str], timeout_s: float, what: str) -> tuple[int, str, str]:
+    """`python -m MODULE ARGS` in a child process: (exit status, its stdout, the last line of its stderr or the exit
+    status in words). For work whose memory must not stay with the daemon (torch's export, ONNX Runtime's
+    quantiser): a child returns all of it to the system when it ends.
+
+    The child dies with us: it is told to (PR_SET_PDEATHSIG, Linux, see die_with_parent) even if we are SIGKILLed,
+    and whatever ends our wait early (a stop signal raised in this thread, a timeout) kills its whole process group
+    before going on up."""
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            process_group=0)  # its own group: a terminal's Ctrl-C is ours to act on
     try:
-        _, stderr = proc.communicate(timeout=EXPORT_TIMEOUT_S)
+        stdout, stderr = proc.communicate(timeout=timeout_s)
     except BaseException as exc:
         kill_group(proc)
         if isinstance(exc, subprocess.TimeoutExpired):
-            raise StreamerError(f"the ONNX export did not finish within {EXPORT_TIMEOUT_S:g} s") from None
+            raise StreamerError(f"{what} did not finish within {timeout_s:g} s") from None
         raise
     message = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit status {proc.returncode}"
-    if proc.returncode == EXIT_CONFIG:
-        raise WeightsError(message)
-    if proc.returncode != 0:
-        raise StreamerError(f"the ONNX export failed: {message}")
+    return proc.returncode, stdout, message
 
 
 def kill_group(proc: subprocess.Popen) -> None:

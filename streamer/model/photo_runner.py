@@ -23,6 +23,7 @@ import threading
 import cv2
 import numpy as np
 
+from streamer.core.memory import trim
 from streamer.model import DepthModel
 from streamer.model.backends import ort_session
 from streamer.model.export import DYNAMIC
@@ -36,7 +37,8 @@ PRESCALE = 4  # photos are reduced to at most this many times the network size (
 class PhotoRunner:
     """Implements `streamer.photo.depth.PhotoDepth` over a loaded DepthModel. Thread-safe."""
 
-    def __init__(self, model: DepthModel, threads: int = 1) -> None:
+    def __init__(self, model: DepthModel, threads: int = 1, keep_s: float = 60.0) -> None:
+        """`keep_s`: the session is released this long after the last photo (http.upload_keep_s)."""
         self._backend = model.fp32_backend  # uploads run the exact network, whatever precision the live one runs
         self._weights_path = model.weights_path
         self.net_size = model.preprocess.net_size
@@ -44,6 +46,8 @@ class PhotoRunner:
         self.threads = threads
         self._lock = threading.Lock()
         self._dynamic = None  # the ONNX Runtime session of the dynamic-size export, built by the first photo
+        self.keep_s = keep_s
+        self._release_timer: threading.Timer | None = None
 
     def depth(self, bgr: np.ndarray) -> np.ndarray:
         x = Preprocessor(self.net_size)(self.reduce(bgr))  # a fresh one: the worker's reuses its state
@@ -60,13 +64,34 @@ class PhotoRunner:
         backend = self._backend
         if not isinstance(backend, OnnxExport):  # torch: one shared module, called reentrantly
             return backend.infer(x)
-        return self._session(backend).run(None, {"image": x})[0][0]
+        try:
+            return self._session(backend).run(None, {"image": x})[0][0]
+        finally:
+            self._release_later()
+
+    def _release_later(self) -> None:
+        with self._lock:
+            if self._release_timer is not None:
+                self._release_timer.cancel()
+            self._release_timer = threading.Timer(self.keep_s, self.release)
+            self._release_timer.name = "uploads-release"
+            self._release_timer.daemon = True
+            self._release_timer.start()
+
+    def release(self) -> None:
+        """Drop the uploads' session (a photo computing now keeps its own reference and finishes)."""
+        with self._lock:
+            if self._dynamic is None:
+                return
+            self._dynamic = None
+        trim()
+        log.info("uploads: the photo network's session is released (%g s without a photo)", self.keep_s)
 
     def prepare(self) -> None:
         """Make sure the uploads' graph is in the export cache (exporting it if missing) now, at start-up and at
         full priority, rather than at the first photo at `upload_nice` behind the live stream (minutes on a busy
         box). Its session (~65 MB) is not built here: most daemons never get a photo, so the first photo builds it
-        (about a second of that visitor's wait) and it is kept from then on."""
+        (about a second of that visitor's wait), and it is released `keep_s` after the last photo."""
         backend = self._backend
         if isinstance(backend, OnnxExport):
             with self._lock:
@@ -82,5 +107,6 @@ class PhotoRunner:
             if self._dynamic is None:
                 path = backend.onnx_file(DYNAMIC, DYNAMIC)  # exported once (child process), then cached
                 self._dynamic = ort_session(path, self.threads, spinning=False, arena=False)
-                log.info("uploads: the photo network's session is built (the first photo); kept from now on")
+                log.info("uploads: the photo network's session is built (a photo came; released %g s after the "
+                         "last one)", self.keep_s)
             return self._dynamic

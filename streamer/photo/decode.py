@@ -84,8 +84,20 @@ def decode(data: bytes | bytearray, max_pixels: int, min_side: int) -> Photo:
     return Photo(fmt, w, h, image)
 
 
-def read(path: Path) -> Photo:
-    """The image file at `path` (any format OpenCV reads), full size; PhotoError 400 when it is no readable image."""
+MAX_READ_PIXELS = 8192 * 8192  # a file `infer`/`eval` read: 201 MB of BGR at most, whatever its few bytes claim
+
+
+def read(path: Path, max_pixels: int = MAX_READ_PIXELS) -> Photo:
+    """The image file at `path` (any format OpenCV reads), full size; PhotoError 400 when it is no readable image,
+    413 when its header (JPEG, PNG, WebP, BMP) says it is over `max_pixels`, before it is decoded."""
+    try:
+        with path.open("rb") as f:
+            fmt, w, h = sniff(f.read(1 << 18))
+    except (OSError, PhotoError):
+        pass  # unreadable, or a format whose header we do not read: OpenCV says what it can
+    else:
+        if w * h > max_pixels:
+            raise PhotoError(413, f"a {w}x{h} {fmt.upper()} image is over the limit of {max_pixels} pixels")
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None or image.ndim != 3 or image.shape[0] == 0:
         raise PhotoError(400, "not a readable image")

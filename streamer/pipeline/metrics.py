@@ -140,8 +140,7 @@ class Metrics:
                                   registry=self.registry)
         ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, open fds, CPU seconds
         self._lock = threading.Lock()
-        self._board: Sampled | None = None
-        self._camera = ""
+        self._boards: dict[str, Sampled] = {}  # by camera (stream id)
         self._retired: defaultdict[tuple[str, str, str], float] = defaultdict(float)  # (name, camera, stage)
         self.registry.register(self)
 
@@ -150,12 +149,19 @@ class Metrics:
         return FrameMetrics(self._inference.labels(camera), self._latency.labels(camera))
 
     def attach(self, board: Sampled, camera: str) -> None:
-        """Read `board` from now on; fold the totals of the board it replaces into the retired ones first."""
+        """Read `board` (one camera) from now on; see `attach_all`."""
+        self.attach_all({camera: board})
+
+    def attach_all(self, boards: dict[str, Sampled]) -> None:
+        """Read `boards` (one per camera, i.e. stream) from now on; fold the totals of the boards they replace into
+        the retired ones first, so no counter goes back."""
         with self._lock:
-            if self._board is not None:
-                for name, stage, value in self._board.sample().counters.items():
-                    self._retired[(name, self._camera, stage)] += value
-            self._board, self._camera = board, camera
+            for camera, old in self._boards.items():
+                if boards.get(camera) is old:
+                    continue  # a stream a reload kept running: its counters run on
+                for name, stage, value in old.sample().counters.items():
+                    self._retired[(name, camera, stage)] += value
+            self._boards = dict(boards)
 
     def exposition(self) -> bytes:
         """Every metric in the Prometheus text format, version 0.0.4."""
@@ -167,11 +173,12 @@ class Metrics:
 
     def collect(self):
         with self._lock:
-            board, camera, totals = self._board, self._camera, dict(self._retired)
-        sample = board.sample() if board is not None else Sample()
-        for name, stage, value in sample.counters.items():
-            key = (name, camera, stage)
-            totals[key] = totals.get(key, 0.0) + value
+            boards, totals = dict(self._boards), dict(self._retired)
+        samples = {camera: board.sample() for camera, board in boards.items()}
+        for camera, sample in samples.items():
+            for name, stage, value in sample.counters.items():
+                key = (name, camera, stage)
+                totals[key] = totals.get(key, 0.0) + value
         for f in fields(Counters):
             staged = f.name == "frames_dropped"
             family = CounterMetricFamily(PREFIX + f.name, f.metadata["help"],
@@ -180,32 +187,37 @@ class Metrics:
                 if n == f.name:
                     family.add_metric([cam, stage] if staged else [cam], value)
             yield family
-        gauges = dict(sample.gauges.items()) if sample.gauges is not None else {}
-        yield _verdict_family(camera, sample.gauges.metric_verdict if sample.gauges is not None else None)
+        gauges = {camera: dict(s.gauges.items()) if s.gauges is not None else {} for camera, s in samples.items()}
+        yield _verdict_family({camera: s.gauges.metric_verdict for camera, s in samples.items()
+                               if s.gauges is not None})
         for f in fields(Gauges):
             if f.name == "metric_verdict":
                 continue
             gauge = GaugeMetricFamily(PREFIX + f.name, f.metadata["help"], labels=["camera"])
-            if f.name in gauges:
-                gauge.add_metric([camera], gauges[f.name])
+            for camera, values in gauges.items():
+                if f.name in values:
+                    gauge.add_metric([camera], values[f.name])
             yield gauge
         info = InfoMetricFamily(PREFIX + "model", "The network that runs: backend, numeric precision, and whether "
                                 "the weights are the official file.", labels=["camera"])
-        if sample.model is not None:
-            info.add_metric([camera], sample.model.labels())
+        for camera, sample in samples.items():
+            if sample.model is not None:
+                info.add_metric([camera], sample.model.labels())
         yield info
 
 
 VERDICTS = ("good", "uncertain", "refused")
 
 
-def _verdict_family(camera: str, current: tuple[str, str] | None) -> GaugeMetricFamily:
+def _verdict_family(current: dict[str, tuple[str, str] | None]) -> GaugeMetricFamily:
     """depth_streamer_metric_verdict{camera, mode, verdict}: 1 on the last frame's verdict, 0 on the others (one
-    series per verdict, so `== 1` selects it and a change of verdict is a change of series value, not of labels)."""
+    series per verdict, so `== 1` selects it and a change of verdict is a change of series value, not of labels);
+    `current`: each camera's (mode, verdict), None where it has none."""
     family = GaugeMetricFamily(PREFIX + "metric_verdict", "The verdict on the last metric map, by [metric] mode: 1 "
                                "for its verdict (good: its AbsRel is promised within max_rel_error; uncertain; "
                                "refused: no metric map), 0 for the others.", labels=["camera", "mode", "verdict"])
-    if current is not None:
-        for verdict in VERDICTS:
-            family.add_metric([camera, current[0], verdict], 1.0 if verdict == current[1] else 0.0)
+    for camera, verdict_now in current.items():
+        if verdict_now is not None:
+            for verdict in VERDICTS:
+                family.add_metric([camera, verdict_now[0], verdict], 1.0 if verdict == verdict_now[1] else 0.0)
     return family

@@ -96,8 +96,9 @@ def infer_image(model: DepthModel, colors: ColorOptions, path: Path, out: Path, 
     """Depth for one image; with --anchors, the verdict block infer.json keeps for it."""
     try:
         photo = decode.read(path)
-    except decode.PhotoError:
-        raise StreamerError(f"cannot read {path}: not a readable image or video") from None
+    except decode.PhotoError as exc:
+        why = str(exc) if exc.code == 413 else "not a readable image or video"
+        raise StreamerError(f"cannot read {path}: {why}") from None
     try:
         raw = photo_depth(model.predict, photo.image, str(path))
     except NonFiniteOutput as exc:

@@ -9,7 +9,6 @@ DIR/<stem>.ply (binary little-endian; x y z float32 + red green blue uchar; came
 from __future__ import annotations
 
 import io
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamer.core import jsonlimit
 from streamer.errors import ConfigError, StreamerError
 from streamer.geometry import CameraOptions, backproject, to_metric
 from streamer.geometry.anchors import AnchorSet, fit_points
@@ -42,11 +42,11 @@ class MetricOutputs:
 def load_anchors(path: Path) -> dict[str, AnchorSet]:
     """The --anchors file; ConfigError naming the file and the entry that is wrong."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsonlimit.load(path, what=f"--anchors {path}", max_bytes=64 << 20)
     except OSError as exc:
         raise ConfigError(f"--anchors {path}: cannot read it ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"--anchors {path}: not valid JSON ({exc})") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if not isinstance(data, dict):
         raise ConfigError(f'--anchors {path}: expected an object {{"NAME.png": [[u, v, metres], ...]}}')
     out = {}
@@ -60,6 +60,18 @@ def load_anchors(path: Path) -> dict[str, AnchorSet]:
     return out
 
 
+def names(anchors: dict[str, AnchorSet], limit: int = 5) -> str:
+    """The first few entry names of an anchors file, for messages."""
+    keys = sorted(anchors)
+    return ", ".join(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "") or "none"
+
+
+def unmatched(anchors: dict[str, AnchorSet], inputs: list[Path]) -> dict[str, AnchorSet]:
+    """The entries of an anchors file that name none of the inputs (matched by file name, e.g. "room.png")."""
+    given = {p.name for p in inputs}
+    return {k: v for k, v in anchors.items() if k not in given}
+
+
 def write_metric(raw: np.ndarray, image: np.ndarray, name: str, out: Path, stem: str,
                  options: MetricOutputs, write: Callable[[Path, bytes], None]) -> tuple[list[str], dict | None]:
     """NAME.metric.npy, NAME.sigma.npy (one sigma, metres) and NAME.ply for one image, each through `write` (whole
@@ -71,7 +83,8 @@ def write_metric(raw: np.ndarray, image: np.ndarray, name: str, out: Path, stem:
     if options.anchors is not None:
         anchors = options.anchors.get(name)
         if anchors is None:
-            raise StreamerError(f"{name}: no entry in the --anchors file; relative depth only")
+            raise StreamerError(f"{name}: no entry in the --anchors file (its entries: {names(options.anchors)}); "
+                                "relative depth only")
         p = fit_points(depth, anchors, w, h, tol=options.metric.anchor_tolerance)
         for reason in p.rejected:
             log.warning("%s: %s", name, reason)

@@ -13,6 +13,7 @@ from streamer.config.toml import read_toml
 from streamer.errors import ConfigError
 from streamer.geometry.options import CameraOptions
 from streamer.model import ModelOptions
+from streamer.pipeline.streams_config import Streams, build_streams
 from streamer.publish.foxglove import FoxgloveOptions
 from streamer.publish.http.options import HttpOptions
 from streamer.publish.imagezmq_publisher import ImageZmqPublisherOptions
@@ -46,25 +47,41 @@ SCHEMA: dict[str, type] = {"daemon": DaemonOptions, "source": SourceOptions, "mo
 
 
 def load_config(path: str | Path | None, overrides: list[Override] = ()) -> dict[str, Any]:  # type: ignore[assignment]
-    """Validate the file plus command-line values against SCHEMA; raises ConfigError naming the key."""
+    """Validate the file plus command-line values against SCHEMA; raises ConfigError naming the key (and the stream).
+    `conf["streams"]` holds every stream's effective config (see `streams_config`); the top-level sections are the
+    shared ones and every stream's defaults."""
     data = read_toml(path) if path else {}
     data = apply_overrides(data, list(overrides))
     origin = str(path) if path else "config"
-    conf = build_sections(data, SCHEMA, origin=origin)
+    conf = build_sections({k: v for k, v in data.items() if k != "streams"}, SCHEMA, origin=origin)
+    streams = build_streams(data, conf, SCHEMA, origin)
     enabled = ["http", "zmq"] + (["imagezmq"] if conf["daemon"].imagezmq else []) + (
         ["foxglove"] if conf["foxglove"].enabled else [])
     listeners = [(f"[{name}] port", conf[name].host, conf[name].port) for name in enabled]
-    anchors = conf["metric"].tcp_listener() if conf["metric"].mode == "points" else None
-    clash = port_clash(listeners + ([("[metric] anchors_endpoint", *anchors)] if anchors else []))
+    for stream in streams.items:
+        anchors = stream["metric"].tcp_listener() if stream["metric"].mode == "points" else None
+        if anchors:
+            listeners.append((f"{_named(streams, stream)}[metric] anchors_endpoint", *anchors))
+    clash = port_clash(listeners)
     if clash:
         raise ConfigError(f"{origin}: {clash}")
-    aspect = conf["camera"].aspect_problem(conf["source"].width, conf["source"].height)
-    if aspect and source_kind(conf["source"].url) in ("demo", "webcam"):
-        raise ConfigError(f"{origin}: {aspect} ([source] width/height); fix [camera] width/height")
-    metric_problem = _metric_problem(conf)
-    if metric_problem:
-        raise ConfigError(f"{origin}: {metric_problem}")
+    for stream in streams.items:
+        where = f"{origin}: {_named(streams, stream)}"
+        aspect = stream["camera"].aspect_problem(stream["source"].width, stream["source"].height)
+        if aspect and source_kind(stream["source"].url) in ("demo", "webcam"):
+            raise ConfigError(f"{where}{aspect} ([source] width/height); fix [camera] width/height")
+        metric_problem = _metric_problem(stream)
+        if metric_problem:
+            raise ConfigError(f"{where}{metric_problem}")
+    conf["streams"] = streams
     return conf
+
+
+def _named(streams: Streams, stream: dict[str, Any]) -> str:
+    """"streams[1] (rear): " for a declared stream, "" for the one stream of a config without [[streams]]."""
+    if not streams.named:
+        return ""
+    return f"streams[{streams.items.index(stream)}] ({stream['stream'].id}): "
 
 
 def _metric_problem(conf: dict[str, Any]) -> str | None:

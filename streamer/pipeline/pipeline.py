@@ -1,9 +1,11 @@
-"""Pipeline: one source, one inference worker and the publishers, built from one config, started and stopped together.
+"""Pipeline: the daemon's streams and the one network they share, built from one config, started and stopped together.
 
-It works like this: the source's capture thread puts each decoded frame in a LatestSlot (newest wins); the inference
-worker takes it, runs the network and the steadier, and hands the DepthFrame to every publisher's own slot; each
-publisher's thread renders what it needs through the one shared FrameRenderer (a view is rendered and encoded once
-per frame, whoever asks first) and sends it. Stages learn about each other only through the StatusBoard.
+It works like this: each stream (`stream.py`: a source, its steadier and metric stage, its outputs) puts its decoded
+frames in its own LatestSlot; the one network scheduler (`scheduler.py`) takes the newest frame of each stream in
+turn and runs the one network (one model, one precision decision from every stream's frames, one inference pool);
+each stream's steady thread steadies its results and hands them to its own publishers, whose threads render through
+the stream's FrameRenderer (a view is rendered and encoded once per frame, whoever asks first) and send. Stages learn
+about each other only through the status boards (one per stream; `Overview` over several).
 """
 from __future__ import annotations
 
@@ -11,27 +13,22 @@ import logging
 import time
 from typing import Any
 
-from streamer.core.frame import CapturedFrame
-from streamer.core.handoff import LatestSlot
-from streamer.core.stats import PipelineStats
-from streamer.errors import SourceError
 from streamer.model import DepthModel
 from streamer.model.backends import default_threads
 from streamer.model.photo_runner import PhotoRunner
 from streamer.pipeline.metrics import Metrics
+from streamer.pipeline.overview import Overview
 from streamer.pipeline.precision import PrecisionStage
-from streamer.pipeline.status import Publishers, StatusBoard
-from streamer.pipeline.worker import InferenceWorker
+from streamer.pipeline.scheduler import NetworkScheduler
+from streamer.pipeline.status import StatusBoard
+from streamer.pipeline.stream import Shared, Stream
+from streamer.pipeline.streams_config import PER_STREAM, StreamOptions, Streams
 from streamer.publish.base import Publisher
-from streamer.publish.foxglove import FoxglovePublisher
+from streamer.publish.foxglove_hub import FoxgloveHub
 from streamer.publish.http.publisher import HttpPublisher
-from streamer.publish.imagezmq_publisher import ImageZmqPublisher
-from streamer.publish.zmq_publisher import ZmqPublisher
-from streamer.record.recorder import Recorder
+from streamer.publish.zmq_hub import ZmqHub
+from streamer.publish.zmq_publisher import hub_hwm
 from streamer.render.renderer import FrameRenderer
-from streamer.sources import create_source, source_kind
-from streamer.sources.anchors import AnchorReceiver
-from streamer.steady import MetricStage, Steadier
 
 log = logging.getLogger(__name__)
 
@@ -45,119 +42,139 @@ def frames_in_flight(requested: int, lossless: bool, cores: int | None = None) -
 
 
 class Pipeline:
+    streams: list[Stream]
+    still: PhotoRunner | None
+    network: NetworkScheduler
+    precision: PrecisionStage
+
     def __init__(self, conf: dict[str, Any], model: DepthModel, metrics: Metrics | None = None,
-                 keep_http: HttpPublisher | None = None) -> None:
+                 keep_http: HttpPublisher | None = None, previous: Pipeline | None = None) -> None:
         """`metrics`: the process's registry (the Daemon's, so counters survive SIGHUP); a private one if None.
         `keep_http`: the previous pipeline's running HTTP server, adopted when its options are unchanged (SIGHUP):
-        its listener, MJPEG viewers and uploads in flight carry on."""
+        its listener, MJPEG viewers and uploads in flight carry on. `previous`: the running pipeline a SIGHUP
+        replaces: when only streams changed (same model and shared sections), its network, socket and every stream
+        whose config is unchanged carry on without a gap (`retire` then stops the rest of it)."""
         self.conf = conf
         self.model = model
         self.metrics = metrics if metrics is not None else Metrics()
-        daemon = conf["daemon"]
-        camera = conf["zmq"].camera_id
-        self.slot: LatestSlot[CapturedFrame] = LatestSlot()
-        kind = source_kind(conf["source"].url)
-        # Unpaced files (and an unpaced demo) are lossless: every decoded frame goes through the network once, in
-        # order, the decoder waiting for the worker. Cameras and paced files stay newest-wins. Recordings wait for
-        # the network to be warm (gated).
-        lossless = kind in ("file", "demo", "bag") and not conf["source"].pace
-        self.source = create_source(conf["source"], self.slot, lossless=lossless, gated=kind in ("file", "bag"))
-        self.renderer = FrameRenderer(conf["color"], overlay_alpha=daemon.overlay_alpha)
+        streams: Streams = conf.get("streams") or Streams(False, ({**conf, "stream": StreamOptions(
+            id=conf["zmq"].camera_id)},))
         http = conf["http"]
-        self.still = PhotoRunner(model, threads=http.upload_threads) if http.max_uploads else None
         adopt = keep_http if keep_http is not None and keep_http.running and keep_http.options == http else None
-        stride = conf["zmq"].points_stride  # one decimation for every point cloud output
-        self.publishers = Publishers(
-            zmq=ZmqPublisher(conf["zmq"], renderer=self.renderer),
-            http=adopt if adopt is not None else HttpPublisher(http, renderer=self.renderer, still=self.still),
-            imagezmq=ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer) if daemon.imagezmq else None,
-            foxglove=FoxglovePublisher(conf["foxglove"], conf["ros"], renderer=self.renderer, points_stride=stride)
-            if conf["foxglove"].enabled else None,
-            recorder=Recorder(conf["record"], conf["ros"], renderer=self.renderer, points_stride=stride)
-            if conf["record"].enabled else None)
-        self.zmq, self.http, self.foxglove = self.publishers.zmq, self.publishers.http, self.publishers.foxglove
-        # A new stage takes the model's precision switch and puts fp32 back: a reload decides again (or from the
-        # cache) on the new source's frames.
-        self.precision = PrecisionStage(model, conf["model"], source=conf["source"].url,
-                                        streams=frames_in_flight(conf["model"].frames_in_flight, lossless))
-        metric = conf["metric"]
-        self.anchors = AnchorReceiver(metric.anchors_endpoint, metric.max_anchors) if metric.mode == "points" else None
-        self.metric = MetricStage(metric, conf["camera"], source_camera=self.source.camera,
-                                  source_mount=self.source.mount, anchors=self.anchors,
-                                  network=(model.weights_sha256, model.preprocess.net_size))
-        stats = PipelineStats()  # the worker writes it, the board reads it: the board exists before the worker
-        self.status = StatusBoard(source=self.source, slot=self.slot, stats=stats, model=model,
-                                  publishers=self.publishers, metric=self.metric, source_url=conf["source"].url,
-                                  pause_when_idle=daemon.pause_when_idle, stall_s=daemon.stall_s,
-                                  exposition=self.metrics.exposition)
+        prev = previous if previous is not None and previous.continues_into(conf, model, adopt) else None
+        kept = {s.id: s for s in prev.streams if s.conf in streams.items} if prev is not None else {}
+        self.kept: tuple[Stream, ...] = tuple(kept.values())
+        self.continued = prev is not None  # the network, its precision stage and the uploads' runner run already
+        self.still = prev.still if prev is not None else (
+            PhotoRunner(model, threads=http.upload_threads, keep_s=http.upload_keep_s) if http.max_uploads else None)
+        self.network = prev.network if prev is not None else NetworkScheduler(model)
+        zmq, fox, first_conf = conf["zmq"], conf["foxglove"], streams.items[0]
+        self.hub, self.fox_hub, root = None, None, None
+        if streams.named:  # one HTTP server: an unnamed stream's own publisher, or a root that routes /s/ID/
+            self.hub = prev.hub if prev is not None else ZmqHub(zmq.host, zmq.port, hub_hwm(zmq, len(streams.items)))
+            self.fox_hub = prev.fox_hub if prev is not None else FoxgloveHub(fox.host, fox.port, fox.client_backlog)
+            root = adopt or HttpPublisher(http, renderer=FrameRenderer(first_conf["color"], overlay_alpha=conf[
+                "daemon"].overlay_alpha), still=self.still)
+        recorder = next((s.publishers.recorder for s in kept.values() if s.publishers.recorder), None)
+        self.streams = []
+        for i, item in enumerate(streams.items):
+            stream = kept.get(item["stream"].id) or Stream(
+                item, model, self.network, self.metrics, named=streams.named, still=self.still,
+                shared=Shared(zmq=self.hub, http=root, foxglove=self.fox_hub, recorder=recorder, first=i == 0),
+                http=None if streams.named else adopt)
+            recorder = recorder or stream.publishers.recorder  # the first stream's: one bag for every stream
+            self.streams.append(stream)
+        self.http: HttpPublisher = root if root is not None else self.streams[0].publishers.http
+        # One precision decision for the one network: it sees every stream's frames (calibration, gate, race).
+        lossless = any(s.lossless for s in self.streams)
+        self.precision = prev.precision if prev is not None else PrecisionStage(
+            model, conf["model"], source=" + ".join(s.conf["source"].url for s in self.streams),
+            streams=frames_in_flight(conf["model"].frames_in_flight, lossless))
+        self.network.tap = self.precision
+        first = self.streams[0]
+        # The first stream's stages by their old names (one stream: the pipeline as it always was).
+        self.slot, self.source, self.worker, self.metric = first.slot, first.source, first.worker, first.metric
+        self.zmq, self.foxglove, self.renderer = first.publishers.zmq, first.publishers.foxglove, first.renderer
+        self.status: StatusBoard | Overview = first.status
+        if streams.named:
+            self.status = Overview({s.id: s.status for s in self.streams}, self.network, conf["daemon"].stall_s,
+                                   exposition=self.metrics.exposition)
+        self.http.feeds = {s.id: s.publishers.http for s in self.streams} if streams.named else {}
         # Running already (a previous pipeline's): it serves this pipeline from now on; not started, not stopped here.
         self.adopted: tuple[Publisher, ...] = ()
         if adopt is not None:
-            adopt.adopt(renderer=self.renderer, status=self.status, still=self.still)
+            adopt.adopt(renderer=first.renderer, status=self.status, still=self.still)
             self.adopted = (adopt,)
-        self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers.all, stats=stats,
-                                      status=self.status, metrics=self.metrics.frames(camera), tap=self.precision,
-                                      metric=self.metric)
-        self.metrics.attach(self.status, camera)  # from now on /metrics reads this pipeline's counters
+        self.metrics.attach_all({s.id: s.status for s in self.streams})  # /metrics reads these streams from now on
+
+    def continues_into(self, conf: dict[str, Any], model: DepthModel, http: HttpPublisher | None) -> bool:
+        """A reload to `conf` can keep this pipeline's network, socket and unchanged streams running: both have
+        named streams, the model is the same, every shared section is unchanged and the HTTP server is adopted."""
+        mine: Streams = self.conf["streams"]
+        theirs: Streams | None = conf.get("streams")
+        shared = [k for k in conf if k not in PER_STREAM and k != "streams"]
+        return (mine.named and theirs is not None and theirs.named and model is self.model
+                and http is not None and http is self.http and all(conf[k] == self.conf[k] for k in shared))
 
     def start(self, warmup_timeout_s: float) -> None:
-        started: list[Publisher] = []
+        fresh = [s for s in self.streams if s not in self.kept]
+        opened: list[Stream] = []
+        root = bool(self.http.feeds) and self.http not in self.adopted
         try:
-            for publisher in self.publishers.all:
-                if publisher in self.adopted:
-                    continue
-                publisher.start(self.status)  # binds now (ListenError names the port): before any camera is opened
-                started.append(publisher)
-            if self.anchors is not None:
-                self.anchors.start()
-            self.source.start(self.status)  # asks the board which network-input size its decoder should make
-            self._warm_up(warmup_timeout_s)  # a cold export cache meets bad weights here: WeightsError
+            if root:
+                self.http.start(self.status)  # several streams: the root server first, the streams are its feeds
+            for stream in fresh:
+                stream.open(self.adopted)  # binds now (ListenError names the port): before any camera is opened
+                opened.append(stream)
+            self._warm_up(warmup_timeout_s, fresh)  # a cold export cache meets bad weights here: WeightsError
         except BaseException:
-            self.source.stop(0.5)
-            for running in started:  # close the listeners we opened before the error goes up with its exit code
-                running.stop(0.5)
-            if self.anchors is not None:
-                self.anchors.stop(0.5)
+            for stream in opened:
+                stream.stop(0.5)
+            if root:
+                self.http.stop(0.5)
             raise
-        self.worker.start()
-        self.precision.start()
-        self.source.gate.set()  # a file waiting at its first frame plays on now
+        if not self.continued:
+            self.network.start()
+        for stream in fresh:
+            stream.run()
+        if not self.continued:
+            self.precision.start()
 
-    def _warm_up(self, timeout_s: float) -> None:
+    def retire(self, successor: Pipeline, timeout: float = 1.0) -> None:
+        """SIGHUP: stop what `successor` (built with previous=self) does not carry on; the rest keeps running."""
+        if successor.network is not self.network:
+            self.stop(timeout, keep=successor.http if successor.http is self.http else None)
+            return
+        for stream in self.streams:
+            if stream not in successor.streams:
+                log.info("stream %s removed", stream.id)
+                stream.stop(timeout)
+
+    def _warm_up(self, timeout_s: float, streams: list[Stream]) -> None:
         # The first inference at a size builds the ONNX session (and may export); do it before anything is
         # reported ready, on a real frame when one comes in time so its size is the one that matters.
-        first = None
         deadline = time.monotonic() + timeout_s
-        while first is None and time.monotonic() < deadline:
-            first = self.slot.peek(min(0.1, max(0.0, deadline - time.monotonic())))  # left for the worker
-            failed = self.status.source_failed()
-            if failed is not None:
-                raise SourceError(f"cannot read the source: {failed}")
-        if first is not None:
-            width, height = first.shape[1], first.shape[0]
-        else:
-            width, height = self.conf["source"].width or 640, self.conf["source"].height or 480
+        sizes = dict.fromkeys(stream.first_size(deadline) for stream in streams)
         t0 = time.monotonic()
-        if self.still is not None:
+        if self.still is not None and not self.continued:
             self.still.prepare()  # the uploads' graph is exported now if missing; its session at the first photo
-        ms = self.model.warm_up(width, height)
-        log.info("network warm at %dx%d in %.1f s (last run %.0f ms)", width, height, time.monotonic() - t0, ms)
+        for width, height in sizes:
+            ms = self.model.warm_up(width, height)
+            log.info("network warm at %dx%d in %.1f s (last run %.0f ms)", width, height, time.monotonic() - t0, ms)
 
     def drain(self, timeout_s: float) -> None:
-        """Wait until the worker has taken and processed the last captured frame, and publishers had a moment."""
+        """Wait until the workers have taken and processed the last captured frames, and publishers had a moment."""
         deadline = time.monotonic() + timeout_s
-        while (self.slot.pending or self.worker.busy) and self.worker.running and time.monotonic() < deadline:
+        while time.monotonic() < deadline and any(
+                (s.slot.pending or s.worker.busy) and s.worker.running for s in self.streams):
             time.sleep(0.02)
         time.sleep(min(0.3, max(0.0, deadline - time.monotonic())))  # publisher threads poll every 0.1 s
 
     def stop(self, timeout: float = 1.0, keep: Publisher | None = None) -> None:
         """Stop every stage; `keep` (the HTTP server a reload adopts) stays running."""
-        # Upstream first, so nothing new flows into a stage that is shutting down.
-        self.source.stop(timeout)
-        self.worker.stop(timeout)
+        for stream in self.streams:
+            stream.stop(timeout, keep=keep)
+        self.network.stop(timeout)
         self.precision.stop(timeout)
-        for publisher in self.publishers.all:
-            if publisher is not keep:
-                publisher.stop(timeout)
-        if self.anchors is not None:
-            self.anchors.stop(timeout)
+        if self.http.feeds and self.http is not keep:
+            self.http.stop(timeout)

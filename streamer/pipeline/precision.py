@@ -24,9 +24,11 @@ from collections import deque
 import numpy as np
 
 from streamer.core.frame import CapturedFrame
+from streamer.core.picture import Picture
 from streamer.model import DepthModel, ModelOptions
 from streamer.model.precision import PrecisionState
 from streamer.model.precision.cache import VerdictCache
+from streamer.model.precision.calibration import shrink
 from streamer.model.precision.manager import PrecisionManager, explain
 from streamer.model.weights import cache_dir
 
@@ -44,7 +46,9 @@ class PrecisionStage:
         self.manager = PrecisionManager(options, model.fp32_backend, cache=cache, source=source, streams=streams)
         self._collector = self.manager.collector() if self.manager.wants_frames else None
         self._first_size: tuple[int, int] | None = None
-        self._recent: deque = deque(maxlen=options.gate_frames)  # live frames for the re-check, spread over time
+        # Live frames for the re-check, spread over time, at network size (`shrink`): ~2.4 MB, not ~22 MB of pictures.
+        self._recent: deque[np.ndarray] = deque(maxlen=options.gate_frames)
+        self._incoming: Picture | None = None
         self._recent_every = max(options.recheck_s, 1.0) / max(options.gate_frames, 1)
         self._recent_due = 0.0
         self._stop = threading.Event()
@@ -66,7 +70,7 @@ class PrecisionStage:
                 self._first_size = self.manager.net_size_for(frame.picture)
             collector.offer(frame.picture, frame.capture_mono)
         elif self.model.precision.serving != "fp32" and frame.capture_mono >= self._recent_due:
-            self._recent.append(frame.picture)
+            self._incoming = frame.picture  # shrunk and kept by this stage's thread
             self._recent_due = frame.capture_mono + self._recent_every
 
     # -- the stage's own thread ----------------------------------------------------------------------------------
@@ -89,8 +93,19 @@ class PrecisionStage:
                 if self._collector.done:
                     self._select()
         while not self._stop.wait(POLL_S):
+            self.keep_recent()
             if self.manager.recheck_due() and len(self._recent) >= 2:
                 self._recheck()
+
+    def recent_frames(self) -> list[np.ndarray]:
+        """The live frames the next re-check gates on (BGR at network size, oldest first)."""
+        return list(self._recent)
+
+    def keep_recent(self) -> None:
+        """The frame `offer` picked for the re-checks, shrunk to network size (called by this stage's thread)."""
+        picture, self._incoming = self._incoming, None
+        if picture is not None:
+            self._recent.append(shrink(picture.bgr(), self.options.net_size))
 
     def _state(self, choice, pending: bool, origin: str) -> PrecisionState:
         r = choice.result
@@ -157,7 +172,7 @@ class PrecisionStage:
 
     def _recheck(self) -> None:
         try:
-            changed = self.manager.recheck([p.bgr() for p in list(self._recent)])
+            changed = self.manager.recheck(self.recent_frames())
         except Exception:
             log.exception("re-checking the precision failed; keeping %s", self.model.precision.serving)
             return

@@ -104,7 +104,14 @@ class StatusBoard:
         return f"model output not finite: {self._stats.nonfinite} frames (NaN or inf; broken weights?)"
 
     def _dead_input(self) -> str:
-        """Why an input thread other than the source's is gone for good ("" while all run): never healthy then."""
+        """Why a thread that must run is gone for good ("" while all run): the source's capture thread, the anchors
+        receiver, a publisher's (the recorder's, Foxglove's ...). Never healthy then."""
+        src = self._source.status()
+        if self._source.started and not self._source.running and src.state in ("live", "offline", "starting"):
+            return f"the {self._source.kind} source's capture thread ended unexpectedly"
+        dead = [p.name for p in self._publishers.all if p.dead()]
+        if dead:
+            return f"publisher thread ended unexpectedly: {', '.join(dead)}"
         return self._metric.input_problem() if self._metric is not None else ""
 
     def snapshot(self) -> dict[str, Any]:
@@ -235,10 +242,11 @@ class StatusBoard:
         state = "live" if src.state == "live" else f"{src.state}: {src.reason}"
         nonfinite = self._nonfinite()
         return redact(f"{state}; {snap['fps_out']:.1f} fps; latency p50 {lat if lat is not None else '-'} ms; "
-                      f"dropped {self._slot.dropped}; {self._precision()}" + (f"; {nonfinite}" if nonfinite else "")
+                      f"dropped {self._slot.dropped}; {self.precision_line()}" + (f"; {nonfinite}" if nonfinite else "")
                       + self._metric_line())
 
-    def _precision(self) -> str:
+    def precision_line(self) -> str:
+        """The network's precision in words (shared by every stream: the overview's line says it once)."""
         state = self._model.precision
         if state.pending:
             return f"{state.serving} (choosing or re-checking a precision on live frames)"

@@ -45,6 +45,8 @@ class Publisher:
         self.sent = 0  # frames handed to the transport
         self.send_drops = 0  # frames the transport refused (e.g. zmq.Again)
         self.errors = 0  # frames or ticks that raised
+        self.last_error = ""  # the newest of those, in one line
+        self._logged: set[str] = set()  # exception kinds logged with a traceback already
 
     def start(self, status: PipelineStatus | None = None) -> None:
         """Bind and run; `status`: what the pipeline's board says (health, no signal, /stats), None standalone."""
@@ -87,6 +89,11 @@ class Publisher:
     def running(self) -> bool:
         return self._thread is not None
 
+    def dead(self) -> bool:
+        """Started, not stopped, and its thread ended anyway: nothing more goes out here (never healthy then)."""
+        thread = self._thread
+        return thread is not None and not thread.is_alive()
+
     @property
     def published(self) -> int:
         return self._slot.put_count
@@ -110,9 +117,12 @@ class Publisher:
                     if frame is not None and not self._stop.is_set():
                         self._send(frame)
                     self._tick()
-                except Exception:
+                except Exception as exc:  # supervised: counted, logged with its traceback once per kind, goes on
                     self.errors += 1
-                    log.exception("%s: publishing failed", self.name)
+                    self.last_error = f"{type(exc).__name__}: {exc!s:.200}"
+                    if type(exc).__name__ not in self._logged:
+                        self._logged.add(type(exc).__name__)
+                        log.exception("%s: publishing failed (counted in errors; logged once per kind)", self.name)
         finally:
             try:
                 self._close()

@@ -10,7 +10,6 @@ holds frames, memory or this thread. Topics and frames come from `[ros]` (see `s
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -23,14 +22,13 @@ from foxglove.channels import (
     PointCloudChannel,
     RawImageChannel,
 )
-from foxglove.websocket import ChannelView, Client, ServerListener
 
 from streamer.config.net import host_problem
 from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
 from streamer.core.redact import redact_data
 from streamer.publish.base import Publisher
-from streamer.publish.exposure import warn_if_exposed
+from streamer.publish.foxglove_hub import FoxgloveHub
 from streamer.publish.foxglove_messages import FoxgloveMessages
 from streamer.publish.topics import RosOptions, frame_geometry
 from streamer.render.renderer import FrameRenderer
@@ -72,31 +70,6 @@ class _Channel(Protocol):
     def log(self, message: Any, /, *, log_time: int | None = None) -> None: ...
 
 
-class _Subscriptions(ServerListener):
-    """The server listener: how many client subscriptions each channel id has (called from the SDK's threads)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[int, int] = {}
-        self.clients: set[int] = set()
-
-    def on_subscribe(self, client: Client, channel: ChannelView) -> None:
-        with self._lock:
-            self._counts[channel.id] = self._counts.get(channel.id, 0) + 1
-            self.clients.add(client.id)
-
-    def on_unsubscribe(self, client: Client, channel: ChannelView) -> None:
-        with self._lock:
-            self._counts[channel.id] = max(0, self._counts.get(channel.id, 0) - 1)
-
-    def wanted(self, channel_id: int) -> bool:
-        return self._counts.get(channel_id, 0) > 0
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._counts.values())
-
-
 class FoxglovePublisher(Publisher):
     """Channels: the color view (CompressedImage), relative depth (RawImage 32FC1), and, when the frames carry them,
     metric depth (RawImage 32FC1, metres), CameraCalibration, PointCloud and the mount's FrameTransforms; plus the
@@ -105,47 +78,48 @@ class FoxglovePublisher(Publisher):
     section = "foxglove"
 
     def __init__(self, options: FoxgloveOptions, ros: RosOptions, *, renderer: FrameRenderer,
-                 points_stride: int = 2) -> None:
-        super().__init__("foxglove-publisher")
+                 points_stride: int = 2, hub: FoxgloveHub | None = None, stream: str | None = None) -> None:
+        """`hub`: the server shared with the other streams' publishers (None: its own). `stream`: a named stream's
+        id: its status goes to `{namespace}/status` (the other channels are under its [ros] namespace anyway)."""
+        super().__init__("foxglove-publisher" if stream is None else f"foxglove-{stream}")
         self.options = options
         self.ros = ros
+        self.stream = stream
         self._renderer = renderer
         self._messages = FoxgloveMessages(ros, points_stride)
-        self._subs = _Subscriptions()
+        self.hub = hub if hub is not None else FoxgloveHub(options.host, options.port, options.client_backlog)
+        self._subs = self.hub.subs
         self._context: foxglove.Context | None = None
         self._server: foxglove.WebSocketServer | None = None
         self._channels: dict[str, _Channel] = {}
         self._next_status = 0.0
         self._problems: dict[str, str] = {}  # status notices shown in the Foxglove app: id -> message
         self._last_frame: DepthFrame | None = None
-        self.url = ""  # ws://host:port once listening
-        self.app_url = ""  # the Foxglove web app's link that opens this server as its data source
         self.messages = 0  # messages logged (to channels with a subscriber)
+
+    @property
+    def url(self) -> str:
+        return self.hub.url
+
+    @property
+    def app_url(self) -> str:
+        return self.hub.app_url
+
+    def _topic(self, kind: str) -> str:
+        return f"{self.ros.namespace}/status" if kind == "status" and self.stream is not None else self.ros.topic(kind)
 
     def _open(self) -> None:
         o = self.options
-        self._context = foxglove.Context()
-        try:
-            self._server = foxglove.start_server(name="depth-streamer", host=o.host, port=o.port,
-                                                 server_listener=self._subs, context=self._context,
-                                                 message_backlog_size=o.client_backlog)
-        except RuntimeError as exc:  # the SDK's FoxgloveError: "Failed to bind port: Address already in use"
-            raise OSError(str(exc)) from None
-        ctx, topic = self._context, self.ros.topic
+        self.hub.open()
+        self._context, self._server = self.hub.context, self.hub.server
+        ctx, topic = self._context, self._topic
         self._channels = {
             "color": CompressedImageChannel(topic("color"), context=ctx, metadata={"view": o.color_view}),
             "relative": RawImageChannel(topic("relative"), context=ctx, metadata={
                 "unit": "none: relative inverse depth, bigger = nearer; scale and shift vary over time"}),
             "status": foxglove.Channel(topic("status"), schema=STATUS_SCHEMA, context=ctx),
         }
-        self.url = f"ws://{o.host}:{self._server.port}"
-        self.app_url = self._server.app_url() or ""
         self._next_status = 0.0
-        log.info("foxglove: serving on %s (open in Foxglove: %s)", self.url, self.app_url)
-        warn_if_exposed(log, f"foxglove: {self.url}", o.host,
-                        "every depth image, the colorized camera view, the point cloud and the status (pipeline and "
-                        "source details); the Foxglove WebSocket server has no authentication here",
-                        'Set [foxglove] host = "127.0.0.1" unless every machine on that network may see the camera.')
 
     @property
     def port(self) -> int:
@@ -156,7 +130,7 @@ class FoxglovePublisher(Publisher):
         model, a mount): a client sees only channels that will publish."""
         channel: _Channel | None = self._channels.get(name)
         if channel is None:
-            ctx, topic = self._context, self.ros.topic(name)
+            ctx, topic = self._context, self._topic(name)
             if name == "metric":
                 channel = RawImageChannel(topic, context=ctx, metadata={"unit": "m (z-depth; NaN invalid, +inf "
                                                                                 "beyond range)"})
@@ -178,9 +152,18 @@ class FoxglovePublisher(Publisher):
     def audience(self) -> int:
         return self.subscriptions()
 
+    @property
+    def dropped(self) -> int:
+        """Frames our slot replaced, plus the messages the SDK dropped for clients that read too slowly."""
+        return super().dropped + self.hub.sdk_log.dropped
+
+    def counters(self) -> dict:
+        return {**super().counters(), "client_dropped": self.hub.sdk_log.dropped,
+                "connections": self.hub.sdk_log.connections}
+
     def subscriptions(self) -> int:
         """Client subscriptions to channels right now (a client watching three channels counts three)."""
-        return self._subs.total()
+        return self._subs.total(c.id() for c in list(self._channels.values()))
 
     def _send(self, frame: DepthFrame) -> None:
         m, stamp = self._messages, self._messages.stamp(frame)
@@ -264,6 +247,8 @@ class FoxglovePublisher(Publisher):
                                   else foxglove.StatusLevel.Info)
         if self._server is None:
             return
+        if self.stream is not None:  # one server for every stream: each one's notices under its own ids
+            problems = {f"{self.stream}:{k}": (f"[{self.stream}] {m}", lv) for k, (m, lv) in problems.items()}
         for key, (message, level) in problems.items():  # every tick: a client that connects later sees it too
             self._server.publish_status(message, level, id=key)
         gone = [key for key in self._problems if key not in problems]
@@ -272,9 +257,10 @@ class FoxglovePublisher(Publisher):
         self._problems = {key: message for key, (message, _) in problems.items()}
 
     def _close(self) -> None:
-        for channel in self._channels.values():
+        for name, channel in self._channels.items():
+            if name == "tf" and self.hub.shared:
+                continue  # /tf is every stream's channel (one per topic in a context): the last one closes it
             channel.close()  # type: ignore[attr-defined]
         self._channels = {}
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        self._server = None
+        self.hub.close()

@@ -15,16 +15,15 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import zmq
 
 from streamer.config.net import check_zmq_bind
 from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
 from streamer.core.redact import redact_data
 from streamer.core.stats import RateMeter
-from streamer.publish.base import Publisher, bind_zmq, close_zmq
-from streamer.publish.exposure import warn_if_exposed
+from streamer.publish.base import Publisher
 from streamer.publish.wire import METRIC_TOPICS, WIRE_VERSION
+from streamer.publish.zmq_hub import ZmqHub
 from streamer.publish.zmq_metric import metric_messages
 from streamer.render.renderer import FrameRenderer
 from streamer.render.views import VIEWS
@@ -70,42 +69,35 @@ class ZmqPublisher(Publisher):
     section = "zmq"
 
     def __init__(self, options: ZmqPublisherOptions = ZmqPublisherOptions(), *,
-                 renderer: FrameRenderer | None = None) -> None:
-        super().__init__("zmq-publisher")
+                 renderer: FrameRenderer | None = None, hub: ZmqHub | None = None, stream: str | None = None) -> None:
+        """`hub`: the socket shared with the other streams' publishers (None: its own, bound at start). `stream`:
+        a named stream's id: its topics are `depth/ID`, `color/ID`, ... and every header's camera is ID."""
+        super().__init__("zmq-publisher" if stream is None else f"zmq-{stream}")
         if options.send_color and renderer is None:
             raise ValueError("zmq.send_color needs a renderer")
         self.options = options
         self._renderer = renderer
         self._host = socket.gethostname()  # capture_mono is only comparable on the same host
-        self._ctx: zmq.Context | None = None
-        self._sock: zmq.Socket | None = None
-        self.endpoint = ""  # the address actually bound, e.g. tcp://127.0.0.1:5555
+        self.camera = stream if stream is not None else options.camera_id
+        self._suffix = b"" if stream is None else b"/" + stream.encode()
+        self.hub = hub if hub is not None else ZmqHub(options.host, options.port, hub_hwm(options))
         self._last_seq = -1
         self._last_sent_mono: float | None = None
         self._next_status = 0.0
-        self._subscribed: set[bytes] = set()
         self._rate = RateMeter(window_s=5.0)  # frames sent, for the status heartbeat's fps
 
+    @property
+    def endpoint(self) -> str:
+        """The address actually bound, e.g. tcp://127.0.0.1:5555 ("" before start)."""
+        return self.hub.endpoint
+
     def _open(self) -> None:
-        o = self.options
-        # XPUB rather than PUB: same wire behaviour for subscribers, but we also hear their (un)subscriptions,
-        # which is how pause_when_idle (and lazy encoding) know whether anyone wants frames.
-        # The high-water mark counts messages: a frame is one per topic, and a heartbeat must fit behind it.
-        topics = int(o.send_depth) + int(o.send_color) + 2 * int(o.send_metric) + int(o.send_points) + \
-            int(o.send_truth)
-        hwm = o.hwm_frames * topics + 1
-        self._ctx, self._sock, self.endpoint = bind_zmq(zmq.XPUB, o.host, o.port, hwm, "zmq")
+        self.hub.open()
         self._next_status = 0.0
-        log.info("zmq: publishing on %s", self.endpoint)
-        warn_if_exposed(log, f"zmq: {self.endpoint}", o.host,
-                        "every depth array, the colorized camera view and the status topic (pipeline and source "
-                        "details); ZeroMQ has no authentication here",
-                        'Set [zmq] host = "127.0.0.1" unless every machine on that network may see the camera.')
 
     def _send(self, frame: DepthFrame) -> None:
         o = self.options
         ok = True
-        self._drain_subscriptions()
         # Build a topic's message only when someone subscribed to it: a colour JPEG costs ~3 ms of a 2-core
         # budget that inference needs, and PUB would drop it unsent anyway.
         if o.send_depth and self._wanted(b"depth"):
@@ -140,32 +132,17 @@ class ZmqPublisher(Publisher):
         return sum(1 for topic in FRAME_TOPICS if self._wanted(topic))
 
     def _wanted(self, topic: bytes) -> bool:
-        """Someone subscribed to a prefix of `topic`; for `metric_sigma`, a prefix longer than `metric` (or the
-        empty one, everything): a `metric` subscriber does not make the daemon compute sigma."""
-        if topic == b"metric_sigma":
-            return any(p == b"" or p.startswith(b"metric_") for p in self._subscribed if topic.startswith(p))
-        return any(topic.startswith(prefix) for prefix in self._subscribed)
-
-    def _drain_subscriptions(self) -> None:
-        # XPUB reports the first subscription to a prefix and the last unsubscription from it (also when a
-        # subscriber disconnects), so a set of prefixes is exactly "someone wants this".
-        while self._sock is not None:
-            try:
-                msg = self._sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if msg[:1] == b"\x01":
-                self._subscribed.add(msg[1:])
-            elif msg[:1] == b"\x00":
-                self._subscribed.discard(msg[1:])
+        full = topic + self._suffix
+        if topic == b"metric_sigma":  # a prefix longer than `metric` (or everything): `metric` alone is no request
+            return self.hub.wanted(full, lambda p: p == b"" or p.startswith(b"metric_"))
+        return self.hub.wanted(full)
 
     def _tick(self) -> None:
-        self._drain_subscriptions()
         now = time.monotonic()
         if now < self._next_status:
             return
         self._next_status = now + self.options.status_interval_s
-        header = {"v": WIRE_VERSION, "topic": "status", "camera": self.options.camera_id, "host": self._host,
+        header = {"v": WIRE_VERSION, "topic": "status", "camera": self.camera, "host": self._host,
                   "publish_wall": time.time(), "publish_mono": now, "encoding": "json"}
         self._send_message(b"status", header, json.dumps(redact_data(self._status(now)), default=str).encode())
 
@@ -203,7 +180,7 @@ class ZmqPublisher(Publisher):
     def _header(self, topic: str, frame: DepthFrame, encoding: str, shape: tuple, dtype: str, **extra: object) -> dict:
         f, meta = frame.captured, frame.meta
         return {
-            "v": WIRE_VERSION, "topic": topic, "camera": self.options.camera_id, "host": self._host,
+            "v": WIRE_VERSION, "topic": topic, "camera": self.camera, "host": self._host,
             "seq": f.seq, "capture_wall": f.capture_wall, "capture_mono": f.capture_mono,
             "done_mono": frame.done_mono, "publish_wall": time.time(), "publish_mono": time.monotonic(),
             "shape": [int(s) for s in shape], "dtype": dtype, "encoding": encoding,
@@ -216,18 +193,18 @@ class ZmqPublisher(Publisher):
         }
 
     def _send_message(self, topic: bytes, header: dict, payload: bytes | np.ndarray) -> bool:
-        assert self._sock is not None
-        try:
-            # ndarray is a buffer; numpy declares __buffer__ only for Python >= 3.12
-            self._sock.send_multipart([topic, json.dumps(redact_data(header), default=str).encode(),
-                                       payload], flags=zmq.NOBLOCK, copy=False)  # type: ignore[list-item]
-            return True
-        except zmq.Again:  # a PUB socket drops rather than refuses, but never wait if it ever does
-            return False
+        return self.hub.send(topic + self._suffix, json.dumps(redact_data(header), default=str).encode(), payload)
 
     def _close(self) -> None:
-        close_zmq(self._ctx, self._sock)
-        self._ctx = self._sock = None
+        self.hub.close()
+
+
+def hub_hwm(options: ZmqPublisherOptions, streams: int = 1) -> int:
+    """The socket's high-water mark in messages: a frame is one message per topic, and a heartbeat must fit behind
+    it; with several streams on one socket, each stream's share."""
+    o = options
+    topics = int(o.send_depth) + int(o.send_color) + 2 * int(o.send_metric) + int(o.send_points) + int(o.send_truth)
+    return (o.hwm_frames * topics + 1) * streams  # `metric` brings `metric_sigma` along: two messages
 
 
 def _error_summary(error: dict | None) -> dict | None:

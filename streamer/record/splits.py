@@ -90,15 +90,18 @@ def rotate(root: Path, max_bytes: int, keep: Path | None = None) -> list[Path]:
     return gone
 
 
-def recover(root: Path) -> list[str]:
-    """Repair or set aside every split left open by a crash; returns what was done, one line each (also logged)."""
+def recover(root: Path, skip: Path | None = None) -> list[str]:
+    """Repair or set aside every split left open by a crash (but `skip`, the one being written); returns what was
+    done, one line each (also logged)."""
     done: list[str] = []
     if not root.is_dir():
         return done
     for stale in root.glob("*.repairing"):  # a repair that was itself interrupted: start it over
         shutil.rmtree(stale, ignore_errors=True)
     for split in list_splits(root):
-        if split.closed or split.path.name.endswith(".unreadable"):
+        if split.closed or split.path.name.endswith(".unreadable") or split.path == skip:
+            continue
+        if discard_if_empty(split.path):
             continue
         line = repair(split.path)
         log.warning("%s", line)
@@ -109,17 +112,25 @@ def recover(root: Path) -> list[str]:
 def repair(path: Path) -> str:
     """Make the unfinished split at `path` a readable bag again, or set it aside; says which."""
     files = sorted(path.glob("*.mcap"))
-    tmp = path.with_name(path.name + ".repairing")
-    shutil.rmtree(tmp, ignore_errors=True)
+    # The new bag is written as <split>.repairing/<split>, so its file is named after the split (rosbags names the
+    # file after its folder) and the whole thing moves in with one rename.
+    work = path.with_name(path.name + ".repairing")
+    tmp = work / path.name
+    shutil.rmtree(work, ignore_errors=True)
     try:
-        count, span = _rewrite(files[0], tmp) if files else (0, 0.0)
-    except (OSError, ValueError, KeyError) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        work.mkdir()
+        count, span = rewrite(files[0], tmp) if files else (0, 0.0)
+    except OSError as exc:  # writing the new bag failed (a disk still full): not the split's fault, try later
+        shutil.rmtree(work, ignore_errors=True)
+        return (f"recording {path} was not closed (the process was killed?) and cannot be repaired now "
+                f"({exc.strerror or exc}): left as it is, tried again at the next start or new split")
+    except (ValueError, KeyError) as exc:
+        shutil.rmtree(work, ignore_errors=True)
         count, span, why = 0, 0.0, f"{type(exc).__name__}: {exc}"
     else:
         why = "no complete message in it"
     if count == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
         aside = path.with_name(path.name + ".unreadable")
         path.rename(aside)
         return (f"recording {path} was not closed (the process was killed?) and nothing in it could be read "
@@ -128,11 +139,12 @@ def repair(path: Path) -> str:
     path.rename(broken)
     tmp.rename(path)
     shutil.rmtree(broken, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     return (f"recording {path} was not closed (the process was killed?): repaired, {count} messages over "
             f"{span:.1f} s kept; what was still being written when it stopped is lost")
 
 
-def _rewrite(source: Path, target: Path) -> tuple[int, float]:
+def rewrite(source: Path, target: Path) -> tuple[int, float]:
     """Copy every complete message of the MCAP `source` into a new bag at `target`: (messages, seconds spanned)."""
     schemas: dict[int, Schema] = {}
     channels: dict[int, Channel] = {}
@@ -169,6 +181,17 @@ def _rewrite(source: Path, target: Path) -> tuple[int, float]:
         raise
     fsync_tree(target)
     return count, ((last - first) / 1e9 if first is not None and last is not None else 0.0)
+
+
+def discard_if_empty(path: Path) -> bool:
+    """Delete a split folder that holds nothing but empty files (one started on a full disk); True if it did."""
+    try:
+        if not path.is_dir() or any(f.stat().st_size for f in path.iterdir()):
+            return False
+    except OSError:
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return not path.exists()
 
 
 def fsync_tree(path: Path) -> None:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from streamer.config.schema import Override
+from streamer.core.memory import trim
 from streamer.core.threads import name_os_threads
 from streamer.errors import EXIT_CONFIG, EXIT_RUNTIME, StreamerError
 from streamer.model import load_depth_model
@@ -25,6 +26,7 @@ from streamer.service.preflight import preflight
 from streamer.service.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
+TRIM_EVERY_S = 30.0  # malloc_trim takes milliseconds; the pages it gives back are faulted in again at most this often
 
 
 class Interrupted(BaseException):
@@ -101,8 +103,14 @@ class Daemon:
     def _announce(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
         host, port = pipeline.http.address
-        log.info("preview: http://%s:%d/  (stream: /stream.mjpg, stats: /stats)", host, port)
-        log.info("zeromq: %s (topics depth, color, status)", pipeline.zmq.endpoint)
+        if pipeline.http.feeds:
+            ids = ", ".join(pipeline.http.feeds)
+            log.info("preview: http://%s:%d/  (every stream; stream ID: /s/ID/, stats: /stats); streams %s",
+                     host, port, ids)
+            log.info("zeromq: %s (topics depth/ID, color/ID, status/ID for streams %s)", pipeline.zmq.endpoint, ids)
+        else:
+            log.info("preview: http://%s:%d/  (stream: /stream.mjpg, stats: /stats)", host, port)
+            log.info("zeromq: %s (topics depth, color, status)", pipeline.zmq.endpoint)
         if pipeline.foxglove is not None:
             log.info("foxglove: %s  (open in Foxglove: %s)", pipeline.foxglove.url, pipeline.foxglove.app_url)
         if not pipeline.model.official_weights:
@@ -113,7 +121,7 @@ class Daemon:
         ready = False
         watchdog_every = self.notifier.watchdog_interval()
         next_ping = next_status = 0.0
-        next_terminal = time.monotonic() + 10.0
+        next_terminal = next_trim = time.monotonic() + 10.0
         while not self._stop.wait(0.2):
             pipeline = self._pipeline
             assert pipeline is not None
@@ -155,6 +163,9 @@ class Daemon:
                     log.info("status: %s", line)
                     next_terminal = now + 10.0
                 next_status = now + 2.0
+            if now >= next_trim:  # frames' freed buffers stay with malloc otherwise (~50 MB, README "Memory")
+                log.debug("heap trimmed: %s", trim())
+                next_trim = now + TRIM_EVERY_S
         log.info("stopping")
         return 0
 
@@ -185,13 +196,20 @@ class Daemon:
             return
         # The same listener: keep the server, its MJPEG viewers and the uploads it is computing (no cut, no rebind).
         keep = old.http if new_conf["http"] == self.conf["http"] else None
-        old.stop(0.8, keep=keep)
+        # Only streams changed: unchanged streams, the network and the socket carry on without a gap.
+        previous = old if old.continues_into(new_conf, model, keep) else None
+        if previous is None:
+            old.stop(0.8, keep=keep)
+        fresh = Pipeline(new_conf, model, self.metrics, keep_http=keep, previous=previous)
+        if previous is not None:
+            old.retire(fresh, 0.8)
+            log.info("streams kept running: %s", ", ".join(s.id for s in fresh.kept) or "none")
         try:
-            fresh = Pipeline(new_conf, model, self.metrics, keep_http=keep)
             fresh.start(new_conf["daemon"].warmup_timeout_s)
         except StreamerError as exc:
             log.error("reload failed (%s); restarting with the previous configuration", exc)
-            fresh = Pipeline(self.conf, old.model, self.metrics, keep_http=keep)
+            fresh = Pipeline(self.conf, old.model, self.metrics, keep_http=keep,
+                             previous=fresh if previous is not None else None)
             fresh.start(self.conf["daemon"].warmup_timeout_s)
         else:
             self.conf = new_conf

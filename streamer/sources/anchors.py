@@ -96,17 +96,20 @@ class AnchorReceiver:
 
     def _run(self) -> None:
         assert self._sock is not None and self._ctx is not None
+        terminated = False  # the context was ended under us: whoever ended it is waiting in its term()
         try:
             while not self._stop.is_set():
                 if not self._sock.poll(100):
                     continue
                 self._take(self._sock.recv_multipart(copy=False))
         except Exception as exc:  # the socket itself broke: nothing more can arrive; every channel says so
+            terminated = isinstance(exc, zmq.ContextTerminated)
             self.dead = f"anchors receiver stopped: {type(exc).__name__}: {exc}"
             log.exception("anchors receiver stopped (no more anchors will be received)")
         finally:
             self._sock.close(linger=0)
-            self._ctx.term()
+            if not terminated:
+                self._ctx.term()
 
     def _take(self, frames: list) -> None:
         try:

@@ -83,6 +83,11 @@ class AvSource(Source):
         if not container.streams.video:
             container.close()
             raise SourceFault(f"{self.label}: no video stream")
+        ctx = container.streams.video[0].codec_context
+        if ctx.width * ctx.height > opts.max_pixels:  # from the stream's header: refused before a frame is decoded
+            container.close()
+            fault = f"{self.label}: {ctx.width}x{ctx.height} video is over [source] max_pixels = {opts.max_pixels}"
+            raise (SourceBroken if self.kind == "file" else SourceFault)(fault)
         return container
 
     def _decode(self, container: av.container.InputContainer) -> int:

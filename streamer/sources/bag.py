@@ -20,6 +20,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from streamer.photo.decode import PhotoError, sniff
 from streamer.sources.av_source import fit_within
+from streamer.sources.bag_check import one_line, open_problem, readable_messages
 from streamer.sources.base import Source, SourceBroken
 from streamer.sources.options import parse_bag_url
 from streamer.sources.pacing import PaceClock
@@ -34,6 +35,7 @@ class BagSource(Source):
     """Plays one image topic of a bag; ends at its end (or loops)."""
 
     kind = "bag"
+    _trusted: tuple[int | None, str] | None = None  # (messages before a damaged MCAP chunk, why), once known
 
     def _session(self) -> str | None:
         path, wanted = parse_bag_url(self.options.url)
@@ -41,7 +43,7 @@ class BagSource(Source):
             reader = AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE))
             reader.open()
         except Exception as exc:  # rosbags raises its own errors, OSError, YAML errors ...
-            raise SourceBroken(f"cannot open the bag {path}: {exc}") from exc
+            raise SourceBroken(open_problem(path, exc)) from exc
         try:
             while True:
                 got = self._play(reader, path, wanted)
@@ -78,14 +80,20 @@ class BagSource(Source):
         the source naming the bag, topic and message, or, when looping, ends this pass as a counted skip."""
         conns = self._connections(reader, path, wanted)
         topic = conns[0].topic
+        if self._trusted is None:  # once per source: the CRCs are the same on every pass
+            self._trusted = readable_messages(path, topic)
+        limit, damage = self._trusted
         clock = PaceClock() if self.options.pace else None
         got = index = 0
         messages = iter(reader.messages(connections=conns))
         while not self._stop.is_set():
+            if limit is not None and index >= limit:  # the next message lies in a chunk that failed its CRC
+                self._unreadable(f"{path} topic {topic}: cannot read past message {index} (damaged: {damage})")
+                return got
             try:
                 item = next(messages, None)
             except Exception as exc:  # sqlite's CorruptError, MCAP's record errors ...: nothing past this point
-                self._unreadable(f"{path} topic {topic}: cannot read past message {index} ({_cause(exc)})")
+                self._unreadable(f"{path} topic {topic}: cannot read past message {index} ({one_line(exc)})")
                 return got
             if item is None:
                 break
@@ -96,7 +104,7 @@ class BagSource(Source):
                 stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 or bag_ns * 1e-9
                 image = to_bgr(msg, conn.msgtype, self.options.max_pixels)
             except Exception as exc:  # garbage CDR, an undecodable or over-size picture
-                self._skip(f"{path} topic {topic} message {index}: {_cause(exc)}", broken=got == 0)
+                self._skip(f"{path} topic {topic} message {index}: {one_line(exc)}", broken=got == 0)
                 continue
             h, w = image.shape[:2]
             tw, th = fit_within(w, h, self.options.max_width, self.options.max_height)
@@ -127,12 +135,6 @@ class BagSource(Source):
         if not self.options.loop:
             raise SourceBroken(reason)
         self._skip(reason, broken=False)
-
-
-def _cause(exc: BaseException) -> str:
-    """An exception in one line: its type (rosbags' and apsw's say little without it) and message."""
-    text = " ".join(str(exc).split())[:200]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def to_bgr(msg, msgtype: str, max_pixels: int = 8192 * 8192) -> np.ndarray:  # noqa: ANN001 -- a sensor_msgs message

@@ -93,6 +93,7 @@ class Source:
         self._thread: threading.Thread | None = None
         self._status: PipelineStatus | None = None  # what the pipeline wants of its pictures (given at start)
         self._seq = -1
+        self._logged: set[str] = set()  # kinds of unexpected error whose traceback was logged
         self._rate = RateMeter(window_s=5.0)  # frames captured per second, over a window (outages show at once)
 
     # -- control, from any thread ------------------------------------------------------------------------------
@@ -123,6 +124,11 @@ class Source:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def started(self) -> bool:
+        """start() was called and stop() was not."""
+        return self._thread is not None and not self._stop.is_set()
+
     def status(self) -> SourceStats:
         """A coherent copy of the stats, for any thread."""
         return self.stats.snapshot()
@@ -149,8 +155,10 @@ class Source:
                 except SourceFault as exc:
                     reason = str(exc)
                 except Exception as exc:  # a surprise must not kill capture: report it and retry like a fault
-                    log.exception("%s source: unexpected error", self.kind)
-                    reason = f"unexpected {type(exc).__name__}: {exc}"
+                    if type(exc).__name__ not in self._logged:  # its traceback once; each retry says it in a line
+                        self._logged.add(type(exc).__name__)
+                        log.exception("%s source: unexpected error", self.kind)
+                    reason = f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
                 else:
                     if ended is not None and not self._stop.is_set():
                         self._set_state("ended", ended)

@@ -137,6 +137,7 @@ class MetricStage:
         self.last_camera: CameraModel | None = None
         self.truth_score: dict | None = None  # the metric map against the source's true depth (the demo knows it)
         self._next_score = 0.0
+        self._fit_failed = False  # an anchors fit raised once already (its traceback is logged once)
 
     def camera(self, frame_shape: tuple[int, int], depth_shape: tuple[int, int]) -> CameraModel | None:
         """The camera model at the depth map's size for frames of `frame_shape`; None when unknown, or when the
@@ -248,14 +249,20 @@ class MetricStage:
             return (g.fit.scale, g.fit.shift), g.floor, inliers, g.fit.residual, capture_wall, "", ev
         anchors = self._anchors.latest() if self._anchors is not None else None
         if self.input_problem():
-            return None, 0, 0.0, float("nan"), 0.0, self.input_problem()
+            return None, 0, 0.0, float("nan"), 0.0, self.input_problem(), None
         if anchors is None:
             return None, 0, 0.0, float("nan"), 0.0, f"no anchors received on {o.anchors_endpoint}", None
         age = abs(capture_wall - anchors.capture_wall)
         if not age <= o.max_age_s:
             return None, 0, 0.0, float("nan"), 0.0, (f"newest anchors are {age:.2f} s from the frame "
                                                     f"(max_age_s {o.max_age_s:g})"), None
-        p = fit_points(depth, anchors, frame_shape[1], frame_shape[0], tol=o.anchor_tolerance)
+        try:
+            p = fit_points(depth, anchors, frame_shape[1], frame_shape[0], tol=o.anchor_tolerance)
+        except (ArithmeticError, ValueError) as exc:  # anchors from another process never stop the depth output
+            if not self._fit_failed:
+                self._fit_failed = True
+                log.exception("anchors from %r could not be fitted (the frame goes out unanchored)", anchors.sender)
+            return None, 0, 0.0, float("nan"), 0.0, f"the anchors could not be fitted: {type(exc).__name__}", None
         note = "; ".join(p.rejected[:3]) + (f" (+{len(p.rejected) - 3} more)" if len(p.rejected) > 3 else "")
         if not p.fit.ok:
             return None, 0, 0.0, float("nan"), 0.0, p.fit.reason, None

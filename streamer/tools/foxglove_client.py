@@ -18,6 +18,8 @@ from google.protobuf.message import Message
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
+from streamer.core import jsonlimit
+
 SUBPROTOCOL = "foxglove.sdk.v1"
 OP_MESSAGE_DATA = 0x01
 
@@ -120,7 +122,7 @@ class FoxgloveClient:
         except TimeoutError:
             return
         if isinstance(data, str):
-            self._control(json.loads(data))
+            self._control(jsonlimit.loads(data, what="control message"))
             return
         if data[0] != OP_MESSAGE_DATA:
             return
@@ -152,7 +154,7 @@ class FoxgloveClient:
     def _decode(self, channel: dict, payload: bytes) -> object:
         encoding = channel["encoding"]
         if encoding == "json":
-            return json.loads(payload)
+            return jsonlimit.loads(payload, what="json message")
         assert encoding == "protobuf", f"unexpected message encoding {encoding!r} on {channel['topic']}"
         cls = self._classes.get(channel["id"])
         if cls is None:

@@ -5,7 +5,6 @@ Shared by the benchmarks (`bench pipeline`, `bench soak`) and the daemon tests; 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import signal
 import socket
@@ -17,6 +16,7 @@ import urllib.request
 from collections import deque
 from pathlib import Path
 
+from streamer.core import jsonlimit
 from streamer.core.stats import percentiles
 
 
@@ -30,7 +30,7 @@ def free_port() -> int:
 def http_stats(port: int, timeout: float = 5.0) -> dict:
     """The daemon's /stats JSON (see `streamer.pipeline.status.StatusBoard.snapshot`)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=timeout) as response:
-        return json.loads(response.read())
+        return jsonlimit.loads(response.read(), what="/stats")
 
 
 def proc_status(pid: int) -> dict[str, str]:

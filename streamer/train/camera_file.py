@@ -6,10 +6,10 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from streamer.config.schema import build_options
+from streamer.core import jsonlimit
 from streamer.errors import ConfigError
 from streamer.geometry import CameraModel, CameraOptions, Mount
 
@@ -25,11 +25,11 @@ def camera_dict(camera: CameraModel, mount: Mount) -> dict:
 def read_camera(path: Path) -> CameraOptions:
     """The file as `[camera]` options; ConfigError naming the file and the key that is wrong."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsonlimit.load(path, what=str(path), max_bytes=1 << 20)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected an object of [camera] keys (fx, fy, cx, cy, width, height, height_m, "
                           "pitch_deg, roll_deg)")

@@ -97,8 +97,8 @@ def read_photo(path: Path) -> np.ndarray:
     """The photo as BGR, read as `infer` reads one (`streamer.photo.decode.read`)."""
     try:
         return decode.read(path).image
-    except decode.PhotoError:
-        raise DatasetError(f"{path.name}: cannot read it as an image") from None
+    except decode.PhotoError as exc:
+        raise DatasetError(f"{path.name}: {exc if exc.code == 413 else 'cannot read it as an image'}") from None
 
 
 def read_depth(path: Path, depth_scale: float = DEFAULT_DEPTH_SCALE) -> np.ndarray:

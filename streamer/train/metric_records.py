@@ -72,7 +72,7 @@ def pick_anchors(gt: np.ndarray, valid: np.ndarray, n: int, rng: np.random.Gener
 
 
 def _at_truth(raw: np.ndarray, gt: np.ndarray, max_depth: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    depth = np.asarray(raw, np.float32)
+    depth: np.ndarray = np.asarray(raw, np.float32)
     if depth.shape != gt.shape:
         depth = cv2.resize(depth, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
     valid = valid_mask(gt, max_depth)
@@ -159,7 +159,7 @@ def ause(rel_err: np.ndarray, sigma: np.ndarray) -> float:
 
 
 def calibrate(records: list[MetricRecord], *, weights_sha256: str, mode: str, anchors: int, net_size: int,
-              coverage: float = 0.9) -> ErrorModel:
+              coverage: float = 0.8) -> ErrorModel:
     """The error model from records made with `keep_pixels` (every fitted image, whatever its verdict): the
     regression of log AbsRel on the features, then the sigma scale that puts 68.3 % of the calibration images'
     published pixels within one sigma (bisection: sigma's interval is not linear in its scale)."""

@@ -1,7 +1,9 @@
 """PhotoRunner's footprint: the uploads' graph is exported at start-up (never by a visitor at upload_nice), but its
-ONNX Runtime session (~65 MB) exists only from the first photo on. (The upload path itself, over real sockets, is
-tested in tests/publish/http/test_upload.py.)"""
+ONNX Runtime session (~65 MB) exists only from the first photo on, until `keep_s` after the last one. (The upload
+path itself, over real sockets, is tested in tests/publish/http/test_upload.py.)"""
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
@@ -39,3 +41,17 @@ def test_prepare_exports_a_missing_graph_at_start_up_without_a_session():
     runner = PhotoRunner(model, threads=1)
     runner.prepare()
     assert graph.is_file() and backend.child_exports == 2 and not runner.loaded
+
+
+def test_the_session_is_released_after_keep_s_without_a_photo_and_the_next_photo_builds_it_again():
+    model = load_depth_model(ModelOptions(net_size=NET), str(SEED_WEIGHTS))
+    runner = PhotoRunner(model, threads=1, keep_s=0.3)
+    photo = np.random.default_rng(1).integers(0, 255, (120, 160, 3), np.uint8)
+    first = runner.depth(photo)
+    assert runner.loaded
+    deadline = time.monotonic() + 30
+    while runner.loaded and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not runner.loaded  # released: its memory is back
+    np.testing.assert_array_equal(runner.depth(photo), first)  # built again from the cached graph, same depth
+    assert runner.loaded and model.fp32_backend.child_exports == 1

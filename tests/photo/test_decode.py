@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from streamer.photo.decode import PhotoError, decode, sniff
+from streamer.photo.decode import PhotoError, decode, read, sniff
 
 
 def encoded(ext: str, w: int = 90, h: int = 60, *params: int) -> bytes:
@@ -64,3 +64,21 @@ def test_refusals():
     with pytest.raises(PhotoError) as e:
         decode(truncated, 10_000, 64)
     assert e.value.code == 400
+
+
+def test_a_file_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    # issue 26: a 389 kB PNG of 20000 x 20000 would take 1.2 GB as BGR; `infer` and `eval` read files through here
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sources"))
+    from test_bag_faults import png_bomb
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_bomb(20000, 20000))
+    with pytest.raises(PhotoError, match="20000x20000 PNG image is over the limit of 67108864") as info:
+        read(bomb)
+    assert info.value.code == 413
+    small = tmp_path / "small.png"
+    small.write_bytes(png_bomb(64, 48))
+    assert read(small).image.shape == (48, 64, 3)

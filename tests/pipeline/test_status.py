@@ -88,3 +88,30 @@ def test_idle_until_someone_subscribes():
             assert not status.idle() and status.audience() >= 1
     finally:
         pipeline.stop(1.0)
+
+
+def test_a_dead_anchors_receiver_is_never_healthy():
+    # issue 26: the receiver's thread used to die on one bad message while /healthz stayed 200. Messages can no
+    # longer kill it (tests/service/daemon/test_hostile_anchors.py); its socket can still break: here its ZeroMQ
+    # context is ended under it, and every channel must say so.
+    import threading
+
+    from streamer.tools.measure import free_port
+
+    pipeline = build(**{"metric.mode": "points", "metric.anchors_endpoint": f"tcp://127.0.0.1:{free_port()}"})
+    status = pipeline.status
+    pipeline.start(warmup_timeout_s=10.0)
+    try:
+        wait(lambda: status.health().ok)
+        anchors = pipeline.streams[0].anchors
+        assert anchors is not None and anchors.problem() == ""
+        threading.Thread(target=anchors._ctx.term, daemon=True).start()
+        wait(lambda: anchors.problem())
+        health = status.health()
+        assert not health.ok and "anchors receiver stopped" in health.reason, health
+        assert not status.progressing().ok  # the systemd watchdog is no longer pinged
+        assert status.snapshot()["metric"]["anchors"]["alive"] is False
+        assert "anchors receiver stopped" in wait(lambda: (a := status.snapshot()["metric"]["anchor"]) and
+                                                  "receiver" in a["reason"] and a["reason"])
+    finally:
+        pipeline.stop(1.0)

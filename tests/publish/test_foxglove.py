@@ -125,6 +125,32 @@ def test_a_stalled_client_does_not_slow_the_publisher(foxglove, feeder):
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
 
+def test_drops_for_stalled_clients_are_counted_and_connections_cost_no_log_lines(foxglove, feeder, caplog):
+    """issue 26 F4: `dropped` stayed 0 while the SDK dropped for stalled clients; F5: ~3 log lines per connection."""
+    import websockets.sync.client
+
+    pub = foxglove(client_backlog=2)
+    caplog.set_level(logging.DEBUG)
+    for _ in range(20):
+        ws = websockets.sync.client.connect(f"ws://127.0.0.1:{pub.port}", subprotocols=[SUBPROTOCOL])
+        ws.close()
+    stalled = [FoxgloveClient(f"ws://127.0.0.1:{pub.port}") for _ in range(3)]
+    for client in stalled:
+        client.wait_topics({RELATIVE})
+        client.subscribe([RELATIVE])
+    with feeder(pub.publish, fps=50, h=240, w=320, noise=True):
+        deadline = time.monotonic() + 30
+        while not pub.counters()["client_dropped"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+    for client in stalled:
+        client.close()
+    counters = pub.counters()
+    assert counters["client_dropped"] >= 1 and counters["dropped"] >= counters["client_dropped"], counters
+    assert counters["connections"] == 23, counters
+    sdk_lines = [r for r in caplog.records if r.name.startswith("foxglove") or "client 127.0.0.1" in r.getMessage()]
+    assert len(sdk_lines) <= 2, [r.getMessage() for r in sdk_lines]
+
+
 def test_a_taken_port_is_a_listen_error_naming_the_section(renderer):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -100,3 +100,37 @@ def test_no_metric_message_without_a_metric_map(publisher):
             publisher.publish(frame_of(50))
             msg = sub.recv(timeout=0.1)
             assert msg is None or msg[0] == "depth"
+
+
+def _sigma_frame(seq: int, computed: list):
+    """A metric frame whose sigma is a real LazySigma (from a real assessment) that notes when it is computed."""
+    from streamer.geometry.evidence import evidence
+    from streamer.geometry.verdict import LazySigma, assess
+
+    frame = metric_frame(seq)
+    depth = np.linspace(100, 900, 24 * 32, dtype=np.float32).reshape(24, 32)
+    d = np.array([150.0, 300, 450, 600, 750, 850])
+    ev = evidence(depth, d, 1e-3 * d + 0.05 + np.array([0.01, -0.01, 0.02, 0, -0.02, 0.01]), np.ones(6), 1e-3, 0.05,
+                  40.0)
+    a = assess(ev, mode="points", max_rel_error=0.25, max_range_m=40.0)
+
+    class Noting(LazySigma):
+        def get(self) -> np.ndarray:
+            computed.append(seq)
+            return super().get()
+
+    sigma = Noting(a, depth, 1e-3, 0.05, 1.0 / (1e-3 * depth + 0.05))
+    return dataclasses.replace(frame, sigma=sigma)
+
+
+def test_metric_sigma_only_for_its_subscribers_with_the_metric_seq(publisher):
+    computed: list[int] = []
+    with DepthSubscriber(publisher.endpoint, topics=("metric",)) as sub:  # "metric" is a prefix of "metric_sigma"
+        for _ in range(3):
+            topic, header, _ = feed_until(publisher, sub, "metric", lambda s: _sigma_frame(s, computed))
+            assert topic == "metric"  # the subscriber is handed only what it asked for
+    assert computed == []  # nobody asked for sigma: never computed
+    with DepthSubscriber(publisher.endpoint, topics=("metric", "metric_sigma")) as sub:
+        _, sh, sigma = feed_until(publisher, sub, "metric_sigma", lambda s: _sigma_frame(s, computed))
+    assert computed and sh["seq"] in computed and sh["unit"] == "m" and sh["anchor"]["used"] == 5
+    assert sigma.shape == (24, 32) and sigma.dtype == np.float32 and np.isfinite(sigma).all() and (sigma > 0).all()

@@ -240,3 +240,31 @@ def test_depth_bits_bound_the_error_and_shrink_the_bag(tmp_path):
                     float(f.depth[5, 5])))
                 assert np.max(np.abs(got / seq.depth - 1)) <= (2.0 ** -11 if bits == 10 else 0.0)
     assert sizes[10] < 0.75 * sizes[23], sizes
+
+
+def test_sigma_is_recorded_beside_the_metric_image(tmp_path):
+    """One sigma per metric pixel, 32FC1 metres, on the metric image's topic name + _sigma, read back by both."""
+    from streamer.geometry.evidence import evidence
+    from streamer.geometry.verdict import LazySigma, assess
+
+    def with_sigma(seq: int):
+        frame = geometry_frame(seq)
+        depth = np.linspace(100, 900, frame.metric.size, dtype=np.float32).reshape(frame.metric.shape)
+        d = np.array([150.0, 300, 450, 600, 750, 850])
+        g = 1e-3 * d + 0.05 + np.array([0.01, -0.01, 0.02, 0, -0.02, 0.01])
+        a = assess(evidence(depth, d, g, np.ones(6), 1e-3, 0.05, 40.0), mode="points", max_rel_error=0.25,
+                   max_range_m=40.0)
+        return dataclasses.replace(frame, sigma=LazySigma(a, depth, 1e-3, 0.05, frame.metric))
+
+    frames = [with_sigma(i) for i in range(10)]
+    record(tmp_path, frames, fps=30, max_fps=0, depth_bits=23)
+    (split,) = list_splits(tmp_path)
+    topic = ROS.topic("metric_sigma")
+    assert topic == ROS.topic("metric") + "_sigma"
+    expected = frames[0].sigma.get()
+    for read in (read_rosbags, read_mcap):
+        msgs = [m for t, _, m in read(split.path) if t == topic]
+        assert msgs and all(m.encoding == "32FC1" for m in msgs)
+        sigma = np.frombuffer(bytes(msgs[0].data), "<f4").reshape(msgs[0].height, msgs[0].width)
+        assert np.isnan(sigma[0, 0])  # the metric map's NaN pixel has no sigma
+        np.testing.assert_array_equal(sigma[1:], expected[1:])

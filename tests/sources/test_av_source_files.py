@@ -83,6 +83,13 @@ def test_real_footage_yuv444_720p_and_downscale(fixture_video, running) -> None:
     assert (stats.width, stats.height, stats.pix_fmt, stats.state) == (1280, 720, "yuv444p", "live")
 
 
+def test_a_video_over_max_pixels_is_refused_from_its_header(fixture_video, running) -> None:
+    # issue 26: decoded pictures are capped by [source] max_pixels, read from the stream before any frame decodes
+    source = running(fast(fixture_video("cockatoo.mp4"), max_pixels=1280 * 720 - 1))
+    assert wait_for(lambda: source.stats.state == "failed", 10.0), source.stats
+    assert source.stats.frames == 0 and "1280x720 video is over [source] max_pixels = 921599" in source.stats.reason
+
+
 @pytest.mark.parametrize("name, shape", [("cockatoo_640x480.mp4", (480, 640)), ("realshort.mp4", (240, 320))])
 def test_real_footage_other_sizes(fixture_video, running, name: str, shape: tuple[int, int]) -> None:
     source = running(fast(fixture_video(name)))

@@ -9,6 +9,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from mcap.writer import CompressionType
+from mcap_ros2.writer import Writer as McapRos2Writer
 from rosbags.rosbag2 import StoragePlugin, Writer
 from source_helpers import drain
 from test_bag import PERIOD, T0, TS, image_msg, picture, write_bag
@@ -105,3 +107,51 @@ def test_a_png_bomb_is_refused_from_its_header_before_decoding(tmp_path, running
     assert "9000x9000 PNG image is over [source] max_pixels = 67108864" in s.last_error
     source, frames = play(f"bag://{bag}?topic=/cam", running, max_pixels=64 * 48 - 1)  # the limit is the option's
     assert not frames and source.status().state == "failed" and "max_pixels = 3071" in source.status().reason
+
+
+def crc_checked_mcap(path: Path, count: int) -> Path:
+    """A bare MCAP as `ros2 bag record` writes them (chunk CRCs on; rosbags' own writer leaves them 0), written by
+    mcap-ros2-support, small chunks so a damaged one leaves good ones before it, no compression so the damage lands
+    in message bytes."""
+    with path.open("wb") as f:
+        writer = McapRos2Writer(f, chunk_size=4096, compression=CompressionType.NONE)
+        msgdef, _ = TS.generate_msgdef("sensor_msgs/msg/Image", ros_version=2)
+        schema = writer.register_msgdef("sensor_msgs/msg/Image", msgdef)
+        for i in range(count):
+            msg = image_msg(i, "bgr8", T0 + i * PERIOD)
+            writer.write_message("/cam", schema, {
+                "header": {"stamp": {"sec": msg.header.stamp.sec, "nanosec": msg.header.stamp.nanosec},
+                           "frame_id": "cam"},
+                "height": msg.height, "width": msg.width, "encoding": "bgr8", "is_bigendian": 0, "step": msg.step,
+                "data": msg.data.tobytes()}, log_time=int((T0 + i * PERIOD) * 1e9))
+        writer.finish()
+    return path
+
+
+def test_random_bytes_inside_an_mcap_chunk_end_the_bag_at_that_chunk(tmp_path, running):
+    # issue 26 B10: chunk CRCs were never checked, the damaged pictures played as if nothing happened
+    storage = crc_checked_mcap(tmp_path / "robot.mcap", 12)
+    data = bytearray(storage.read_bytes())
+    at = int(len(data) * 0.5)
+    data[at: at + 64] = bytes(64)  # 64 zero bytes in the pixels of a message half way in
+    storage.write_bytes(bytes(data))
+    source, frames = play(f"bag://{storage}?topic=/cam", running)
+    s = source.status()
+    assert 0 < len(frames) < 12 and s.state == "failed" and s.reconnects == 0, (len(frames), s)
+    assert f"cannot read past message {len(frames)}" in s.reason and "crc" in s.reason.lower(), s.reason
+
+
+def test_a_truncated_mcap_and_a_broken_metadata_yaml_say_so_in_one_line(tmp_path, running):
+    # issue 26 B4 (say it is truncated and offer the repair), B6 (no five lines of YAML)
+    cut = write_bag(tmp_path / "cut", "bgr8", count=6)
+    (storage,) = cut.glob("*.mcap")
+    storage.write_bytes(storage.read_bytes()[:-200])
+    source, frames = play(f"bag://{cut}?topic=/camera/image_raw", running)
+    reason = source.status().reason
+    assert not frames and source.status().state == "failed" and "truncated" in reason, reason
+    assert f"depth-streamer repair {cut}" in reason and "\n" not in reason
+    yaml = write_bag(tmp_path / "yaml", "bgr8", count=2)
+    (yaml / "metadata.yaml").write_text("rosbag2_bagfile_information:\n  version: [9\n  storage: {{{\n")
+    source, frames = play(f"bag://{yaml}?topic=/camera/image_raw", running)
+    reason = source.status().reason
+    assert not frames and "metadata.yaml cannot be read" in reason and "\n" not in reason, reason

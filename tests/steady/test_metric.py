@@ -210,3 +210,15 @@ def test_an_error_model_for_other_weights_or_mode_is_refused(tmp_path, scene):
         MetricStage(MetricOptions(mode="ground", error_model=str(path)), CameraOptions(), network=("ab" * 32, 256))
     with pytest.raises(ValueError, match="error_model = 'nope.json': no such file"):
         MetricOptions(mode="points", error_model="nope.json").validate()
+
+
+def test_anchors_that_cannot_be_fitted_never_stop_the_frame(scene, caplog):
+    # issue 26 A3: a set naming an image of 10**400 pixels raised OverflowError on every frame (no depth output).
+    # The receiver refuses such sizes now; a set that reaches the fit anyway is a reason, not an exception.
+    truth, rel = scene
+    bad = AnchorSet(np.array([[10.0, 10.0, 2.0], [20.0, 30.0, 4.0]]), 10**400, 10**400, 100.0, "hostile")
+    st = stage(Feed(bad), mode="points", max_age_s=5.0)
+    for wall in (100.0, 100.1):
+        r = st.update(rel, "seeded", SHAPE, wall, truth)
+        assert not r.anchor.ok and r.metric is None and "could not be fitted: OverflowError" in r.anchor.reason
+    assert sum("could not be fitted" in rec.getMessage() for rec in caplog.records) == 1  # its cause, once

@@ -15,6 +15,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from streamer.core import jsonlimit
 from streamer.core.files import atomic_write, file_sha256
 from streamer.model.backends import package_version
 
@@ -54,7 +55,7 @@ class VerdictCache:
         """The verdict stored under exactly this key, its int8 file intact; None otherwise (said in the log)."""
         path = self.path(key)
         try:
-            doc = json.loads(path.read_text())
+            doc = jsonlimit.load_object(path, what=str(path))
         except FileNotFoundError:
             log.info("precision cache miss: no verdict for these weights, settings, CPU, engines and source")
             return None

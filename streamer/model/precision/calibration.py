@@ -16,7 +16,7 @@ import numpy as np
 
 from streamer.core.picture import Picture
 from streamer.errors import StreamerError
-from streamer.model.preprocess import Preprocessor
+from streamer.model.preprocess import Preprocessor, network_size
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MIN_FRAMES = 4  # at least two to calibrate on and two to judge with
@@ -44,11 +44,13 @@ class FrameSet:
     def describe(self) -> str:
         return f"{len(self.calibration)} calibration + {len(self.held_out)} held-out frames from {self.source}"
 
-    def forget_held_out(self) -> None:
-        """Drop the gate's frames once the decision is made (in place: an int8 candidate holds this set for its
-        calibration frames; re-checks gate on live frames)."""
+    def keep_for_later(self, net_size: int) -> None:
+        """Once the decision is made, in place (an int8 backend holds this set, for the sizes it has not built
+        yet): drop the gate's frames (re-checks gate on live ones) and shrink the calibration frames to the network
+        size (`shrink`: ~6x less memory; a later build's digest is then of these)."""
         self.held_out.clear()
         self.held_out_pictures.clear()
+        self.calibration[:] = [shrink(f, net_size) for f in self.calibration]
 
 
 def split(frames: Sequence[np.ndarray | Picture], held_out: int, source: str = "frames") -> FrameSet:
@@ -121,6 +123,17 @@ def _video(path: Path, count: int, seconds: float) -> list[np.ndarray]:
     if not out:
         raise StreamerError(f"calibration video {path} has no decodable frames")
     return out
+
+
+def shrink(bgr: np.ndarray, net_size: int) -> np.ndarray:
+    """A frame kept for minutes (int8 calibration, re-checks) at its network input size, area-reduced: ~150 KB
+    instead of ~920 KB at 640x480. Its own network size is the original's (network_size is idempotent there), so a
+    gate on it runs the network at the size that serves; a larger frame than that is never made."""
+    h, w = bgr.shape[:2]
+    net_w, net_h = network_size(w, h, net_size)
+    if net_w >= w or net_h >= h:
+        return bgr
+    return cv2.resize(bgr, (net_w, net_h), interpolation=cv2.INTER_AREA)
 
 
 def network_inputs(frames: Sequence[np.ndarray], height: int, width: int) -> list[np.ndarray]:

@@ -131,7 +131,7 @@ class PrecisionManager:
         if self.choice.precision != "fp32" and isinstance(self.fp32, OnnxExport):
             self.fp32.release()
         if self.frames is not None:  # ~45 MB of 640x480 frames; only int8 needs its calibration ones (a new size)
-            self.frames.forget_held_out()
+            self.frames.keep_for_later(self.options.net_size)
             self.frames = self.frames if self.choice.precision == "int8" else None
         trim()
 

@@ -9,13 +9,14 @@ largest accuracy win, 6.5 % -> 2.6 % NMAE) and the last 1x1 conv + ReLU (the out
 levels over a 0-12000 range).
 
 The file is cached next to the fp32 export, keyed by the fp32 export's key, the calibration frames' digest and
-these settings. Nothing here imports torch.
+these settings. Nothing here imports torch; the quantiser runs in a child process.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,12 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
+from streamer.core import jsonlimit
 from streamer.core.files import atomic_write, file_sha256
 from streamer.errors import StreamerError
 from streamer.model.backends import package_version
+from streamer.model.export import die_with_parent, run_child
 
 log = logging.getLogger(__name__)
 MAX_INT8_FILES = 4  # per fp32 export: one per calibration set (source) still in use
+QUANTIZE_TIMEOUT_S = 600.0  # tens of seconds on a busy 2-core box
 STAGE1_PREFIX = "/layer1/"  # the exporter's scope name for pretrained.layer1 (stem + blocks 0-1)
 
 
@@ -67,7 +71,7 @@ def float_nodes(model, keep: tuple[str, ...]) -> list[str]:
 
 def int8_key(fp32_path: Path, calibration_digest: str, settings: QuantSettings) -> dict:
     try:
-        fp32_meta = json.loads(fp32_path.with_suffix(".json").read_text())
+        fp32_meta = jsonlimit.load_object(fp32_path.with_suffix(".json"), what="the sidecar")
     except (OSError, ValueError) as exc:
         raise StreamerError(f"the fp32 export {fp32_path} has no readable sidecar ({exc}); export it first") from None
     key = {"fp32": fp32_meta.get("key"), "fp32_sha256": fp32_meta.get("sha256"), "calibration": calibration_digest,
@@ -112,7 +116,7 @@ def prune_int8(fp32_path: Path, keep: Path, max_files: int = MAX_INT8_FILES) -> 
 def cached_int8(fp32_path: Path, key: dict) -> Path | None:
     path = int8_path(fp32_path, key)
     try:
-        meta = json.loads(path.with_suffix(".json").read_text())
+        meta = jsonlimit.load_object(path.with_suffix(".json"), what="the int8 sidecar")
         if meta.get("key") == key and meta.get("sha256") == file_sha256(path):
             touch(path)
             return path
@@ -159,22 +163,52 @@ def int8_file(fp32_path: Path, calibration_inputs: Callable[[], list[np.ndarray]
 
 
 def _quantize(src: Path, dst: Path, inputs: list[np.ndarray], settings: QuantSettings) -> None:
+    """Quantise in a child process: ONNX Runtime's calibrator holds every intermediate tensor of every frame (the
+    daemon's RSS went +520 MB at the peak, and +40 MB of imports stayed with it for good)."""
+    log.info("quantising %s to int8 on %d real frames (%s)", src.name, len(inputs), settings)
+    with tempfile.TemporaryDirectory(prefix=f".quant.{os.getpid()}.", dir=dst.parent) as tmp:  # pid: see cache.py
+        frames = Path(tmp) / "inputs.npy"
+        np.save(frames, np.concatenate(inputs))
+        args = [str(src), tmp, json.dumps(asdict(settings)), str(os.getpid())]
+        code, kept, message = run_child("streamer.model.precision.quantize", args, QUANTIZE_TIMEOUT_S,
+                                        "the int8 quantisation")
+        if code != 0:
+            raise StreamerError(f"the int8 quantisation failed: {message}")
+        os.replace(Path(tmp) / "int8.onnx", dst)
+    log.info("int8 model cached at %s (%s nodes kept in float)", dst, kept.strip().splitlines()[-1])
+
+
+def quantize_here(src: Path, work: Path, inputs: list[np.ndarray], settings: QuantSettings) -> int:
+    """The child's work: `work`/int8.onnx from `src`, calibrated on `inputs`; returns the nodes kept in float."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
 
-    log.info("quantising %s to int8 on %d real frames (%s)", src.name, len(inputs), settings)
-    with tempfile.TemporaryDirectory(prefix=f".quant.{os.getpid()}.", dir=dst.parent) as tmp:  # pid: see cache.py
-        pre = Path(tmp) / "pre.onnx"
-        # Shape inference + constant folding (the TF-"same" padding arithmetic folds away) before quantising.
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        model = onnx.load(str(pre))
-        exclude = float_nodes(model, settings.keep_float)
-        input_name = model.graph.input[0].name
-        del model
-        out = Path(tmp) / "int8.onnx"
-        quantize_static(str(pre), str(out), _Reader(inputs, input_name), quant_format=QuantFormat.QDQ,
-                        per_channel=settings.per_channel, activation_type=getattr(QuantType, settings.activation),
-                        weight_type=getattr(QuantType, settings.weight), reduce_range=settings.reduce_range,
-                        calibrate_method=getattr(CalibrationMethod, settings.method), nodes_to_exclude=exclude)
-        os.replace(out, dst)
-    log.info("int8 model cached at %s (%d nodes kept in float)", dst, len(exclude))
+    pre = work / "pre.onnx"
+    # Shape inference + constant folding (the TF-"same" padding arithmetic folds away) before quantising.
+    quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+    model = onnx.load(str(pre))
+    exclude = float_nodes(model, settings.keep_float)
+    input_name = model.graph.input[0].name
+    del model
+    quantize_static(str(pre), str(work / "int8.onnx"), _Reader(inputs, input_name), quant_format=QuantFormat.QDQ,
+                    per_channel=settings.per_channel, activation_type=getattr(QuantType, settings.activation),
+                    weight_type=getattr(QuantType, settings.weight), reduce_range=settings.reduce_range,
+                    calibrate_method=getattr(CalibrationMethod, settings.method), nodes_to_exclude=exclude)
+    return len(exclude)
+
+
+def main(argv: list[str]) -> int:
+    """argv: SRC WORK SETTINGS_JSON PARENT_PID; the calibration inputs are in WORK/inputs.npy (N x 3 x H x W)."""
+    src, work, settings, parent = argv
+    if not die_with_parent(int(parent)):
+        return 1
+    batch = np.load(Path(work) / "inputs.npy")
+    fields = json.loads(settings)
+    fields["keep_float"] = tuple(fields["keep_float"])
+    kept = quantize_here(Path(src), Path(work), [batch[i:i + 1] for i in range(len(batch))], QuantSettings(**fields))
+    print(kept)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -2,6 +2,7 @@
 depends on no concrete publisher (and the publisher, which builds the server, imports nothing that imports it)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from streamer.core.frame import DepthFrame
@@ -16,6 +17,11 @@ class PreviewApp(Protocol):
     options: HttpOptions
     still: PhotoDepth | None  # computes uploaded photos (POST /depth); None: uploads off
     uploads: UploadGate
+
+    @property
+    def feeds(self) -> Mapping[str, PreviewApp]:
+        """Several streams: each stream's own app by id (empty: one stream, this one)."""
+        ...
 
     @property
     def color_options(self) -> ColorOptions: ...

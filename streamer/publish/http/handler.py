@@ -12,12 +12,14 @@ from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from streamer.core.frame import DepthFrame
+from streamer.publish.http.app import PreviewApp
 from streamer.publish.http.auth import allowed_origin, auth_challenge, auth_help, authorized, header_safe, token_login
 from streamer.publish.http.connections import RESERVED_HEAD_S, RESERVED_PATHS
 from streamer.publish.http.hosts import host_allowed, misdirected
 from streamer.publish.http.legend import depth_at, legend_info
 from streamer.publish.http.request import HeadError, discard_input, peer_closed, read_head_and_rest
 from streamer.publish.http.server import HttpServer
+from streamer.publish.http.streams import route_stream
 from streamer.publish.http.upload import Answer, post_depth, text, upload_info
 from streamer.render.views import VIEWS
 
@@ -32,6 +34,7 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus 
 
 class HttpRequestHandler(BaseHTTPRequestHandler):
     server: HttpServer
+    app: PreviewApp  # the server's; a stream's own under /s/ID/ (several streams)
     server_version = "depth-streamer"
     default_request_version = "HTTP/1.0"  # so errors to version-less requests still get a status line
 
@@ -43,7 +46,7 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
 
     # -- request reading: our own limits and deadline, then the stdlib parser --------------------------------------
     def handle(self) -> None:
-        app = self.server.app
+        app = self.app = self.server.app
         self.command, self.request_version, self.requestline = "", "HTTP/1.0", ""
         reserved = self.server.conns.reserved(self.connection)  # a seat past the cap: health and metrics only
         try:
@@ -87,7 +90,7 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
 
     # -- routing -----------------------------------------------------------------------------------------------
     def _route(self) -> None:
-        app = self.server.app
+        app = self.app
         url = urlsplit(self.path)
         try:
             query = parse_qs(url.query, max_num_fields=16)
@@ -104,6 +107,13 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(401, auth_help(app.options), headers=(("WWW-Authenticate", auth_challenge(app.options)),))
             return
         path, action = url.path, query.get("action", [None])[0]
+        if app.feeds:  # several streams: /s/ID/... is stream ID's; the root keeps /healthz, /stats, /metrics, /depth
+            routed = route_stream(app, path, action, self.command)
+            if isinstance(routed, Answer):
+                self._answer(routed)
+                return
+            app = self.app = routed[0]
+            path = routed[1]
         if self.command == "POST":
             self._post(path, query)
         elif path == "/" and action is None:
@@ -130,14 +140,14 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._reply(404, b"not found\n")
 
     def _with_view(self, query: dict, serve: Callable[[str, float], None]) -> None:
-        o = self.server.app.options
+        o = self.app.options
         view = query.get("view", [o.default_view])[0]
         try:
             fps = float(query.get("fps", [o.max_fps])[0])
         except ValueError:
             fps = -1.0
         if view not in VIEWS or not math.isfinite(fps) or fps <= 0:
-            self.server.app.count("bad_requests")
+            self.app.count("bad_requests")
             self._reply(400, f"view must be one of {', '.join(VIEWS)}; fps a positive number\n".encode())
             return
         serve(view, min(fps, o.max_fps))
@@ -148,12 +158,12 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._answer(text(405, "POST goes to /depth only", ("Allow", "GET, HEAD, OPTIONS")))
             return
         expect = self.request_version == "HTTP/1.1" and self.headers.get("Expect", "").lower() == "100-continue"
-        answer = post_depth(self.server.app, self.headers, self.connection, self.body_start, query, expect)
+        answer = post_depth(self.app, self.headers, self.connection, self.body_start, query, expect)
         self.body_read = answer.body_read
         self._answer(answer)
 
     def _stream(self, view: str, fps: float) -> None:
-        app = self.server.app
+        app = self.app
         if not app.enter_client():
             self._reply(503, b"too many viewers\n", headers=(("Retry-After", "5"),))
             return
@@ -172,7 +182,7 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             app.count("clients", -1)
 
     def _stream_loop(self, view: str, interval: float) -> None:
-        app = self.server.app
+        app = self.app
         shown: DepthFrame | None = None
         next_no_signal = 0.0
         while not app.stopping:
@@ -202,7 +212,7 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
     def _pause_until(self, when: float) -> None:
         """Sleep until `when` (a low ?fps), noticing within WAIT_S a viewer that leaves meanwhile: its seat is freed
         then, not at the next write hours later."""
-        app = self.server.app
+        app = self.app
         while (left := when - time.monotonic()) > 0 and not app.stopping:
             if peer_closed(self.connection):
                 raise ConnectionAbortedError("viewer left during the ?fps pause")
@@ -214,7 +224,7 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
         self.wfile.write(head + jpeg + b"\r\n")
 
     def _snapshot(self, view: str, fps: float) -> None:
-        app = self.server.app
+        app = self.app
         frame = app.wait_newer(None, 0.0)
         reason = app.no_signal_reason()
         if reason is not None or frame is None:
@@ -253,7 +263,7 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
 
     def _allowed_origin(self) -> str | None:
         # No `headers` yet when an error is answered before the head was parsed.
-        return allowed_origin(self.server.app.options, getattr(self, "headers", None))
+        return allowed_origin(self.app.options, getattr(self, "headers", None))
 
     def end_headers(self) -> None:
         self.send_header("X-Content-Type-Options", "nosniff")

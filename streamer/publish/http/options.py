@@ -38,6 +38,9 @@ class HttpOptions:
     upload_timeout_s: float = opt(30.0, "time a client has to send a photo's whole body", unit="s", min=1.0,
                                   max=600.0)
     upload_threads: int = opt(1, "inference threads per upload; the live stream keeps the rest", min=1, max=64)
+    upload_keep_s: float = opt(60.0, "the photo network (~65 MB) is loaded by the first upload and released this "
+                                     "long after the last one; the next photo loads it again (about a second)",
+                               unit="s", min=0.0, max=86400.0)
     upload_nice: int = opt(10, "niceness of the thread computing an upload (0-19), so the live stream wins the "
                                "CPU while both run", min=0, max=19)
     auth_user: str = opt("", "HTTP Basic user; with auth_password, required on every endpoint")

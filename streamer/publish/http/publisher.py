@@ -47,12 +47,17 @@ class HttpPublisher(Publisher):
 
     def __init__(self, options: HttpOptions = HttpOptions(),  # noqa: B008 - frozen, so one shared default is safe
                  *, renderer: FrameRenderer,
-                 still: PhotoDepth | None = None) -> None:
-        super().__init__("http-publisher")
+                 still: PhotoDepth | None = None, served_by: HttpPublisher | None = None,
+                 stream: str | None = None) -> None:
+        """`served_by`: the server this stream is a feed of (several streams: it binds nothing itself and serves
+        under /s/ID/; uploads are the server's). `feeds`: on the server, every stream's feed by id."""
+        super().__init__("http-publisher" if stream is None else f"http-{stream}")
         self.options = options
         self._renderer = renderer
+        self.served_by = served_by
         self.still = still  # POST /depth computes photos with it (see `upload`); None: uploads off
-        self.uploads = UploadGate(options.max_uploads)
+        self.uploads: UploadGate = UploadGate(options.max_uploads) if served_by is None else served_by.uploads
+        self.feeds: dict[str, HttpPublisher] = {}
         self._cond = threading.Condition()
         self._latest: DepthFrame | None = None
         self._latest_mono: float | None = None  # when the newest frame reached us
@@ -78,6 +83,9 @@ class HttpPublisher(Publisher):
             return self._counts["clients"]
 
     def _open(self) -> None:
+        if self.served_by is not None:
+            self.address = self.served_by.address
+            return  # a feed: the server's listener serves it
         o = self.options
         server = HttpServer((o.host, o.port), HttpRequestHandler, max_connections=o.max_connections)
         server.app = self

@@ -39,6 +39,8 @@ def read_head_and_rest(conn: socket.socket, options: HttpOptions,
         for blank in (b"\r\n\r\n", b"\n\n"):
             end = buf.find(blank)
             if end >= 0:
+                if end + len(blank) > options.max_header_bytes:  # whole in a few reads: still over the limit
+                    raise HeadError(431, "request header fields too large")
                 return bytes(buf[:end + len(blank)]), bytes(buf[end + len(blank):])
         if len(buf) > options.max_header_bytes:
             raise HeadError(431, "request header fields too large")

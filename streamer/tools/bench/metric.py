@@ -26,23 +26,13 @@ from streamer.geometry import CameraOptions, backproject, oracle_fit, to_metric
 from streamer.geometry.anchors import AnchorSet
 from streamer.geometry.fit import abs_rel, truth_at
 from streamer.model import ModelOptions, load_depth_model
-from streamer.sources.demo_scene import DemoScene, demo_camera, demo_mount
-from streamer.steady import MetricOptions, MetricStage, Steadier, SteadyOptions
+from streamer.sources.demo_scene import demo_camera, demo_mount
+from streamer.steady import MetricOptions, MetricStage
+from streamer.tools.bench.demo_maps import Feed, demo_maps
 from streamer.tools.measure import load_1m
 from streamer.train.dataset import RGBDDataset
 from streamer.train.metrics import anchored_metrics, depth_metrics
 from streamer.train.synth import write_demo_dataset
-
-
-class _Feed:
-    def __init__(self) -> None:
-        self.anchors: AnchorSet | None = None
-
-    def latest(self) -> AnchorSet | None:
-        return self.anchors
-
-    def snapshot(self) -> dict:
-        return {"endpoint": "bench", "received": 0, "refused": 0, "last_error": ""}
 
 
 def bench_metric(weights: str | None, frames: int = 60, images: int = 48, data: Path | None = None,
@@ -62,21 +52,11 @@ def bench_metric(weights: str | None, frames: int = 60, images: int = 48, data: 
     return out
 
 
-def _demo_maps(model, frames: int, size: tuple[int, int]):
-    """(steadied map, steady status, truth, image) of the demo's frames 0, 3, 6, ... in order."""
-    scene = DemoScene(*size)
-    steadier = Steadier(SteadyOptions())
-    for k in range(frames):
-        image, truth = scene.render(3 * k)
-        steady = steadier.update(model.predict(image))
-        yield steady.depth, steady.status, truth, image
-
-
 def _ground(model, frames: int, size: tuple[int, int]) -> dict:
     stage = MetricStage(MetricOptions(mode="ground"), CameraOptions(), source_camera=demo_camera(*size),
                         source_mount=demo_mount())
     rows = []
-    for k, (depth, status, truth, _) in enumerate(_demo_maps(model, frames, size)):
+    for k, (depth, status, truth, _) in enumerate(demo_maps(model, frames, size)):
         rows.append(ground_scores(stage.update(depth, status, truth.shape, k * 0.1), depth, truth))
     ok = [r for r in rows if r["ok"]]
     res = {"frames": len(rows), "anchored": len(ok), "abs_rel": float(np.nanmean([r["abs_rel"] for r in ok])),
@@ -161,8 +141,8 @@ def _points(model, images: int, data: Path | None) -> dict:
 
 
 def _cost(model, frames: int, size: tuple[int, int]) -> dict:
-    maps = list(_demo_maps(model, frames, size))
-    feed = _Feed()
+    maps = list(demo_maps(model, frames, size))
+    feed = Feed()
     points = MetricStage(MetricOptions(mode="points", max_age_s=10.0), CameraOptions(),
                          source_camera=demo_camera(*size), source_mount=demo_mount(), anchors=feed)
     ground = MetricStage(MetricOptions(mode="ground"), CameraOptions(), source_camera=demo_camera(*size),

@@ -11,14 +11,15 @@ after start-up), so what is timed is what runs.
 """
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
 
 import zmq
 
+from streamer.client.subscriber import MAX_MESSAGE_BYTES
 from streamer.config.schema import Override
+from streamer.core import jsonlimit
 from streamer.errors import StreamerError
 from streamer.model import load_depth_model
 from streamer.model.backends import OnnxRuntimeBackend, default_threads
@@ -42,6 +43,7 @@ def measure_daemon(args: list[str], seconds: float, latency: bool) -> dict:
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"depth")
+    sub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     t_start = time.monotonic()
     daemon = DaemonProcess(args, log_level="warning").start()
     sub.connect(f"tcp://127.0.0.1:{daemon.zmq_port}")
@@ -64,7 +66,7 @@ def measure_daemon(args: list[str], seconds: float, latency: bool) -> dict:
         next_rss = time.monotonic() + 1.0
         while time.monotonic() < t0 + seconds:
             if sub.poll(200):
-                header = json.loads(sub.recv_multipart()[1])
+                header = jsonlimit.loads(sub.recv_multipart()[1], what="header")
                 latencies.append((header["publish_mono"] - header["capture_mono"]) * 1e3)
             if time.monotonic() >= next_rss:
                 rss.append(rss_mb(daemon.pid))

@@ -1,13 +1,14 @@
 """The soak's load generators: MJPEG viewer threads and ZeroMQ subscriber threads (normal or deliberately slow)."""
 from __future__ import annotations
 
-import json
 import threading
 import time
 
 import zmq
 
 from streamer.client.mjpeg import MjpegStream
+from streamer.client.subscriber import MAX_MESSAGE_BYTES
+from streamer.core import jsonlimit
 
 READ_TIMEOUT_S = 5.0  # a client socket silent this long counts as dropped (the daemon sends 30 parts/s)
 SLOW_PAUSE_S = 1.0  # the slow subscriber's sleep after each message: far slower than the daemon publishes
@@ -61,12 +62,13 @@ class ZmqReader(threading.Thread):
         sock = self.ctx.socket(zmq.SUB)  # created, used and closed by this thread: zmq sockets are not thread-safe
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SUBSCRIBE, b"")
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         sock.connect(f"tcp://127.0.0.1:{self.port}")
         try:
             while not self.stop.is_set():
                 if sock.poll(200):
                     topic, header, _ = sock.recv_multipart(copy=False)
-                    self._count(topic.bytes, json.loads(header.bytes))
+                    self._count(topic.bytes, jsonlimit.loads(header.bytes, what="header"))
                     if self.pause_s:
                         self.stop.wait(self.pause_s)
         finally:

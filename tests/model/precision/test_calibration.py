@@ -54,3 +54,28 @@ def test_frame_collector_spreads_over_the_first_seconds():
     while not c.offer(np.full((2, 2, 3), int(t), np.uint8), 100.0 + t):
         t += 0.5
     assert [int(f[0, 0, 0]) for f in c.images()] == [0, 2, 4, 6, 8]
+
+
+def test_kept_frames_are_shrunk_to_their_own_network_size():
+    """Frames kept for minutes (int8 calibration for a later size, live re-checks) are stored at network size: the
+    network then runs them at the size that serves, so no re-check ever builds a session or an int8 file of its own."""
+    from streamer.model.precision.calibration import shrink
+    from streamer.model.preprocess import network_size
+
+    for h, w in ((480, 640), (360, 640), (1080, 1920), (479, 641), (600, 200)):
+        frame = np.random.default_rng(h).integers(0, 255, (h, w, 3), np.uint8)
+        small = shrink(frame, 256)
+        assert small.dtype == np.uint8 and small.shape[2] == 3
+        assert small.shape[:2] == network_size(w, h, 256)[::-1]
+        assert network_size(small.shape[1], small.shape[0], 256) == network_size(w, h, 256)
+    tiny = np.zeros((100, 120, 3), np.uint8)
+    assert shrink(tiny, 256) is tiny  # never enlarged
+
+
+def test_a_decided_frame_set_keeps_only_shrunk_calibration_frames():
+    frames = split([np.full((480, 640, 3), i, np.uint8) for i in range(10)], 4)
+    which = [int(f[0, 0, 0]) for f in frames.calibration]
+    frames.keep_for_later(256)
+    assert frames.held_out == [] and len(frames.calibration) == 6
+    assert {f.shape for f in frames.calibration} == {(192, 256, 3)}
+    assert [int(f[0, 0, 0]) for f in frames.calibration] == which  # the same frames, in order

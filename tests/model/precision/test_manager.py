@@ -273,7 +273,8 @@ def test_the_fp32_sessions_are_released_while_a_low_precision_serves_and_rebuilt
     release_unused after its switch), its sessions go; a re-check's reference runs rebuild them, and they go again.
     While fp32 serves, nothing of it is released. The candidate here is a second ONNX Runtime backend on the same
     export (it passes the gate exactly); the race is off, so the choice does not depend on this machine's speed."""
-    frames = split([np.random.default_rng(i).integers(0, 255, (48, 64, 3), np.uint8) for i in range(8)], 3)
+    pictures = [np.random.default_rng(i).integers(0, 255, (96, 128, 3), np.uint8) for i in range(8)]
+    frames = split(pictures, 3)
     options = ModelOptions(precision="int8", net_size=64, recheck_s=60.0)
     fp32 = OnnxRuntimeBackend(identify(SEED_WEIGHTS).sha256, lambda: build_network(read_state_dict(SEED_WEIGHTS)),
                               cache, threads=1)
@@ -282,15 +283,19 @@ def test_the_fp32_sessions_are_released_while_a_low_precision_serves_and_rebuilt
     manager.race = False
     assert manager.select(frames, now=0.0).precision == "int8"
     assert fp32.open_sessions == 1  # the gate's reference runs
+    live = list(frames.held_out)
     manager.release_unused()
     assert fp32.open_sessions == 0 and twin.open_sessions == 1  # what serves stays
-    assert manager.recheck([f for f in frames.held_out], now=61.0) is None  # still passes: the reference ran again
+    # int8 serves: its calibration frames stay for sizes not built yet, shrunk to network size; the gate's go
+    assert manager.frames is frames and frames.held_out == [] and frames.held_out_pictures == []
+    assert [f.shape[:2] for f in frames.calibration] == [manager.size] * 5  # the size the gate ran at
+    assert manager.recheck(live, now=61.0) is None  # still passes: the reference ran again
     assert fp32.open_sessions == 1
     manager.release_unused()
     assert fp32.open_sessions == 0
 
     noisy = Fake(noise=40.0, precision="int8")  # refused: fp32 serves, and keeps its session
     serving = PrecisionManager(options, fp32, ALL, build=lambda p, *a: noisy, has_openvino=True)
-    assert serving.select(frames).precision == "fp32"
+    assert serving.select(split(pictures, 3)).precision == "fp32"
     serving.release_unused()
-    assert fp32.open_sessions == 1
+    assert fp32.open_sessions == 1 and serving.frames is None  # nothing will calibrate again: no frames kept

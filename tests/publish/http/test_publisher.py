@@ -259,6 +259,18 @@ def test_hostile_requests_do_not_disturb_a_viewer(server, feeder):
     assert before < after[0] and after == sorted(after)
 
 
+def test_a_head_just_over_max_header_bytes_is_refused(server):
+    # issue 26 H4: a 10-12 kB head used to pass the 8192-byte limit when its end arrived in the same reads
+    srv = server()
+    for size in (8300, 10_000, 12_000):
+        pad = b"X-Pad: " + b"p" * 1990 + b"\r\n"
+        end = b"X-End: " + b"e" * (size % len(pad)) + b"\r\n\r\n"
+        head = b"GET /stats HTTP/1.0\r\n" + pad * (size // len(pad)) + end
+        assert raw_request(srv, head).startswith(b"HTTP/1.0 431"), size
+    assert raw_request(srv, b"GET /stats HTTP/1.0\r\n" + b"X-Pad: " + b"p" * 7000 + b"\r\n\r\n").startswith(
+        b"HTTP/1.0 200")
+
+
 def test_encode_once_per_frame_and_view(server, frames):
     srv = server()
     srv.publish(frames(0))

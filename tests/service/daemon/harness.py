@@ -52,7 +52,7 @@ class DaemonProcess(measure.DaemonProcess):
     benchmarks' DaemonProcess plus the waits and observations the tests need."""
 
     def __init__(self, *args: str, cache: Path, source: Path | str = COCKATOO, env: dict[str, str] | None = None,
-                 drop_env: tuple[str, ...] = ()) -> None:
+                 drop_env: tuple[str, ...] = (), log_level: str = "info") -> None:
         self.imagezmq_port = free_port()
         run_env = subprocess_env(DEPTH_STREAMER_CACHE=str(cache), **(env or {}))
         for name in drop_env:
@@ -60,7 +60,8 @@ class DaemonProcess(measure.DaemonProcess):
         # fp32 unless a test asks otherwise: choosing a low precision builds int8 in the background (CPU for tens of
         # seconds), which only the precision tests are about; later --set items override this one.
         super().__init__(["--weights", str(SEED_WEIGHTS), "--source", str(source), "--set", "model.precision=fp32",
-                          "--set", f"imagezmq.port={self.imagezmq_port}", *args], env=run_env, cwd=REPO)
+                          "--set", f"imagezmq.port={self.imagezmq_port}", *args], env=run_env, cwd=REPO,
+                         log_level=log_level)
 
     def messages(self, topic: bytes, count: int, timeout_s: float = 20.0) -> list[list[bytes]]:
         """The next `count` [topic, header, payload] messages one real ZeroMQ subscriber receives on `topic`."""

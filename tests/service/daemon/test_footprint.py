@@ -1,6 +1,7 @@
 """What a serving daemon holds in memory (README "Memory"): never torch; no uploads' session until a visitor sends a
-photo; while a low precision serves, no fp32 session except during a re-check's reference runs. RSS itself is
-measured by `depth-streamer bench footprint`, not asserted here (it depends on the machine's libraries)."""
+photo, nor upload_keep_s after the last one; while a low precision serves, no fp32 session except during a
+re-check's reference runs; freed heap is given back periodically. RSS itself is measured by `depth-streamer bench
+footprint`, not asserted here (it depends on the machine's libraries)."""
 from __future__ import annotations
 
 import http.client
@@ -30,8 +31,10 @@ def post_photo(daemon: DaemonProcess) -> int:
 
 
 def test_a_serving_daemon_holds_no_torch_no_idle_upload_session_and_no_fp32_beside_a_low_precision(spawn):
-    daemon = spawn("--weights", str(PROXY), "--set", "model.precision=auto", "--set", "model.recheck_s=3", *FAST)
+    daemon = spawn("--weights", str(PROXY), "--set", "model.precision=auto", "--set", "model.recheck_s=3",
+                   "--set", "http.upload_keep_s=2", *FAST, log_level="debug")
     model = settled_stats(daemon)["model"]
+    daemon.wait_log("heap trimmed: ", 60)  # the supervisor gives freed heap back every 30 s
     assert "libtorch" not in Path(f"/proc/{daemon.pid}/maps").read_text()
     if model["precision"] != "fp32":
         daemon.wait_log(RELEASED, 30)  # after the switch to the low precision
@@ -42,4 +45,5 @@ def test_a_serving_daemon_holds_no_torch_no_idle_upload_session_and_no_fp32_besi
     assert UPLOAD_SESSION not in daemon.log  # uploads are on (the default), but no photo came yet
     assert post_photo(daemon) == 200
     daemon.wait_log(UPLOAD_SESSION, 10)
+    daemon.wait_log("the photo network's session is released", 30)  # upload_keep_s after the photo
     assert daemon.stats()["errors"] == 0 and "libtorch" not in Path(f"/proc/{daemon.pid}/maps").read_text()

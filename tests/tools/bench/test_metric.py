@@ -35,6 +35,11 @@ def test_bench_metric_small(capsys):
     assert "ground (demo, 3 frames" in out and "points (2 rendered images, 8 anchors)" in out
     assert "points (2 rendered images, 8 anchors, 2 of them wrong (x3 or /3))" in out and "quartiles" in out
     assert "cost at 256x192" in out and "CPU-ms per frame (target <= 3)" in out  # 320x240 frames: 256x192 maps
+    v = result["verdict"]  # the verdict rows: 2 images cannot calibrate an error model, the analytic rows run
+    assert "no points error model: error model:" in out and "points, 8 anchors, analytic: 4 images:" in out
+    assert v["points, 8 anchors, analytic"]["images"] == 4 and "points, 8 anchors, error model" not in v
+    assert "live demo ground, analytic: " in out and "live demo points, 8 true pixels a frame" in out
+    assert v["cost"]["points_verdict_and_sigma_ms"] > 0 and "verdict cost at 256x192" in out
 
 
 W, H = 320, 240

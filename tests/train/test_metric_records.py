@@ -1,0 +1,56 @@
+"""Scoring the verdict against the truth: AUSE, Spearman, the summary's split; and a rendered image's camera file
+puts the floor where the true depth has it."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from streamer.geometry import CameraOptions
+from streamer.train.camera_file import image_camera
+from streamer.train.dataset import RGBDDataset
+from streamer.train.metric_records import MetricRecord, ause, spearman, summarize
+from streamer.train.synth import write_demo_dataset
+
+
+def test_ause_is_zero_for_a_sigma_that_ranks_as_the_error_and_positive_otherwise():
+    rng = np.random.default_rng(0)
+    err = rng.exponential(0.2, 5000)
+    assert ause(err, 3.0 * err) == pytest.approx(0.0, abs=1e-12)
+    assert ause(err, rng.random(5000)) > 0.3
+    assert ause(err, -err) > ause(err, rng.random(5000))  # ranked backwards: worse than by chance
+
+
+def test_spearman():
+    a = np.arange(10.0)
+    assert spearman(a, a ** 3) == pytest.approx(1.0)
+    assert spearman(a, -a) == pytest.approx(-1.0)
+
+
+def _rec(verdict: str, actual: float, expected: float, ok: bool = True) -> MetricRecord:
+    return MetricRecord("x", ok, verdict, "why", oracle=actual / 2, expected=expected, actual=actual, coverage=0.9,
+                        within1=0.5, within2=0.9, ause=0.1, published=100)
+
+
+def test_summary_splits_by_verdict():
+    recs = [_rec("good", 0.1, 0.12), _rec("good", 0.5, 0.2), _rec("uncertain", 0.3, 0.3),
+            _rec("refused", 2.0, 1.5), _rec("refused", math.nan, math.nan, ok=False)]
+    s = summarize(recs, 0.4)
+    assert s["verdicts"] == {"good": 2, "uncertain": 1, "refused": 2} and s["share_good"] == pytest.approx(0.4)
+    assert s["good_within"] == pytest.approx(0.5) and s["good_max"] == 0.5
+    assert s["good_abs_rel"] == pytest.approx(0.3) and s["rest_abs_rel"] == pytest.approx(1.15)
+    # refused maps are not published: expected vs actual and sigma over the three published ones only
+    assert s["median_actual_over_expected"] == pytest.approx(1.0) and s["within_1_sigma"] == pytest.approx(0.5)
+
+
+def test_dataset_demo_writes_each_images_camera_and_mount(tmp_path):
+    write_demo_dataset(tmp_path, 3, seed=4, width=160, height=120)
+    data = RGBDDataset(tmp_path)
+    floors = []
+    for i in range(3):
+        sample = data.load(i)
+        cam, mount = image_camera(tmp_path, sample.name, 160, 120, CameraOptions())
+        floor = np.abs(mount.floor_inverse_depth(cam) * sample.depth - 1.0) < 0.01  # mm-rounded depth
+        floors.append(floor.mean())
+    assert max(floors) > 0.1  # the floor the camera file describes is where the true depth has it
