@@ -16,8 +16,11 @@ class Manifest:
     def __init__(self, out: Path) -> None:
         self.path = out / NAME
         self.rows: list[dict] = []
+        self._newline = ""  # a torn last line: the next row starts a line of its own
         if self.path.exists():
-            for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+            text = self.path.read_text(encoding="utf-8")
+            self._newline = "\n" if text and not text.endswith("\n") else ""
+            for number, line in enumerate(text.splitlines(), 1):
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError:  # a torn last line (power cut mid-append): that unit runs again
@@ -42,6 +45,7 @@ class Manifest:
     def append(self, row: dict) -> None:
         self.rows.append(row)
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
+            f.write(self._newline + json.dumps(row, sort_keys=True) + "\n")
+            self._newline = ""
             f.flush()
             os.fsync(f.fileno())

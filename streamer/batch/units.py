@@ -39,17 +39,18 @@ def unit_outputs(out: Path, unit: Unit) -> list[Path]:
     if unit.kind == "video":
         return [p for p in (out / f"{unit.stem}.depth.mp4", out / f"{unit.stem}.depth.npz") if p.is_file()]
     folder = images_folder(out, unit)
-    stems = output_stems(list(unit_files_all(unit)))[unit.start:unit.end]
+    stems = image_stems(unit)
     return [folder / f"{s}.{ext}" for s in stems for ext in ("npy", "png") if (folder / f"{s}.{ext}").is_file()]
 
 
-def unit_files_all(unit: Unit) -> tuple[Path, ...]:
-    """Every image of the unit's input (the stems are made over all of them, as `infer` makes them)."""
-    if unit.input.is_dir():
-        from streamer.batch.inputs import classify
+def image_stems(unit: Unit) -> list[str]:
+    """The output stems of the unit's images: a folder's made over all its images (as `infer` makes them); a lone
+    image's is its input's stem, unique in the run."""
+    if not unit.input.is_dir():
+        return [unit.stem]
+    from streamer.batch.inputs import classify
 
-        return classify(unit.input).images
-    return (unit.input,)
+    return output_stems(list(classify(unit.input).images))[unit.start:unit.end]
 
 
 def images_folder(out: Path, unit: Unit) -> Path:
@@ -124,7 +125,7 @@ class UnitRunner:
             return counts
         folder = images_folder(self.out, unit)
         folder.mkdir(parents=True, exist_ok=True)
-        stems = output_stems(list(unit_files_all(unit)))[unit.start:unit.end]
+        stems = image_stems(unit)
         counts = UnitCounts()
         for path, stem in zip(unit.files, stems, strict=True):
             infer_image(self.model, conf["color"], path, folder, stem)

@@ -27,11 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--executor", choices=("local", "ray"), default="local")
     p.add_argument("--ray-address", default="auto", metavar="auto|HOST:PORT",
                    help="--executor ray: the cluster to join (auto: the one running on this machine)")
-    p.add_argument("--workers", type=flags.number(int, 1, 1024),
-                   help="local executor: worker processes ([batch] workers)")
-    p.add_argument("--segment-s", type=flags.number(float, above=0, hi=86400),
-                   help="cut longer bags into segments of about this many seconds")
-    p.add_argument("--warmup-s", type=flags.number(float, 0, 3600),
+    # the bounds of [batch] (streamer/batch/options.py): 0 workers = sized to the cores, segment 0 = whole inputs
+    p.add_argument("--workers", type=flags.number(int, 0, 256),
+                   help="local executor: worker processes ([batch] workers; 0 = one per 2 cores)")
+    p.add_argument("--segment-s", type=flags.number(float, 0, 86400),
+                   help="cut longer bags into segments of about this many seconds (0 = one unit per input)")
+    p.add_argument("--warmup-s", type=flags.number(float, 0, 600),
                    help="seconds each segment runs before its start, discarded")
     p.add_argument("--points", action="store_const", const=True, help="bags: also PointCloud2 (metric depth on)")
     p.add_argument("--view", choices=VIEWS, help="videos: what the depth video shows")
