@@ -41,7 +41,7 @@ run: setup
 test: setup
 	$(PY) -m ruff check streamer tests
 	$(PY) -m mypy streamer
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 bench: setup
 	$(VENV)/bin/depth-streamer bench model

@@ -39,7 +39,7 @@ CASES = [
     ("run port out of range", ["run", "--http-port", "70000"], "--http-port"),
     ("bench zero runs", ["bench", "model", "--runs", "0"], "--runs"),
     ("quantize correlation over 1", ["quantize", "--min-corr", "2"], "--min-corr"),
-    ("batch no workers", ["batch", "{d}/data", "--workers", "0"], "--workers"),
+    ("batch no workers", ["batch", "{d}/data", "--out", "{d}/out", "--workers", "-1"], "--workers"),
 ]
 
 

@@ -121,8 +121,9 @@ def test_three_streams_one_network_and_a_dead_camera_stays_in_its_stream(spawn, 
     before = frames_by_stream(daemon)
     daemon.wait_for(lambda: all(frames_by_stream(daemon)[s] > before[s] + 3 for s in ("front", "clip")), 30.0,
                     "the other streams to keep publishing while the camera is down")
-    pinged = [t for t, text in notify.messages if "WATCHDOG=1" in text and t > killed]
-    assert pinged, "the watchdog was not fed while a camera was merely down"
+    # Pings come every WATCHDOG_USEC / 2 = 1.5 s: wait for one sent after the kill, the camera still down.
+    daemon.wait_for(lambda: any("WATCHDOG=1" in text and t > killed for t, text in notify.messages), 10.0,
+                    "the watchdog fed while a camera is merely down")
     assert daemon.stats()["streams"]["cam"]["source"]["state"] == "offline"
 
     camera.restart()
