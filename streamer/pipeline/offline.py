@@ -14,10 +14,8 @@ import io
 import json
 import logging
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -25,25 +23,17 @@ import cv2
 import numpy as np
 
 from streamer.core.files import atomic_write, writable_folder
-from streamer.core.frame import CapturedFrame
-from streamer.core.handoff import LatestSlot
-from streamer.core.picture import Picture
-from streamer.core.progress import Progress
 from streamer.errors import NonFiniteOutput, StreamerError
 from streamer.model import DepthModel
 from streamer.photo import decode
 from streamer.photo.depth import photo_depth
 from streamer.photo.encode import encode
 from streamer.pipeline.offline_metric import MetricOutputs, write_metric
-from streamer.pipeline.worker import InferenceWorker
+from streamer.pipeline.offline_video import encode_video
 from streamer.render.colorize import ColorOptions
-from streamer.render.renderer import FrameRenderer
-from streamer.sources.av_source import to_bgr
-from streamer.steady import Steadier, SteadyOptions
+from streamer.steady import SteadyOptions
 
 log = logging.getLogger(__name__)
-
-VIDEO_CRF = 20  # visually lossless for colormapped depth at a fraction of the size of a lossless encode
 
 
 @dataclass(frozen=True)
@@ -140,58 +130,13 @@ def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str,
 
 def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: str, video_path: Path,
                   tick: Callable[[int], None] | None = None) -> int:
-    out = options.output_dir
-    # The daemon's per-frame path, called in order on every frame: no thread, no slot, no publishers.
-    worker = InferenceWorker(model, Steadier(options.steady), LatestSlot(), outputs=())
-    renderer = FrameRenderer(options.color)
-    raw_maps: list[np.ndarray] = []
-    pts: list[float] = []
-    with av.open(str(path)) as src:
-        stream = src.streams.video[0]
-        total = stream.frames or 0
-        rate = stream.average_rate or stream.guessed_rate or Fraction(30)
-        progress = Progress(total, f"infer {path.name}", unit="frame", stream=io.StringIO() if tick else None)
-        with av.open(str(video_path), "w", format="mp4") as dst:
-            enc = None
-            for index, frame in enumerate(src.decode(stream)):
-                captured = CapturedFrame(seq=index, picture=Picture.of(to_bgr(frame)), capture_wall=time.time(),
-                                         capture_mono=time.monotonic(), pts=frame.time)
-                try:
-                    depth = worker.process(captured)
-                except NonFiniteOutput as exc:
-                    raise StreamerError(f"{path} frame {index}: {exc}") from None
-                raw = depth.raw
-                picture = renderer.image(depth, options.view)
-                if enc is None:
-                    enc = dst.add_stream("libx264", rate=rate)
-                    enc.width, enc.height = picture.shape[1] // 2 * 2, picture.shape[0] // 2 * 2
-                    enc.pix_fmt = "yuv420p"
-                    # The same bytes from the same frames, on any machine (a batch on a cluster equals one run
-                    # here): x264's output depends on its thread count (one thread: a depth map is small), and its
-                    # macroblock-tree rate control was seen to differ from run to run (1 in 4 runs here) without it
-                    enc.options = {"crf": str(VIDEO_CRF), "preset": "veryfast", "threads": "1",
-                                   "x264-params": "mbtree=0"}
-                picture = picture[: enc.height, : enc.width]  # yuv420p needs even sides
-                out_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="bgr24")
-                out_frame.pts = index  # in 1/rate (the stream's time base): x264's rate control reads the stamps
-                for packet in enc.encode(out_frame):
-                    dst.mux(packet)
-                if options.raw:
-                    raw_maps.append(np.asarray(raw, np.float32))
-                    pts.append(frame.time if frame.time is not None else index / float(rate))
-                progress.update(1)
-                if tick is not None:
-                    tick(1)
-            if enc is None:
-                raise StreamerError(f"{path}: no decodable video frames")
-            for packet in enc.encode():
-                dst.mux(packet)
-        progress.close()
+    result = encode_video(model, path, video_path, view=options.view, colors=options.color, steady=options.steady,
+                          raw=options.raw, tick=tick, progress_stream=io.StringIO() if tick else None)
     if options.raw:
         buffer = io.BytesIO()
-        np.savez(buffer, depth=np.stack(raw_maps), pts=np.asarray(pts))
-        write_file(out / f"{stem}.depth.npz", buffer.getvalue())
-    return progress.done
+        np.savez(buffer, depth=np.stack(result.raw_maps), pts=np.asarray(result.pts))
+        write_file(options.output_dir / f"{stem}.depth.npz", buffer.getvalue())
+    return result.frames
 
 
 def run_infer(model: DepthModel, inputs: list[Path], options: InferOptions) -> int:

@@ -7,7 +7,9 @@ consumer that needs it; otherwise it converts to full-size BGR at once, as the n
 from __future__ import annotations
 
 import logging
+import socket
 import time
+from urllib.parse import urlsplit
 
 import av
 import av.container
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 # 6.6 % (1.12), lanczos 6.4 % (1.95). swscale widens its kernel when it shrinks (anti-aliasing) where the official
 # cubic resize does not, and the network notices; bicubic is the nearest that stays well under the float32 path's cost.
 SCALER = "BICUBIC"
+PROBE_TIMEOUT_S = 0.5  # a TCP connect to a camera's server, while waiting to reconnect (see Source._wait_to_retry)
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 
 
 class AvSource(Source):
@@ -40,6 +44,8 @@ class AvSource(Source):
             raise ValueError("url: 'demo' is served by DemoSource, not AvSource")
         self.target = webcam_device(options.url) if self.kind == "webcam" else options.url
         self.label = redact(self.target)
+        self._server = server_address(self.target) if self.kind == "network" else None
+        self.probes_server = self._server is not None
 
     def _session(self) -> str | None:
         opts = self.options
@@ -63,6 +69,15 @@ class AvSource(Source):
             if not opts.loop:
                 return f"{self.label}: end of file"
             log.debug("%s: looping", self.label)
+
+    def _server_answers(self) -> bool:
+        if self._server is None:
+            return False
+        try:
+            socket.create_connection(self._server, timeout=PROBE_TIMEOUT_S).close()
+        except OSError:
+            return False
+        return True
 
     def _give_up_on_a_file(self, fault: SourceFault) -> None:
         """A file that never gave a frame will not give one on the next try either (zero-length, not a video, no moov
@@ -250,3 +265,13 @@ def describe_error(exc: BaseException, timeout: float, elapsed: float) -> str:
     if elapsed >= timeout * 0.95:  # some demuxers (RTSP) turn the interrupt into their own error code
         return f"timed out after {timeout:g} s ({detail})"
     return detail
+
+
+def server_address(url: str) -> tuple[str, int] | None:
+    """(host, port) of a network stream's server, for the reconnect probe; None when the url names no host."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:  # a port out of range or not a number: the open itself will say so
+        return None
+    return (parts.hostname, port) if parts.hostname and port else None

@@ -25,6 +25,8 @@ from streamer.sources.options import SourceOptions
 
 log = logging.getLogger(__name__)
 
+PROBE_EVERY_S = 1.0  # while waiting to reconnect: how often a network source checks that its server is back
+
 State = Literal["starting", "live", "offline", "ended", "failed"]
 
 
@@ -172,13 +174,40 @@ class Source:
                     failures = 0  # it was live in between: start the backoff over
                 delay = backoff_delay(self.options.backoff, failures)
                 failures += 1
-                self._set_state("offline", f"{reason} (retry in {delay:g} s)")
-                if self._stop.wait(delay):
+                sooner = ", sooner when the server answers again" if self.probes_server else ""
+                self._set_state("offline", f"{reason} (retry in {delay:g} s{sooner})")
+                if self._wait_to_retry(delay):
                     return
                 self.stats.reconnects += 1
         finally:
             if self._owns_slot:
                 self.frames.close()
+
+    probes_server = False  # a network source that can tell when its server is back (see _wait_to_retry)
+
+    def _server_answers(self) -> bool:
+        """Whether the input's server accepts a connection now (only asked where `probes_server`)."""
+        return False
+
+    def _wait_to_retry(self, delay: float) -> bool:
+        """Wait out one backoff step (True when stopped meanwhile). A server that did not answer during the wait and
+        answers now ends the wait early: a camera that comes back is reopened within PROBE_EVERY_S, not after the
+        long steps of the schedule, while one whose server stays up but refuses the stream keeps the full backoff."""
+        if not self.probes_server:
+            return self._stop.wait(delay)
+        deadline = time.monotonic() + delay
+        was_down = False
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stop.wait(min(left, PROBE_EVERY_S)):
+                return True
+            if deadline - time.monotonic() <= 0:
+                break
+            answers = self._server_answers()
+            if answers and was_down:
+                log.info("%s source: the server answers again; reconnecting now", self.kind)
+                return False
+            was_down = was_down or not answers
+        return self._stop.is_set()
 
     def _emit(self, image: np.ndarray | Picture, pts: float | None = None, truth_depth: np.ndarray | None = None,
               capture_wall: float | None = None) -> None:

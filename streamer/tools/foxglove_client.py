@@ -37,6 +37,7 @@ class Received:
 class FoxgloveClient:
     url: str
     timeout: float = 10.0
+    close_timeout: float = 10.0  # a client that stopped reading never answers the close handshake: keep it short
     channels: dict[int, dict] = field(default_factory=dict)  # channel id -> the advertised channel
     server_info: dict = field(default_factory=dict)
     statuses: dict[str, dict] = field(default_factory=dict)  # the server's status notices by id (op "status")
@@ -44,7 +45,7 @@ class FoxgloveClient:
 
     def __post_init__(self) -> None:
         self._connection = connect(self.url, subprotocols=[Subprotocol(SUBPROTOCOL)], open_timeout=self.timeout,
-                                   max_size=None)
+                                   close_timeout=self.close_timeout, max_size=None)
         self.ws = self._connection.__enter__()  # a stalled client: its library stops reading after max_queue
         self.subprotocol = self.ws.subprotocol
         self._subs: dict[int, int] = {}  # subscription id -> channel id

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from streamer.model import ModelOptions, load_depth_model
 from streamer.model.export import DYNAMIC
@@ -14,6 +15,7 @@ from streamer.model.preprocess import network_size
 from tests.conftest import SEED_WEIGHTS
 
 NET = 128
+pytestmark = pytest.mark.cold_cache  # these count the export children a start runs
 
 
 def test_no_uploads_session_exists_until_the_first_photo():

@@ -23,6 +23,7 @@ from streamer.tools.foxglove_client import SUBPROTOCOL, FoxgloveClient
 from .conftest import CallableStatus, make_frame
 
 ROS = RosOptions()
+STALLED_CLOSE_S = 0.5  # a client that never reads never answers the close handshake either
 COLOR, RELATIVE, STATUS = ROS.topic("color"), ROS.topic("relative"), ROS.topic("status")
 
 
@@ -107,7 +108,7 @@ def test_a_stalled_client_does_not_slow_the_publisher(foxglove, feeder):
     """A client that subscribes to everything and then never reads: the SDK drops its backlog, our thread keeps
     sending at the feeder's rate, and a second, reading client still gets fresh frames."""
     pub = foxglove(client_backlog=4)
-    stalled = FoxgloveClient(f"ws://127.0.0.1:{pub.port}")
+    stalled = FoxgloveClient(f"ws://127.0.0.1:{pub.port}", close_timeout=STALLED_CLOSE_S)
     stalled.wait_topics({COLOR, RELATIVE})
     stalled.subscribe([COLOR, RELATIVE])
     with FoxgloveClient(f"ws://127.0.0.1:{pub.port}") as reader:
@@ -134,7 +135,7 @@ def test_drops_for_stalled_clients_are_counted_and_connections_cost_no_log_lines
     for _ in range(20):
         ws = websockets.sync.client.connect(f"ws://127.0.0.1:{pub.port}", subprotocols=[SUBPROTOCOL])
         ws.close()
-    stalled = [FoxgloveClient(f"ws://127.0.0.1:{pub.port}") for _ in range(3)]
+    stalled = [FoxgloveClient(f"ws://127.0.0.1:{pub.port}", close_timeout=STALLED_CLOSE_S) for _ in range(3)]
     for client in stalled:
         client.wait_topics({RELATIVE})
         client.subscribe([RELATIVE])

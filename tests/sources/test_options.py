@@ -8,7 +8,7 @@ import pytest
 from streamer.config.options import describe
 from streamer.core.redact import redact
 from streamer.sources import AvSource, DemoSource, SourceOptions, create_source, source_kind
-from streamer.sources.av_source import fit_within, input_args
+from streamer.sources.av_source import fit_within, input_args, server_address
 from streamer.sources.base import backoff_delay
 from streamer.sources.options import webcam_device
 
@@ -93,3 +93,16 @@ def test_small_helpers() -> None:
     assert webcam_device("v4l2:/dev/video4") == "/dev/video4"
     assert redact("rtsp://admin:hunter2@10.0.0.5:554/s") == "rtsp://***@10.0.0.5:554/s"
     assert redact("/videos/a.mp4") == "/videos/a.mp4"
+
+
+@pytest.mark.parametrize(("url", "address"), [
+    ("rtsp://user:secret@10.0.0.5/stream1", ("10.0.0.5", 554)),
+    ("rtsp://cam.local:8554/live", ("cam.local", 8554)),
+    ("rtsps://cam/live", ("cam", 322)),
+    ("http://[::1]:8080/video.mjpg", ("::1", 8080)),
+    ("https://cam/video", ("cam", 443)),
+    ("rtsp://cam:99999/live", None),  # out of range: the open itself says so, nothing is probed
+    ("rtsp:///live", None),
+])
+def test_the_reconnect_probe_knows_each_network_servers_address(url, address) -> None:
+    assert server_address(url) == address

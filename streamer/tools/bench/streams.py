@@ -12,19 +12,23 @@ over `--seconds` once every stream publishes and the precision is decided:
   system python3; it prints "READY port=N url=URL"): one stream paced at 15 fps beside a real RTSP camera that is
   SIGKILLed: the paced stream's fps before and during the outage, and seconds until the camera's stream publishes
   again after its server is restarted.
-Per stream: fps out, % of captured frames dropped, capture -> steadied latency p50/p99 (the /stats window), RSS.
+Per stream: fps out, % of captured frames dropped, capture -> publish latency p50/p99 of the frames published in
+the window (read from the depth headers by a ZeroMQ subscriber on every stream, as a robot's consumer reads them), RSS.
 """
 from __future__ import annotations
 
 import json
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import zmq
+
 from streamer.errors import StreamerError
 from streamer.tools.bench.pipeline import SETTLE_TIMEOUT_S, settled
-from streamer.tools.measure import DaemonProcess, http_stats, load_1m, rss_mb
+from streamer.tools.measure import DaemonProcess, http_stats, load_1m, pcts, rss_mb
 
 PHASES = ("one15", "two15", "four7", "mixed", "separate15", "unpaced1", "unpaced2", "separate2", "start4", "rtsp")
 
@@ -86,19 +90,26 @@ def _measure(daemons: list[DaemonProcess], seconds: float, start_only: bool) -> 
         if start_only:
             row["precision_decisions"] = sum(sum("precision decided" in line for line in d.lines()) for d in daemons)
             return row
+        readers = [_Latencies(d.zmq_port) for d in daemons]
         time.sleep(2.0)
         before = [(http_stats(d.http_port), time.monotonic()) for d in daemons]
+        for reader in readers:
+            reader.take()  # from here: the window's frames only
         time.sleep(seconds)
         after = [(http_stats(d.http_port), time.monotonic()) for d in daemons]
+        latencies = [reader.take() for reader in readers]
+        for reader in readers:
+            reader.close()
         row["streams"] = {}
         for i, ((b, t0), (a, t1)) in enumerate(zip(before, after, strict=True)):
             for sid, s1 in _streams(a).items():
                 s0 = _streams(b)[sid]
                 captured = s1["source"]["frames"] - s0["source"]["frames"]
+                lat = pcts(latencies[i].get(sid, []))
                 row["streams"][f"d{i}.{sid}"] = {
                     "fps_out": round((s1["frames_out"] - s0["frames_out"]) / (t1 - t0), 2),
                     "dropped_pct": round(100.0 * (s1["dropped"] - s0["dropped"]) / captured, 2) if captured else None,
-                    "p50_ms": s1["latency_ms"]["p50"], "p99_ms": s1["latency_ms"]["p99"]}
+                    "p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"), "latency_frames": len(latencies[i].get(sid, []))}
         row["rss_mb"] = [round(rss_mb(d.pid)) for d in daemons]
         row["precision"] = [_streams(a)[next(iter(_streams(a)))]["model"].get("precision") for a, _ in after]
         row["load_1m"].append(load_1m())
@@ -106,6 +117,41 @@ def _measure(daemons: list[DaemonProcess], seconds: float, start_only: bool) -> 
     finally:
         for daemon in daemons:
             daemon.close()
+
+
+class _Latencies(threading.Thread):
+    """A SUB socket on every stream's depth topic: capture -> publish latency per stream, from the headers."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port, self._stop, self._lock = port, threading.Event(), threading.Lock()
+        self._ms: dict[str, list[float]] = {}
+        self.start()
+
+    def run(self) -> None:
+        sock = zmq.Context.instance().socket(zmq.SUB)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SUBSCRIBE, b"depth")
+        sock.connect(f"tcp://127.0.0.1:{self.port}")
+        try:
+            while not self._stop.is_set():
+                if sock.poll(200):
+                    topic, header = sock.recv_multipart()[:2]
+                    head = json.loads(header)
+                    sid = topic.decode().partition("/")[2] or "s0"  # a single-stream daemon: "depth"
+                    with self._lock:
+                        self._ms.setdefault(sid, []).append((head["publish_mono"] - head["capture_mono"]) * 1e3)
+        finally:
+            sock.close()
+
+    def take(self) -> dict[str, list[float]]:
+        with self._lock:
+            out, self._ms = self._ms, {}
+        return out
+
+    def close(self) -> None:
+        self._stop.set()
+        self.join(2.0)
 
 
 def _streams(stats: dict) -> dict:

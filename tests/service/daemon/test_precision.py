@@ -11,6 +11,7 @@ import time
 from streamer.tools.measure import free_port
 from tests.conftest import MIDAS
 
+from .footprint import FOOTPRINT, assert_serving_footprint
 from .harness import START_TIMEOUT_S, DaemonProcess
 
 PROXY = MIDAS / "trained_proxy.pt"
@@ -74,8 +75,9 @@ def test_random_weights_are_refused_and_stay_fp32_saying_so(spawn):
 
 
 def test_a_restart_on_the_same_source_serves_the_kept_verdict_without_quantising(tmp_path):
+    """The second start is also footprint.py's daemon: what it holds while it serves."""
     cache = tmp_path / "cache"  # its own: the first start must measure, the second must find that verdict
-    args = ("--weights", str(PROXY), "--set", "model.precision=auto", *FAST)
+    args = ("--weights", str(PROXY), "--set", "model.precision=auto", *FAST, *FOOTPRINT)
     first = DaemonProcess(*args, cache=cache).start()
     try:
         before = settled_stats(first)["model"]
@@ -84,7 +86,7 @@ def test_a_restart_on_the_same_source_serves_the_kept_verdict_without_quantising
     finally:
         first.close()
     t0 = time.monotonic()
-    second = DaemonProcess(*args, cache=cache).start()
+    second = DaemonProcess(*args, cache=cache, log_level="debug").start()
     try:
         after = settled_stats(second)["model"]
         seconds = time.monotonic() - t0
@@ -96,6 +98,7 @@ def test_a_restart_on_the_same_source_serves_the_kept_verdict_without_quantising
             assert "re-checked on the first" in after["precision_reason"] and after["precision_error"]["passed"]
         print(f"second start: {after['precision']} from the cache, decided {after['precision_decided_s']} s "
               f"after the stage started, {seconds:.1f} s after spawning the process")
+        assert_serving_footprint(second, after)
     finally:
         second.close()
 

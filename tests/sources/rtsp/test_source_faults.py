@@ -151,6 +151,24 @@ def test_kill_goes_offline_and_restart_recovers_with_backoff(rtsp_server, runnin
           f"(backoff {BACKOFF}); restart -> frames {back_s:.2f} s")
 
 
+def test_a_server_back_during_a_long_backoff_step_is_reopened_at_once(rtsp_server, running) -> None:
+    """The schedule's long steps (30 s by default) must not hold a camera back once its server answers again: the
+    source probes the server's port while it waits and reopens as soon as it goes from refused to accepted."""
+    long_wait = 60.0
+    source = running(rtsp_source(rtsp_server.url, backoff=(long_wait,)))
+    wait_live(source, FIRST_FRAME_S, rtsp_server)
+    rtsp_server.kill()
+    _, stats = wait_offline(source)
+    assert f"retry in {long_wait:g} s, sooner when the server answers again" in stats.reason, stats.reason
+    reconnects = source.stats.reconnects
+    time.sleep(2.5)  # the probe has seen the port refused at least once
+    assert source.stats.reconnects == reconnects and source.stats.state == "offline", source.stats.snapshot()
+    frames_before = source.stats.frames
+    rtsp_server.start()
+    back_s = wait_live(source, RECOVER_S, rtsp_server, after=frames_before)
+    print(f"\nserver back during a {long_wait:g} s backoff step -> frames after {back_s:.2f} s")
+
+
 def test_stall_is_detected_and_the_source_reopens(rtsp_server, running) -> None:
     source = running(rtsp_source(rtsp_server.url))
     wait_live(source, FIRST_FRAME_S, rtsp_server)

@@ -1,7 +1,9 @@
 """What a serving daemon holds in memory (README "Memory"): never torch; no uploads' session until a visitor sends a
 photo, nor upload_keep_s after the last one; while a low precision serves, no fp32 session except during a
-re-check's reference runs; freed heap is given back periodically. RSS itself is measured by `depth-streamer bench
-footprint`, not asserted here (it depends on the machine's libraries)."""
+re-check's reference runs; freed heap is given back periodically. Checked on the restart in test_precision.py (a
+daemon serving a kept verdict, as a robot's daemon runs after its first start), whose arguments include FOOTPRINT
+and which logs at debug level. RSS itself is measured by `depth-streamer bench footprint`, not asserted here (it
+depends on the machine's libraries)."""
 from __future__ import annotations
 
 import http.client
@@ -11,8 +13,8 @@ import cv2
 import numpy as np
 
 from .harness import DaemonProcess
-from .test_precision import FAST, PROXY, settled_stats
 
+FOOTPRINT = ("--set", "model.recheck_s=3", "--set", "http.upload_keep_s=2")  # a re-check and a release, soon
 RELEASED = r"fp32: released \d+ ONNX Runtime session"
 UPLOAD_SESSION = "the photo network's session is built"
 
@@ -30,16 +32,14 @@ def post_photo(daemon: DaemonProcess) -> int:
         conn.close()
 
 
-def test_a_serving_daemon_holds_no_torch_no_idle_upload_session_and_no_fp32_beside_a_low_precision(spawn):
-    daemon = spawn("--weights", str(PROXY), "--set", "model.precision=auto", "--set", "model.recheck_s=3",
-                   "--set", "http.upload_keep_s=2", *FAST, log_level="debug")
-    model = settled_stats(daemon)["model"]
+def assert_serving_footprint(daemon: DaemonProcess, model: dict) -> None:
+    """`daemon` was started with FOOTPRINT at log level debug and serves `model` (its settled /stats "model")."""
     daemon.wait_log("heap trimmed: ", 60)  # the supervisor gives freed heap back every 30 s
     assert "libtorch" not in Path(f"/proc/{daemon.pid}/maps").read_text()
     if model["precision"] != "fp32":
-        daemon.wait_log(RELEASED, 30)  # after the switch to the low precision
-        seen = daemon.log_lines
-        daemon.wait_log(RELEASED, 60, after=seen)  # a re-check rebuilt it for its reference runs: released again
+        first = daemon.wait_log(RELEASED, 30)  # once the live re-check of the kept verdict passed
+        after = daemon.lines().index(first) + 1
+        daemon.wait_log(RELEASED, 60, after=after)  # a re-check rebuilt it for its reference runs: released again
     else:  # nothing beat fp32 on this machine: fp32 serves, and keeps its session
         assert "fp32: released" not in daemon.log, model["precision_reason"]
     assert UPLOAD_SESSION not in daemon.log  # uploads are on (the default), but no photo came yet
