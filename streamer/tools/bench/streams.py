@@ -105,11 +105,12 @@ def _measure(daemons: list[DaemonProcess], seconds: float, start_only: bool) -> 
             for sid, s1 in _streams(a).items():
                 s0 = _streams(b)[sid]
                 captured = s1["source"]["frames"] - s0["source"]["frames"]
-                lat = pcts(latencies[i].get(sid, []))
+                window = latencies[i].get(sid, [])
+                lat = pcts(window)
                 row["streams"][f"d{i}.{sid}"] = {
                     "fps_out": round((s1["frames_out"] - s0["frames_out"]) / (t1 - t0), 2),
                     "dropped_pct": round(100.0 * (s1["dropped"] - s0["dropped"]) / captured, 2) if captured else None,
-                    "p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"), "latency_frames": len(latencies[i].get(sid, []))}
+                    "p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"), "latency_frames": len(window)}
         row["rss_mb"] = [round(rss_mb(d.pid)) for d in daemons]
         row["precision"] = [_streams(a)[next(iter(_streams(a)))]["model"].get("precision") for a, _ in after]
         row["load_1m"].append(load_1m())
@@ -129,7 +130,7 @@ class _Latencies(threading.Thread):
         self.start()
 
     def run(self) -> None:
-        sock = zmq.Context.instance().socket(zmq.SUB)
+        sock: zmq.Socket = zmq.Context.instance().socket(zmq.SUB)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SUBSCRIBE, b"depth")
         sock.connect(f"tcp://127.0.0.1:{self.port}")
