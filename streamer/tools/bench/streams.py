@@ -125,7 +125,7 @@ class _Latencies(threading.Thread):
 
     def __init__(self, port: int) -> None:
         super().__init__(daemon=True)
-        self.port, self._stop, self._lock = port, threading.Event(), threading.Lock()
+        self.port, self._done, self._lock = port, threading.Event(), threading.Lock()
         self._ms: dict[str, list[float]] = {}
         self.start()
 
@@ -135,7 +135,7 @@ class _Latencies(threading.Thread):
         sock.setsockopt(zmq.SUBSCRIBE, b"depth")
         sock.connect(f"tcp://127.0.0.1:{self.port}")
         try:
-            while not self._stop.is_set():
+            while not self._done.is_set():
                 if sock.poll(200):
                     topic, header = sock.recv_multipart()[:2]
                     head = json.loads(header)
@@ -151,7 +151,7 @@ class _Latencies(threading.Thread):
         return out
 
     def close(self) -> None:
-        self._stop.set()
+        self._done.set()
         self.join(2.0)
 
 
