@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch + torchvision first, as a matched pair from the package index (see constraints.txt).
 	$(PY) -m pip install -q -c constraints.txt torch torchvision
 	$(PY) -m pip install -q -c constraints.txt -e ".[test,ray]"  # ray: the batch tests run a real Ray cluster
-	$(PY) -c "import torch, torchvision, timm, cv2, av, zmq, onnxruntime, imagezmq, ray; print('deps ok: torch', torch.__version__, 'torchvision', torchvision.__version__)"
+	$(PY) -c "import torch, torchvision, timm, cv2, av, zmq, onnxruntime, imagezmq, ray, xdist; print('deps ok: torch', torch.__version__, 'torchvision', torchvision.__version__)"
 	touch $(STAMP)
 
 # Weights: a path in $$DEPTH_STREAMER_WEIGHTS, else the official file fetched (and sha256-verified) once.
@@ -41,7 +41,10 @@ run: setup
 test: setup
 	$(PY) -m ruff check streamer tests
 	$(PY) -m mypy streamer
-	$(PY) -m pytest -q --durations=25
+	# Two processes (pytest-xdist) share the two cores: most tests wait on daemons, sockets and child processes as
+	# much as they compute. The few that compare rates measured one after the other (marked `serial`) run alone after.
+	$(PY) -m pytest -q -n 2 --dist worksteal -m "not serial" --durations=25
+	$(PY) -m pytest -q -m serial --durations=5
 
 bench: setup
 	$(VENV)/bin/depth-streamer bench model

@@ -104,6 +104,7 @@ def test_subscriptions_are_counted_and_released(foxglove, feeder):
     assert pub.subscriptions() == 0
 
 
+@pytest.mark.serial  # compares the publisher's rate with the feeder's
 def test_a_stalled_client_does_not_slow_the_publisher(foxglove, feeder):
     """A client that subscribes to everything and then never reads: the SDK drops its backlog, our thread keeps
     sending at the feeder's rate, and a second, reading client still gets fresh frames."""
@@ -228,6 +229,7 @@ def test_geometry_channels_calibration_points_transforms_metric(foxglove, feeder
     np.testing.assert_allclose([tf.rotation.x, tf.rotation.y, tf.rotation.z, tf.rotation.w], [qx, qy, qz, qw])
 
 
+@pytest.mark.serial  # compares the publisher's rate with the feeder's
 def test_a_flooding_client_does_not_slow_the_publisher(foxglove, feeder):
     """Clients that flood the server with subscribe/unsubscribe requests (and reconnect when the server drops them)
     while frames flow: the publisher keeps sending at the feeder's rate and a well-behaved client keeps receiving

@@ -11,6 +11,8 @@ import resource
 import signal
 import time
 
+import pytest
+
 from streamer.record.options import RecordOptions
 from streamer.record.recorder import Recorder
 from streamer.record.splits import list_splits, recover
@@ -31,6 +33,7 @@ def full_disk():
         signal.signal(signal.SIGXFSZ, old_handler)
 
 
+@pytest.mark.serial  # RLIMIT_FSIZE on the whole process while its writer thread races the limit
 def test_retries_on_a_full_disk_leave_no_empty_splits_and_count_nothing_recorded(tmp_path):
     rec = Recorder(RecordOptions(enabled=True, dir=str(tmp_path), split_s=3600.0, max_fps=0, compression="none",
                                  retry_s=0.5), ROS, renderer=FrameRenderer())

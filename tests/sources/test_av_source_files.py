@@ -141,6 +141,7 @@ def test_truncated_file_ends_cleanly(media: Callable[..., Path], tmp_path: Path,
     check_frames(frames, source, (120, 160))
 
 
+@pytest.mark.serial  # compares two rates measured one after the other
 def test_paced_file_runs_at_its_frame_rate_and_unpaced_much_faster(fixture_video, running) -> None:
     path = fixture_video("cockatoo.mp4")  # 20 fps, 14 s
     paced = running(create_source(SourceOptions(url=str(path))))

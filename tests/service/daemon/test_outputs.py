@@ -213,6 +213,7 @@ def _frames_per_s(daemon: DaemonProcess, window: float) -> float:
     return (n1 - n0) / (t1 - t0)
 
 
+@pytest.mark.serial  # compares fps measured one after the other
 def test_slow_and_stalled_consumers_do_not_slow_the_pipeline(daemon, capsys):
     unloaded = _frames_per_s(daemon, WINDOW_S)
     rss_before = daemon.rss_mb()

@@ -13,7 +13,7 @@ from tests.conftest import MIDAS, VIDEO
 
 def test_rows_are_timed_and_scored_against_fp32():
     out = io.StringIO()
-    rows = bench_precisions(str(MIDAS / "trained_proxy.pt"), str(VIDEO / "realshort.mp4"), [(128, 96)], runs=5,
+    rows = bench_precisions(str(MIDAS / "trained_proxy.pt"), str(VIDEO / "realshort.mp4"), [(128, 96)], runs=2,
                             threads=2, calibration_frames=8, gate_frames=4, out=out)
     by_name = {r["row"]: r for r in rows}
     rr = "rr" if detect().reduce_range() else "no-rr"
