@@ -45,7 +45,6 @@ class AvSource(Source):
         self.target = webcam_device(options.url) if self.kind == "webcam" else options.url
         self.label = redact(self.target)
         self._server = server_address(self.target) if self.kind == "network" else None
-        self.probes_server = self._server is not None
 
     def _session(self) -> str | None:
         opts = self.options
@@ -70,9 +69,12 @@ class AvSource(Source):
                 return f"{self.label}: end of file"
             log.debug("%s: looping", self.label)
 
+    @property
+    def probes_server(self) -> bool:
+        return self._server is not None
+
     def _server_answers(self) -> bool:
-        if self._server is None:
-            return False
+        assert self._server is not None  # asked only where probes_server
         try:
             socket.create_connection(self._server, timeout=PROBE_TIMEOUT_S).close()
         except OSError:

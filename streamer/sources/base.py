@@ -183,7 +183,10 @@ class Source:
             if self._owns_slot:
                 self.frames.close()
 
-    probes_server = False  # a network source that can tell when its server is back (see _wait_to_retry)
+    @property
+    def probes_server(self) -> bool:
+        """A network source that can tell when its server is back (see _wait_to_retry)."""
+        return False
 
     def _server_answers(self) -> bool:
         """Whether the input's server accepts a connection now (only asked where `probes_server`)."""
