@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,9 +72,11 @@ def run_batch(args: list[str], env: dict, watch: int | None, marker: str) -> dic
     return {"wall_s": wall, "stdout": out, "rss_mb": sorted(round(v, 1) for v in peaks.values())}
 
 
-def frames_done(out: Path) -> tuple[int, float]:
+def frames_done(out: Path, units: int) -> tuple[int, float]:
     """(frames, frames/s while the workers ran units: start-up and model loading left out) from the manifest."""
     rows = [json.loads(line) for line in (out / NAME).read_text().splitlines() if '"done"' in line]
+    if len(rows) != units:
+        raise StreamerError(f"{out}: {len(rows)} units done, expected {units}: the figures would be another job's")
     busy: dict[str, float] = {}
     for r in rows:
         busy[r["worker"]] = busy.get(r["worker"], 0.0) + float(r["seconds"])
@@ -100,15 +103,15 @@ def bench_batch(video: str, weights: str | None, clips: int, seconds: float, pre
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         root = Path(tmp)
         inputs = []
-        for i in range(clips):
+        for i in range(clips):  # copies, not links: batch takes a file named twice (or linked) once
             inputs.append(root / f"clip{i}{Path(video).suffix}")
-            inputs[-1].symlink_to(Path(video).resolve())
+            shutil.copyfile(video, inputs[-1])
         common = [*map(str, inputs), "--weights", weights_path, "--precision", precision]
         if precision != "fp32":
             common += ["--calibration", video]
         print(f"(b) batch --executor local, {workers} workers ...", flush=True)
         local = run_batch([*common, "--out", str(root / "local")], env, None, "spawn_main")
-        frames, busy_fps = frames_done(root / "local")
+        frames, busy_fps = frames_done(root / "local", clips)
         fps = frames / local["wall_s"]
         results["local"] = {"fps": fps, "fps_in_units": busy_fps, "wall_s": local["wall_s"],
                             "rss_mb_per_worker": local["rss_mb"], "vs_daemon": fps / daemon["fps_out"]}
@@ -122,7 +125,7 @@ def bench_batch(video: str, weights: str | None, clips: int, seconds: float, pre
                 remote = run_batch([*common, "--out", str(root / "ray"), "--executor", "ray", "--ray-address",
                                     address, "--set", f"batch.num_cpus={cpus / workers:g}",
                                     "--set", f"batch.actors={workers}"], env, groups[0], "UnitActor")
-            rframes, rbusy = frames_done(root / "ray")
+            rframes, rbusy = frames_done(root / "ray", clips)
             rfps = rframes / remote["wall_s"]
             results["ray"] = {"fps": rfps, "fps_in_units": rbusy, "wall_s": remote["wall_s"],
                               "rss_mb_per_actor": remote["rss_mb"], "vs_local": rfps / fps}
