@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.batch.plan import Unit
+from streamer.batch.ticks import UnitTicks
 from streamer.errors import StreamerError
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,13 @@ def _worker(conf: dict, weights: str, out: str, calibration: str | None, tasks: 
         item = tasks.get()
         if item is None:
             return
-        number, unit = item
+        number, attempt, unit = item
         pending = [0, time.monotonic()]
 
-        def tick(n: int, pending: list = pending) -> None:
+        def tick(n: int, pending: list = pending, number: int = number, attempt: int = attempt) -> None:
             pending[0] += n
             if time.monotonic() - pending[1] >= TICK_EVERY_S:
-                results.put(("tick", pid, pending[0]))
+                results.put(("tick", pid, number, attempt, pending[0]))
                 pending[:] = [0, time.monotonic()]
 
         try:
@@ -69,8 +70,8 @@ def _worker(conf: dict, weights: str, out: str, calibration: str | None, tasks: 
         except KeyboardInterrupt:
             return
         if pending[0]:
-            results.put(("tick", pid, pending[0]))
-        results.put(("row", pid, number, row))
+            results.put(("tick", pid, number, attempt, pending[0]))
+        results.put(("row", pid, number, attempt, row))
 
 
 class LocalExecutor:
@@ -81,7 +82,8 @@ class LocalExecutor:
         self.ctx = mp.get_context("spawn")  # no fork of a process holding threads and an ONNX session
 
     def run(self, units: list[Unit], on_tick: Callable[[int], None], on_row: OnRow) -> None:
-        """Hand each unit to an idle worker (its own queue: the driver always knows who holds what)."""
+        """Hand each unit to an idle worker (its own queue: the driver always knows who holds what). The bar gets
+        each unit's frames once: those of the attempt that finished it (see UnitTicks)."""
         if not units:
             return
         from streamer.batch.units import with_threads
@@ -94,6 +96,7 @@ class LocalExecutor:
         todo = collections.deque(range(len(units)))
         attempts = [0] * len(units)
         finished: set[int] = set()
+        ticks = UnitTicks(on_tick)  # keyed by (unit number, attempt number): the attempt travels with the unit
 
         def spawn() -> None:
             tasks = self.ctx.Queue()
@@ -107,7 +110,7 @@ class LocalExecutor:
         def assign(pid: int) -> None:
             if todo and pid in procs:
                 number = held[pid] = todo.popleft()
-                procs[pid][1].put((number, units[number]))
+                procs[pid][1].put((number, attempts[number], units[number]))
 
         try:
             for _ in range(workers):
@@ -119,14 +122,15 @@ class LocalExecutor:
                     msg = ("idle", 0)
                 kind, pid = msg[0], msg[1]
                 if kind == "tick":
-                    on_tick(msg[2])
+                    ticks.tick(msg[2], msg[3], msg[4])
                 elif kind == "ready":
                     assign(pid)
                 elif kind == "row":
                     held.pop(pid, None)
                     if msg[2] not in finished:  # a unit is recorded once, whichever attempt finished it
                         finished.add(msg[2])
-                        on_row(units[msg[2]], msg[3])
+                        ticks.finished(msg[2], msg[3])
+                        on_row(units[msg[2]], msg[4])
                     assign(pid)
                 elif kind == "fatal":
                     raise StreamerError(msg[2])

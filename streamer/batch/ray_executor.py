@@ -14,11 +14,13 @@ import hashlib
 import logging
 import os
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from streamer.batch.plan import Unit
+from streamer.batch.ticks import UnitTicks
 from streamer.errors import StreamerError
 
 try:
@@ -52,19 +54,22 @@ class UnitActor:
         self.runner = UnitRunner(conf, str(path), Path(out), calibration)
         self.progress = progress
 
-    def run(self, unit: Unit) -> dict:
+    def run(self, unit: Unit) -> tuple[str, dict]:
+        """(this attempt's name, the unit's row). Ray re-runs the call on a restarted actor after a death: each run
+        is an attempt of its own, for the driver's bar (UnitTicks)."""
+        attempt = uuid.uuid4().hex
         pending = [0, time.monotonic()]
 
         def tick(n: int) -> None:
             pending[0] += n
             if time.monotonic() - pending[1] >= TICK_EVERY_S:
-                self.progress.put(pending[0])
+                self.progress.put((unit.key, attempt, pending[0]))
                 pending[:] = [0, time.monotonic()]
 
         row = self.runner.run(unit, tick)
         if pending[0]:
-            self.progress.put(pending[0])
-        return row
+            self.progress.put((unit.key, attempt, pending[0]))
+        return attempt, row
 
     def pid(self) -> int:
         return os.getpid()
@@ -108,6 +113,7 @@ class RayExecutor:
         todo = collections.deque(units)
         pending: dict[Any, tuple[Unit, Any]] = {}
         free = list(actors)
+        ticks = UnitTicks(on_tick)  # each unit's frames once on the bar, however often its actor died
         try:
             while todo or pending:
                 while free and todo:
@@ -118,11 +124,12 @@ class RayExecutor:
                         on_row(unit, unit.row(status="error", error="no Ray actor is left to run it"))
                     return
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.25)
-                self._drain(progress, on_tick)
+                self._drain(progress, ticks)
                 for ref in ready:
                     unit, actor = pending.pop(ref)
                     try:
-                        row = ray.get(ref)
+                        attempt, row = ray.get(ref)
+                        ticks.finished(unit.key, attempt)
                         free.append(actor)
                     except ray.exceptions.RayActorError as exc:  # restarts and retries used up
                         row = unit.row(status="error", error=f"its Ray actor died: {str(exc).splitlines()[0]}")
@@ -130,17 +137,17 @@ class RayExecutor:
                         row = unit.row(status="error", error=str(exc.cause) if exc.cause else str(exc).splitlines()[0])
                         free.append(actor)
                     on_row(unit, row)
-            self._drain(progress, on_tick)
+            self._drain(progress, ticks)
         finally:
             for actor in actors:
                 ray.kill(actor)  # ours: the actors this run created
             ray.kill(progress.actor)
 
     @staticmethod
-    def _drain(progress: Any, on_tick: Callable[[int], None]) -> None:
+    def _drain(progress: Any, ticks: UnitTicks) -> None:
         while True:
             try:
-                on_tick(progress.get_nowait())
+                ticks.tick(*progress.get_nowait())
             except Empty:
                 return
 

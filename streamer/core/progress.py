@@ -41,6 +41,8 @@ class Progress:
         return (self.total - self.done) / rate if rate > 0 else 0.0
 
     def update(self, n: int = 1, eta: float | None = None, **fields) -> None:
+        """n more done; a negative n takes work back (batch: the frames of a dead worker's attempt at a unit that
+        runs again, so the bar counts them once)."""
         self.done += n
         self._eta = eta
         self._fields.update(fields)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 from pathlib import Path
+
+
+def workers_mid_unit(out: Path) -> list[int]:
+    """The pids of the workers writing a bag unit under `out` now."""
+    return [int(tmp.name.rsplit("-", 1)[1]) for tmp in sorted((out / ".batch").glob("*/*.tmp-*"))]
 
 
 def kill_worker_mid_unit(out: Path, proc: subprocess.Popen, timeout: float = 300) -> int:
@@ -15,13 +21,17 @@ def kill_worker_mid_unit(out: Path, proc: subprocess.Popen, timeout: float = 300
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the run ended before any worker could be killed"
-        for tmp in sorted((out / ".batch").glob("*/*.tmp-*")):
-            pid = int(tmp.name.rsplit("-", 1)[1])
+        for pid in workers_mid_unit(out):
             if pid != proc.pid:
                 os.kill(pid, signal.SIGKILL)
                 return pid
         time.sleep(0.02)
     raise AssertionError("no unit was seen in progress")
+
+
+def bar_counts(stderr: str) -> list[tuple[int, int]]:
+    """(done, total) of every line the progress bar printed."""
+    return [(int(d), int(t)) for d, t in re.findall(r"^batch \[[#.]*\] (\d+)/(\d+) ", stderr, re.MULTILINE)]
 
 
 def manifest_rows(out: Path) -> list[dict]:

@@ -1,13 +1,23 @@
 """The local executor: a worker process killed in the middle of a unit is replaced and the unit run again; the run
-completes with every unit recorded once and the same bytes as a run nobody disturbed."""
+completes with every unit recorded once and the same bytes as a run nobody disturbed, and the progress bar counts
+the unit's frames once."""
 from __future__ import annotations
 
+import io
+import os
+import signal
 import subprocess
 from collections import Counter
 
+from streamer.batch.driver import Job, plan
+from streamer.batch.local import LocalExecutor
+from streamer.batch.manifest import Manifest
+from streamer.config.schema import parse_set
+from streamer.core.progress import Progress
+from streamer.pipeline.options import load_config
 from tests.batch.bags import write_bag
 from tests.batch.conftest import run_batch
-from tests.batch.faults import kill_worker_mid_unit, manifest_rows, output_files
+from tests.batch.faults import bar_counts, kill_worker_mid_unit, manifest_rows, output_files, workers_mid_unit
 from tests.conftest import SEED_WEIGHTS, cli, subprocess_env
 
 
@@ -30,3 +40,37 @@ def test_killed_worker_is_replaced_and_its_unit_runs_once(tmp_path):
     done = Counter(r["unit"] for r in manifest_rows(out) if r["status"] == "done")
     assert len(done) == 3 and set(done.values()) == {1}, done  # a: two segments, b: one
     assert output_files(out) == output_files(tmp_path / "calm")
+    bar = bar_counts(stderr)
+    assert bar and bar[-1] == (17, 17) and all(done <= total for done, total in bar), bar
+
+
+def test_a_killed_workers_frames_count_once_on_the_bar(tmp_path):
+    """One worker, one long unit: the worker is killed as soon as the bar has some of its frames, the unit runs again
+    on a new worker, and the bar ends at the unit's frames, never above."""
+    bag = write_bag(tmp_path / "long", count=150)
+    out = tmp_path / "out"
+    out.mkdir()
+    conf = load_config(None, [parse_set("model.threads=1"), parse_set("batch.segment_s=0")])
+    _, todo, _ = plan(Job([str(bag)], out, conf), Manifest(out))
+    total = sum(u.frames for u in todo)
+    assert len(todo) == 1 and total == 150
+    bar = Progress(total, "batch", unit="frame", stream=io.StringIO())
+    seen: list[int] = []  # what the bar showed after each tick
+    killed: list[int] = []
+    rows: list[dict] = []
+
+    def on_tick(n: int) -> None:
+        bar.update(n)
+        seen.append(bar.done)
+        if n > 0 and not killed:  # the first frames of the first attempt are on the bar: kill their worker
+            killed.extend(workers_mid_unit(out))
+            assert len(killed) == 1, killed
+            os.kill(killed[0], signal.SIGKILL)
+
+    LocalExecutor(conf, str(SEED_WEIGHTS), out, None, workers=1, max_retries=2).run(
+        todo, on_tick, lambda unit, row: rows.append(row))
+    assert [r["status"] for r in rows] == ["done"], rows
+    assert not rows[0]["worker"].endswith(f":{killed[0]}")  # the second attempt finished it
+    assert rows[0]["frames"] == total
+    assert seen[0] > 0 and bar.done == total
+    assert max(seen) <= total, seen  # the dead attempt's frames were taken back when the unit ran again
