@@ -13,7 +13,7 @@ from rosbags.rosbag2 import StoragePlugin
 from tests.batch.bags import write_bag, write_video
 from tests.batch.cluster import local_cluster
 from tests.batch.conftest import run_batch
-from tests.batch.faults import kill_worker_mid_unit, manifest_rows, output_files
+from tests.batch.faults import bar_counts, kill_worker_mid_unit, manifest_rows, output_files
 from tests.conftest import SEED_WEIGHTS, cli
 
 ARGS = ("--segment-s", "0.7", "--warmup-s", "0.3", "--raw")
@@ -58,3 +58,5 @@ def test_ray_run_with_a_killed_worker_equals_a_local_run(cluster, inputs, tmp_pa
     assert output_files(out) == output_files(tmp_path / "local")
     assert len(output_files(out)) == 3 * 2 + 2 * 2  # three bags (mcap + metadata.yaml), two videos (mp4 + npz)
     assert "long.depth" in stdout and "small.depth.mp4" in stdout
+    bar = bar_counts(stderr)  # the killed actor's frames counted once: the bar ends at its total, never above
+    assert bar and bar[-1][0] == bar[-1][1] and all(done <= total for done, total in bar), bar
