@@ -60,6 +60,19 @@ def _messages(reader: Reader, order: int) -> Iterator[tuple[int, int, Any, bytes
         yield log_ns, order, conn, data
 
 
+def _parts_in_turn(parts: list[Path]) -> Iterator[tuple[int, int, Any, bytes]]:
+    """The part bags' messages, one part after the other, each opened only while it is read: a segment's messages
+    lie in its [start, end) and the segments follow each other, so this is their merge in log time. Merging them all
+    at once would hold a chunk of every part (and a file) from the start: memory growing with the bag's length."""
+    for order, part in enumerate(parts, 1):
+        reader = Reader(part / PART_BAG)
+        reader.open()
+        try:
+            yield from _messages(reader, order)
+        finally:
+            reader.close()
+
+
 def _same_connection(writer: Writer, conn: Any) -> Any:
     """The input's connection, as it was: definition, hash, serialization format and QoS profiles."""
     ext = conn.ext
@@ -77,39 +90,40 @@ def assemble_bag(source: Path, parts: list[Path], final: Path, compression: str,
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    readers: list[Reader] = []
+    reader = Reader(source)
     try:
-        readers.append(Reader(source))
-        readers += [Reader(p / PART_BAG) for p in parts]
-        for reader in readers:
-            reader.open()
+        reader.open()
+        part_conns = [_connections(p / PART_BAG) for p in parts]  # each part is read again in its turn
         writer = Writer(tmp / final.name, version=9, storage_plugin=StoragePlugin.MCAP)
         if compression == "zstd":
             writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
         writer.set_custom_data("depth_streamer.depth_mantissa_bits", str(depth_bits))
         writer.open()
         try:
-            _copy(readers, corrections, writer, depth_bits, relative_topic)
+            _copy(reader, part_conns, parts, corrections, writer, depth_bits, relative_topic)
         finally:
             writer.close()
         if final.exists():
             shutil.rmtree(final)  # an older output of an input that has changed since
         os.rename(tmp / final.name, final)
     finally:
-        for reader in readers:
-            if reader.is_open:
-                reader.close()
+        if reader.is_open:
+            reader.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _copy(readers: list[Reader], corrections: list[Affine], writer: Writer, depth_bits: int,
-          relative_topic: str) -> None:
-    source = readers[0]
+def _connections(bag: Path) -> list[Any]:
+    with Reader(bag) as reader:
+        return list(reader.connections)
+
+
+def _copy(source: Reader, part_conns: list[list[Any]], parts: list[Path], corrections: list[Affine], writer: Writer,
+          depth_bits: int, relative_topic: str) -> None:
     originals = {c.topic: c.msgtype for c in source.connections}
     conns: dict[tuple[int, int], Any] = {}
     by_key: dict[tuple, Any] = {}
-    for order, reader in enumerate(readers):
-        for conn in reader.connections:
+    for order, connections in enumerate([list(source.connections), *part_conns]):
+        for conn in connections:
             if order and conn.topic in originals:
                 raise StreamerError(f"the input already has a topic {conn.topic} ({originals[conn.topic]}); choose "
                                     "another [ros] namespace for the depth topics")
@@ -117,7 +131,7 @@ def _copy(readers: list[Reader], corrections: list[Affine], writer: Writer, dept
             if key not in by_key:
                 by_key[key] = _same_connection(writer, conn)
             conns[(order, conn.id)] = by_key[key]
-    streams = [_messages(reader, order) for order, reader in enumerate(readers)]
+    streams = [_messages(source, 0), _parts_in_turn(parts)]
     for log_ns, order, conn, data in heapq.merge(*streams, key=lambda m: (m[0], m[1])):
         if order and conn.topic == relative_topic and corrections[order - 1] != IDENTITY:
             data = _rescaled(data, conn.msgtype, corrections[order - 1], depth_bits)

@@ -10,7 +10,6 @@ no such care: they do not depend on those units.
 from __future__ import annotations
 
 import collections
-import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,9 +126,7 @@ def run_bag_unit(unit: Unit, model: DepthModel, conf: dict[str, Any], folder: Pa
     if counts.frames == 0:
         raise StreamerError(f"{unit.label}: no image on {unit.topic} could be decoded "
                             f"({counts.decode_errors} undecodable)")
-    buffer = io.BytesIO()
-    np.savez(buffer, head_stamps=np.array([s for s, _ in head], np.int64),
+    np.savez(folder / OVERLAP_FILE, head_stamps=np.array([s for s, _ in head], np.int64),
              head=np.stack([d for _, d in head]) if head else np.zeros((0, 1, 1), np.float32),
              tail_stamps=np.array([s for s, _ in tail], np.int64), tail=np.stack([d for _, d in tail]))
-    (folder / OVERLAP_FILE).write_bytes(buffer.getvalue())
     return counts

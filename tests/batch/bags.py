@@ -38,7 +38,7 @@ def header(ns: int):
 
 
 def write_bag(path: Path, count: int = 12, fps: float = 10.0, storage=StoragePlugin.MCAP, topic="/camera/image_raw",
-              compressed: bool = False, extra_image_topic: str = "") -> Path:
+              compressed: bool = False, extra_image_topic: str = "", width: int = 160) -> Path:
     """A bag whose log times lag the header stamps by 7 ms (a real recorder's delay): outputs must carry stamps."""
     msgtype = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
     period = int(1e9 / fps)
@@ -48,7 +48,7 @@ def write_bag(path: Path, count: int = 12, fps: float = 10.0, storage=StoragePlu
         tf = w.add_connection("/tf_static", "tf2_msgs/msg/TFMessage", typestore=TS, offered_qos_profiles=[LATCHED])
         other = w.add_connection(extra_image_topic, msgtype, typestore=TS) if extra_image_topic else None
         w.write(tf, T0, TS.serialize_cdr(T["tf2_msgs/msg/TFMessage"](transforms=[]), "tf2_msgs/msg/TFMessage"))
-        for i, bgr in enumerate(clip_frames(count)):
+        for i, bgr in enumerate(clip_frames(count, width)):
             stamp = T0 + i * period
             if compressed:
                 ok, jpg = cv2.imencode(".jpg", bgr)

@@ -1,6 +1,7 @@
 """A bag in, a bag out: every original message copied byte for byte (checked message by message with rosbags), the
 same connections (type, definition, hash, serialization, QoS), plus the recorder's depth topics stamped with the
-source images' own stamps, readable by rosbags and by mcap; and a bag cut into segments stitches into one pass."""
+source images' own stamps, readable by rosbags and by mcap; a bag cut into segments stitches into one pass; and
+the assembly's memory does not grow with the segments."""
 from __future__ import annotations
 
 import json
@@ -9,10 +10,16 @@ import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin
 
+from streamer.batch.assemble import assemble_bag
+from streamer.batch.units import UnitRunner, part_folder
+from streamer.config.schema import parse_set
+from streamer.pipeline.options import load_config
 from streamer.record.messages import MSGTYPES
 from tests.batch.bags import T0, TS, write_bag
 from tests.batch.conftest import TRAINED, run_batch
+from tests.batch.memory import FRAME_BYTES, WIDTH, traced_peak, units_of
 from tests.batch.readback import connections, depth_maps, mcap_decoded, messages
+from tests.conftest import SEED_WEIGHTS
 
 DEPTH = {"/camera/depth/relative_inverse": "relative", "/camera/depth/camera_info": "camera_info",
          "/camera/depth/image": "metric", "/camera/points": "points"}
@@ -98,3 +105,27 @@ def test_segments_stitch_into_one_pass(tmp_path):
     errors = np.array([np.abs(one[t] - stitched[t]).max() / (one[t].max() - one[t].min()) for t in sorted(one)])
     assert errors.max() <= 1e-3, errors.round(5)
     assert errors[40:].max() > 0  # the last segment really ran on its own (its warm-up began after the first frame)
+
+
+def test_assembly_memory_does_not_grow_with_the_segments(tmp_path):
+    """The driver assembles a bag of 8 segments holding no more than for 2: the parts are read one after the
+    other (merging them all at once held a chunk of every part from the start)."""
+    conf = load_config(None, [parse_set("model.threads=1"), parse_set("batch.segment_s=1"),
+                              parse_set("batch.warmup_s=0.3")])
+    runner = UnitRunner(conf, str(SEED_WEIGHTS), tmp_path)
+
+    def peak(count: int) -> tuple[int, int]:
+        bag = write_bag(tmp_path / f"bag{count}", count=count, width=WIDTH)  # 10 fps: a segment a second
+        units = units_of(bag, tmp_path, conf)
+        assert all(runner.run(unit, lambda n: None)["status"] == "done" for unit in units)
+        parts = [part_folder(tmp_path, unit) for unit in units]
+        final = tmp_path / f"bag{count}.depth"
+        used, _ = traced_peak(lambda: assemble_bag(bag, parts, final, "zstd", 23, conf["ros"].topic("relative")))
+        assert len(depth_maps(final)) == count
+        return len(parts), used
+
+    peak(10)  # the first assembly's one-off allocations (the compressor, the type store's first messages)
+    (few, short), (many, long) = peak(20), peak(80)
+    assert (few, many) == (2, 8)
+    assert short > FRAME_BYTES  # the measure sees frames: the one being copied at least
+    assert long - short < FRAME_BYTES, (short, long)
