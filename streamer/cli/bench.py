@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 import streamer.cli.flags as flags
+from streamer.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,12 +31,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "model.preprocess=exact, model.threads=1, ...)")
     bp.set_defaults(handler=cmd_bench_pipeline)
     bb = bsub.add_parser("batch", help="`batch` over CLIPS copies of VIDEO, local executor and Ray executor, against "
-                                       "the daemon's lossless run on VIDEO; RSS per worker")
-    bb.add_argument("video")
+                                       "the daemon's lossless run on VIDEO; RSS per worker; with --long-bag-minutes, "
+                                       "a long bag's memory")
+    bb.add_argument("video", nargs="?", help="the clip of the throughput phases (none: only --long-bag-minutes)")
     flags.add_weights(bb)
     bb.add_argument("--clips", type=int, default=4, help="copies of VIDEO the executors work through")
     bb.add_argument("--seconds", type=float, default=15.0, help="seconds the daemon is measured")
     bb.add_argument("--no-ray", action="store_true", help="skip the Ray executor")
+    bb.add_argument("--long-bag-minutes", type=flags.number(float, 0, 1440), default=0.0,
+                    help="also write a synthetic bag this long (160x120 at 10 fps) and compare the peak RSS of a "
+                         "worker running it as one unit with a 1-minute bag's (0 = skip; 10 for the issue's target)")
     flags.add_precision(bb, default="fp32", help="model.precision of the daemon and the batch workers")
     bb.set_defaults(handler=cmd_bench_batch)
     br = bsub.add_parser("restart", help="seconds from `run` to the low precision: a first start, then a restart "
@@ -158,7 +163,15 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
 def cmd_bench_batch(args: argparse.Namespace) -> int:
     from streamer.tools.bench.batch import bench_batch
 
-    bench_batch(args.video, args.weights, args.clips, args.seconds, args.precision, ray=not args.no_ray)
+    if not args.video and not args.long_bag_minutes:
+        raise ConfigError("bench batch: give VIDEO (the throughput phases), --long-bag-minutes M (a long bag's "
+                          "memory), or both")
+    if args.video:
+        bench_batch(args.video, args.weights, args.clips, args.seconds, args.precision, ray=not args.no_ray)
+    if args.long_bag_minutes:
+        from streamer.tools.bench.longbag import bench_long_bag
+
+        bench_long_bag(args.weights, args.precision, args.long_bag_minutes, calibration=args.video)
     return 0
 
 

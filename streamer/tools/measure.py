@@ -42,8 +42,10 @@ def proc_status(pid: int) -> dict[str, str]:
     return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
 
 
-def rss_mb(pid: int) -> float:
-    value = proc_status(pid).get("VmRSS")
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident MB now; field "VmHWM": the most the process has held resident since it started (its peak, exact
+    whenever it is read, however briefly the peak lasted). NaN when the process is gone."""
+    value = proc_status(pid).get(field)
     return int(value.split()[0]) / 1024 if value else float("nan")
 
 

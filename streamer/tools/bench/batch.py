@@ -54,22 +54,26 @@ def cmdline(pid: int) -> str:
 
 
 def run_batch(args: list[str], env: dict, watch: int | None, marker: str) -> dict:
-    """One `batch` run; frames/s over the run and the peak RSS of each process whose command line has `marker`,
-    among the descendants of the batch process (or of `watch`: the Ray nodes' process groups' leaders)."""
+    """One `batch` run; frames/s over the run, the peak RSS (VmHWM, read every half second) of each process whose
+    command line has `marker`, among the descendants of the batch process (or of `watch`: the Ray nodes' process
+    groups' leaders), and the driver's own (it assembles the bags)."""
     t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "streamer", "--log-level", "warning", "batch", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peaks: dict[int, float] = {}
+    driver = 0.0
     while proc.poll() is None:
         for pid in children(watch or proc.pid):
             if marker in cmdline(pid):
-                peaks[pid] = max(peaks.get(pid, 0.0), rss_mb(pid))
+                peaks[pid] = max(peaks.get(pid, 0.0), rss_mb(pid, "VmHWM"))
+        driver = max(driver, rss_mb(proc.pid, "VmHWM"))
         time.sleep(0.5)
     wall = time.monotonic() - t0
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise StreamerError(f"batch failed ({proc.returncode}):\n{err[-3000:]}")
-    return {"wall_s": wall, "stdout": out, "rss_mb": sorted(round(v, 1) for v in peaks.values())}
+    return {"wall_s": wall, "stdout": out, "rss_mb": sorted(round(v, 1) for v in peaks.values() if v > 0),
+            "driver_rss_mb": round(driver, 1)}
 
 
 def frames_done(out: Path, units: int) -> tuple[int, float]:
