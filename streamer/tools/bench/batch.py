@@ -16,8 +16,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from streamer.batch.local import cores, default_workers
 from streamer.batch.manifest import NAME
@@ -54,26 +56,41 @@ def cmdline(pid: int) -> str:
 
 
 def run_batch(args: list[str], env: dict, watch: int | None, marker: str) -> dict:
-    """One `batch` run; frames/s over the run, the peak RSS (VmHWM, read every half second) of each process whose
-    command line has `marker`, among the descendants of the batch process (or of `watch`: the Ray nodes' process
-    groups' leaders), and the driver's own (it assembles the bags)."""
+    """One `batch` run; frames/s over the run and, read every half second, for each process whose command line has
+    `marker` among the descendants of the batch process (or of `watch`: the Ray nodes' process groups' leaders): its
+    peak RSS (VmHWM: loading the model included) and its working peak (the most VmRSS read once the bar had frames:
+    what it holds while it streams frames); and the driver's peak (it assembles the bags)."""
     t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "streamer", "--log-level", "warning", "batch", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err: list[str] = []
+    reader = threading.Thread(target=_lines, args=(proc.stderr, err), daemon=True)  # a full pipe would stall it
+    reader.start()
     peaks: dict[int, float] = {}
-    driver = 0.0
+    working: dict[int, float] = {}
+    driver, framing = 0.0, False
     while proc.poll() is None:
+        framing = framing or any(line.startswith("batch [") for line in err[-50:])
         for pid in children(watch or proc.pid):
             if marker in cmdline(pid):
                 peaks[pid] = max(peaks.get(pid, 0.0), rss_mb(pid, "VmHWM"))
+                if framing:
+                    working[pid] = max(working.get(pid, 0.0), rss_mb(pid))
         driver = max(driver, rss_mb(proc.pid, "VmHWM"))
         time.sleep(0.5)
     wall = time.monotonic() - t0
-    out, err = proc.communicate()
+    out = proc.stdout.read() if proc.stdout else ""
+    reader.join(10.0)
     if proc.returncode != 0:
-        raise StreamerError(f"batch failed ({proc.returncode}):\n{err[-3000:]}")
+        raise StreamerError(f"batch failed ({proc.returncode}):\n{''.join(err)[-3000:]}")
     return {"wall_s": wall, "stdout": out, "rss_mb": sorted(round(v, 1) for v in peaks.values() if v > 0),
+            "working_rss_mb": sorted(round(v, 1) for v in working.values() if v > 0),
             "driver_rss_mb": round(driver, 1)}
+
+
+def _lines(stream: Any, into: list[str]) -> None:
+    for line in stream:
+        into.append(line)
 
 
 def frames_done(out: Path, units: int) -> tuple[int, float]:
@@ -118,10 +135,12 @@ def bench_batch(video: str, weights: str | None, clips: int, seconds: float, pre
         frames, busy_fps = frames_done(root / "local", clips)
         fps = frames / local["wall_s"]
         results["local"] = {"fps": fps, "fps_in_units": busy_fps, "wall_s": local["wall_s"],
-                            "rss_mb_per_worker": local["rss_mb"], "vs_daemon": fps / daemon["fps_out"]}
+                            "rss_mb_per_worker": local["rss_mb"], "working_rss_mb_per_worker": local["working_rss_mb"],
+                            "vs_daemon": fps / daemon["fps_out"]}
         print(f"    {fps:.1f} fps over {local['wall_s']:.1f} s = {fps / daemon['fps_out']:.2f}x the daemon "
               f"(target >= 0.9); {busy_fps:.1f} fps within the units (start-up left out) = "
-              f"{busy_fps / daemon['fps_out']:.2f}x; worker RSS peaks {local['rss_mb']} MB")
+              f"{busy_fps / daemon['fps_out']:.2f}x; worker RSS peaks {local['rss_mb']} MB (streaming frames: "
+              f"{local['working_rss_mb']} MB)")
         if ray:
             print("(c) batch --executor ray, a one-node cluster on 127.0.0.1 ...", flush=True)
             cpus = cores()

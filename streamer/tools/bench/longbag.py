@@ -5,9 +5,11 @@ should not grow with the bag's length; nor should the driver's, which assembles 
 It writes two synthetic bags (rosbags, MCAP; a textured scene panning, FPS frames a second of WIDTH x HEIGHT rgb8),
 one of M minutes and a short one (1 minute, or M/4 when shorter), and runs `batch --executor local` on them: the short
 one and the long one each as ONE unit (segment_s 0: the worst case, one worker reads the whole bag), then the long
-one cut as the defaults cut it. Each process's peak RSS (VmHWM) is reported; the bound holds when the long bag's
-one-unit worker peaks within BOUND_S seconds of frames (a frame: its picture decoded plus its depth map) of the
-short bag's.
+one cut as the defaults cut it. Reported per worker: its peak RSS (VmHWM: loading the model, the start-up's
+transient, is its peak) and its working peak (the most RSS once frames were done: what it holds while it streams);
+the driver's peak (it assembles the output bag). The bound holds when the long bag's one-unit worker's working peak
+is within BOUND_S seconds of frames (a frame: its picture decoded plus its depth map) of the short bag's, and the
+driver's peak too.
 """
 from __future__ import annotations
 
@@ -101,19 +103,23 @@ def _measure(root: Path, common: list[str], env: dict, minutes: float, short_min
         units = sum(1 for line in (out / "batch.manifest.jsonl").read_text().splitlines() if '"done"' in line)
         frame_bytes = frame_bytes or width * height * 3 + depth_map_bytes(out / f"{bag.name}.depth")
         runs[name] = {"minutes": length, "units": units, "worker_peak_mb": run["rss_mb"],
-                      "driver_peak_mb": run["driver_rss_mb"], "wall_s": round(run["wall_s"], 1)}
-        print(f"    {name}: {length:g} min, {units} unit(s): worker peak RSS {run['rss_mb']} MB, driver (assembly) "
-              f"{run['driver_rss_mb']} MB", flush=True)
+                      "worker_working_mb": run["working_rss_mb"], "driver_peak_mb": run["driver_rss_mb"],
+                      "wall_s": round(run["wall_s"], 1)}
+        print(f"    {name}: {length:g} min, {units} unit(s): worker RSS streaming frames {run['working_rss_mb']} MB, "
+              f"peak {run['rss_mb']} MB (start-up included); driver (assembly) peak {run['driver_rss_mb']} MB",
+              flush=True)
         shutil.rmtree(out)  # a 10-minute output is a gigabyte of depth maps
     per_s = frame_bytes * fps / 2**20
-    growth = max(runs["long"]["worker_peak_mb"], default=np.nan) - max(runs["short"]["worker_peak_mb"], default=0)
+    growth = max(runs["long"]["worker_working_mb"], default=np.nan) - max(runs["short"]["worker_working_mb"],
+                                                                          default=np.nan)
     driver = runs["long"]["driver_peak_mb"] - runs["short"]["driver_peak_mb"]
     result = {"runs": runs, "frame_mb": round(frame_bytes / 2**20, 3), "frames_mb_per_s": round(per_s, 2),
               "worker_growth_mb": round(growth, 1), "worker_growth_s_of_frames": round(growth / per_s, 2),
               "driver_growth_mb": round(driver, 1), "bound_s": BOUND_S,
               "met": growth / per_s <= BOUND_S and driver / per_s <= BOUND_S}
     print(f"    a second of frames = {per_s:.2f} MB ({fps:g} x ({width}x{height}x3 picture + "
-          f"{frame_bytes - width * height * 3} B depth map)); one-unit worker {minutes:g} min vs {short_min:g} min: "
+          f"{frame_bytes - width * height * 3} B depth map)); one-unit worker streaming {minutes:g} min vs "
+          f"{short_min:g} min: "
           f"{growth:+.1f} MB = {growth / per_s:+.2f} s of frames; driver {driver:+.1f} MB = {driver / per_s:+.2f} s "
           f"(bound: {BOUND_S:g} s: {'met' if result['met'] else 'MISSED'})")
     return result
