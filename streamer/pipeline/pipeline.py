@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from streamer.core.redact import redact
 from streamer.model import DepthModel
 from streamer.model.backends import default_threads
 from streamer.model.photo_runner import PhotoRunner
@@ -65,6 +66,7 @@ class Pipeline:
         kept = {s.id: s for s in prev.streams if s.conf in streams.items} if prev is not None else {}
         self.kept: tuple[Stream, ...] = tuple(kept.values())
         self.continued = prev is not None  # the network, its precision stage and the uploads' runner run already
+        self.named = streams.named  # [[streams]]: several streams, each named
         self.still = prev.still if prev is not None else (
             PhotoRunner(model, threads=http.upload_threads, keep_s=http.upload_keep_s) if http.max_uploads else None)
         self.network = prev.network if prev is not None else NetworkScheduler(model)
@@ -157,14 +159,33 @@ class Pipeline:
     def _warm_up(self, timeout_s: float, streams: list[Stream]) -> None:
         # The first inference at a size builds the ONNX session (and may export); do it before anything is
         # reported ready, on a real frame when one comes in time so its size is the one that matters.
-        deadline = time.monotonic() + timeout_s
-        sizes = dict.fromkeys(stream.first_size(deadline) for stream in streams)
+        sizes = dict.fromkeys(self._first_sizes(streams, time.monotonic() + timeout_s))
         t0 = time.monotonic()
         if self.still is not None and not self.continued:
             self.still.prepare()  # the uploads' graph is exported now if missing; its session at the first photo
         for width, height in sizes:
             ms = self.model.warm_up(width, height)
             log.info("network warm at %dx%d in %.1f s (last run %.0f ms)", width, height, time.monotonic() - t0, ms)
+
+    def _first_sizes(self, streams: list[Stream], deadline: float) -> list[tuple[int, int]]:
+        """Each stream's first frame size, waiting until `deadline` (a stream without one: its configured size).
+        Several streams: a camera that is down (its source retrying) does not hold the others once one stream has
+        a frame, or once the network is warm already (SIGHUP added it): it joins when its camera answers."""
+        sizes: dict[Stream, tuple[int, int]] = {}
+        while True:
+            for stream in streams:
+                if stream not in sizes and (size := stream.first_size()) is not None:
+                    sizes[stream] = size
+            waiting = [s for s in streams if s not in sizes]
+            if not waiting or time.monotonic() >= deadline:
+                break
+            if self.named and (sizes or self.continued) and all(s.down() for s in waiting):
+                for stream in waiting:
+                    log.warning("stream %s: camera down (%s); the other streams start without it, it joins when "
+                                "its camera answers", stream.id, redact(stream.down() or ""))
+                break
+            time.sleep(0.02)
+        return [sizes.get(s) or s.configured_size for s in streams]
 
     def drain(self, timeout_s: float) -> None:
         """Wait until the workers have taken and processed the last captured frames, and publishers had a moment."""

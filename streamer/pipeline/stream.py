@@ -10,7 +10,6 @@ is ever another's. A stream of a config without [[streams]] is unnamed: today's 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,17 +119,24 @@ class Stream:
             self.stop(0.5)
             raise
 
-    def first_size(self, deadline: float) -> tuple[int, int]:
-        """(width, height) of the stream's first frame, waiting until `deadline`; the configured size without one."""
-        first = None
-        while first is None and time.monotonic() < deadline:
-            first = self.slot.peek(min(0.1, max(0.0, deadline - time.monotonic())))  # left for the worker
-            failed = self.status.source_failed()
-            if failed is not None:
-                raise SourceError(f"cannot read the source{f' of stream {self.id}' if self.named else ''}: {failed}")
-        if first is not None:
-            return first.shape[1], first.shape[0]
+    def first_size(self) -> tuple[int, int] | None:
+        """(width, height) of the stream's first frame once it came (it stays for the worker), else None; raises
+        SourceError when the source can never deliver (a file that cannot be decoded)."""
+        failed = self.status.source_failed()
+        if failed is not None:
+            raise SourceError(f"cannot read the source{f' of stream {self.id}' if self.named else ''}: {failed}")
+        first = self.slot.peek(0.0)
+        return (first.shape[1], first.shape[0]) if first is not None else None
+
+    @property
+    def configured_size(self) -> tuple[int, int]:
+        """The size to warm the network at without a first frame: [source] width x height, else 640x480."""
         return self.conf["source"].width or 640, self.conf["source"].height or 480
+
+    def down(self) -> str | None:
+        """Why the stream's camera is down and its source retrying (None while it is not)."""
+        src = self.source.status()
+        return (src.reason or "offline") if src.state == "offline" else None
 
     def run(self) -> None:
         """The network is warm: steady frames, and let a file waiting at its first frame play on."""
