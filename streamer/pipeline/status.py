@@ -212,6 +212,12 @@ class StatusBoard:
         src = self._source.status()
         return (src.reason or "end of file") if src.state == "ended" and not self._source.running else None
 
+    def finished(self) -> str | None:
+        """Why the source reached its end for good (a non-looping file), as soon as it says so, else None: finished,
+        not faulty (with several streams, the others serve on)."""
+        src = self._source.status()
+        return redact(src.reason or "end of file") if src.state == "ended" else None
+
     def frames_out(self) -> int:
         """Depth frames published so far."""
         return self._stats.inferred.total

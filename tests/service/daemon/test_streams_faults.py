@@ -8,7 +8,7 @@ import pytest
 
 from tests.sources.rtsp.harness import RtspServer, gst_rtsp_problem
 
-from .harness import START_TIMEOUT_S, free_port
+from .harness import REALSHORT, START_TIMEOUT_S, free_port
 
 DOWN_AT_START = """
 [source]
@@ -30,6 +30,28 @@ height = 240
 id = "cam"
 [streams.source]
 url = "{rtsp}"
+"""
+
+ENDED = """
+[daemon]
+warmup_timeout_s = 30
+[foxglove]
+enabled = false
+
+[[streams]]
+id = "front"
+[streams.source]
+url = "demo"
+fps = 8
+width = 320
+height = 240
+
+[[streams]]
+id = "clip"
+[streams.source]
+url = "{clip}"
+loop = false
+pace = false
 """
 
 
@@ -71,3 +93,23 @@ def test_a_camera_down_at_start_does_not_hold_the_other_streams_and_joins_later(
     finally:
         server.close()
 
+
+def test_an_ended_file_stream_is_ended_not_degraded_while_the_others_serve(spawn, notify, tmp_path):
+    config = tmp_path / "ended.toml"
+    config.write_text(ENDED.format(clip=REALSHORT))
+    daemon = spawn("--config", str(config), env={"NOTIFY_SOCKET": notify.path})
+    daemon.wait_for(lambda: (s := daemon.stats_or_none()) is not None and s["ended"] == ["clip"], START_TIMEOUT_S,
+                    "the file stream to end")
+    # Every frame of the file, once (unpaced: lossless); the last ones leave the network after the source ended.
+    daemon.wait_for(lambda: frames(daemon, "clip") >= 36, 30.0, "the file's last frames published")
+    clip = daemon.stats()["streams"]["clip"]
+    assert clip["source"]["state"] == "ended" and clip["frames_out"] == 36, clip
+    code, _, body = daemon.http("/healthz")
+    text = body.decode().strip()
+    assert code == 200 and text.startswith("ok; ended: clip (") and text.endswith("end of file)"), (code, text)
+    before = frames(daemon, "front")
+    daemon.wait_for(lambda: frames(daemon, "front") > before + 3, 30.0, "the demo stream serving on")
+    assert daemon.http("/healthz")[0] == 200
+    daemon.wait_for(lambda: any(line.startswith("STATUS=2 streams") and "clip ended" in line
+                                for line in notify.lines()), 10.0, "a STATUS= line saying the clip ended")
+    assert daemon.alive()
