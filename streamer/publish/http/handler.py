@@ -125,8 +125,8 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
         elif path == "/healthz":
             health = app.health()
             # Healthy says "ok", or (several streams) "ok; ended: ..." naming the streams whose files ended.
-            body = health.reason if not health.ok or health.reason.startswith("ok") else "ok"
-            self._reply(200 if health.ok else 503, body.encode() + b"\n")
+            said = health.reason if not health.ok or health.reason.startswith("ok") else "ok"
+            self._reply(200 if health.ok else 503, said.encode() + b"\n")
         elif path == "/stats":
             self._reply(200, json.dumps(app.all_stats(), default=str).encode(), "application/json")
         elif path == "/metrics":
