@@ -27,6 +27,7 @@ from streamer.pipeline.streams_config import PER_STREAM, StreamOptions, Streams
 from streamer.publish.base import Publisher
 from streamer.publish.foxglove_hub import FoxgloveHub
 from streamer.publish.http.publisher import HttpPublisher
+from streamer.publish.imagezmq_publisher import imagezmq_hub
 from streamer.publish.zmq_hub import ZmqHub
 from streamer.publish.zmq_publisher import hub_hwm
 from streamer.render.renderer import FrameRenderer
@@ -71,19 +72,21 @@ class Pipeline:
             PhotoRunner(model, threads=http.upload_threads, keep_s=http.upload_keep_s) if http.max_uploads else None)
         self.network = prev.network if prev is not None else NetworkScheduler(model)
         zmq, fox, first_conf = conf["zmq"], conf["foxglove"], streams.items[0]
-        self.hub, self.fox_hub, root = None, None, None
+        self.hub, self.fox_hub, self.imagezmq_hub, root = None, None, None, None
         if streams.named:  # one HTTP server: an unnamed stream's own publisher, or a root that routes /s/ID/
             self.hub = prev.hub if prev is not None else ZmqHub(zmq.host, zmq.port, hub_hwm(zmq, len(streams.items)))
             self.fox_hub = prev.fox_hub if prev is not None else FoxgloveHub(fox.host, fox.port, fox.client_backlog)
+            self.imagezmq_hub = prev.imagezmq_hub if prev is not None else imagezmq_hub(conf["imagezmq"],
+                                                                                       len(streams.items))
             root = adopt or HttpPublisher(http, renderer=FrameRenderer(first_conf["color"], overlay_alpha=conf[
                 "daemon"].overlay_alpha), still=self.still)
         recorder = next((s.publishers.recorder for s in kept.values() if s.publishers.recorder), None)
         self.streams = []
-        for i, item in enumerate(streams.items):
+        for item in streams.items:
             stream = kept.get(item["stream"].id) or Stream(
                 item, model, self.network, self.metrics, named=streams.named, still=self.still,
                 shared=Shared(zmq=self.hub, http=root, foxglove=self.fox_hub, recorder=recorder,
-                              first=i == 0 and prev is None),
+                              imagezmq=self.imagezmq_hub),
                 http=None if streams.named else adopt)
             recorder = recorder or stream.publishers.recorder  # the first stream's: one bag for every stream
             self.streams.append(stream)
@@ -113,11 +116,11 @@ class Pipeline:
     def continues_into(self, conf: dict[str, Any], model: DepthModel, http: HttpPublisher | None) -> bool:
         """A reload to `conf` can keep this pipeline's network, socket and unchanged streams running: both have
         named streams, the model is the same, every shared section is unchanged, the HTTP server is adopted, and
-        the stream whose recorder (or imagezmq endpoint) every stream shares is kept (it owns them)."""
+        the stream whose recorder every stream shares is kept (it owns it)."""
         mine: Streams = self.conf["streams"]
         theirs: Streams | None = conf.get("streams")
         shared = [k for k in conf if k not in PER_STREAM and k != "streams"]
-        owner = next((s for s in self.streams if s.publishers.recorder or s.publishers.imagezmq), None)
+        owner = next((s for s in self.streams if s.publishers.recorder), None)
         return (mine.named and theirs is not None and theirs.named and model is self.model
                 and http is not None and http is self.http and all(conf[k] == self.conf[k] for k in shared)
                 and (owner is None or owner.conf in theirs.items))

@@ -27,7 +27,7 @@ from streamer.publish.base import Publisher
 from streamer.publish.foxglove import FoxglovePublisher
 from streamer.publish.foxglove_hub import FoxgloveHub
 from streamer.publish.http.publisher import HttpPublisher
-from streamer.publish.imagezmq_publisher import ImageZmqPublisher
+from streamer.publish.imagezmq_publisher import ImageZmqHub, ImageZmqPublisher
 from streamer.publish.zmq_hub import ZmqHub
 from streamer.publish.zmq_publisher import ZmqPublisher
 from streamer.record.recorder import Recorder
@@ -47,7 +47,7 @@ class Shared:
     http: HttpPublisher | None = None  # the one HTTP server (several streams: this stream is a feed of it)
     foxglove: FoxgloveHub | None = None  # the one Foxglove server (each stream's channels under its namespace)
     recorder: Recorder | None = None  # the one recorder (another stream's): this stream's frames go in its bag
-    first: bool = True  # builds imagezmq (one port: the first stream's view; after a reload, the kept owner has it)
+    imagezmq: ImageZmqHub | None = None  # the one imagezmq port (each stream's frames say its id)
 
 
 class Stream:
@@ -78,8 +78,8 @@ class Stream:
         self.publishers = Publishers(
             zmq=ZmqPublisher(conf["zmq"], renderer=self.renderer, hub=shared.zmq, stream=name),
             http=http,
-            imagezmq=ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer)
-            if daemon.imagezmq and shared.first else None,
+            imagezmq=ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer, hub=shared.imagezmq, stream=name)
+            if daemon.imagezmq else None,
             foxglove=FoxglovePublisher(conf["foxglove"], conf["ros"], renderer=self.renderer, points_stride=stride,
                                        hub=shared.foxglove, stream=name) if conf["foxglove"].enabled else None,
             recorder=Recorder(conf["record"], conf["ros"], renderer=self.renderer, points_stride=stride)
