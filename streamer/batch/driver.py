@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import av
+
 from streamer.batch.assemble import assemble_bag
 from streamer.batch.inputs import Input, expand, input_sha256
 from streamer.batch.manifest import Manifest
 from streamer.batch.plan import PlanError, Unit, plan_bag, plan_images, plan_video
 from streamer.batch.summary import InputResult, table
 from streamer.batch.units import PARTS, outputs_sha256, part_folder, unit_outputs
+from streamer.batch.videoparts import assemble_video, video_outputs
 from streamer.core.progress import Progress
 from streamer.errors import StreamerError
 from streamer.pipeline.offline import output_stems
@@ -47,6 +50,19 @@ def clean_leftovers(out: Path) -> None:
         part.unlink(missing_ok=True)
 
 
+def assembled(units: list[Unit]) -> bool:
+    """Whether the input's outputs are made on the driver from its units' parts: a bag's always, a video's when it
+    was cut into segments."""
+    return units[0].kind == "bag" or (units[0].kind == "video" and len(units) > 1)
+
+
+def final_outputs(job: Job, units: list[Unit]) -> list[str]:
+    """The names under --out of an assembled input's outputs (the first is its manifest row's `output`)."""
+    if units[0].kind == "bag":
+        return [bag_output(job.out, units[0].stem).name]
+    return video_outputs(units[0].stem, job.conf["batch"].raw)
+
+
 def plan(job: Job, manifest: Manifest) -> tuple[list[InputResult], list[Unit], dict[str, list[Unit]]]:
     """Per input: its result record; the units still to run; every unit of each bag (for its assembly)."""
     items = expand(job.args)
@@ -64,11 +80,11 @@ def plan(job: Job, manifest: Manifest) -> tuple[list[InputResult], list[Unit], d
             result.failures.append(str(exc))
             continue
         result.units = len(units)
-        if item.kind == "bag":
-            final = bag_output(job.out, stem)
-            done = manifest.assembled(units[0].sha256, final.name)
-            if done is not None and final.is_dir():
-                result.skipped, result.outputs = len(units), [final.name]
+        if assembled(units):
+            finals = final_outputs(job, units)
+            done = manifest.assembled(units[0].sha256, finals[0])
+            if done is not None and all((job.out / name).exists() for name in finals):
+                result.skipped, result.outputs = len(units), finals
                 result.frames = int(done.get("frames", 0))
                 continue
             bags[str(item.path)] = units
@@ -78,7 +94,7 @@ def plan(job: Job, manifest: Manifest) -> tuple[list[InputResult], list[Unit], d
                     unit_outputs(job.out, unit):
                 result.skipped += 1
                 result.add(row)
-                if item.kind != "bag":
+                if not assembled(units):
                     result.outputs += row.get("output", [])
             else:
                 todo.append(unit)
@@ -90,7 +106,7 @@ def _plan_one(job: Job, item: Input, stem: str) -> list[Unit]:
     if item.kind == "bag":
         return plan_bag(item, sha, stem, job.conf["batch"], job.topic, job.conf["metric"].mode)
     if item.kind == "video":
-        return plan_video(item, sha, stem)
+        return plan_video(item, sha, stem, job.conf["batch"])
     return plan_images(item, sha, stem)
 
 
@@ -111,7 +127,7 @@ def run_batch(job: Job, executor: Executor) -> int:
         manifest.append(row)
         result = by_input[str(unit.input)]
         result.add(row)
-        if unit.kind != "bag":
+        if str(unit.input) not in waiting:
             result.outputs += row.get("output", [])
             return
         waiting[str(unit.input)].discard(unit.key)
@@ -131,22 +147,25 @@ def run_batch(job: Job, executor: Executor) -> int:
 
 
 def _assemble(job: Job, manifest: Manifest, result: InputResult, units: list[Unit]) -> None:
-    final = bag_output(job.out, units[0].stem)
+    finals = final_outputs(job, units)
     parts = [part_folder(job.out, u) for u in units]
     conf = job.conf
     try:
-        assemble_bag(units[0].input, parts, final, conf["batch"].compression, conf["batch"].depth_bits,
-                     conf["ros"].topic("relative"))
-    except (StreamerError, OSError, ValueError) as exc:
-        result.failures.append(f"assembling {final.name}: {exc}")
+        if units[0].kind == "bag":
+            assemble_bag(units[0].input, parts, job.out / finals[0], conf["batch"].compression,
+                         conf["batch"].depth_bits, conf["ros"].topic("relative"))
+        else:
+            assemble_video(parts, job.out, units[0].stem, conf["batch"].raw)
+    except (StreamerError, OSError, ValueError, av.error.FFmpegError) as exc:
+        result.failures.append(f"assembling {finals[0]}: {exc}")
         manifest.append({"input": str(units[0].input), "sha256": units[0].sha256, "status": "error",
-                         "output": final.name, "error": f"assembling: {exc}"})
+                         "output": finals[0], "error": f"assembling: {exc}"})
         return
-    files = sorted(p for p in final.rglob("*") if p.is_file())
+    files = sorted(p for name in finals for p in [job.out / name, *(job.out / name).rglob("*")] if p.is_file())
     manifest.append({"input": str(units[0].input), "sha256": units[0].sha256, "status": "assembled",
-                     "output": final.name, "output_sha256": outputs_sha256(files), "frames": result.frames,
-                     "units": len(units)})
-    result.outputs = [final.name]
+                     "output": finals[0], "outputs": finals, "output_sha256": outputs_sha256(files),
+                     "frames": result.frames, "units": len(units)})
+    result.outputs = finals
     shutil.rmtree(parts[0].parent, ignore_errors=True)  # the segments live on in the bag
     with contextlib.suppress(OSError):
         (job.out / PARTS).rmdir()  # when no other input's parts wait there

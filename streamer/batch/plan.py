@@ -2,12 +2,14 @@
 
 A bag: its summary (rosbags reads the MCAP summary or the sqlite3 index: start, end, message counts) gives the time
 span of the image topic; a bag longer than 1.5 x `segment_s` is cut every `segment_s` of log time (every image of a
-bag is a keyframe: it decodes alone). A video: its packets are demuxed, not decoded, for the keyframe times and
-the frame count. Images: runs of IMAGES_PER_UNIT files. A unit is a small picklable description: the input, its
-digest, a [start, end) range and where its warm-up starts.
+bag is a keyframe: it decodes alone). A video: its packets are demuxed, not decoded, for the keyframe and frame
+times; a long one is cut at keyframes (a segment decodes alone from its warm-up keyframe). Images: runs of
+IMAGES_PER_UNIT files. A unit is a small picklable description: the input, its digest, a [start, end) range and
+where its warm-up starts.
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +19,7 @@ from rosbags.rosbag2 import Reader
 
 from streamer.batch.inputs import Input
 from streamer.batch.options import BatchOptions
+from streamer.pipeline.offline_video import pts_ns
 from streamer.sources.bag import IMAGE_TYPES
 
 IMAGES_PER_UNIT = 64
@@ -107,30 +110,56 @@ def plan_bag(item: Input, sha: str, stem: str, options: BatchOptions, topic: str
             for i, (a, b) in enumerate(ranges)]
 
 
-def keyframes(path: Path) -> tuple[list[int], int]:
-    """(keyframe times in ns, packet count) of the first video stream, from the demuxer alone."""
+def packet_times(path: Path) -> tuple[list[int], list[int]]:
+    """(keyframe times, every frame's time), in ns, sorted, of the first video stream, from the demuxer alone."""
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             base = stream.time_base or Fraction(1, 1_000_000_000)
-            times, count = [], 0
+            keys, times = [], []
             for packet in container.demux(stream):
                 if packet.pts is None or packet.size == 0:
                     continue
-                count += 1
+                times.append(pts_ns(packet.pts, base))
                 if packet.is_keyframe:
-                    times.append(int(packet.pts * base * 1_000_000_000))
+                    keys.append(times[-1])
     except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
         raise PlanError(f"{path}: cannot read the video ({exc})") from None
-    if not count:
+    if not times:
         raise PlanError(f"{path}: no video frames")
-    return sorted(times), count
+    return sorted(keys), sorted(times)
 
 
-def plan_video(item: Input, sha: str, stem: str) -> list[Unit]:
-    """One unit per video: its depth video and arrays are written as `infer` writes them (see README)."""
-    _times, count = keyframes(item.path)
-    return [Unit(item.path, "video", sha, stem, 0, 1, 0, END, 0, count)]
+def video_ranges(keys: list[int], times: list[int], step: int, warm: int) -> list[tuple[int, int, int]]:
+    """(warm-up keyframe, start, end) per segment: a cut every `step` ns moved on to the next keyframe, so every
+    segment decodes alone; its warm-up starts at the last keyframe at least `warm` ns before its start."""
+    first, last = times[0], times[-1]
+    starts = [first]
+    for a, _b in cuts(first, last, step)[1:]:
+        at = bisect.bisect_left(keys, a)
+        if at < len(keys) and keys[at] > starts[-1] and keys[at] <= last:
+            starts.append(keys[at])
+    ends = [*starts[1:], END]
+    out = []
+    for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        if i == 0:
+            out.append((a, a, b))
+            continue
+        at = bisect.bisect_right(keys, a - warm) - 1
+        out.append((keys[at] if at >= 0 else first, a, b))
+    return out
+
+
+def plan_video(item: Input, sha: str, stem: str, options: BatchOptions) -> list[Unit]:
+    """One unit for a short video (its depth video and arrays written as `infer` writes them, see README); a long
+    one is cut at keyframes into segments, stitched by the driver into the same files."""
+    keys, times = packet_times(item.path)
+    ranges = video_ranges(keys, times, int(options.segment_s * 1e9), int(options.warmup_s * 1e9))
+    if len(ranges) == 1:
+        return [Unit(item.path, "video", sha, stem, 0, 1, 0, END, 0, len(times))]
+    return [Unit(item.path, "video", sha, stem, i, len(ranges), a, b, w,
+                 bisect.bisect_left(times, b if b != END else times[-1] + 1) - bisect.bisect_left(times, a))
+            for i, (w, a, b) in enumerate(ranges)]
 
 
 def plan_images(item: Input, sha: str, stem: str) -> list[Unit]:

@@ -18,6 +18,7 @@ import cv2
 
 from streamer.batch.bagunit import UnitCounts, run_bag_unit
 from streamer.batch.plan import Unit
+from streamer.batch.videoparts import run_video_segment
 from streamer.core.files import file_sha256
 from streamer.errors import StreamerError
 from streamer.model import DepthModel, load_depth_model
@@ -33,7 +34,7 @@ def part_folder(out: Path, unit: Unit) -> Path:
 
 def unit_outputs(out: Path, unit: Unit) -> list[Path]:
     """The files a finished unit leaves under their final names (what its row's output_sha256 covers)."""
-    if unit.kind == "bag":
+    if unit.kind == "bag" or (unit.kind == "video" and unit.count > 1):  # a part, waiting for its assembly
         folder = part_folder(out, unit)
         return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     if unit.kind == "video":
@@ -97,21 +98,27 @@ class UnitRunner:
                 "decode_errors": counts.decode_errors, "precision": self.model.precision.serving,
                 "verdicts": dict(counts.verdicts), "seconds": round(time.monotonic() - t0, 3)}
 
+    def _part(self, unit: Unit, write: Callable[[Path], UnitCounts]) -> UnitCounts:
+        """`write` a part folder under a temporary name, renamed when whole."""
+        final = part_folder(self.out, unit)
+        tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")  # a dead worker's leftovers say whose
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            counts = write(tmp)
+            if final.exists():  # a finished attempt whose worker died before it could say so: same bytes
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return counts
+
     def _run(self, unit: Unit, tick: Callable[[int], None]) -> UnitCounts:
         if unit.kind == "bag":
-            final = part_folder(self.out, unit)
-            tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")  # a dead worker's leftovers say whose
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            try:
-                counts = run_bag_unit(unit, self.model, self.conf, tmp, tick)
-                if final.exists():  # a finished attempt whose worker died before it could say so: same bytes
-                    shutil.rmtree(final)
-                os.rename(tmp, final)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-            return counts
+            return self._part(unit, lambda tmp: run_bag_unit(unit, self.model, self.conf, tmp, tick))
         conf = self.conf
+        if unit.kind == "video" and unit.count > 1:
+            return self._part(unit, lambda tmp: run_video_segment(unit, self.model, conf, tmp, tick))
         if unit.kind == "video":
             options = InferOptions(output_dir=self.out, view=conf["batch"].view, raw=conf["batch"].raw,
                                    color=conf["color"], steady=conf["steady"])

@@ -43,9 +43,29 @@ PRESET = "ultrafast"
 _END = object()
 
 
+def pts_ns(pts: int, base: Fraction) -> int:
+    """A packet's or frame's time in ns, computed the same way by the planner and the decoder."""
+    return int(pts * base * 1_000_000_000)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A segment of a video: decoding starts at the keyframe `seek_ns`; frames before `start_ns` only warm the steady
+    stage up; frames from `end_ns` on (None: to the end) are not decoded."""
+
+    seek_ns: int
+    start_ns: int
+    end_ns: int | None
+
+    def seek(self, container: Any, stream: Any, base: Fraction) -> None:
+        if self.seek_ns > 0:  # at or after the keyframe's own pts (ns -> pts rounds down), backward to it
+            container.seek(int(Fraction(self.seek_ns, 1_000_000_000) / base) + 1, stream=stream, backward=True)
+
+
 @dataclass
 class VideoResult:
     frames: int = 0
+    warmup: int = 0  # a span's frames before its start: through the network and steady, not written
     raw_maps: list[np.ndarray] = field(default_factory=list)  # with `raw`: every raw network map, in order
     pts: list[float] = field(default_factory=list)
 
@@ -93,8 +113,8 @@ class _Line:
 
 def encode_video(model: DepthModel, path: Path, video_path: Path, *, view: str, colors: ColorOptions,
                  steady: SteadyOptions, raw: bool, tick: Callable[[int], None] | None = None,
-                 progress_stream: Any = None) -> VideoResult:
-    """Every frame of `path` through network -> steady -> render -> H.264 into `video_path` (mp4)."""
+                 progress_stream: Any = None, span: Span | None = None) -> VideoResult:
+    """Every frame of `path` (or of its `span`) through network -> steady -> render -> H.264 into `video_path`."""
     line, result = _Line(), VideoResult()
     worker = InferenceWorker(model, Steadier(steady), LatestSlot(), outputs=())  # no thread, slot or publishers
     with av.open(str(path)) as src:
@@ -102,9 +122,21 @@ def encode_video(model: DepthModel, path: Path, video_path: Path, *, view: str, 
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
         progress = Progress(stream.frames or 0, f"infer {path.name}", unit="frame", stream=progress_stream)
 
+        base = stream.time_base or Fraction(1, 1_000_000_000)
+        if span is not None:
+            span.seek(src, stream, base)
+
         def decode() -> None:
             for index, frame in enumerate(src.decode(stream)):
-                if not line.put(line.decoded, (index, frame.time, to_bgr(frame))):
+                warm = False
+                if span is not None and frame.pts is not None:
+                    t = pts_ns(frame.pts, base)
+                    if span.end_ns is not None and t >= span.end_ns:
+                        return
+                    if t < span.seek_ns:
+                        continue  # the seek landed on an earlier keyframe than planned
+                    warm = t < span.start_ns
+                if not line.put(line.decoded, (index, frame.time, to_bgr(frame), warm)):
                     return
 
         def write() -> None:
@@ -113,13 +145,16 @@ def encode_video(model: DepthModel, path: Path, video_path: Path, *, view: str, 
         threads = [line.run("video-decode", decode, end_of=line.decoded), line.run("video-encode", write)]
         try:
             while (item := line.get(line.decoded)) is not _END:
-                index, pts, bgr = item
+                index, pts, bgr, warm = item
                 captured = CapturedFrame(seq=index, picture=Picture.of(bgr), capture_wall=time.time(),
                                          capture_mono=time.monotonic(), pts=pts)
                 try:
                     depth = worker.process(captured)
                 except NonFiniteOutput as exc:
                     raise StreamerError(f"{path} frame {index}: {exc}") from None
+                if warm:
+                    result.warmup += 1
+                    continue
                 if raw:
                     result.raw_maps.append(np.asarray(depth.raw, np.float32))
                     result.pts.append(pts if pts is not None else index / float(rate))

@@ -7,7 +7,7 @@ import pytest
 
 from streamer.batch.inputs import classify, input_sha256
 from streamer.batch.options import BatchOptions
-from streamer.batch.plan import END, PlanError, cuts, keyframes, plan_bag
+from streamer.batch.plan import END, PlanError, cuts, packet_times, plan_bag, video_ranges
 from tests.batch.bags import T0, write_bag
 from tests.conftest import VIDEO
 
@@ -43,5 +43,18 @@ def test_topic_errors_list_the_image_topics(tmp_path):
 
 
 def test_video_index_from_packets():
-    times, count = keyframes(VIDEO / "realshort.mp4")
-    assert count == 36 and times[0] == 0 and times == sorted(times)
+    keys, times = packet_times(VIDEO / "realshort.mp4")
+    assert len(times) == 36 and keys[0] == times[0] == 0 and times == sorted(times) and set(keys) <= set(times)
+    assert len(keys) == 2  # the demuxer's keyframe flags: frames 0 and 30
+
+
+def test_video_cuts_move_on_to_keyframes_and_warm_up_from_one():
+    times = [i * S // 10 for i in range(100)]  # 10 fps, 10 s
+    keys = times[::8]  # a keyframe every 0.8 s
+    ranges = video_ranges(keys, times, 3 * S, S)
+    # cuts at 3 s and 6 s move on to the keyframes at 3.2 s and 6.4 s; each warm-up keyframe is >= 1 s earlier
+    f = S // 10  # a frame
+    assert ranges == [(0, 0, 32 * f), (16 * f, 32 * f, 64 * f), (48 * f, 64 * f, END)]
+    assert video_ranges(keys, times, 3 * S, 0)[1][0] == 32 * S // 10  # no warm-up: the segment's own keyframe
+    assert video_ranges(keys[:1], times, 3 * S, S) == [(0, 0, END)]  # one keyframe: nowhere to cut
+    assert video_ranges(keys, times, 0, S) == [(0, 0, END)]  # segment_s 0: whole
