@@ -30,6 +30,7 @@ from streamer.publish.http.publisher import HttpPublisher
 from streamer.publish.imagezmq_publisher import imagezmq_hub
 from streamer.publish.zmq_hub import ZmqHub
 from streamer.publish.zmq_publisher import hub_hwm
+from streamer.record.feed import RecordFeed
 from streamer.render.renderer import FrameRenderer
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class Pipeline:
                                                                                        len(streams.items))
             root = adopt or HttpPublisher(http, renderer=FrameRenderer(first_conf["color"], overlay_alpha=conf[
                 "daemon"].overlay_alpha), still=self.still)
-        recorder = next((s.publishers.recorder for s in kept.values() if s.publishers.recorder), None)
+        recorder = next((r.share for s in kept.values() if isinstance(r := s.publishers.recorder, RecordFeed)), None)
         self.streams = []
         for item in streams.items:
             stream = kept.get(item["stream"].id) or Stream(
@@ -88,7 +89,8 @@ class Pipeline:
                 shared=Shared(zmq=self.hub, http=root, foxglove=self.fox_hub, recorder=recorder,
                               imagezmq=self.imagezmq_hub),
                 http=None if streams.named else adopt)
-            recorder = recorder or stream.publishers.recorder  # the first stream's: one bag for every stream
+            if recorder is None and isinstance(stream.publishers.recorder, RecordFeed):
+                recorder = stream.publishers.recorder.share  # the first stream made it: one bag for every stream
             self.streams.append(stream)
         self.http: HttpPublisher = root if root is not None else self.streams[0].publishers.http
         # One precision decision for the one network: it sees every stream's frames (calibration, gate, race).
@@ -114,16 +116,14 @@ class Pipeline:
         self.metrics.attach_all({s.id: s.status for s in self.streams})  # /metrics reads these streams from now on
 
     def continues_into(self, conf: dict[str, Any], model: DepthModel, http: HttpPublisher | None) -> bool:
-        """A reload to `conf` can keep this pipeline's network, socket and unchanged streams running: both have
-        named streams, the model is the same, every shared section is unchanged, the HTTP server is adopted, and
-        the stream whose recorder every stream shares is kept (it owns it)."""
+        """A reload to `conf` can keep this pipeline's network, sockets, recorder and unchanged streams running:
+        both have named streams, the model is the same, every shared section is unchanged and the HTTP server is
+        adopted."""
         mine: Streams = self.conf["streams"]
         theirs: Streams | None = conf.get("streams")
         shared = [k for k in conf if k not in PER_STREAM and k != "streams"]
-        owner = next((s for s in self.streams if s.publishers.recorder), None)
         return (mine.named and theirs is not None and theirs.named and model is self.model
-                and http is not None and http is self.http and all(conf[k] == self.conf[k] for k in shared)
-                and (owner is None or owner.conf in theirs.items))
+                and http is not None and http is self.http and all(conf[k] == self.conf[k] for k in shared))
 
     def start(self, warmup_timeout_s: float) -> None:
         fresh = [s for s in self.streams if s not in self.kept]

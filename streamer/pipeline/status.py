@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # annotations only; none of these modules imports this one
     from streamer.publish.http.publisher import HttpPublisher
     from streamer.publish.imagezmq_publisher import ImageZmqPublisher
     from streamer.publish.zmq_publisher import ZmqPublisher
+    from streamer.record.feed import RecordFeed
     from streamer.record.recorder import Recorder
     from streamer.sources import Source
     from streamer.steady import MetricStage
@@ -39,7 +40,7 @@ class Publishers:
     http: HttpPublisher
     imagezmq: ImageZmqPublisher | None = None
     foxglove: FoxglovePublisher | None = None
-    recorder: Recorder | None = None
+    recorder: Recorder | RecordFeed | None = None  # several streams: this stream's feed of the one recorder
 
     @property
     def all(self) -> tuple[Publisher, ...]:

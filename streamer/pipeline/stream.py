@@ -30,6 +30,7 @@ from streamer.publish.http.publisher import HttpPublisher
 from streamer.publish.imagezmq_publisher import ImageZmqHub, ImageZmqPublisher
 from streamer.publish.zmq_hub import ZmqHub
 from streamer.publish.zmq_publisher import ZmqPublisher
+from streamer.record.feed import RecorderShare, RecordFeed
 from streamer.record.recorder import Recorder
 from streamer.render.renderer import FrameRenderer
 from streamer.sources import create_source, source_kind
@@ -46,7 +47,7 @@ class Shared:
     zmq: ZmqHub | None = None  # the one XPUB socket
     http: HttpPublisher | None = None  # the one HTTP server (several streams: this stream is a feed of it)
     foxglove: FoxgloveHub | None = None  # the one Foxglove server (each stream's channels under its namespace)
-    recorder: Recorder | None = None  # the one recorder (another stream's): this stream's frames go in its bag
+    recorder: RecorderShare | None = None  # the one recorder (made with another stream): one bag for every stream
     imagezmq: ImageZmqHub | None = None  # the one imagezmq port (each stream's frames say its id)
 
 
@@ -82,10 +83,7 @@ class Stream:
             if daemon.imagezmq else None,
             foxglove=FoxglovePublisher(conf["foxglove"], conf["ros"], renderer=self.renderer, points_stride=stride,
                                        hub=shared.foxglove, stream=name) if conf["foxglove"].enabled else None,
-            recorder=Recorder(conf["record"], conf["ros"], renderer=self.renderer, points_stride=stride)
-            if conf["record"].enabled and shared.recorder is None else None)
-        # Outputs this stream feeds but does not own (another stream's recorder writes its frames into one bag).
-        fed = [shared.recorder.feed(conf["ros"], self.renderer)] if shared.recorder is not None else []
+            recorder=self._recorder(conf, shared.recorder, stride) if conf["record"].enabled else None)
         metric = conf["metric"]
         self.anchors = AnchorReceiver(metric.anchors_endpoint, metric.max_anchors) if metric.mode == "points" else None
         self.metric = MetricStage(metric, conf["camera"], source_camera=self.source.camera,
@@ -96,12 +94,22 @@ class Stream:
                                   publishers=self.publishers, metric=self.metric, source_url=conf["source"].url,
                                   pause_when_idle=daemon.pause_when_idle, stall_s=daemon.stall_s,
                                   exposition=metrics.exposition)
-        self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, [*self.publishers.all, *fed],
+        self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers.all,
                                       stats=stats, status=self.status, metrics=metrics.frames(self.id),
                                       metric=self.metric,
                                       network=network, max_fps=conf["stream"].max_fps,
                                       name=f"steady-{self.id}" if named else "steady")
         self.started: list[Publisher] = []
+
+    def _recorder(self, conf: dict[str, Any], share: RecorderShare | None, stride: int) -> Recorder | RecordFeed:
+        """One stream: its own recorder. Several: its feed of the one recorder every stream writes into (the first
+        stream's makes it), which runs while any stream's feed does."""
+        if share is None:
+            recorder = Recorder(conf["record"], conf["ros"], renderer=self.renderer, points_stride=stride)
+            if not self.named:
+                return recorder
+            share = RecorderShare(recorder)
+        return share.feed(conf["ros"], self.renderer)
 
     def open(self, adopted: tuple[Publisher, ...] = ()) -> None:
         """Bind this stream's outputs (a taken port fails here, naming it: before any camera is opened), start
