@@ -9,14 +9,17 @@ import threading
 
 import zmq
 
-from .harness import START_TIMEOUT_S
+from .harness import START_TIMEOUT_S, free_port
 
 
-def config(folder, *streams: tuple[str, int]) -> str:
-    text = (f'[source]\nfps = 8\nwidth = 320\nheight = 240\n[foxglove]\nenabled = false\n'
+def config(folder, *streams: tuple[str, int | str]) -> str:
+    """Demo streams (a seed) and cameras (a URL); a warm-up deadline far beyond every wait of the test."""
+    text = (f'[source]\nfps = 8\nwidth = 320\nheight = 240\nbackoff = [0.5, 1.0]\n[foxglove]\nenabled = false\n'
+            f'[daemon]\nwarmup_timeout_s = 300\n'
             f'[record]\nenabled = true\ndir = "{folder}"\nsplit_s = 600\nmax_fps = 0\n')
-    return text + "".join(f'\n[[streams]]\nid = "{sid}"\n[streams.source]\nurl = "demo"\ndemo_seed = {seed}\n'
-                          for sid, seed in streams)
+    return text + "".join(f'\n[[streams]]\nid = "{sid}"\n[streams.source]\n'
+                          + (f'url = "{what}"\n' if isinstance(what, str) else f'url = "demo"\ndemo_seed = {what}\n')
+                          for sid, what in streams)
 
 
 class SeqWatcher:
@@ -81,6 +84,17 @@ def test_sighup_removing_the_recorders_stream_keeps_the_unchanged_stream_and_the
     recorder = stats["streams"]["b"]["publishers"]["recorder"]
     assert recorder["state"] == "recording" and recorder["split"] == split, recorder
     assert stats["streams"]["c"]["publishers"]["recorder"]["split"] == split  # c writes into the same bag
+
+    # A camera added by a reload while it is down does not hold the reload until warmup_timeout_s (300 s): the
+    # network is warm already; the stream joins when its camera answers.
+    path.write_text(config(folder, ("b", 1), ("c", 2), ("d", f"rtsp://127.0.0.1:{free_port()}/cam")))
+    mark = daemon.log_lines
+    daemon.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+    daemon.wait_log(r"stream d: camera down", 60.0, after=mark)
+    daemon.wait_log(r"configuration reloaded", 60.0, after=mark)
+    assert "streams kept running: b, c" in "\n".join(daemon.lines(mark))
+    code, _, body = daemon.http("/healthz")
+    assert code == 503 and body.decode().startswith("degraded: d (source offline"), body
 
     daemon.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
     assert daemon.wait_exit(30.0) == 0, daemon.log
