@@ -67,12 +67,14 @@ def write_bag(path: Path, count: int = 12, fps: float = 10.0, storage=StoragePlu
     return path
 
 
-def write_video(path: Path, count: int = 20, fps: int = 10) -> Path:
-    """A small H.264 clip of the real clip's frames."""
+def write_video(path: Path, count: int = 20, fps: int = 10, gop: int = 0) -> Path:
+    """A small H.264 clip of the real clip's frames; with `gop`, a keyframe every `gop` frames and no others."""
     with av.open(str(path), "w") as c:
         stream = c.add_stream("libx264", rate=fps)
         frames = clip_frames(count)
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        if gop:
+            stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
         for bgr in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(bgr, format="bgr24")):
                 c.mux(packet)

@@ -1,6 +1,6 @@
-"""`--executor ray` on a real two-node Ray cluster on 127.0.0.1: three bags (one cut into segments) and two videos,
-one worker process killed mid-unit. The run completes, every unit appears once, and every output is byte for byte
-what the local executor writes (fp32, one thread per worker)."""
+"""`--executor ray` on a real two-node Ray cluster on 127.0.0.1: three bags (one cut into segments) and two videos (one
+cut at keyframes), one worker process killed mid-unit. The run completes, every unit appears once, and every output
+is byte for byte what the local executor writes (fp32, one thread per worker)."""
 from __future__ import annotations
 
 import subprocess
@@ -30,7 +30,7 @@ def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("inputs")
     return [write_bag(root / "short", count=5), write_bag(root / "long", count=14),
             write_bag(root / "jpeg", count=5, storage=StoragePlugin.SQLITE3, compressed=True),
-            write_video(root / "small.mp4", count=8), write_video(root / "other.mp4", count=6)]
+            write_video(root / "small.mp4", count=12, gop=4), write_video(root / "other.mp4", count=6)]
 
 
 def test_ray_run_with_a_killed_worker_equals_a_local_run(cluster, inputs, tmp_path):
@@ -50,9 +50,9 @@ def test_ray_run_with_a_killed_worker_equals_a_local_run(cluster, inputs, tmp_pa
     assert killed != proc.pid
     rows = manifest_rows(out)
     done = Counter(r["unit"] for r in rows if r["status"] == "done")
-    assert len(done) == 6 and set(done.values()) == {1}, done  # long.bag: 2 segments; every unit exactly once
+    assert len(done) == 7 and set(done.values()) == {1}, done  # long.bag, small.mp4: 2 segments each; once
     assert not [r for r in rows if r["status"] == "error"]
-    assert sum(r["status"] == "assembled" for r in rows) == 3
+    assert sum(r["status"] == "assembled" for r in rows) == 4
     assert {r["unit"]: r["output_sha256"] for r in rows if r["status"] == "done"} == \
         {r["unit"]: r["output_sha256"] for r in manifest_rows(tmp_path / "local") if r["status"] == "done"}
     assert output_files(out) == output_files(tmp_path / "local")

@@ -8,9 +8,11 @@ from pathlib import Path
 import av
 import numpy as np
 
+from tests.batch.bags import write_video
 from tests.batch.conftest import run_batch
 from tests.batch.faults import manifest_rows
-from tests.batch.videos import FRAMES, write_video
+
+RATE, FRAMES, GOP = 10, 48, 8  # 4.8 s, a keyframe every 0.8 s
 
 
 def decoded(path: Path) -> list[tuple[int, np.ndarray]]:
@@ -19,7 +21,7 @@ def decoded(path: Path) -> list[tuple[int, np.ndarray]]:
 
 
 def test_segments_stitch_into_one_pass(tmp_path):
-    video = write_video(tmp_path / "walk.mp4")
+    video = write_video(tmp_path / "walk.mp4", count=FRAMES, fps=RATE, gop=GOP)
     # the steady stage's memory: 8 warm-up frames leave 0.5^8 of a range EMA, 0.1^8 would leave 43 %
     fast = ("--set", "steady.range_alpha=0.5", "--set", "steady.ema_alpha=0.5")
     one = run_batch(video, "--out", tmp_path / "one", "--raw", "--segment-s", "0", *fast)

@@ -12,14 +12,15 @@ from streamer.pipeline.offline_video import Span, encode_video
 from streamer.render import renderer
 from streamer.render.colorize import ColorOptions
 from streamer.steady import SteadyOptions
-from tests.batch.videos import FRAMES, RATE, write_video
+from tests.batch.bags import write_video
 from tests.conftest import SEED_WEIGHTS
 
+RATE, FRAMES, GOP = 10, 48, 8  # 4.8 s, a keyframe every 0.8 s
 S = 1_000_000_000 // RATE  # one frame, ns
 
 
 def test_span_after_warm_up_equals_one_pass(tmp_path, monkeypatch):
-    video = write_video(tmp_path / "walk.mp4")
+    video = write_video(tmp_path / "walk.mp4", count=FRAMES, fps=RATE, gop=GOP)
     model = load_depth_model(ModelOptions(precision="fp32", threads=1), str(SEED_WEIGHTS))
     pictures: list[np.ndarray] = []
     draw = renderer.FrameRenderer.image
