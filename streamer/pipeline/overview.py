@@ -31,10 +31,17 @@ class Overview:
 
     # -- what the HTTP root and ZeroMQ consult (PipelineStatus) ---------------------------------------------------
     def health(self) -> Health:
-        bad = [(sid, h.reason) for sid, b in self._each() if not (h := b.health()).ok]
+        """Healthy while every stream serves or has finished (a file's end is not a fault) and one still serves;
+        the reason names the degraded streams and those that ended."""
+        ended = [f"{sid} ({why})" for sid, b in self._each() if (why := b.finished()) is not None]
+        bad = [(sid, h.reason) for sid, b in self._each() if b.finished() is None and not (h := b.health()).ok]
+        tail = f"ended: {', '.join(ended)}" if ended else ""
+        if len(ended) == len(self.boards):
+            return Health(False, tail)
         if not bad:
-            return Health(True, "ok")
-        return Health(False, "degraded: " + "; ".join(f"{sid} ({reason})" for sid, reason in bad))
+            return Health(True, f"ok; {tail}" if tail else "ok")
+        return Health(False, "degraded: " + "; ".join(f"{sid} ({reason})" for sid, reason in bad)
+                      + (f"; {tail}" if tail else ""))
 
     def no_signal(self) -> str | None:
         down = [sid for sid, b in self._each() if b.no_signal()]
@@ -49,7 +56,8 @@ class Overview:
     def snapshot(self) -> dict[str, Any]:
         streams = {sid: b.snapshot() for sid, b in self._each()}
         first = next(iter(streams.values()))
-        return {"streams": streams, "fps_out": round(sum(s["fps_out"] for s in streams.values()), 2),
+        return {"streams": streams, "ended": [sid for sid, b in self._each() if b.finished() is not None],
+                "fps_out": round(sum(s["fps_out"] for s in streams.values()), 2),
                 "frames_out": sum(s["frames_out"] for s in streams.values()), "model": first["model"],
                 "network": {"taken": self.network.taken,
                             "longest_call_s": round(self.network.longest_call_s(), 3)}}
@@ -59,7 +67,7 @@ class Overview:
 
     # -- for the supervisor --------------------------------------------------------------------------------------
     def serving(self) -> bool:
-        return all(b.serving() or b.ended() is not None for _, b in self._each())
+        return all(b.serving() or b.finished() is not None for _, b in self._each())
 
     def ready_reason(self) -> str:
         return "; ".join(f"{sid}: {b.ready_reason()}" for sid, b in self._each())

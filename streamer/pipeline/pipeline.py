@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from streamer.core.redact import redact
 from streamer.model import DepthModel
 from streamer.model.backends import default_threads
 from streamer.model.photo_runner import PhotoRunner
@@ -26,8 +27,10 @@ from streamer.pipeline.streams_config import PER_STREAM, StreamOptions, Streams
 from streamer.publish.base import Publisher
 from streamer.publish.foxglove_hub import FoxgloveHub
 from streamer.publish.http.publisher import HttpPublisher
+from streamer.publish.imagezmq_publisher import imagezmq_hub
 from streamer.publish.zmq_hub import ZmqHub
 from streamer.publish.zmq_publisher import hub_hwm
+from streamer.record.feed import RecordFeed
 from streamer.render.renderer import FrameRenderer
 
 log = logging.getLogger(__name__)
@@ -65,25 +68,29 @@ class Pipeline:
         kept = {s.id: s for s in prev.streams if s.conf in streams.items} if prev is not None else {}
         self.kept: tuple[Stream, ...] = tuple(kept.values())
         self.continued = prev is not None  # the network, its precision stage and the uploads' runner run already
+        self.named = streams.named  # [[streams]]: several streams, each named
         self.still = prev.still if prev is not None else (
             PhotoRunner(model, threads=http.upload_threads, keep_s=http.upload_keep_s) if http.max_uploads else None)
         self.network = prev.network if prev is not None else NetworkScheduler(model)
         zmq, fox, first_conf = conf["zmq"], conf["foxglove"], streams.items[0]
-        self.hub, self.fox_hub, root = None, None, None
+        self.hub, self.fox_hub, self.imagezmq_hub, root = None, None, None, None
         if streams.named:  # one HTTP server: an unnamed stream's own publisher, or a root that routes /s/ID/
             self.hub = prev.hub if prev is not None else ZmqHub(zmq.host, zmq.port, hub_hwm(zmq, len(streams.items)))
             self.fox_hub = prev.fox_hub if prev is not None else FoxgloveHub(fox.host, fox.port, fox.client_backlog)
+            self.imagezmq_hub = prev.imagezmq_hub if prev is not None else imagezmq_hub(conf["imagezmq"],
+                                                                                       len(streams.items))
             root = adopt or HttpPublisher(http, renderer=FrameRenderer(first_conf["color"], overlay_alpha=conf[
                 "daemon"].overlay_alpha), still=self.still)
-        recorder = next((s.publishers.recorder for s in kept.values() if s.publishers.recorder), None)
+        recorder = next((r.share for s in kept.values() if isinstance(r := s.publishers.recorder, RecordFeed)), None)
         self.streams = []
-        for i, item in enumerate(streams.items):
+        for item in streams.items:
             stream = kept.get(item["stream"].id) or Stream(
                 item, model, self.network, self.metrics, named=streams.named, still=self.still,
                 shared=Shared(zmq=self.hub, http=root, foxglove=self.fox_hub, recorder=recorder,
-                              first=i == 0 and prev is None),
+                              imagezmq=self.imagezmq_hub),
                 http=None if streams.named else adopt)
-            recorder = recorder or stream.publishers.recorder  # the first stream's: one bag for every stream
+            if recorder is None and isinstance(stream.publishers.recorder, RecordFeed):
+                recorder = stream.publishers.recorder.share  # the first stream made it: one bag for every stream
             self.streams.append(stream)
         self.http: HttpPublisher = root if root is not None else self.streams[0].publishers.http
         # One precision decision for the one network: it sees every stream's frames (calibration, gate, race).
@@ -109,16 +116,14 @@ class Pipeline:
         self.metrics.attach_all({s.id: s.status for s in self.streams})  # /metrics reads these streams from now on
 
     def continues_into(self, conf: dict[str, Any], model: DepthModel, http: HttpPublisher | None) -> bool:
-        """A reload to `conf` can keep this pipeline's network, socket and unchanged streams running: both have
-        named streams, the model is the same, every shared section is unchanged, the HTTP server is adopted, and
-        the stream whose recorder (or imagezmq endpoint) every stream shares is kept (it owns them)."""
+        """A reload to `conf` can keep this pipeline's network, sockets, recorder and unchanged streams running:
+        both have named streams, the model is the same, every shared section is unchanged and the HTTP server is
+        adopted."""
         mine: Streams = self.conf["streams"]
         theirs: Streams | None = conf.get("streams")
         shared = [k for k in conf if k not in PER_STREAM and k != "streams"]
-        owner = next((s for s in self.streams if s.publishers.recorder or s.publishers.imagezmq), None)
         return (mine.named and theirs is not None and theirs.named and model is self.model
-                and http is not None and http is self.http and all(conf[k] == self.conf[k] for k in shared)
-                and (owner is None or owner.conf in theirs.items))
+                and http is not None and http is self.http and all(conf[k] == self.conf[k] for k in shared))
 
     def start(self, warmup_timeout_s: float) -> None:
         fresh = [s for s in self.streams if s not in self.kept]
@@ -157,14 +162,33 @@ class Pipeline:
     def _warm_up(self, timeout_s: float, streams: list[Stream]) -> None:
         # The first inference at a size builds the ONNX session (and may export); do it before anything is
         # reported ready, on a real frame when one comes in time so its size is the one that matters.
-        deadline = time.monotonic() + timeout_s
-        sizes = dict.fromkeys(stream.first_size(deadline) for stream in streams)
+        sizes = dict.fromkeys(self._first_sizes(streams, time.monotonic() + timeout_s))
         t0 = time.monotonic()
         if self.still is not None and not self.continued:
             self.still.prepare()  # the uploads' graph is exported now if missing; its session at the first photo
         for width, height in sizes:
             ms = self.model.warm_up(width, height)
             log.info("network warm at %dx%d in %.1f s (last run %.0f ms)", width, height, time.monotonic() - t0, ms)
+
+    def _first_sizes(self, streams: list[Stream], deadline: float) -> list[tuple[int, int]]:
+        """Each stream's first frame size, waiting until `deadline` (a stream without one: its configured size).
+        Several streams: a camera that is down (its source retrying) does not hold the others once one stream has
+        a frame, or once the network is warm already (SIGHUP added it): it joins when its camera answers."""
+        sizes: dict[Stream, tuple[int, int]] = {}
+        while True:
+            for stream in streams:
+                if stream not in sizes and (size := stream.first_size()) is not None:
+                    sizes[stream] = size
+            waiting = [s for s in streams if s not in sizes]
+            if not waiting or time.monotonic() >= deadline:
+                break
+            if self.named and (sizes or self.continued) and all(s.down() for s in waiting):
+                for stream in waiting:
+                    log.warning("stream %s: camera down (%s); the other streams start without it, it joins when "
+                                "its camera answers", stream.id, redact(stream.down() or ""))
+                break
+            time.sleep(0.02)
+        return [sizes.get(s) or s.configured_size for s in streams]
 
     def drain(self, timeout_s: float) -> None:
         """Wait until the workers have taken and processed the last captured frames, and publishers had a moment."""

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # annotations only; none of these modules imports this one
     from streamer.publish.http.publisher import HttpPublisher
     from streamer.publish.imagezmq_publisher import ImageZmqPublisher
     from streamer.publish.zmq_publisher import ZmqPublisher
+    from streamer.record.feed import RecordFeed
     from streamer.record.recorder import Recorder
     from streamer.sources import Source
     from streamer.steady import MetricStage
@@ -39,7 +40,7 @@ class Publishers:
     http: HttpPublisher
     imagezmq: ImageZmqPublisher | None = None
     foxglove: FoxglovePublisher | None = None
-    recorder: Recorder | None = None
+    recorder: Recorder | RecordFeed | None = None  # several streams: this stream's feed of the one recorder
 
     @property
     def all(self) -> tuple[Publisher, ...]:
@@ -211,6 +212,12 @@ class StatusBoard:
         """Why the source ended for good (a non-looping file's end) once its capture thread is done, else None."""
         src = self._source.status()
         return (src.reason or "end of file") if src.state == "ended" and not self._source.running else None
+
+    def finished(self) -> str | None:
+        """Why the source reached its end for good (a non-looping file), as soon as it says so, else None: finished,
+        not faulty (with several streams, the others serve on)."""
+        src = self._source.status()
+        return redact(src.reason or "end of file") if src.state == "ended" else None
 
     def frames_out(self) -> int:
         """Depth frames published so far."""

@@ -10,7 +10,6 @@ is ever another's. A stream of a config without [[streams]] is unnamed: today's 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +27,10 @@ from streamer.publish.base import Publisher
 from streamer.publish.foxglove import FoxglovePublisher
 from streamer.publish.foxglove_hub import FoxgloveHub
 from streamer.publish.http.publisher import HttpPublisher
-from streamer.publish.imagezmq_publisher import ImageZmqPublisher
+from streamer.publish.imagezmq_publisher import ImageZmqHub, ImageZmqPublisher
 from streamer.publish.zmq_hub import ZmqHub
 from streamer.publish.zmq_publisher import ZmqPublisher
+from streamer.record.feed import RecorderShare, RecordFeed
 from streamer.record.recorder import Recorder
 from streamer.render.renderer import FrameRenderer
 from streamer.sources import create_source, source_kind
@@ -47,8 +47,8 @@ class Shared:
     zmq: ZmqHub | None = None  # the one XPUB socket
     http: HttpPublisher | None = None  # the one HTTP server (several streams: this stream is a feed of it)
     foxglove: FoxgloveHub | None = None  # the one Foxglove server (each stream's channels under its namespace)
-    recorder: Recorder | None = None  # the one recorder (another stream's): this stream's frames go in its bag
-    first: bool = True  # builds imagezmq (one port: the first stream's view; after a reload, the kept owner has it)
+    recorder: RecorderShare | None = None  # the one recorder (made with another stream): one bag for every stream
+    imagezmq: ImageZmqHub | None = None  # the one imagezmq port (each stream's frames say its id)
 
 
 class Stream:
@@ -79,14 +79,11 @@ class Stream:
         self.publishers = Publishers(
             zmq=ZmqPublisher(conf["zmq"], renderer=self.renderer, hub=shared.zmq, stream=name),
             http=http,
-            imagezmq=ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer)
-            if daemon.imagezmq and shared.first else None,
+            imagezmq=ImageZmqPublisher(conf["imagezmq"], renderer=self.renderer, hub=shared.imagezmq, stream=name)
+            if daemon.imagezmq else None,
             foxglove=FoxglovePublisher(conf["foxglove"], conf["ros"], renderer=self.renderer, points_stride=stride,
                                        hub=shared.foxglove, stream=name) if conf["foxglove"].enabled else None,
-            recorder=Recorder(conf["record"], conf["ros"], renderer=self.renderer, points_stride=stride)
-            if conf["record"].enabled and shared.recorder is None else None)
-        # Outputs this stream feeds but does not own (another stream's recorder writes its frames into one bag).
-        fed = [shared.recorder.feed(conf["ros"], self.renderer)] if shared.recorder is not None else []
+            recorder=self._recorder(conf, shared.recorder, stride) if conf["record"].enabled else None)
         metric = conf["metric"]
         self.anchors = AnchorReceiver(metric.anchors_endpoint, metric.max_anchors) if metric.mode == "points" else None
         self.metric = MetricStage(metric, conf["camera"], source_camera=self.source.camera,
@@ -97,12 +94,22 @@ class Stream:
                                   publishers=self.publishers, metric=self.metric, source_url=conf["source"].url,
                                   pause_when_idle=daemon.pause_when_idle, stall_s=daemon.stall_s,
                                   exposition=metrics.exposition)
-        self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, [*self.publishers.all, *fed],
+        self.worker = InferenceWorker(model, Steadier(conf["steady"]), self.slot, self.publishers.all,
                                       stats=stats, status=self.status, metrics=metrics.frames(self.id),
                                       metric=self.metric,
                                       network=network, max_fps=conf["stream"].max_fps,
                                       name=f"steady-{self.id}" if named else "steady")
         self.started: list[Publisher] = []
+
+    def _recorder(self, conf: dict[str, Any], share: RecorderShare | None, stride: int) -> Recorder | RecordFeed:
+        """One stream: its own recorder. Several: its feed of the one recorder every stream writes into (the first
+        stream's makes it), which runs while any stream's feed does."""
+        if share is None:
+            recorder = Recorder(conf["record"], conf["ros"], renderer=self.renderer, points_stride=stride)
+            if not self.named:
+                return recorder
+            share = RecorderShare(recorder)
+        return share.feed(conf["ros"], self.renderer)
 
     def open(self, adopted: tuple[Publisher, ...] = ()) -> None:
         """Bind this stream's outputs (a taken port fails here, naming it: before any camera is opened), start
@@ -120,17 +127,24 @@ class Stream:
             self.stop(0.5)
             raise
 
-    def first_size(self, deadline: float) -> tuple[int, int]:
-        """(width, height) of the stream's first frame, waiting until `deadline`; the configured size without one."""
-        first = None
-        while first is None and time.monotonic() < deadline:
-            first = self.slot.peek(min(0.1, max(0.0, deadline - time.monotonic())))  # left for the worker
-            failed = self.status.source_failed()
-            if failed is not None:
-                raise SourceError(f"cannot read the source{f' of stream {self.id}' if self.named else ''}: {failed}")
-        if first is not None:
-            return first.shape[1], first.shape[0]
+    def first_size(self) -> tuple[int, int] | None:
+        """(width, height) of the stream's first frame once it came (it stays for the worker), else None; raises
+        SourceError when the source can never deliver (a file that cannot be decoded)."""
+        failed = self.status.source_failed()
+        if failed is not None:
+            raise SourceError(f"cannot read the source{f' of stream {self.id}' if self.named else ''}: {failed}")
+        first = self.slot.peek(0.0)
+        return (first.shape[1], first.shape[0]) if first is not None else None
+
+    @property
+    def configured_size(self) -> tuple[int, int]:
+        """The size to warm the network at without a first frame: [source] width x height, else 640x480."""
         return self.conf["source"].width or 640, self.conf["source"].height or 480
+
+    def down(self) -> str | None:
+        """Why the stream's camera is down and its source retrying (None while it is not)."""
+        src = self.source.status()
+        return (src.reason or "offline") if src.state == "offline" else None
 
     def run(self) -> None:
         """The network is warm: steady frames, and let a file waiting at its first frame play on."""

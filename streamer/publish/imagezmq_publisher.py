@@ -6,7 +6,9 @@ An unmodified `imagezmq.ImageHub(open_port="tcp://127.0.0.1:5556", REQ_REP=False
 to everything and reads exactly two parts:
     jpeg:  [JSON {"msg": name}, JPEG bytes]
     image: [JSON {"msg": name, "dtype": "uint8", "shape": [h, w, 3]}, raw C-order pixels]
-It lives on its own port so these two-part messages never meet the three-part ones of ZmqPublisher.
+It lives on its own port so these two-part messages never meet the three-part ones of ZmqPublisher. With several
+streams every stream sends on the one port and its `msg` is the stream's id: how an imagezmq hub tells its cameras
+apart (`cam, jpg = hub.recv_jpg()`); one stream keeps `[imagezmq] name`.
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ import zmq
 from streamer.config.net import check_zmq_bind
 from streamer.config.options import opt
 from streamer.core.frame import DepthFrame
-from streamer.publish.base import Publisher, bind_zmq, close_zmq
+from streamer.publish.base import Publisher, bind_zmq
 from streamer.publish.exposure import warn_if_exposed
+from streamer.publish.zmq_hub import ZmqHub
 from streamer.render.renderer import FrameRenderer
 from streamer.render.views import VIEWS
 
@@ -33,7 +36,7 @@ class ImageZmqPublisherOptions:
     host: str = opt("127.0.0.1", "interface to bind; 0.0.0.0 publishes to the whole network, unauthenticated")
     port: int = opt(5556, "TCP port to bind (not the ZmqPublisher's); 0 picks a free one", min=0, max=65535)
     name: str = opt("camera0", "imagezmq `msg` text sent with every image; ImageHub returns it first "
-                    "(by imagezmq convention the sender's name)")
+                    "(by imagezmq convention the sender's name); with several streams each sends its stream id")
     send: str = opt("jpeg", "`jpeg` for ImageHub.recv_jpg(), `image` (raw BGR, ~30x the bytes) for "
                     "ImageHub.recv_image()", choices=("jpeg", "image"))
     view: str = opt("depth", "view rendered for imagezmq", choices=VIEWS)
@@ -45,45 +48,57 @@ class ImageZmqPublisherOptions:
         check_zmq_bind(self.host, self.port)
 
 
+class ImageZmqHub(ZmqHub):
+    """The imagezmq port every stream's ImageZmqPublisher sends on: a plain PUB socket (imagezmq's), bound by the
+    first publisher to open it and closed by the last."""
+
+    def _bind(self) -> None:
+        self._ctx, self._sock, self.endpoint = bind_zmq(zmq.PUB, self.host, self.port, self.hwm, "imagezmq")
+        log.info("imagezmq: publishing on %s", self.endpoint)
+        warn_if_exposed(log, f"imagezmq: {self.endpoint}", self.host,
+                        "the colorized camera view; imagezmq has no authentication",
+                        'Set [imagezmq] host = "127.0.0.1" unless every machine on that network may see the camera.')
+
+
+def imagezmq_hub(options: ImageZmqPublisherOptions, streams: int = 1) -> ImageZmqHub:
+    """The port for `streams` streams: `sndhwm` messages queued per hub for each of them."""
+    return ImageZmqHub(options.host, options.port, options.sndhwm * streams)
+
+
 class ImageZmqPublisher(Publisher):
-    """PUB socket speaking imagezmq's PUB/SUB message layout."""
+    """One stream's imagezmq frames, in imagezmq's PUB/SUB message layout."""
 
     section = "imagezmq"
 
     def __init__(self, options: ImageZmqPublisherOptions = ImageZmqPublisherOptions(), *,
-                 renderer: FrameRenderer) -> None:
-        super().__init__("imagezmq-publisher")
+                 renderer: FrameRenderer, hub: ImageZmqHub | None = None, stream: str | None = None) -> None:
+        """`hub`: the port shared with the other streams' publishers (None: its own, bound at start). `stream`:
+        the stream's id, sent as `msg` (None: one stream, `[imagezmq] name`)."""
+        super().__init__("imagezmq-publisher" if stream is None else f"imagezmq-{stream}")
         self.options = options
         self._renderer = renderer
-        self._ctx: zmq.Context | None = None
-        self._sock: zmq.Socket | None = None
-        self.endpoint = ""
+        self.hub = hub if hub is not None else imagezmq_hub(options)
+        self.msg = stream if stream is not None else options.name
+
+    @property
+    def endpoint(self) -> str:
+        return self.hub.endpoint
 
     def _open(self) -> None:
-        o = self.options
-        self._ctx, self._sock, self.endpoint = bind_zmq(zmq.PUB, o.host, o.port, o.sndhwm, "imagezmq")
-        log.info("imagezmq: publishing on %s", self.endpoint)
-        warn_if_exposed(log, f"imagezmq: {self.endpoint}", o.host,
-                        "the colorized camera view; imagezmq has no authentication",
-                        'Set [imagezmq] host = "127.0.0.1" unless every machine on that network may see the camera.')
+        self.hub.open()
 
     def _send(self, frame: DepthFrame) -> None:
-        assert self._sock is not None
         o = self.options
         if o.send == "jpeg":
-            meta: dict = {"msg": o.name}
+            meta: dict = {"msg": self.msg}
             payload: bytes | np.ndarray = self._renderer.jpeg(frame, o.view, o.jpeg_quality)
         else:
             payload = np.ascontiguousarray(self._renderer.image(frame, o.view), dtype=np.uint8)
-            meta = {"msg": o.name, "dtype": str(payload.dtype), "shape": list(payload.shape)}
-        try:
-            # ndarray is a buffer; numpy declares __buffer__ only for Python >= 3.12
-            self._sock.send_multipart([json.dumps(meta).encode(), payload],  # type: ignore[list-item]
-                                      flags=zmq.NOBLOCK, copy=False)
+            meta = {"msg": self.msg, "dtype": str(payload.dtype), "shape": list(payload.shape)}
+        if self.hub.send_parts([json.dumps(meta).encode(), payload]):
             self.sent += 1
-        except zmq.Again:
+        else:
             self.send_drops += 1
 
     def _close(self) -> None:
-        close_zmq(self._ctx, self._sock)
-        self._ctx = self._sock = None
+        self.hub.close()

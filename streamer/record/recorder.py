@@ -22,6 +22,7 @@ from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, W
 from streamer.core.frame import DepthFrame
 from streamer.core.handoff import BoundedQueue
 from streamer.core.redact import redact_data
+from streamer.core.status import PipelineStatus
 from streamer.publish.base import Publisher
 from streamer.publish.topics import RosOptions, frame_geometry, stamp_ns
 from streamer.record.messages import MSGTYPES, TF_STATIC_QOS, TYPESTORE, RosMessages
@@ -45,7 +46,7 @@ class Recorder(Publisher):
         self.ros = ros
         self.root = options.root
         self._points_stride = points_stride
-        # Lane 0 is this recorder's own stream; `feed` adds the other streams of the daemon (one bag for all).
+        # Lane 0 is this recorder's own stream; `lane` adds the other streams of the daemon (one bag for all).
         self._lanes: list[_Lane] = [_Lane(ros, renderer, RosMessages(ros, points_stride, options.depth_bits))]
         self._writer: Writer | None = None
         self._conns: dict[str, Connection] = {}  # by topic: /tf_static is every stream's
@@ -56,6 +57,8 @@ class Recorder(Publisher):
         self._next_retry = 0.0
         self._next_status = 0.0
         self._last_mono: dict[int, float] = {}  # per lane: max_fps holds for each stream
+        # Several streams (record/feed.py): whose status the status topic carries, as (lane, status); None: lane 0's.
+        self.status_of: tuple[int, PipelineStatus | None] | None = None
         self._logged_error = ""
         # Counters written only by the recorder thread (read by /stats).
         self.state = "starting"  # starting | recording | error | stopped
@@ -82,10 +85,10 @@ class Recorder(Publisher):
         super()._run()
 
     # -- the recorder thread ---------------------------------------------------------------------------------------
-    def feed(self, ros: RosOptions, renderer: FrameRenderer) -> RecordFeed:
-        """Another stream's way into this recorder: its frames go into the same bag under its own [ros] names."""
+    def lane(self, ros: RosOptions, renderer: FrameRenderer) -> int:
+        """Another stream's lane into this recorder: its frames go into the same bag under its own [ros] names."""
         self._lanes.append(_Lane(ros, renderer, RosMessages(ros, self._points_stride, self.options.depth_bits)))
-        return RecordFeed(self, len(self._lanes) - 1)
+        return len(self._lanes) - 1
 
     def publish(self, frame: DepthFrame, lane: int = 0) -> None:
         self._slot.put((lane, frame))  # type: ignore[arg-type]  # the recorder's queue holds (lane, frame)
@@ -148,12 +151,14 @@ class Recorder(Publisher):
 
     def _tick(self) -> None:
         now = time.monotonic()
-        if self._writer is None or now < self._next_status or self.status is None:
+        index, status = self.status_of or (0, self.status)
+        if self._writer is None or now < self._next_status or status is None:
             return
         self._next_status = now + STATUS_EVERY_S
+        lane = self._lanes[index]
         try:
-            text = json.dumps(redact_data(self.status.snapshot()), default=str)
-            self._write("status", time.time_ns(), self._lanes[0].messages.status(text))
+            text = json.dumps(redact_data(status.snapshot()), default=str)
+            self._write("status", time.time_ns(), lane.messages.status(text), lane.ros)
         except (OSError, WriterError) as exc:
             self._fail(exc, f"writing {self.split}")
             self._abandon_split()
@@ -277,16 +282,6 @@ class _Lane(NamedTuple):
     ros: RosOptions
     renderer: FrameRenderer
     messages: RosMessages
-
-
-class RecordFeed:
-    """Another stream's output into a recorder (one bag for every stream); `publish` never blocks."""
-
-    def __init__(self, recorder: Recorder, lane: int) -> None:
-        self.recorder, self.lane = recorder, lane
-
-    def publish(self, frame: DepthFrame) -> None:
-        self.recorder.publish(frame, self.lane)
 
 
 def _abort(writer: Writer) -> None:

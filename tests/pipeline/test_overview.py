@@ -30,6 +30,9 @@ class Board:
     def ended(self) -> str | None:
         return self.ended_why
 
+    def finished(self) -> str | None:  # the real board says so as the source does, before its thread is done
+        return self.ended_why
+
     def worker_alive(self) -> bool:
         return self.alive
 
@@ -87,3 +90,13 @@ def test_the_daemon_ends_only_when_every_stream_has_ended():
     b.ended_why = "end of file"
     assert view.ended() == "a: end of file; b: end of file"
     assert view.frames_out() == 20
+
+
+def test_an_ended_file_stream_is_finished_not_degraded_while_another_serves():
+    clip = Board(ok=False, reason="source ended: end of file", ended_why="end of file")
+    view = overview({"front": Board(), "clip": clip})
+    assert view.health() == Health(True, "ok; ended: clip (end of file)")
+    down = overview({"clip": clip, "cam": Board(ok=False, reason="source offline")}).health()
+    assert down == Health(False, "degraded: cam (source offline); ended: clip (end of file)")
+    assert overview({"clip": clip}).health() == Health(False, "ended: clip (end of file)")  # nothing serves
+    assert overview({"front": Board(), "clip": Board(frames=0, ended_why="end of file")}).serving()  # READY anyway

@@ -223,3 +223,28 @@ def test_foxglove_channels_and_one_bag_per_daemon_under_each_streams_namespace(s
     assert frames["/front/depth/relative_inverse"] == {"front_optical_frame"}
     assert frames["/rear/depth/relative_inverse"] == {"rear_optical_frame"}
     assert frames["/tf_static"] == {"front_optical_frame", "rear_optical_frame"}  # each mount's transform
+
+
+def test_imagezmq_carries_every_stream_each_frame_named_by_its_stream(spawn, tmp_path):
+    import imagezmq
+
+    path = tmp_path / "two.toml"
+    path.write_text(streams_config(("front", 0)) + '\n[[streams]]\nid = "rear"\n[streams.source]\nurl = "demo"\n'
+                    'demo_seed = 3\nwidth = 480\nheight = 360\n')  # front at 320x240, rear at 480x360
+    daemon = spawn("--config", str(path), "--set", "daemon.imagezmq=true")
+    daemon.wait_healthy()
+    hub = imagezmq.ImageHub(open_port=f"tcp://127.0.0.1:{daemon.imagezmq_port}", REQ_REP=False)
+    shapes: dict[str, set] = {}
+    try:
+        deadline = time.monotonic() + 60.0
+        while set(shapes) != {"front", "rear"}:
+            assert time.monotonic() < deadline, f"imagezmq frames of front and rear; got {shapes}"
+            assert hub.zmq_socket.poll(20000), f"no imagezmq frame within 20 s; got {shapes}"
+            msg, jpg = hub.recv_jpg()
+            shapes.setdefault(msg, set()).add(decode_jpeg(jpg).shape)
+    finally:
+        hub.close()
+    assert set(shapes) == {"front", "rear"}, shapes  # only the stream ids, as imagezmq senders' names
+    assert shapes == {"front": {(240, 320, 3)}, "rear": {(360, 480, 3)}}, shapes  # each name on its own frames
+    streams = daemon.stats()["streams"]
+    assert all(streams[sid]["publishers"][f"imagezmq-{sid}"]["sent"] > 0 for sid in ("front", "rear")), streams
