@@ -22,6 +22,7 @@ from streamer.batch.videoparts import run_video_segment
 from streamer.core.files import file_sha256
 from streamer.errors import StreamerError
 from streamer.model import DepthModel, load_depth_model
+from streamer.model.backends import serve_without_spinning
 from streamer.pipeline.offline import InferOptions, infer_image, infer_video, output_stems
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class UnitRunner:
         # and some of its kernels (the renderer's) give other bits on other thread counts; one thread, the same bytes
         # on a laptop and on any cluster node (Ray limits an actor's threads to its CPUs the same way).
         cv2.setNumThreads(1)
+        serve_without_spinning()  # the decoder and encoder threads want the cores between network runs
         self.model: DepthModel = load_depth_model(conf["model"], weights_path=weights)
         if conf["model"].precision != "fp32":
             from streamer.model.precision.offline import apply_precision

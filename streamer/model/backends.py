@@ -216,12 +216,27 @@ class OnnxRuntimeBackend:
         return {"backend": self.name, "device": "cpu", "threads": self.threads, "streams": self.streams}
 
 
-def ort_session(path: str | Path, threads: int, spinning: bool = True, arena: bool = True):
+# Whether the serving sessions' intra-op threads spin between runs (ONNX Runtime's default): the lowest latency for
+# the daemon's network call. A batch worker turns it off for its process (`serve_without_spinning`): its decoder and
+# H.264 encoder threads need the cores between network runs, and spinning threads took them (a video unit on 2
+# cores, Zen 4: 22.3 fps and 88 CPU-ms a frame spinning, 23.8-24.7 fps and 75-78 CPU-ms without).
+_SPIN = {"serving": True}
+
+
+def serve_without_spinning() -> None:
+    """This process's sessions from now on never spin between runs (batch workers: see _SPIN)."""
+    _SPIN["serving"] = False
+
+
+def ort_session(path: str | Path, threads: int, spinning: bool | None = None, arena: bool = True):
     """An ONNX Runtime CPU session: `threads` intra-op threads, sequential, every graph optimisation. `spinning` off
-    for sessions that must never hold a core while they wait (uploads beside the live worker); `arena` off for
-    sessions that see many input sizes (uploads), whose arena would otherwise keep the largest size's buffers and
-    grow with every new one."""
+    for sessions that must never hold a core while they wait (uploads beside the live worker); None: the process's
+    serving policy (_SPIN). `arena` off for sessions that see many input sizes (uploads), whose arena would otherwise
+    keep the largest size's buffers and grow with every new one."""
     import onnxruntime as ort
+
+    if spinning is None:
+        spinning = _SPIN["serving"]
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads

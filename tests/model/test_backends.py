@@ -120,3 +120,30 @@ def test_the_cache_is_capped_and_the_least_recently_used_export_goes_first(tmp_p
     assert not backend.cache_path(64, 96).with_suffix(".json").exists()  # its sidecar went with it
     assert sum(p.stat().st_size for p in tmp_path.glob("*.onnx")) <= backend.cache_max_bytes
     assert backend.exports == 4
+
+
+def test_a_batch_worker_serves_without_spinning(tmp_path, monkeypatch):
+    """The serving sessions spin between runs (the daemon's latency) unless the process said otherwise (a batch
+    worker, whose decoder and encoder threads want the cores between network runs); uploads never spin."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from streamer.model import backends
+
+    graph = helper.make_graph([helper.make_node("Identity", ["image"], ["depth"])], "id",
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1])])
+    path = tmp_path / "id.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+
+    def spins(session) -> bool:  # ONNX Runtime spins unless the entry says "0" (absent: its default, spinning)
+        try:
+            return session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") != "0"
+        except RuntimeError:  # no such entry
+            return True
+
+    monkeypatch.setitem(backends._SPIN, "serving", True)  # this test process's policy, restored afterwards
+    assert spins(backends.ort_session(path, 1)) and not spins(backends.ort_session(path, 1, spinning=False))
+    backends.serve_without_spinning()
+    assert not spins(backends.ort_session(path, 1))
+    assert spins(backends.ort_session(path, 1, spinning=True))
