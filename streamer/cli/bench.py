@@ -43,6 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "worker running it as one unit with a 1-minute bag's (0 = skip; 10 for the issue's target)")
     flags.add_precision(bb, default="fp32", help="model.precision of the daemon and the batch workers")
     bb.set_defaults(handler=cmd_bench_batch)
+    bn = bsub.add_parser("batching", help="the network on frames of N streams at once against one at a time "
+                                          "(fixed-batch exports, fp32 ONNX Runtime): is cross-stream batching worth it")
+    flags.add_weights(bn)
+    bn.add_argument("--batch", type=flags.number(int, 2, 16), default=2, help="frames at once (the streams)")
+    bn.add_argument("--seconds", type=flags.number(float, above=0, hi=3600), default=5.0, help="seconds per run")
+    bn.add_argument("--rounds", type=flags.number(int, 1, 100), default=3, help="batch 1 and batch N alternated")
+    bn.set_defaults(handler=cmd_bench_batching)
     br = bsub.add_parser("restart", help="seconds from `run` to the low precision: a first start, then a restart "
                                          "that should serve the kept verdict")
     br.add_argument("video")
@@ -172,6 +179,13 @@ def cmd_bench_batch(args: argparse.Namespace) -> int:
         from streamer.tools.bench.longbag import bench_long_bag
 
         bench_long_bag(args.weights, args.precision, args.long_bag_minutes, calibration=args.video)
+    return 0
+
+
+def cmd_bench_batching(args: argparse.Namespace) -> int:
+    from streamer.tools.bench.batching import bench_batching
+
+    bench_batching(args.weights, args.batch, args.seconds, args.rounds)
     return 0
 
 
