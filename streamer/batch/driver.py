@@ -50,12 +50,6 @@ def clean_leftovers(out: Path) -> None:
         part.unlink(missing_ok=True)
 
 
-def assembled(units: list[Unit]) -> bool:
-    """Whether the input's outputs are made on the driver from its units' parts: a bag's always, a video's when it
-    was cut into segments."""
-    return units[0].kind == "bag" or (units[0].kind == "video" and len(units) > 1)
-
-
 def final_outputs(job: Job, units: list[Unit]) -> list[str]:
     """The names under --out of an assembled input's outputs (the first is its manifest row's `output`)."""
     if units[0].kind == "bag":
@@ -80,7 +74,7 @@ def plan(job: Job, manifest: Manifest) -> tuple[list[InputResult], list[Unit], d
             result.failures.append(str(exc))
             continue
         result.units = len(units)
-        if assembled(units):
+        if units[0].assembled:
             finals = final_outputs(job, units)
             done = manifest.assembled(units[0].sha256, finals[0])
             if done is not None and all((job.out / name).exists() for name in finals):
@@ -94,7 +88,7 @@ def plan(job: Job, manifest: Manifest) -> tuple[list[InputResult], list[Unit], d
                     unit_outputs(job.out, unit):
                 result.skipped += 1
                 result.add(row)
-                if not assembled(units):
+                if not units[0].assembled:
                     result.outputs += row.get("output", [])
             else:
                 todo.append(unit)

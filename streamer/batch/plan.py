@@ -56,6 +56,12 @@ class Unit:
                 "range": [self.start, self.end], "kind": self.kind, **fields}
 
     @property
+    def assembled(self) -> bool:
+        """Whether the driver makes the input's outputs from its units' parts: a bag's always, a video's when it was
+        cut into segments."""
+        return self.kind == "bag" or (self.kind == "video" and self.count > 1)
+
+    @property
     def label(self) -> str:
         return f"{self.input} [{self.index + 1}/{self.count}]" if self.count > 1 else str(self.input)
 

@@ -18,7 +18,7 @@ import cv2
 
 from streamer.batch.bagunit import UnitCounts, run_bag_unit
 from streamer.batch.plan import Unit
-from streamer.batch.videoparts import run_video_segment
+from streamer.batch.videoparts import run_video_segment, video_outputs
 from streamer.core.files import file_sha256
 from streamer.errors import StreamerError
 from streamer.model import DepthModel, load_depth_model
@@ -35,11 +35,11 @@ def part_folder(out: Path, unit: Unit) -> Path:
 
 def unit_outputs(out: Path, unit: Unit) -> list[Path]:
     """The files a finished unit leaves under their final names (what its row's output_sha256 covers)."""
-    if unit.kind == "bag" or (unit.kind == "video" and unit.count > 1):  # a part, waiting for its assembly
+    if unit.assembled:  # a part, waiting for its assembly
         folder = part_folder(out, unit)
         return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     if unit.kind == "video":
-        return [p for p in (out / f"{unit.stem}.depth.mp4", out / f"{unit.stem}.depth.npz") if p.is_file()]
+        return [out / name for name in video_outputs(unit.stem, raw=True) if (out / name).is_file()]
     folder = images_folder(out, unit)
     stems = image_stems(unit)
     return [folder / f"{s}.{ext}" for s in stems for ext in ("npy", "png") if (folder / f"{s}.{ext}").is_file()]

@@ -8,7 +8,7 @@ The assembly copies the parts' H.264 packets into one mp4 without decoding them 
 parts before it) and concatenates the raw maps. The raw maps are the network's output, which no earlier frame
 changes: the stitched arrays equal one pass's. The video shows the steadied depth against its steadied range, both
 in the units of the frame that seeded the steady stage; the colours are the same in any units, and the warm-up lets
-the estimate converge before a segment's first written frame (tests/batch/test_video_segments.py measures the
+the estimate converge before a segment's first written frame (tests/batch/test_videoparts.py measures the
 stitched video against one pass).
 """
 from __future__ import annotations
