@@ -45,7 +45,8 @@ def test_segments_stitch_into_one_pass(tmp_path):
     # 255 on this noisy random-weights depth), far less than from one frame to the next; each frame is its own.
     errors = np.array([[np.abs(x - y).mean() for _, y in fb] for _, x in fa])
     assert errors.diagonal().max() < 8.0, errors.diagonal()
-    assert all(errors[i, i] < 0.5 * min(errors[i, i - 1], errors[i, (i + 1) % FRAMES]) for i in range(1, FRAMES))
+    # (from the first cut on: before it the frames are equal, above, and the clip's first frames repeat each other)
+    assert all(errors[i, i] < 0.5 * min(errors[i, i - 1], errors[i, (i + 1) % FRAMES]) for i in range(16, FRAMES))
 
     again = run_batch(video, "--out", tmp_path / "seg", *cut)
     assert again.returncode == 0, again.stderr
