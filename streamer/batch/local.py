@@ -1,18 +1,22 @@
 """`--executor local`: worker processes on this machine, each with its own model and its share of the cores'
 threads. A worker that dies mid-unit (killed, out of memory) is replaced and its unit handed out again, up to
-[batch] max_retries times; the driver records each unit once, whichever attempt finished it."""
+[batch] max_retries times; the driver records each unit once, whichever attempt finished it.
+
+Each worker reports on its own pipe, whose only writer it is: a worker killed in the middle of a message takes
+nothing down with it (a queue shared by the workers has one write lock, and a worker killed while holding it
+blocks every other worker's messages for good), and its death reads as the end of its pipe."""
 from __future__ import annotations
 
 import collections
 import logging
 import multiprocessing as mp
 import os
-import queue
 import signal
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from streamer.batch.plan import Unit
 from streamer.batch.ticks import UnitTicks
@@ -37,6 +41,7 @@ def _terminate(signum: int, _frame: Any) -> None:
 
 def _worker(conf: dict, weights: str, out: str, calibration: str | None, tasks: Any, results: Any,
             level: int) -> None:
+    """`results`: this worker's own pipe to the driver (the write end)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the driver decides
     signal.signal(signal.SIGTERM, _terminate)
     from streamer.batch.units import UnitRunner
@@ -49,9 +54,9 @@ def _worker(conf: dict, weights: str, out: str, calibration: str | None, tasks: 
     try:
         runner = UnitRunner(conf, weights, Path(out), calibration)
     except StreamerError as exc:
-        results.put(("fatal", pid, str(exc)))
+        results.send(("fatal", pid, str(exc)))
         return
-    results.put(("ready", pid))
+    results.send(("ready", pid))
     while True:
         item = tasks.get()
         if item is None:
@@ -62,7 +67,7 @@ def _worker(conf: dict, weights: str, out: str, calibration: str | None, tasks: 
         def tick(n: int, pending: list = pending, number: int = number, attempt: int = attempt) -> None:
             pending[0] += n
             if time.monotonic() - pending[1] >= TICK_EVERY_S:
-                results.put(("tick", pid, number, attempt, pending[0]))
+                results.send(("tick", pid, number, attempt, pending[0]))
                 pending[:] = [0, time.monotonic()]
 
         try:
@@ -70,8 +75,8 @@ def _worker(conf: dict, weights: str, out: str, calibration: str | None, tasks: 
         except KeyboardInterrupt:
             return
         if pending[0]:
-            results.put(("tick", pid, number, attempt, pending[0]))
-        results.put(("row", pid, number, attempt, row))
+            results.send(("tick", pid, number, attempt, pending[0]))
+        results.send(("row", pid, number, attempt, row))
 
 
 class LocalExecutor:
@@ -90,8 +95,7 @@ class LocalExecutor:
 
         workers = min(self.workers or default_workers(len(units)), len(units))
         conf = with_threads(self.conf, max(1, cores() // workers))
-        results = self.ctx.Queue()
-        procs: dict[int, tuple[Any, Any]] = {}  # pid -> (process, its task queue)
+        procs: dict[int, tuple[Any, Any, Any]] = {}  # pid -> (process, its task queue, the read end of its pipe)
         held: dict[int, int] = {}  # pid -> the unit number it works on
         todo = collections.deque(range(len(units)))
         attempts = [0] * len(units)
@@ -100,41 +104,52 @@ class LocalExecutor:
 
         def spawn() -> None:
             tasks = self.ctx.Queue()
+            reader, writer = self.ctx.Pipe(duplex=False)
             p = self.ctx.Process(target=_worker, args=(conf, self.weights, str(self.out), self.calibration, tasks,
-                                                       results, logging.getLogger().getEffectiveLevel()),
+                                                       writer, logging.getLogger().getEffectiveLevel()),
                                  name="batch-worker", daemon=True)
             p.start()
+            writer.close()  # the worker holds the only write end: its death is the end of this pipe
             assert p.pid is not None  # started
-            procs[p.pid] = (p, tasks)
+            procs[p.pid] = (p, tasks, reader)
+
+        def read(conn: Connection) -> None:
+            """Every message waiting on a worker's pipe, in order; its end (the worker is gone) closes it."""
+            try:
+                while not conn.closed and conn.poll(0):
+                    handle(conn.recv())
+            except (EOFError, OSError):  # its worker is gone (its exit code follows): never read again
+                conn.close()
 
         def assign(pid: int) -> None:
-            if todo and pid in procs:
+            if todo and pid in procs and procs[pid][0].exitcode is None:
                 number = held[pid] = todo.popleft()
                 procs[pid][1].put((number, attempts[number], units[number]))
+
+        def handle(msg: tuple) -> None:
+            kind, pid = msg[0], msg[1]
+            if kind == "tick":
+                ticks.tick(msg[2], msg[3], msg[4])
+            elif kind == "ready":
+                assign(pid)
+            elif kind == "row":
+                held.pop(pid, None)
+                if msg[2] not in finished:  # a unit is recorded once, whichever attempt finished it
+                    finished.add(msg[2])
+                    ticks.finished(msg[2], msg[3])
+                    on_row(units[msg[2]], msg[4])
+                assign(pid)
+            elif kind == "fatal":
+                raise StreamerError(msg[2])
 
         try:
             for _ in range(workers):
                 spawn()
             while len(finished) < len(units):
-                try:
-                    msg = results.get(timeout=0.5)
-                except queue.Empty:
-                    msg = ("idle", 0)
-                kind, pid = msg[0], msg[1]
-                if kind == "tick":
-                    ticks.tick(msg[2], msg[3], msg[4])
-                elif kind == "ready":
-                    assign(pid)
-                elif kind == "row":
-                    held.pop(pid, None)
-                    if msg[2] not in finished:  # a unit is recorded once, whichever attempt finished it
-                        finished.add(msg[2])
-                        ticks.finished(msg[2], msg[3])
-                        on_row(units[msg[2]], msg[4])
-                    assign(pid)
-                elif kind == "fatal":
-                    raise StreamerError(msg[2])
-                for dead in [pid for pid, (p, _) in procs.items() if p.exitcode is not None]:
+                for conn in mp.connection.wait([c for _, _, c in procs.values() if not c.closed], timeout=0.5):
+                    read(cast(Connection, conn))
+                for dead in [pid for pid, (p, _, _) in procs.items() if p.exitcode is not None]:
+                    read(procs[dead][2])  # what it said before it died (a finished unit's row) counts
                     self._lost(dead, procs, held, attempts, finished, todo, units, on_row)
                     if len(finished) < len(units) and (todo or len(procs) < 1):
                         spawn()
@@ -145,7 +160,8 @@ class LocalExecutor:
 
     def _lost(self, pid: int, procs: dict, held: dict, attempts: list, finished: set, todo: Any,
               units: list[Unit], on_row: OnRow) -> None:
-        p, _tasks = procs.pop(pid)
+        p, _tasks, conn = procs.pop(pid)
+        conn.close()
         number = held.pop(pid, None)
         if number is None or number in finished:
             return
@@ -161,12 +177,12 @@ class LocalExecutor:
                                                     f"{p.exitcode})"))
 
     def _stop(self, procs: dict, at_once: bool) -> None:
-        for p, tasks in procs.values():
+        for p, tasks, _conn in procs.values():
             if at_once:
                 p.terminate()  # this worker alone, by its own handle: it removes its temporary outputs
             else:
                 tasks.put(None)
-        for p, _ in procs.values():
+        for p, *_ in procs.values():
             p.join(10.0)
             if p.exitcode is None:
                 p.kill()

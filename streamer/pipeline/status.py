@@ -79,6 +79,9 @@ class StatusBoard:
         return redact(f"source {s.state}: {s.reason}" if s.reason else f"source {s.state}")
 
     def health(self) -> Health:
+        ended = self.finished()
+        if ended is not None:  # a file's end is not a fault: its stream is done, not down
+            return Health(True, f"ended: {ended}")
         reason = self.no_signal()
         if reason:
             return Health(False, reason)

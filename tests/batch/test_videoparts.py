@@ -42,11 +42,14 @@ def test_segments_stitch_into_one_pass(tmp_path):
     assert [p for p, _ in fa] == [p for p, _ in fb] and len(fa) == FRAMES
     assert all(np.array_equal(x, y) for (_, x), (_, y) in zip(fa[:16], fb[:16], strict=True))  # one encoder, one run
     # After a cut the encoders differ (a new keyframe): the pictures differ by the codec's error (about 4 levels of
-    # 255 on this noisy random-weights depth), far less than from one frame to the next; each frame is its own.
+    # 255 on this noisy random-weights depth), and each frame is nearer its own one-pass frame than its neighbours
+    # (from the first cut on: before it the frames are equal, above, and the clip's first frames repeat each other;
+    # the clip moves slowly, so a neighbour may come within twice the codec's error, never nearer than its own).
     errors = np.array([[np.abs(x - y).mean() for _, y in fb] for _, x in fa])
     assert errors.diagonal().max() < 8.0, errors.diagonal()
-    # (from the first cut on: before it the frames are equal, above, and the clip's first frames repeat each other)
-    assert all(errors[i, i] < 0.5 * min(errors[i, i - 1], errors[i, (i + 1) % FRAMES]) for i in range(16, FRAMES))
+    near = [(i, errors[i, i - 1:i + 2].round(2)) for i in range(16, FRAMES)
+            if not errors[i, i] < min(errors[i, i - 1], errors[i, (i + 1) % FRAMES])]
+    assert not near, near
 
     again = run_batch(video, "--out", tmp_path / "seg", *cut)
     assert again.returncode == 0, again.stderr

@@ -69,6 +69,8 @@ def test_a_file_that_ends_is_reported_by_the_board(tmp_path):
     try:
         reason = wait(status.ended, timeout=120.0)
         assert reason.endswith("end of file") and status.source_failed() is None
+        health = status.health()  # done, not down (its /healthz: 200)
+        assert health.ok and health.reason.startswith("ended: ") and health.reason.endswith("end of file"), health
         pipeline.drain(5.0)
         assert status.frames_out() == 36  # unpaced: lossless, every frame of the file once
     finally:

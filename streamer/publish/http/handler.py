@@ -124,8 +124,8 @@ class HttpRequestHandler(BaseHTTPRequestHandler):
             self._with_view(query, self._snapshot)
         elif path == "/healthz":
             health = app.health()
-            # Healthy says "ok", or (several streams) "ok; ended: ..." naming the streams whose files ended.
-            said = health.reason if not health.ok or health.reason.startswith("ok") else "ok"
+            # Healthy says "ok", "ended: ..." (a stream whose file ended), or (several streams) "ok; ended: ...".
+            said = health.reason if not health.ok or health.reason.startswith(("ok", "ended")) else "ok"
             self._reply(200 if health.ok else 503, said.encode() + b"\n")
         elif path == "/stats":
             self._reply(200, json.dumps(app.all_stats(), default=str).encode(), "application/json")

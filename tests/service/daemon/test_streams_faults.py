@@ -107,6 +107,9 @@ def test_an_ended_file_stream_is_ended_not_degraded_while_the_others_serve(spawn
     code, _, body = daemon.http("/healthz")
     text = body.decode().strip()
     assert code == 200 and text.startswith("ok; ended: clip (") and text.endswith("end of file)"), (code, text)
+    code, _, body = daemon.http("/s/clip/healthz")  # the stream's own: done, not down
+    text = body.decode().strip()
+    assert code == 200 and text.startswith("ended: ") and text.endswith("end of file"), (code, text)
     before = frames(daemon, "front")
     daemon.wait_for(lambda: frames(daemon, "front") > before + 3, 30.0, "the demo stream serving on")
     assert daemon.http("/healthz")[0] == 200
