@@ -79,6 +79,16 @@ def _worker(conf: dict, weights: str, out: str, calibration: str | None, tasks: 
         results.send(("row", pid, number, attempt, row))
 
 
+def drain(conn: Connection, handle: Callable[[tuple], None]) -> None:
+    """Hand every message waiting on a worker's pipe to `handle`, in order. The pipe's end (its worker is gone, maybe
+    in the middle of a message) closes it: it is never read again, and no other worker's pipe is touched."""
+    try:
+        while not conn.closed and conn.poll(0):
+            handle(conn.recv())
+    except (EOFError, OSError):  # its exit code follows
+        conn.close()
+
+
 class LocalExecutor:
     def __init__(self, conf: dict, weights: str, out: Path, calibration: str | None, workers: int,
                  max_retries: int) -> None:
@@ -113,14 +123,6 @@ class LocalExecutor:
             assert p.pid is not None  # started
             procs[p.pid] = (p, tasks, reader)
 
-        def read(conn: Connection) -> None:
-            """Every message waiting on a worker's pipe, in order; its end (the worker is gone) closes it."""
-            try:
-                while not conn.closed and conn.poll(0):
-                    handle(conn.recv())
-            except (EOFError, OSError):  # its worker is gone (its exit code follows): never read again
-                conn.close()
-
         def assign(pid: int) -> None:
             if todo and pid in procs and procs[pid][0].exitcode is None:
                 number = held[pid] = todo.popleft()
@@ -147,9 +149,9 @@ class LocalExecutor:
                 spawn()
             while len(finished) < len(units):
                 for conn in mp.connection.wait([c for _, _, c in procs.values() if not c.closed], timeout=0.5):
-                    read(cast(Connection, conn))
+                    drain(cast(Connection, conn), handle)
                 for dead in [pid for pid, (p, _, _) in procs.items() if p.exitcode is not None]:
-                    read(procs[dead][2])  # what it said before it died (a finished unit's row) counts
+                    drain(procs[dead][2], handle)  # what it said before it died (a finished unit's row) counts
                     self._lost(dead, procs, held, attempts, finished, todo, units, on_row)
                     if len(finished) < len(units) and (todo or len(procs) < 1):
                         spawn()

@@ -4,13 +4,14 @@ the unit's frames once."""
 from __future__ import annotations
 
 import io
+import multiprocessing as mp
 import os
 import signal
 import subprocess
 from collections import Counter
 
 from streamer.batch.driver import Job, plan
-from streamer.batch.local import LocalExecutor
+from streamer.batch.local import LocalExecutor, drain
 from streamer.batch.manifest import Manifest
 from streamer.config.schema import parse_set
 from streamer.core.progress import Progress
@@ -74,3 +75,36 @@ def test_a_killed_workers_frames_count_once_on_the_bar(tmp_path):
     assert rows[0]["frames"] == total
     assert seen[0] > 0 and bar.done == total
     assert max(seen) <= total, seen  # the dead attempt's frames were taken back when the unit ran again
+
+
+def _said_then_died_mid_message(conn) -> None:
+    """A worker's last moments: one whole message, then the start of another (its length and 10 of 1000 bytes)."""
+    conn.send(("tick", os.getpid(), 0, 0, 3))
+    os.write(conn.fileno(), (1000).to_bytes(4, "big", signed=True) + b"x" * 10)
+    os._exit(0)
+
+
+def _says_ready(conn) -> None:
+    conn.send(("ready", os.getpid()))
+
+
+def test_a_worker_dead_in_the_middle_of_a_message_closes_only_its_own_pipe():
+    """Each worker reports on its own pipe (a queue shared by the workers has one write lock, which a worker killed
+    while writing kept for good: every later message waited forever). Its whole messages are read, its torn one
+    ends its pipe, and the next worker's pipe reads on."""
+    ctx = mp.get_context("spawn")
+    said: list[tuple] = []
+    pipes = []
+    for target in (_said_then_died_mid_message, _says_ready):
+        reader, writer = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=target, args=(writer,))
+        p.start()
+        writer.close()
+        p.join(60)
+        assert p.exitcode == 0
+        pipes.append(reader)
+    drain(pipes[0], said.append)
+    assert pipes[0].closed and [m[0] for m in said] == ["tick"], said
+    drain(pipes[0], said.append)  # closed: never read again
+    drain(pipes[1], said.append)
+    assert [m[0] for m in said] == ["tick", "ready"], said  # (then its end: that worker is done too)
