@@ -5,28 +5,29 @@ daemon's per-frame path, and writes only the frames from its start: `depth.mp4` 
 keyframe) and with `raw` `raw.npz` (the network's raw maps and their stamps), in a part folder renamed when whole.
 
 The assembly copies the parts' H.264 packets into one mp4 without decoding them (each part's stamps moved on by the
-parts before it) and concatenates the raw maps. The raw maps are the network's output, which no earlier frame
-changes: the stitched arrays equal one pass's. The video shows the steadied depth against its steadied range, both
-in the units of the frame that seeded the steady stage; the colours are the same in any units, and the warm-up lets
-the estimate converge before a segment's first written frame (tests/batch/test_videoparts.py measures the
-stitched video against one pass).
+parts before it) and joins the raw maps block by block, never all in memory (`pipeline/raw_maps.py`). The raw maps
+are the network's output, which no earlier frame changes: the stitched arrays equal one pass's. The video shows the
+steadied depth against its steadied range, both in the units of the frame that seeded the steady stage; the colours
+are the same in any units, and the warm-up lets the estimate converge before a segment's first written frame
+(tests/batch/test_videoparts.py measures the stitched video against one pass).
 """
 from __future__ import annotations
 
 import io
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 
 from streamer.batch.bagunit import UnitCounts
 from streamer.batch.plan import END, Unit
 from streamer.errors import StreamerError
 from streamer.model import DepthModel
 from streamer.pipeline.offline_video import Span, encode_video
+from streamer.pipeline.raw_maps import RawMapsWriter, join_raw_maps
 
 PART_VIDEO = "depth.mp4"
 PART_RAW = "raw.npz"
@@ -42,10 +43,9 @@ def run_video_segment(unit: Unit, model: DepthModel, conf: dict[str, Any], folde
     """Write the segment's part video (and raw maps) into `folder` (a fresh temporary folder)."""
     batch = conf["batch"]
     span = Span(unit.warmup, unit.start, None if unit.end == END else unit.end)
-    result = encode_video(model, unit.input, folder / PART_VIDEO, view=batch.view, colors=conf["color"],
-                          steady=conf["steady"], raw=batch.raw, tick=tick, progress_stream=io.StringIO(), span=span)
-    if batch.raw:
-        np.savez(folder / PART_RAW, depth=np.stack(result.raw_maps), pts=np.asarray(result.pts))
+    with RawMapsWriter(folder / PART_RAW) if batch.raw else nullcontext() as raw:
+        result = encode_video(model, unit.input, folder / PART_VIDEO, view=batch.view, colors=conf["color"],
+                              steady=conf["steady"], raw=raw, tick=tick, progress_stream=io.StringIO(), span=span)
     return UnitCounts(frames=result.frames, warmup=result.warmup)
 
 
@@ -56,13 +56,7 @@ def assemble_video(parts: list[Path], out: Path, stem: str, raw: bool) -> list[s
     try:
         _concat_h264([p / PART_VIDEO for p in parts], tmp[0])
         if raw:
-            maps, stamps = [], []
-            for part in parts:
-                with np.load(part / PART_RAW) as z:
-                    maps.append(z["depth"])
-                    stamps.append(z["pts"])
-            with open(tmp[1], "wb") as f:
-                np.savez(f, depth=np.concatenate(maps), pts=np.concatenate(stamps))
+            join_raw_maps([p / PART_RAW for p in parts], tmp[1])  # block by block: never every map at once
         for path, name in zip(tmp, names, strict=True):
             os.replace(path, out / name)
     finally:

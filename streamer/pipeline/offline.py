@@ -15,12 +15,12 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import cv2
-import numpy as np
 
 from streamer.core.files import atomic_write, writable_folder
 from streamer.errors import NonFiniteOutput, StreamerError
@@ -30,6 +30,7 @@ from streamer.photo.depth import photo_depth
 from streamer.photo.encode import encode
 from streamer.pipeline.offline_metric import MetricOutputs, write_metric
 from streamer.pipeline.offline_video import encode_video
+from streamer.pipeline.raw_maps import RawMapsWriter
 from streamer.render.colorize import ColorOptions
 from streamer.steady import SteadyOptions
 
@@ -130,12 +131,10 @@ def infer_video(model: DepthModel, options: InferOptions, path: Path, stem: str,
 
 def _encode_video(model: DepthModel, options: InferOptions, path: Path, stem: str, video_path: Path,
                   tick: Callable[[int], None] | None = None) -> int:
-    result = encode_video(model, path, video_path, view=options.view, colors=options.color, steady=options.steady,
-                          raw=options.raw, tick=tick, progress_stream=io.StringIO() if tick else None)
-    if options.raw:
-        buffer = io.BytesIO()
-        np.savez(buffer, depth=np.stack(result.raw_maps), pts=np.asarray(result.pts))
-        write_file(options.output_dir / f"{stem}.depth.npz", buffer.getvalue())
+    with RawMapsWriter(options.output_dir / f"{stem}.depth.npz") if options.raw else nullcontext() as raw:
+        result = encode_video(model, path, video_path, view=options.view, colors=options.color,
+                              steady=options.steady, raw=raw, tick=tick,
+                              progress_stream=io.StringIO() if tick else None)
     return result.frames
 
 

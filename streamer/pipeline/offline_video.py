@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from streamer.core.picture import Picture
 from streamer.core.progress import Progress
 from streamer.errors import NonFiniteOutput, StreamerError
 from streamer.model import DepthModel
+from streamer.pipeline.raw_maps import RawMapsWriter
 from streamer.pipeline.worker import InferenceWorker
 from streamer.render.colorize import ColorOptions
 from streamer.render.renderer import FrameRenderer
@@ -66,8 +67,6 @@ class Span:
 class VideoResult:
     frames: int = 0
     warmup: int = 0  # a span's frames before its start: through the network and steady, not written
-    raw_maps: list[np.ndarray] = field(default_factory=list)  # with `raw`: every raw network map, in order
-    pts: list[float] = field(default_factory=list)
 
 
 class _Line:
@@ -112,9 +111,10 @@ class _Line:
 
 
 def encode_video(model: DepthModel, path: Path, video_path: Path, *, view: str, colors: ColorOptions,
-                 steady: SteadyOptions, raw: bool, tick: Callable[[int], None] | None = None,
+                 steady: SteadyOptions, raw: RawMapsWriter | None = None, tick: Callable[[int], None] | None = None,
                  progress_stream: Any = None, span: Span | None = None) -> VideoResult:
-    """Every frame of `path` (or of its `span`) through network -> steady -> render -> H.264 into `video_path`."""
+    """Every frame of `path` (or of its `span`) through network -> steady -> render -> H.264 into `video_path`;
+    with `raw`, each written frame's raw network map and stamp go to it as they come (the caller closes it)."""
     line, result = _Line(), VideoResult()
     worker = InferenceWorker(model, Steadier(steady), LatestSlot(), outputs=())  # no thread, slot or publishers
     with av.open(str(path)) as src:
@@ -155,9 +155,8 @@ def encode_video(model: DepthModel, path: Path, video_path: Path, *, view: str, 
                 if warm:
                     result.warmup += 1
                     continue
-                if raw:
-                    result.raw_maps.append(np.asarray(depth.raw, np.float32))
-                    result.pts.append(pts if pts is not None else index / float(rate))
+                if raw is not None:
+                    raw.add(depth.raw, pts if pts is not None else index / float(rate))
                 result.frames += 1
                 if not line.put(line.inferred, depth):
                     break

@@ -35,7 +35,7 @@ def test_span_after_warm_up_equals_one_pass(tmp_path, monkeypatch):
     def run(span: Span | None) -> tuple[list[np.ndarray], int, int]:
         pictures.clear()
         result = encode_video(model, video, tmp_path / "out.mp4", view="depth", colors=ColorOptions(), steady=steady,
-                              raw=True, progress_stream=io.StringIO(), span=span)
+                              progress_stream=io.StringIO(), span=span)
         return [p.astype(np.int16) for p in pictures], result.frames, result.warmup
 
     whole, frames, _ = run(None)
