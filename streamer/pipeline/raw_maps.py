@@ -34,7 +34,10 @@ class RawMapsWriter:
     def __init__(self, dest: Path) -> None:
         self.dest = dest
         self._spill_path = dest.with_name(f".{dest.name}.maps-{os.getpid()}")
-        self._spill: IO[bytes] | None = open(self._spill_path, "wb")  # closed by close() or discard()
+        try:
+            self._spill: IO[bytes] | None = open(self._spill_path, "wb")  # closed by close() or discard()
+        except OSError as exc:
+            raise StreamerError(f"cannot write {dest}: {exc.strerror or exc}") from None
         self._shape: tuple[int, ...] | None = None
         self._pts: list[float] = []
 
@@ -45,7 +48,10 @@ class RawMapsWriter:
             self._shape = m.shape
         elif m.shape != self._shape:
             raise StreamerError(f"{self.dest}: a raw map of {m.shape} after maps of {self._shape}")
-        self._spill.write(m.data)
+        try:
+            self._spill.write(m.data)
+        except OSError as exc:  # a full disk: named, and the `with` block removes the spill
+            raise StreamerError(f"cannot write {self.dest}: {exc.strerror or exc}") from None
         self._pts.append(pts)
 
     @property
@@ -59,7 +65,7 @@ class RawMapsWriter:
         self._spill = None
         try:
             shape = (len(self._pts), *(self._shape or (0, 0)))
-            write_npz(self.dest, shape, _blocks(self._spill_path, 0), np.asarray(self._pts, np.float64))
+            write_npz(self.dest, shape, _blocks(self._spill_path), np.asarray(self._pts, np.float64))
         finally:
             self._spill_path.unlink(missing_ok=True)
 
@@ -134,8 +140,7 @@ def _member_blocks(part: Path) -> Iterator[bytes]:
             yield block
 
 
-def _blocks(path: Path, offset: int) -> Iterator[bytes]:
+def _blocks(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as f:
-        f.seek(offset)
         while block := f.read(BLOCK):
             yield block

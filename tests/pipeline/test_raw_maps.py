@@ -89,3 +89,8 @@ def test_memory_does_not_grow_with_frames_or_parts(tmp_path):
     parts = [tmp_path / "short.npz"] * 2
     two, eight = (peak_mb(lambda n=n: join_raw_maps(parts * n, tmp_path / "joined.npz")) for n in (1, 4))
     assert eight < two + 1.0 and eight < 20.0, (two, eight)  # 2 and 8 parts: 15 and 60 MB of maps
+
+
+def test_an_unwritable_place_is_named(tmp_path):
+    with pytest.raises(StreamerError, match=r"cannot write .*gone/x\.npz: No such file or directory"):
+        RawMapsWriter(tmp_path / "gone" / "x.npz")
