@@ -1,6 +1,8 @@
 """`--executor local`: worker processes on this machine, each with its own model and its share of the cores'
 threads. A worker that dies mid-unit (killed, out of memory) is replaced and its unit handed out again, up to
-[batch] max_retries times; the driver records each unit once, whichever attempt finished it.
+[batch] max_retries times; the driver records each unit once, whichever attempt finished it. A worker that holds a
+unit and says nothing for [batch] stall_s (it reports every frame's progress a few times a second) is wedged: it is
+killed, and its unit handed out again the same way.
 
 Each worker reports on its own pipe, whose only writer it is: a worker killed in the middle of a message takes
 nothing down with it (a queue shared by the workers has one write lock, and a worker killed while holding it
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -91,9 +94,9 @@ def drain(conn: Connection, handle: Callable[[tuple], None]) -> None:
 
 class LocalExecutor:
     def __init__(self, conf: dict, weights: str, out: Path, calibration: str | None, workers: int,
-                 max_retries: int) -> None:
+                 max_retries: int, stall_s: float = 0.0) -> None:
         self.conf, self.weights, self.out, self.calibration = conf, weights, out, calibration
-        self.workers, self.max_retries = workers, max_retries
+        self.workers, self.max_retries, self.stall_s = workers, max_retries, stall_s
         self.ctx = mp.get_context("spawn")  # no fork of a process holding threads and an ONNX session
 
     def run(self, units: list[Unit], on_tick: Callable[[int], None], on_row: OnRow) -> None:
@@ -107,6 +110,7 @@ class LocalExecutor:
         conf = with_threads(self.conf, max(1, cores() // workers))
         procs: dict[int, tuple[Any, Any, Any]] = {}  # pid -> (process, its task queue, the read end of its pipe)
         held: dict[int, int] = {}  # pid -> the unit number it works on
+        heard: dict[int, float] = {}  # pid -> when it last said something (or was handed its unit)
         todo = collections.deque(range(len(units)))
         attempts = [0] * len(units)
         finished: set[int] = set()
@@ -126,6 +130,7 @@ class LocalExecutor:
         def assign(pid: int) -> None:
             if todo and pid in procs and procs[pid][0].exitcode is None:
                 number = held[pid] = todo.popleft()
+                heard[pid] = time.monotonic()
                 procs[pid][1].put((number, attempts[number], units[number]))
 
         def handle(msg: tuple) -> None:
@@ -148,8 +153,12 @@ class LocalExecutor:
             for _ in range(workers):
                 spawn()
             while len(finished) < len(units):
-                for conn in mp.connection.wait([c for _, _, c in procs.values() if not c.closed], timeout=0.5):
-                    drain(cast(Connection, conn), handle)
+                ready = mp.connection.wait([c for _, _, c in procs.values() if not c.closed], timeout=0.5)
+                for pid, (_, _, conn) in list(procs.items()):
+                    if conn in ready:
+                        heard[pid] = time.monotonic()
+                        drain(cast(Connection, conn), handle)
+                self._kill_wedged(procs, held, heard, units)
                 for dead in [pid for pid, (p, _, _) in procs.items() if p.exitcode is not None]:
                     drain(procs[dead][2], handle)  # what it said before it died (a finished unit's row) counts
                     self._lost(dead, procs, held, attempts, finished, todo, units, on_row)
@@ -159,6 +168,17 @@ class LocalExecutor:
             self._stop(procs, at_once=True)
             raise
         self._stop(procs, at_once=False)
+
+    def _kill_wedged(self, procs: dict, held: dict, heard: dict, units: list[Unit]) -> None:
+        """SIGKILL each worker that has held its unit in silence for stall_s (its death is then handled as any)."""
+        now = time.monotonic()
+        for pid, number in held.items():
+            p = procs[pid][0]
+            if self.stall_s and p.exitcode is None and now - heard.get(pid, now) > self.stall_s:
+                log.warning("%s: worker %d said nothing for %.0f s ([batch] stall_s %g): killing it",
+                            units[number].label, pid, now - heard[pid], self.stall_s)
+                p.kill()
+                heard[pid] = math.inf  # killed once; its exit follows
 
     def _lost(self, pid: int, procs: dict, held: dict, attempts: list, finished: set, todo: Any,
               units: list[Unit], on_row: OnRow) -> None:

@@ -66,7 +66,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     else:
         from streamer.batch.local import LocalExecutor
 
-        executor = LocalExecutor(conf, weights, out, calibration, conf["batch"].workers, conf["batch"].max_retries)
+        executor = LocalExecutor(conf, weights, out, calibration, conf["batch"].workers, conf["batch"].max_retries,
+                                 stall_s=conf["batch"].stall_s)
     failed = run_batch(Job(list(args.inputs), out, conf, args.topic), executor)
     if failed:
         log.error("%d input(s) failed; finished units are kept and a re-run continues from them", failed)

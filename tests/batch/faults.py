@@ -16,14 +16,15 @@ def workers_mid_unit(out: Path) -> list[int]:
     return [int(tmp.name.rsplit("-", 1)[1]) for tmp in sorted((out / ".batch").glob("*/*.tmp-*"))]
 
 
-def kill_worker_mid_unit(out: Path, proc: subprocess.Popen, timeout: float = 300) -> int:
-    """Wait for a unit in progress, SIGKILL its worker; returns the pid killed."""
+def kill_worker_mid_unit(out: Path, proc: subprocess.Popen, timeout: float = 300,
+                         sig: signal.Signals = signal.SIGKILL) -> int:
+    """Wait for a unit in progress, send its worker `sig` (SIGKILL; SIGSTOP wedges it); returns its pid."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the run ended before any worker could be killed"
         for pid in workers_mid_unit(out):
             if pid != proc.pid:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, sig)
                 return pid
         time.sleep(0.02)
     raise AssertionError("no unit was seen in progress")

@@ -45,6 +45,26 @@ def test_killed_worker_is_replaced_and_its_unit_runs_once(tmp_path):
     assert bar and bar[-1] == (17, 17) and all(done <= total for done, total in bar), bar
 
 
+def test_a_wedged_worker_is_killed_after_stall_s_and_its_unit_runs_again(tmp_path):
+    """A worker stopped mid-unit (SIGSTOP: alive, silent, as one stuck in a read or a lock) is killed once it has
+    said nothing for [batch] stall_s, and its unit runs again on a new worker; the run completes."""
+    bag = write_bag(tmp_path / "a", count=12)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(cli("batch", str(bag), "--out", str(out), "--segment-s", "0", "--workers", "1",
+                                "--set", "batch.stall_s=3", "--weights", str(SEED_WEIGHTS), "--threads", "1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())
+    try:
+        stopped = kill_worker_mid_unit(out, proc, sig=signal.SIGSTOP)
+        _, stderr = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert f"worker {stopped} said nothing for " in stderr and "([batch] stall_s 3): killing it" in stderr, stderr
+    assert f"worker {stopped} died (exit -9); running the unit again (attempt 2)" in stderr, stderr
+    rows = [r for r in manifest_rows(out) if r["status"] == "done"]
+    assert len(rows) == 1 and rows[0]["frames"] == 12 and not rows[0]["worker"].endswith(f":{stopped}"), rows
+
+
 def test_a_killed_workers_frames_count_once_on_the_bar(tmp_path):
     """One worker, one long unit: the worker is killed as soon as the bar has some of its frames, the unit runs again
     on a new worker, and the bar ends at the unit's frames, never above."""
