@@ -24,7 +24,7 @@ class BatchOptions:
                          "num_cpus each", min=0, max=4096)
     max_retries: int = opt(2, "a unit whose worker died (killed, out of memory, node lost) is run again this many "
                               "times before it is an error row", min=0, max=100)
-    stall_s: float = opt(300.0, "local executor: a worker that holds a unit and reports nothing (no frame done) for "
+    stall_s: float = opt(300.0, "a worker (or Ray actor) that holds a unit and reports nothing (no frame done) for "
                                 "this long is killed and its unit run again, as if it had died; 0 = never",
                          unit="s", min=0.0, max=86400.0)
     points: bool = opt(False, "bags: also write PointCloud2 on [ros] namespace/points (needs metric depth)")

@@ -5,7 +5,8 @@ them (a restarted actor too), and keeps them as a file in its own cache. Each ac
 num_gpus and runs its model on that many threads. Units are small descriptions; the actor reads the input and writes
 the outputs itself, so the inputs and --out must be at the same paths on every node (a shared filesystem). An actor
 whose process dies is restarted (max_restarts) and its unit run again (max_task_retries): the driver records each
-unit once. Ray is imported here only: the rest of the package never needs it.
+unit once. An actor that holds a unit and reports no progress for [batch] stall_s (a hung read, a lock) is killed
+by the driver and restarted the same way. Ray is imported here only: the rest of the package never needs it.
 """
 from __future__ import annotations
 
@@ -112,21 +113,28 @@ class RayExecutor:
                   for _ in range(count)]
         todo = collections.deque(units)
         pending: dict[Any, tuple[Unit, Any]] = {}
+        heard: dict[Any, float] = {}  # a pending call -> when its unit last made progress (or was handed out)
+        by_key: dict[str, Any] = {}  # a unit's key -> its pending call
         free = list(actors)
         ticks = UnitTicks(on_tick)  # each unit's frames once on the bar, however often its actor died
         try:
             while todo or pending:
                 while free and todo:
                     actor, unit = free.pop(), todo.popleft()
-                    pending[actor.run.remote(unit)] = (unit, actor)
+                    ref = actor.run.remote(unit)
+                    pending[ref], heard[ref], by_key[unit.key] = (unit, actor), time.monotonic(), ref
                 if not pending:  # every actor is gone for good
                     for unit in todo:
                         on_row(unit, unit.row(status="error", error="no Ray actor is left to run it"))
                     return
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.25)
-                self._drain(progress, ticks)
+                for key in self._drain(progress, ticks):
+                    if by_key.get(key) in heard:
+                        heard[by_key[key]] = time.monotonic()
+                self._kill_wedged(pending, heard)
                 for ref in ready:
                     unit, actor = pending.pop(ref)
+                    heard.pop(ref, None)
                     try:
                         attempt, row = ray.get(ref)
                         ticks.finished(unit.key, attempt)
@@ -143,11 +151,27 @@ class RayExecutor:
                 ray.kill(actor)  # ours: the actors this run created
             ray.kill(progress.actor)
 
+    def _kill_wedged(self, pending: dict, heard: dict) -> None:
+        """Kill (for a restart) each actor whose unit has made no progress for stall_s: Ray then runs the unit again
+        on it, as after any death, while max_restarts lasts."""
+        stall = self.conf["batch"].stall_s
+        now = time.monotonic()
+        for ref, (unit, actor) in pending.items():
+            if stall and now - heard[ref] > stall:
+                log.warning("%s: its Ray actor reported nothing for %.0f s ([batch] stall_s %g): killing it for a "
+                            "restart", unit.label, now - heard[ref], stall)
+                ray.kill(actor, no_restart=False)
+                heard[ref] = now  # its restart and the unit's new run get stall_s again
+
     @staticmethod
-    def _drain(progress: Any, ticks: UnitTicks) -> None:
+    def _drain(progress: Any, ticks: UnitTicks) -> set[str]:
+        """Every tick waiting on the bar; returns the keys of the units that made progress."""
+        keys: set[str] = set()
         while True:
             try:
-                ticks.tick(*progress.get_nowait())
+                key, attempt, n = progress.get_nowait()
             except Empty:
-                return
+                return keys
+            ticks.tick(key, attempt, n)
+            keys.add(key)
 

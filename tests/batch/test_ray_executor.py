@@ -3,6 +3,7 @@ cut at keyframes), one worker process killed mid-unit. The run completes, every 
 is byte for byte what the local executor writes (fp32, one thread per worker)."""
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections import Counter
 
@@ -60,3 +61,22 @@ def test_ray_run_with_a_killed_worker_equals_a_local_run(cluster, inputs, tmp_pa
     assert "long.depth" in stdout and "small.depth.mp4" in stdout
     bar = bar_counts(stderr)  # the killed actor's frames counted once: the bar ends at its total, never above
     assert bar and bar[-1][0] == bar[-1][1] and all(done <= total for done, total in bar), bar
+
+
+def test_a_wedged_actor_is_killed_after_stall_s_and_its_unit_runs_again(cluster, inputs, tmp_path):
+    """An actor stopped mid-unit (SIGSTOP: alive and silent, as one stuck in a read) is killed by the driver once its
+    unit has made no progress for [batch] stall_s; Ray restarts it and runs the unit again; the run completes."""
+    address, env = cluster
+    out = tmp_path / "ray"
+    cmd = cli("batch", str(inputs[1]), "--out", str(out), "--segment-s", "0", "--set", "batch.stall_s=3",
+              "--weights", str(SEED_WEIGHTS), "--threads", "1", "--executor", "ray", "--ray-address", address)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        stopped = kill_worker_mid_unit(out, proc, sig=signal.SIGSTOP)
+        _, stderr = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr[-4000:]
+    assert "its Ray actor reported nothing for " in stderr and "([batch] stall_s 3): killing it" in stderr, stderr
+    rows = [r for r in manifest_rows(out) if r["status"] == "done"]
+    assert len(rows) == 1 and rows[0]["frames"] == 14 and not rows[0]["worker"].endswith(f":{stopped}"), rows
