@@ -43,3 +43,15 @@ def output_files(out: Path) -> dict[str, bytes]:
     """Every output file (not the manifest: it holds times and worker names) by its path under `out`."""
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
             if p.is_file() and p.name != "batch.manifest.jsonl"}
+
+
+def run_signalling_a_worker(cmd: list[str], out: Path, env: dict, sig: signal.Signals = signal.SIGKILL,
+                            timeout: float = 600) -> tuple[int, subprocess.CompletedProcess]:
+    """Run a `batch` command line, send the first worker seen mid-unit `sig`; (its pid, the finished run)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        pid = kill_worker_mid_unit(out, proc, sig=sig)
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    return pid, subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)

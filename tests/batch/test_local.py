@@ -7,7 +7,6 @@ import io
 import multiprocessing as mp
 import os
 import signal
-import subprocess
 from collections import Counter
 
 from streamer.batch.driver import Job, plan
@@ -18,7 +17,7 @@ from streamer.core.progress import Progress
 from streamer.pipeline.options import load_config
 from tests.batch.bags import write_bag
 from tests.batch.conftest import run_batch
-from tests.batch.faults import bar_counts, kill_worker_mid_unit, manifest_rows, output_files, workers_mid_unit
+from tests.batch.faults import bar_counts, manifest_rows, output_files, run_signalling_a_worker, workers_mid_unit
 from tests.conftest import SEED_WEIGHTS, cli, subprocess_env
 
 
@@ -28,15 +27,10 @@ def test_killed_worker_is_replaced_and_its_unit_runs_once(tmp_path):
     calm = run_batch(*bags, "--out", tmp_path / "calm", *args)
     assert calm.returncode == 0, calm.stderr
     out = tmp_path / "killed"
-    proc = subprocess.Popen(cli("batch", *map(str, bags), "--out", str(out), *args, "--weights", str(SEED_WEIGHTS),
-                                "--threads", "1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=subprocess_env())
-    try:
-        killed = kill_worker_mid_unit(out, proc)
-        _, stderr = proc.communicate(timeout=600)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, stderr[-3000:]
+    killed, run = run_signalling_a_worker(cli("batch", *map(str, bags), "--out", str(out), *args, "--weights",
+                                              str(SEED_WEIGHTS), "--threads", "1"), out, subprocess_env())
+    stderr = run.stderr
+    assert run.returncode == 0, stderr[-3000:]
     assert f"worker {killed} died" in stderr
     done = Counter(r["unit"] for r in manifest_rows(out) if r["status"] == "done")
     assert len(done) == 3 and set(done.values()) == {1}, done  # a: two segments, b: one
@@ -50,15 +44,11 @@ def test_a_wedged_worker_is_killed_after_stall_s_and_its_unit_runs_again(tmp_pat
     said nothing for [batch] stall_s, and its unit runs again on a new worker; the run completes."""
     bag = write_bag(tmp_path / "a", count=12)
     out = tmp_path / "out"
-    proc = subprocess.Popen(cli("batch", str(bag), "--out", str(out), "--segment-s", "0", "--workers", "1",
-                                "--set", "batch.stall_s=3", "--weights", str(SEED_WEIGHTS), "--threads", "1"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())
-    try:
-        stopped = kill_worker_mid_unit(out, proc, sig=signal.SIGSTOP)
-        _, stderr = proc.communicate(timeout=600)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, stderr[-3000:]
+    stopped, run = run_signalling_a_worker(cli("batch", str(bag), "--out", str(out), "--segment-s", "0", "--workers",
+                                               "1", "--set", "batch.stall_s=3", "--weights", str(SEED_WEIGHTS),
+                                               "--threads", "1"), out, subprocess_env(), signal.SIGSTOP)
+    stderr = run.stderr
+    assert run.returncode == 0, stderr[-3000:]
     assert f"worker {stopped} said nothing for " in stderr and "([batch] stall_s 3): killing it" in stderr, stderr
     assert f"worker {stopped} died (exit -9); running the unit again (attempt 2)" in stderr, stderr
     rows = [r for r in manifest_rows(out) if r["status"] == "done"]

@@ -4,7 +4,6 @@ is byte for byte what the local executor writes (fp32, one thread per worker).""
 from __future__ import annotations
 
 import signal
-import subprocess
 from collections import Counter
 
 import pytest
@@ -14,7 +13,7 @@ from rosbags.rosbag2 import StoragePlugin
 from tests.batch.bags import write_bag, write_video
 from tests.batch.cluster import local_cluster
 from tests.batch.conftest import run_batch
-from tests.batch.faults import bar_counts, kill_worker_mid_unit, manifest_rows, output_files
+from tests.batch.faults import bar_counts, manifest_rows, output_files, run_signalling_a_worker
 from tests.conftest import SEED_WEIGHTS, cli
 
 ARGS = ("--segment-s", "0.7", "--warmup-s", "0.3", "--raw")
@@ -41,14 +40,9 @@ def test_ray_run_with_a_killed_worker_equals_a_local_run(cluster, inputs, tmp_pa
     out = tmp_path / "ray"
     cmd = cli("batch", *map(str, inputs), "--out", str(out), *ARGS, "--weights", str(SEED_WEIGHTS), "--threads", "1",
               "--executor", "ray", "--ray-address", address)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        killed = kill_worker_mid_unit(out, proc)
-        stdout, stderr = proc.communicate(timeout=600)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, stderr[-4000:]
-    assert killed != proc.pid
+    _, run = run_signalling_a_worker(cmd, out, env)  # the worker: never the driver (faults.py)
+    stdout, stderr = run.stdout, run.stderr
+    assert run.returncode == 0, stderr[-4000:]
     rows = manifest_rows(out)
     done = Counter(r["unit"] for r in rows if r["status"] == "done")
     assert len(done) == 7 and set(done.values()) == {1}, done  # long.bag, small.mp4: 2 segments each; once
@@ -70,13 +64,9 @@ def test_a_wedged_actor_is_killed_after_stall_s_and_its_unit_runs_again(cluster,
     out = tmp_path / "ray"
     cmd = cli("batch", str(inputs[1]), "--out", str(out), "--segment-s", "0", "--set", "batch.stall_s=3",
               "--weights", str(SEED_WEIGHTS), "--threads", "1", "--executor", "ray", "--ray-address", address)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        stopped = kill_worker_mid_unit(out, proc, sig=signal.SIGSTOP)
-        _, stderr = proc.communicate(timeout=600)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, stderr[-4000:]
+    stopped, run = run_signalling_a_worker(cmd, out, env, signal.SIGSTOP)
+    stderr = run.stderr
+    assert run.returncode == 0, stderr[-4000:]
     assert "its Ray actor reported nothing for " in stderr and "([batch] stall_s 3): killing it" in stderr, stderr
     rows = [r for r in manifest_rows(out) if r["status"] == "done"]
     assert len(rows) == 1 and rows[0]["frames"] == 14 and not rows[0]["worker"].endswith(f":{stopped}"), rows
