@@ -19,7 +19,6 @@ from typing import IO
 import numpy as np
 import numpy.lib.format as npy
 
-from streamer.core.files import umask
 from streamer.errors import StreamerError
 
 BLOCK = 4 << 20  # bytes copied at a time
@@ -54,10 +53,6 @@ class RawMapsWriter:
             raise StreamerError(f"cannot write {self.dest}: {exc.strerror or exc}") from None
         self._pts.append(pts)
 
-    @property
-    def frames(self) -> int:
-        return len(self._pts)
-
     def close(self) -> None:
         """Write `dest` from the spill (and remove it)."""
         assert self._spill is not None, "closed"
@@ -91,7 +86,7 @@ def join_raw_maps(parts: list[Path], dest: Path) -> int:
     shapes, stamps = [], []
     for part in parts:
         with zipfile.ZipFile(part) as z, z.open("depth.npy") as f:
-            shapes.append(_header(f, part)[0])
+            shapes.append(_shape(f, part))
             stamps.append(np.load(part)["pts"])
     sizes = {s[1:] for s in shapes}
     if len(sizes) > 1:
@@ -117,7 +112,6 @@ def write_npz(dest: Path, shape: tuple[int, ...], blocks: Iterator[bytes], pts: 
                 raise StreamerError(f"{dest}: {written} bytes of maps for a {shape} array")
             with z.open(zipfile.ZipInfo("pts.npy", ZIP_DATE), "w", force_zip64=True) as f:
                 npy.write_array(f, np.ascontiguousarray(pts, np.float64))
-        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, dest)
     except OSError as exc:
         raise StreamerError(f"cannot write {dest}: {exc.strerror or exc}") from None
@@ -125,17 +119,18 @@ def write_npz(dest: Path, shape: tuple[int, ...], blocks: Iterator[bytes], pts: 
         tmp.unlink(missing_ok=True)
 
 
-def _header(f: IO[bytes], path: Path) -> tuple[tuple[int, ...], np.dtype]:
+def _shape(f: IO[bytes], path: Path) -> tuple[int, ...]:
+    """The shape in a .npy header (read past it), which must be N x H x W float32 maps."""
     version = npy.read_magic(f)
     shape, fortran, dtype = (npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0)(f)
     if fortran or dtype != DTYPE or len(shape) != 3:
         raise StreamerError(f"{path}: depth.npy is {dtype} {shape}, not N x H x W float32 maps")
-    return shape, dtype
+    return shape
 
 
 def _member_blocks(part: Path) -> Iterator[bytes]:
     with zipfile.ZipFile(part) as z, z.open("depth.npy") as f:
-        _header(f, part)
+        _shape(f, part)
         while block := f.read(BLOCK):
             yield block
 
