@@ -10,7 +10,10 @@ off depends on two things the fit's residual does not show:
 Together they give each pixel an inverse-depth standard deviation; inverting the interval gives metres. A pixel
 whose interval at `BOUND_SIGMAS` reaches 1/z <= 0 has no upper bound on its depth: it is unbounded (masked in the
 published map unless `[metric] extrapolation = "allow"`). The expected AbsRel of the published map is the mean over
-its bounded pixels of E|e| / (1/z) = sqrt(2 / pi) sigma / (1/z) (AbsRel of a pixel is exactly |e| / fitted 1/z).
+its bounded pixels of E|e| / (1/z) = sqrt(2 / pi) sigma / (1/z) (AbsRel of a pixel is exactly |e| / fitted 1/z),
+and with anchors never less than the map's own error at them: the mean of |g - fitted 1/z| / fitted 1/z over every
+bounded anchor, those the robust fit gave no weight included (an anchor the map disagrees with is a sample of the
+map's error as much as one it agrees with; the analytic sigma, from the weighted points, does not see it).
 Map-wide statistics use a strided view of the map (`STRIDE`): they are shares and means, a 16th of the pixels
 tells them as well and keeps the verdict far under a millisecond.
 """
@@ -42,10 +45,12 @@ class Evidence:
     far_outside: float  # share fitted over twice as far as the farthest point the fit rests on (nearing 1/z = 0)
     unbounded: float  # share of the map's valid pixels whose interval reaches 1/z <= 0
     shape: float  # median |z_scale_only / z - 1| over the map: how much a fit without shift disagrees
-    expected: float  # analytic expected AbsRel of the published (bounded) pixels
+    expected: float  # expected AbsRel of the published (bounded) pixels: `analytic`, at least `miss` (anchors)
     inv_cut: float  # 1/m: fitted inverse depths at or below this are unbounded
     verified: float  # ground: share of the map on the fitted floor (the rest is unverified); points: 1 - outside
     rejected: float  # share of the candidate points the fit gave no weight (anchors that disagree; not floor)
+    miss: float = math.nan  # anchors: mean relative error of the published map at its bounded anchors (all of them)
+    analytic: float = math.nan  # the analytic expected AbsRel alone (what the analytic sigma implies)
 
     def features(self) -> dict[str, float]:
         """Scalars an error model is fitted on (logs of errors: they spread over decades)."""
@@ -56,10 +61,15 @@ class Evidence:
                 "log_shape": math.log(max(self.shape, 1e-4)), "unverified": 1.0 - self.verified,
                 "rejected": self.rejected}
 
+    def sigma_factor(self, expected: float) -> float:
+        """What multiplies the analytic sigma for it to imply `expected` (its expected AbsRel is linear in it)."""
+        return expected / self.analytic if 0 < self.analytic < math.inf and math.isfinite(expected) else 1.0
+
     def header(self) -> dict:
         """The evidence part of the wire `anchor` block (small and JSON-safe)."""
         loo = self.loo[np.isfinite(self.loo)]
         return {"loo_abs_rel": round(float(np.mean(loo)), 4) if loo.size else None,
+                "miss_abs_rel": round(self.miss, 4) if math.isfinite(self.miss) else None,
                 "sigma_net": round(self.sigma_net, 6), "outside": round(self.outside, 4),
                 "unbounded": round(self.unbounded, 4), "verified": round(self.verified, 4)}
 
@@ -173,7 +183,9 @@ def evidence(depth: np.ndarray, d: np.ndarray, g: np.ndarray, w: np.ndarray, sca
     cut = max(bound_cut(scale, shift, cov, sig), 1.0 / max_range_m)
     bounded = inv > cut
     s_inv = np.sqrt(np.maximum(cov[0, 0] * gd * gd + 2.0 * cov[0, 1] * gd + cov[1, 1], 0.0) + sig * sig)
-    expected = float(np.mean(GAUSS_ABS * s_inv[bounded] / inv[bounded])) if bounded.any() else math.inf
+    analytic = float(np.mean(GAUSS_ABS * s_inv[bounded] / inv[bounded])) if bounded.any() else math.inf
+    miss = anchor_miss(d, g, pred, cut) if loo else math.nan
+    expected = max(analytic, miss) if math.isfinite(miss) else analytic
     s0 = float(w @ (d * g)) / max(float(w @ (d * d)), 1e-300)  # the line through the origin (no shift)
     with np.errstate(divide="ignore", invalid="ignore"):
         shape = float(np.median(np.abs(inv[bounded] / (s0 * gd[bounded]) - 1.0))) if bounded.any() else math.inf
@@ -183,7 +195,17 @@ def evidence(depth: np.ndarray, d: np.ndarray, g: np.ndarray, w: np.ndarray, sca
     else:
         verified = 1.0 - outside
     return Evidence(used, loo_rel, sig, cov, (lo, hi), outside, far_outside, 1.0 - float(bounded.mean()) if gd.size
-                    else 1.0, shape, expected, cut, verified, 1.0 - used / max(d.size, 1))
+                    else 1.0, shape, expected, cut, verified, 1.0 - used / max(d.size, 1), miss,
+                    analytic)
+
+
+def anchor_miss(d: np.ndarray, g: np.ndarray, pred: np.ndarray, cut: float) -> float:
+    """Mean |g - pred| / pred over the finite points whose fitted inverse depth `pred` is above `cut` (bounded,
+    hence published): the published map's AbsRel at those pixels, each capped at 1000 %; NaN when none is."""
+    ok = np.isfinite(d) & np.isfinite(g) & (pred > cut)
+    if not ok.any():
+        return math.nan
+    return float(np.mean(np.minimum(np.abs(g[ok] - pred[ok]) / pred[ok], 10.0)))
 
 
 def jump(previous: tuple[float, float], fresh: tuple[float, float], cov: np.ndarray, *, threshold: float = 13.8,

@@ -1,11 +1,12 @@
 """The verdict on one metric map: good | uncertain | refused, the reason in words, the expected AbsRel, and sigma.
 
 `good` promises that the map's AbsRel is at most `[metric] max_rel_error`. It is given only when the evidence can
-vouch for it: without an error model, the analytic bound (the expected AbsRel times `ANALYTIC_MARGIN`, for the
-few points the network's error is estimated from) must be within the promise, enough anchors must have been
-predicted by the others, few may disagree, and in ground mode most of the map must lie on the fitted floor (the
-rest is unverified); with an error model, its calibrated bound must be within the promise. `refused`: the map is
-expected to miss the promise by more than twice, or most of it cannot be bounded; no metric map is published.
+vouch for it: without an error model, the analytic bound (the expected AbsRel, never below the map's own error at
+its anchors, times `ANALYTIC_MARGIN`, for the few points the network's error is estimated from) must be within the
+promise, enough anchors must have been predicted by the others, few may disagree, and in ground mode most of the
+map must lie on the fitted floor (the rest is unverified); with an error model, its calibrated bound must be within
+the promise. `refused`: the map is expected to miss the promise by more than twice, or most of it cannot be
+bounded; no metric map is published.
 A jump of the scale between frames is never `good` (it is flagged, not smoothed in).
 Imports no stage: the steady stage's metric step, `infer`, `eval` and `bench` all judge through `assess`.
 """
@@ -40,7 +41,7 @@ class Assessment:
     bound_abs_rel: float  # what `good` rests on: the analytic bound, or the model's coverage quantile
     evidence: Evidence
     range_m: float  # publish as +Inf beyond this (max_range_m, nearer where the map is unbounded and masked)
-    sigma_scale: float  # multiplies the analytic sigma (1 without an error model)
+    sigma_scale: float  # multiplies the analytic sigma so that it implies the expected AbsRel
 
     def sigma(self, depth: np.ndarray, scale: float, shift: float, metric: np.ndarray) -> np.ndarray:
         """One sigma per pixel in metres (float32, NaN where `metric` is not finite): computed on demand."""
@@ -60,11 +61,13 @@ def assess(ev: Evidence, *, mode: str, max_rel_error: float, max_range_m: float,
     features = ev.features()
     if model is not None:
         expected, bound = model.expected(features)
-        scale = model.sigma_scale * (expected / ev.expected if 0 < ev.expected < math.inf else 1.0)
+        scale = model.sigma_scale * ev.sigma_factor(expected)
         basis = f"error model: AbsRel {expected:.2f}, at most {bound:.2f} at {model.coverage:.0%}"
     else:
-        expected, bound, scale = ev.expected, ev.expected * ANALYTIC_MARGIN, 1.0
+        expected, bound, scale = ev.expected, ev.expected * ANALYTIC_MARGIN, ev.sigma_factor(ev.expected)
         basis = f"predicted AbsRel {expected:.2f}, at most {bound:.2f}"
+        if ev.miss > ev.analytic:
+            basis += " (the map misses its own anchors by that much)"
     cut = max(1.0 / ev.inv_cut, 1e-6) if ev.inv_cut > 0 else math.inf  # inf cut: all unbounded, none published
     range_m = min(max_range_m, cut) if extrapolation == "mask" else max_range_m
     refuse, doubt = "", []

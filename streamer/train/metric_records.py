@@ -190,7 +190,7 @@ def _within(records: list[MetricRecord], model: ErrorModel, k: float, sigmas: fl
     for r in records:
         assert r.pixels is not None
         d, t, ev, scale, shift = r.pixels
-        f = model.expected(r.features)[0] / ev.expected if 0 < ev.expected < math.inf else 1.0
+        f = ev.sigma_factor(model.expected(r.features)[0])
         m = 1.0 / (scale * d + shift)
         s = sigma_metres(d, scale, shift, ev.cov * (k * f) ** 2, ev.sigma_net * k * f, m)
         inside += int(np.count_nonzero(np.abs(m - t) <= sigmas * s))
@@ -229,6 +229,24 @@ def summarize(records: list[MetricRecord], max_rel_error: float) -> dict:
         "within_2_sigma": sum(r.within2 * r.published for r in pub if r.published) / pix if pix else None,
         "ause": mean(pub, "ause"), "coverage": mean(pub, "coverage"),
     }
+
+
+def ranking_ceiling(records: list[MetricRecord], n: int = 8, draws: int = 20, seed: int = 0) -> float | None:
+    """How well n points could rank the published maps at best: the mean over `draws` of the Spearman of each
+    map's true error at n fresh random published pixels (its kept pixels: `keep_pixels`) against its AbsRel.
+    Anchors rank worse: their own errors are drawn toward the fit that rests on them."""
+    pub = [r for r in records if r.ok and r.verdict != "refused" and math.isfinite(r.actual) and r.pixels]
+    errors = []
+    for r in pub:
+        assert r.pixels is not None
+        d, t, _, scale, shift = r.pixels
+        errors.append(np.abs(1.0 / (scale * d.astype(np.float64) + shift) - t) / t)
+    if len(pub) < 3 or min(e.size for e in errors) < n:
+        return None
+    rng = np.random.default_rng(seed)
+    act = np.array([r.actual for r in pub])
+    return float(np.mean([spearman(np.array([rng.choice(e, n, replace=False).mean() for e in errors]), act)
+                          for _ in range(draws)]))
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from streamer.geometry.error_model import FEATURES, ErrorModel, ErrorModelError, fit_error_model
+from streamer.geometry.error_model import FEATURES, MODE_FEATURES, ErrorModel, ErrorModelError, fit_error_model
 
 SHA = "ab" * 32
 
@@ -27,7 +27,18 @@ def _draw(rng: np.random.Generator, n: int):
 def _model(coverage: float = 0.9) -> ErrorModel:
     feats, actual = _draw(np.random.default_rng(0), 200)
     return fit_error_model(feats, actual, weights_sha256=SHA, mode="points", anchors=8, net_size=256,
-                           coverage=coverage)
+                           coverage=coverage, names=FEATURES)
+
+
+def test_each_mode_reads_its_own_features():
+    feats, actual = _draw(np.random.default_rng(0), 50)
+    for mode in ("points", "ground"):
+        m = fit_error_model(feats, actual, weights_sha256=SHA, mode=mode, anchors=8, net_size=256)
+        assert m.features == MODE_FEATURES[mode] and len(m.coef) == len(MODE_FEATURES[mode]) + 1
+    points = fit_error_model(feats, actual, weights_sha256=SHA, mode="points", anchors=8, net_size=256)
+    f = {k: 0.3 for k in FEATURES}
+    assert points.expected(f) == points.expected({**f, "outside": 0.9})  # points reads log_expected alone
+    assert points.expected(f) != points.expected({**f, "log_expected": -1.0})
 
 
 def test_it_learns_the_relation_and_its_bound_covers_what_it_promises():

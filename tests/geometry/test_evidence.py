@@ -114,3 +114,26 @@ def test_jump_flags_a_sudden_rescale_but_not_jitter():
     assert "jumped x1.50" in jump((1e-3, 0.1), (1.5e-3, 0.1), cov)
     assert jump((1e-3, 0.1), (1.03e-3, 0.1), cov) == ""  # within the least change a jump must make
     assert jump((1e-3, 0.1), (1.5e-3, 0.1), np.diag([1e-6, 1.0])) == ""  # the fresh fit is too uncertain to say
+
+
+def test_expected_is_never_below_the_maps_own_error_at_its_anchors():
+    """Six anchors on the map's line, two the map disagrees with (the robust fit gives them no weight): the
+    evidence's `miss` is the published map's AbsRel at all eight, brute force, and the expected AbsRel is at least
+    that (the analytic one, from the weighted points, does not see the two)."""
+    rng = np.random.default_rng(3)
+    depth = rng.uniform(50, 700, (48, 64)).astype(np.float32)
+    d = np.array([80.0, 150, 220, 300, 380, 450, 520, 600])
+    g = 1e-3 * d + 0.2 + rng.normal(0, 0.002, 8)
+    g[[2, 5]] *= (1.6, 0.55)  # the map's shape is off at these two pixels
+    f = fit_anchors(d, g, tol=0.1)
+    assert f.ok and f.weights is not None and np.count_nonzero(f.weights[[2, 5]]) == 0  # both rejected
+    ev = evidence(depth, d, g, f.weights, f.scale, f.shift, 40.0)
+    pred = f.scale * d + f.shift
+    assert (pred > ev.inv_cut).all()
+    assert ev.miss == pytest.approx(float(np.mean(np.abs(g - pred) / pred)))
+    weighted_only = float(np.mean((np.abs(g - pred) / pred)[f.weights > 0]))
+    assert ev.miss > 5 * weighted_only  # the two rejected anchors count
+    assert ev.expected == pytest.approx(max(ev.analytic, ev.miss)) and ev.expected > ev.analytic
+    assert ev.sigma_factor(ev.expected) == pytest.approx(ev.expected / ev.analytic)
+    floor = evidence(depth, d, g, f.weights, f.scale, f.shift, 40.0, loo=False)  # the floor: no anchors to miss
+    assert np.isnan(floor.miss) and floor.expected == floor.analytic

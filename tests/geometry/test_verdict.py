@@ -60,6 +60,29 @@ def test_points_a_map_with_the_wrong_shape_is_never_good_when_it_misses(below, f
     assert good >= 1  # and it does not refuse everything
 
 
+def test_points_a_map_that_misses_its_anchors_expects_that_error_and_widens_sigma():
+    """Walls scaled unlike the rest: where the published map misses its own anchors (those the robust fit
+    rejected included) by more than the analytic error says, the expected AbsRel is that miss, the reason says so,
+    and sigma is widened to match (without an error model too)."""
+    inv = room()
+    depth = (700.0 * np.where(inv < 0.3, 2.5 * inv, inv) - 40.0).astype(np.float32)
+    raised = said = 0
+    for seed in range(20):
+        a, _ = _points(depth, inv, seed)
+        if a is None or not np.isfinite(a.evidence.miss):
+            continue
+        ev = a.evidence
+        assert a.expected_abs_rel >= ev.miss
+        if ev.miss > ev.analytic:
+            raised += 1
+            assert a.expected_abs_rel == pytest.approx(ev.miss)
+            if "predicted AbsRel" in a.reason:  # the basis is given (good, or over the promise)
+                assert "misses its own anchors" in a.reason, a.reason
+                said += 1
+            assert a.sigma_scale == pytest.approx(ev.miss / ev.analytic) and a.sigma_scale > 1
+    assert raised >= 3 and said >= 1
+
+
 def _floor_scene(wall_m: float) -> tuple[np.ndarray, CameraModel, Mount]:
     cam = CameraModel.from_hfov(70.0, 128, 96)
     mount = Mount(1.0, pitch_deg=15.0)

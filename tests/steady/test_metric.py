@@ -146,6 +146,7 @@ def test_every_frame_gets_a_verdict_and_sigma_only_when_asked(scene):
     assert r.anchor.verdict == "good" and "within max_rel_error 0.25" in r.anchor.verdict_reason
     head = r.anchor.header()
     assert head["verdict"] == "good" and 0 < head["expected_abs_rel"] < 0.25 and head["evidence"]["verified"] > 0
+    assert 0 <= head["evidence"]["miss_abs_rel"] <= head["expected_abs_rel"]  # the map's own error at its anchors
     assert r.sigma is not None and not r.sigma.computed  # nothing spent on sigma until someone reads it
     at = r.sigma.at(60, 80)
     assert not r.sigma.computed

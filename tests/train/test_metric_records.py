@@ -10,7 +10,7 @@ import pytest
 from streamer.geometry import CameraOptions
 from streamer.train.camera_file import image_camera
 from streamer.train.dataset import RGBDDataset
-from streamer.train.metric_records import MetricRecord, ause, spearman, summarize
+from streamer.train.metric_records import MetricRecord, ause, ranking_ceiling, spearman, summarize
 from streamer.train.synth import write_demo_dataset
 
 
@@ -42,6 +42,28 @@ def test_summary_splits_by_verdict():
     assert s["good_abs_rel"] == pytest.approx(0.3) and s["rest_abs_rel"] == pytest.approx(1.15)
     # refused maps are not published: expected vs actual and sigma over the three published ones only
     assert s["median_actual_over_expected"] == pytest.approx(1.0) and s["within_1_sigma"] == pytest.approx(0.5)
+
+
+def _mapped(actual: float, errors: np.ndarray, verdict: str = "good") -> MetricRecord:
+    """A published map whose kept pixels have these relative errors (truth 2 m, metric 2 m x (1 + error))."""
+    t = np.full(errors.size, 2.0)
+    r = _rec(verdict, actual, actual)
+    r.pixels = (1.0 / (t * (1.0 + errors)), t, None, 1.0, 0.0)
+    return r
+
+
+def test_ranking_ceiling_is_what_n_fresh_pixels_of_each_map_can_tell():
+    rng = np.random.default_rng(0)
+    levels = np.linspace(0.05, 1.0, 30)
+    flat = [_mapped(a, np.full(500, a)) for a in levels]  # every pixel of a map is off by its AbsRel
+    assert ranking_ceiling(flat) == pytest.approx(1.0)
+    tailed = [_mapped(a, rng.exponential(a, 500) * rng.choice([0.2, 5.0], 500, p=[0.8, 0.2])) for a in levels]
+    heavy = ranking_ceiling(tailed)
+    assert heavy is not None and 0.2 < heavy < 0.95  # 8 pixels of a heavy-tailed error rank imperfectly
+    assert ranking_ceiling(tailed, n=400) > heavy  # and more pixels rank better
+    refused = [_mapped(a, np.full(500, a), verdict="refused") for a in levels]  # nothing published: not counted
+    assert ranking_ceiling(tailed + refused) == pytest.approx(heavy)
+    assert ranking_ceiling(flat[:2]) is None and ranking_ceiling([_mapped(a, np.full(5, a)) for a in levels]) is None
 
 
 def test_dataset_demo_writes_each_images_camera_and_mount(tmp_path):

@@ -4,9 +4,11 @@ Rendered RGB-D sets (`dataset demo` rooms, each image with its camera and mount)
 were tuned on seed `TUNE_SEED` (never reported here); the error models are calibrated on seed `CALIBRATION_SEED`;
 the figures are over the held-out seeds `REPORT_SEEDS`, at `max_rel_error` (0.4 for the trained proxy, whose own
 oracle has a median AbsRel near 0.3). Rows: points with 8 anchors, the same with 2 of the 8 three times too far,
-ground; each without and with an error model. Then the live demo in ground mode (the steadier and the metric
-stage on the demo source's frames, which know their truth) at the default max_rel_error, points mode fed 8 true
-pixels a frame, and the CPU cost of verdict + sigma per frame.
+ground; each without and with an error model. For points with 8 anchors also the ranking over five anchor draws
+(one draw is noisy) and its ceiling: how each published map's true error at 8 fresh random pixels ranks the maps.
+Then the live demo in ground mode (the steadier and the metric stage on the demo source's frames, which know their
+truth) at the default max_rel_error, points mode fed 8 true pixels a frame, and the CPU cost of verdict + sigma per
+frame.
 """
 from __future__ import annotations
 
@@ -25,7 +27,16 @@ from streamer.steady import MetricOptions, MetricStage
 from streamer.tools.bench.demo_maps import Feed, demo_maps
 from streamer.train.camera_file import image_camera
 from streamer.train.dataset import RGBDDataset
-from streamer.train.metric_records import Judge, calibrate, format_summary, ground_record, points_record, summarize
+from streamer.train.metric_records import (
+    Judge,
+    calibrate,
+    format_summary,
+    ground_record,
+    points_record,
+    ranking_ceiling,
+    spearman,
+    summarize,
+)
 from streamer.train.synth import write_demo_dataset
 
 TUNE_SEED = 5
@@ -82,10 +93,18 @@ def bench_verdict(model, images: int = 48, max_rel_error: float = 0.4, size: tup
     for label, mode, wrong in (("points, 8 anchors", "points", 0), WRONG_ROW, ("ground", "ground", 0)):
         for with_model in (False, True) if models[mode] is not None else (False,):
             j = Judge(max_rel_error=max_rel_error, model=models[mode] if with_model else None)
-            s = summarize(_records(report, mode, j, seed=1, wrong=wrong), max_rel_error)
+            recs = _records(report, mode, j, seed=1, wrong=wrong, keep=mode == "points")
+            s = summarize(recs, max_rel_error)
             key = f"{label}, {'error model' if with_model else 'analytic'}"
             out[key] = s
             print(format_summary(s, key))
+            if mode == "points" and not wrong and not with_model:
+                s["spearman_draws"] = _draws(report, j)
+                s["ranking_ceiling"] = ranking_ceiling(recs)
+                print(f"{key}: Spearman over anchor draws 1-{len(s['spearman_draws'])}: "
+                      f"{np.mean(s['spearman_draws']):.2f} ({min(s['spearman_draws']):.2f}-"
+                      f"{max(s['spearman_draws']):.2f}); ceiling (each published map's true error at 8 fresh "
+                      f"random pixels): {_num(s['ranking_ceiling'])}")
     with tempfile.TemporaryDirectory(prefix="bench-verdict-model-") as tmp:
         path = Path(tmp) / "ground.json"
         ground = models["ground"]
@@ -94,6 +113,20 @@ def bench_verdict(model, images: int = 48, max_rel_error: float = 0.4, size: tup
         out["live"] = live(model, frames, str(path) if ground is not None else "")
     out["cost"] = verdict_cost(model, min(frames, 40))
     return out
+
+
+def _draws(report: list, judge: Judge, draws: int = 5) -> list[float]:
+    """Spearman(expected, actual) of the published maps for anchor draws 1..`draws` (one draw is noisy)."""
+    out = []
+    for seed in range(1, draws + 1):
+        pub = [r for r in _records(report, "points", judge, seed=seed)
+               if r.ok and r.verdict != "refused" and np.isfinite(r.actual)]
+        out.append(spearman(np.array([r.expected for r in pub]), np.array([r.actual for r in pub])))
+    return out
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
 
 
 def _demo(model, frames: int, size: tuple[int, int] = (640, 480)) -> list:

@@ -31,6 +31,7 @@ def test_every_channel_carries_the_verdict(spawn, notify):
     assert anchor["verdict"] == "uncertain" and "off the floor, unverified without an error model" in \
         anchor["verdict_reason"]
     assert 0 < anchor["expected_abs_rel"] < 1 and set(anchor["evidence"]) >= {"sigma_net", "unbounded", "verified"}
+    assert anchor["evidence"]["miss_abs_rel"] is None  # ground: no anchors to miss
     assert sigma.shape == metric.shape == NET and sigma.dtype == np.float32 and sh["unit"] == "m"
     published = np.isfinite(metric)
     assert np.isnan(sigma[~published]).all() and (sigma[published] > 0).all()
