@@ -4,7 +4,8 @@ report, and what an error model is calibrated from.
 Each image goes through the daemon's own path (the fit, `geometry.verdict`'s evidence and verdict, the published
 map with its unbounded pixels masked, sigma) at the truth's resolution (the network's map resized bilinearly, as
 the evaluation protocol does). The truth only scores: AbsRel of the published map over the pixels it covers,
-beside the least-squares oracle's; |metric - true| against 1 and 2 sigma; the sparsification curve of sigma.
+beside the least-squares oracle's; |metric - true| against 1 and 2 sigma; the sparsification curve of sigma; in
+points mode the ranking's ceiling (how the map's true error at n fresh pixels ranks the maps, n the anchors).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from streamer.geometry.ground import fit_ground
 from streamer.geometry.verdict import Assessment, assess, ground_evidence, points_evidence
 from streamer.train.dataset import valid_mask
 
+FRESH_DRAWS = 20  # points: draws of n fresh published pixels per image, for the ranking's ceiling
 TWO_SIGMA = 0.88  # the least share of calibration pixels within 2 sigma
 PIXELS_KEPT = 3000  # published pixels per image kept for calibrating sigma (a seeded sample)
 SPARSIFY = np.linspace(0.0, 0.95, 20)  # shares of the pixels removed along the sparsification curve
@@ -58,6 +60,8 @@ class MetricRecord:
     used: int = 0
     features: dict = field(default_factory=dict)
     pixels: tuple | None = None  # (depth, inverse-depth-truth, evidence, scale, shift, metric-valid) for calibration
+    fresh: np.ndarray | None = None  # points: the map's mean relative error at n fresh random published pixels,
+    # FRESH_DRAWS times (n = the anchors per image): what the best n-point evidence could see
 
 
 def pick_anchors(gt: np.ndarray, valid: np.ndarray, n: int, rng: np.random.Generator,
@@ -94,7 +98,7 @@ def points_record(name: str, raw: np.ndarray, gt: np.ndarray, n: int, rng: np.ra
     ev = points_evidence(depth, p, judge.max_range_m)
     a = assess(ev, mode="points", max_rel_error=judge.max_rel_error, max_range_m=judge.max_range_m,
                extrapolation=judge.extrapolation, model=judge.model)
-    return _score(name, a, depth, truth, p.fit.scale, p.fit.shift, oracle, p.used, keep_pixels, rng)
+    return _score(name, a, depth, truth, p.fit.scale, p.fit.shift, oracle, p.used, keep_pixels, rng, fresh_n=n)
 
 
 def ground_record(name: str, raw: np.ndarray, gt: np.ndarray, camera: CameraModel, mount: Mount, judge: Judge, *,
@@ -122,7 +126,7 @@ def _oracle(depth: np.ndarray, truth: np.ndarray, max_range_m: float) -> float:
 
 
 def _score(name: str, a: Assessment, depth: np.ndarray, truth: np.ndarray, scale: float, shift: float,
-           oracle: float, used: int, keep_pixels: bool, rng: np.random.Generator) -> MetricRecord:
+           oracle: float, used: int, keep_pixels: bool, rng: np.random.Generator, fresh_n: int = 0) -> MetricRecord:
     features = {**a.evidence.features()}
     metric = to_metric(depth, scale, shift, a.range_m)
     pixels = None
@@ -143,6 +147,10 @@ def _score(name: str, a: Assessment, depth: np.ndarray, truth: np.ndarray, scale
     if err.size:
         rec.within1, rec.within2 = float(np.mean(err <= s)), float(np.mean(err <= 2 * s))
         rec.ause = ause(err / truth[both], s)
+    scored = np.isfinite(metric) & np.isfinite(truth)
+    if fresh_n and np.count_nonzero(scored) >= fresh_n:
+        rel = (np.abs(metric[scored] - truth[scored]) / truth[scored]).astype(np.float64)
+        rec.fresh = np.array([rel[rng.choice(rel.size, fresh_n, replace=False)].mean() for _ in range(FRESH_DRAWS)])
     return rec
 
 
@@ -223,7 +231,7 @@ def summarize(records: list[MetricRecord], max_rel_error: float) -> dict:
         "oracle_abs_rel": mean(records, "oracle"),
         "good_within": float(np.mean([r.actual <= max_rel_error for r in good])) if good else None,
         "good_max": max((r.actual for r in good), default=None),
-        "spearman": spearman(exp, act) if len(pub) > 2 else None,
+        "spearman": spearman(exp, act) if len(pub) > 2 else None, "ranking_ceiling": ranking_ceiling(records),
         "median_actual_over_expected": float(np.median(act / exp)) if len(pub) else None,
         "within_1_sigma": sum(r.within1 * r.published for r in pub if r.published) / pix if pix else None,
         "within_2_sigma": sum(r.within2 * r.published for r in pub if r.published) / pix if pix else None,
@@ -231,22 +239,16 @@ def summarize(records: list[MetricRecord], max_rel_error: float) -> dict:
     }
 
 
-def ranking_ceiling(records: list[MetricRecord], n: int = 8, draws: int = 20, seed: int = 0) -> float | None:
-    """How well n points could rank the published maps at best: the mean over `draws` of the Spearman of each
-    map's true error at n fresh random published pixels (its kept pixels: `keep_pixels`) against its AbsRel.
-    Anchors rank worse: their own errors are drawn toward the fit that rests on them."""
-    pub = [r for r in records if r.ok and r.verdict != "refused" and math.isfinite(r.actual) and r.pixels]
-    errors = []
-    for r in pub:
-        assert r.pixels is not None
-        d, t, _, scale, shift = r.pixels
-        errors.append(np.abs(1.0 / (scale * d.astype(np.float64) + shift) - t) / t)
-    if len(pub) < 3 or min(e.size for e in errors) < n:
+def ranking_ceiling(records: list[MetricRecord]) -> float | None:
+    """How well n points could rank the published maps at best: the mean over the draws of the Spearman of each
+    map's true error at n fresh random published pixels (`MetricRecord.fresh`) against its AbsRel. Anchors rank
+    worse: their own errors are drawn toward the fit that rests on them."""
+    pub = [r for r in records if r.ok and r.verdict != "refused" and math.isfinite(r.actual) and r.fresh is not None]
+    if len(pub) < 3:
         return None
-    rng = np.random.default_rng(seed)
+    fresh = np.stack([r.fresh for r in pub if r.fresh is not None])
     act = np.array([r.actual for r in pub])
-    return float(np.mean([spearman(np.array([rng.choice(e, n, replace=False).mean() for e in errors]), act)
-                          for _ in range(draws)]))
+    return float(np.mean([spearman(fresh[:, j], act) for j in range(fresh.shape[1])]))
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -265,7 +267,9 @@ def format_summary(s: dict, label: str) -> str:
             f"uncertain, {v['refused']} refused; AbsRel good {f(s['good_abs_rel'])} (oracle {f(s['good_oracle'])}),"
             f" rest {f(s['rest_abs_rel'])} (oracle {f(s['rest_oracle'])}); good within max_rel_error "
             f"{s['max_rel_error']:g}: {f(s['good_within'], '.0%')}, worst good {f(s['good_max'])}\n"
-            f"{label}: expected_abs_rel vs actual: Spearman {f(s['spearman'], '.2f')}, median actual / expected "
+            f"{label}: expected_abs_rel vs actual: Spearman {f(s['spearman'], '.2f')}"
+            + ("" if s.get("ranking_ceiling") is None else f" (ceiling {s['ranking_ceiling']:.2f})")
+            + f", median actual / expected "
             f"{f(s['median_actual_over_expected'], '.2f')}; |metric - true| within 1 sigma "
             f"{f(s['within_1_sigma'], '.0%')}, 2 sigma {f(s['within_2_sigma'], '.0%')}; AUSE {f(s['ause'])}; "
             f"published coverage {f(s['coverage'], '.0%')}")

@@ -4,6 +4,7 @@ used by a later `eval`, and refused for other weights, another mode or another a
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -33,6 +34,8 @@ def test_points_error_model_round_trip_and_refusals(data, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "metric points (8 anchors), analytic: 16 images:" in proc.stdout
     assert "within 1 sigma" in proc.stdout and "AUSE" in proc.stdout and "Spearman" in proc.stdout
+    ceiling = re.search(r"Spearman -?[0-9.]+ \(ceiling (-?[0-9.]+)\)", proc.stdout)  # what 8 fresh pixels could rank
+    assert ceiling is not None and -1 <= float(ceiling.group(1)) <= 1, proc.stdout
     saved = ErrorModel.load(model)
     assert saved.mode == "points" and saved.anchors == 8 and saved.net_size == 256 and saved.coverage == 0.8
     assert len(saved.weights_sha256) == 64 and saved.images >= 8
@@ -58,7 +61,7 @@ def test_ground_reads_each_images_camera_and_calibrates(data, tmp_path):
     model = tmp_path / "ground.json"
     proc = run(str(data), "--weights", str(TRAINED), "--ground", "--error-model-out", str(model))
     assert proc.returncode == 0, proc.stderr
-    assert "metric ground, analytic: 16 images:" in proc.stdout
+    assert "metric ground, analytic: 16 images:" in proc.stdout and "ceiling" not in proc.stdout  # points only
     assert ErrorModel.load(model).mode == "ground"
     (data / "demo_7_00001.camera.json").rename(tmp_path / "moved.json")
     try:

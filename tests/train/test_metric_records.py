@@ -44,26 +44,38 @@ def test_summary_splits_by_verdict():
     assert s["median_actual_over_expected"] == pytest.approx(1.0) and s["within_1_sigma"] == pytest.approx(0.5)
 
 
-def _mapped(actual: float, errors: np.ndarray, verdict: str = "good") -> MetricRecord:
-    """A published map whose kept pixels have these relative errors (truth 2 m, metric 2 m x (1 + error))."""
-    t = np.full(errors.size, 2.0)
+def _fresh(actual: float, draws: np.ndarray, verdict: str = "good") -> MetricRecord:
     r = _rec(verdict, actual, actual)
-    r.pixels = (1.0 / (t * (1.0 + errors)), t, None, 1.0, 0.0)
+    r.fresh = draws
     return r
 
 
-def test_ranking_ceiling_is_what_n_fresh_pixels_of_each_map_can_tell():
+def test_ranking_ceiling_is_how_n_fresh_pixels_of_each_map_rank_the_maps():
     rng = np.random.default_rng(0)
     levels = np.linspace(0.05, 1.0, 30)
-    flat = [_mapped(a, np.full(500, a)) for a in levels]  # every pixel of a map is off by its AbsRel
-    assert ranking_ceiling(flat) == pytest.approx(1.0)
-    tailed = [_mapped(a, rng.exponential(a, 500) * rng.choice([0.2, 5.0], 500, p=[0.8, 0.2])) for a in levels]
-    heavy = ranking_ceiling(tailed)
-    assert heavy is not None and 0.2 < heavy < 0.95  # 8 pixels of a heavy-tailed error rank imperfectly
-    assert ranking_ceiling(tailed, n=400) > heavy  # and more pixels rank better
-    refused = [_mapped(a, np.full(500, a), verdict="refused") for a in levels]  # nothing published: not counted
-    assert ranking_ceiling(tailed + refused) == pytest.approx(heavy)
-    assert ranking_ceiling(flat[:2]) is None and ranking_ceiling([_mapped(a, np.full(5, a)) for a in levels]) is None
+    exact = [_fresh(a, np.full(20, a)) for a in levels]  # n pixels that always tell the map's AbsRel
+    assert ranking_ceiling(exact) == pytest.approx(1.0)
+    noisy = [_fresh(a, a * rng.lognormal(0, 1.0, 20)) for a in levels]  # a heavy-tailed sample of it
+    ceiling = ranking_ceiling(noisy)
+    assert ceiling is not None and 0.2 < ceiling < 0.95
+    refused = [_fresh(a, np.full(20, 1.0 - a), verdict="refused") for a in levels]  # nothing published: not counted
+    assert ranking_ceiling(noisy + refused) == pytest.approx(ceiling)
+    assert ranking_ceiling(exact[:2]) is None and ranking_ceiling([_rec("good", a, a) for a in levels]) is None
+    assert summarize(noisy, 0.4)["ranking_ceiling"] == pytest.approx(ceiling)
+
+
+def test_points_record_draws_fresh_pixels_of_the_published_map():
+    """The record's fresh draws are means of n published pixels' true relative error: their mean over many draws
+    is the map's AbsRel."""
+    from streamer.train.metric_records import FRESH_DRAWS, Judge, points_record
+
+    rng = np.random.default_rng(4)
+    inv = rng.uniform(0.1, 1.0, (60, 80))
+    raw = (700.0 * inv * (1 + rng.normal(0, 0.05, inv.shape))).astype(np.float32)
+    rec = points_record("x", raw, (1.0 / inv).astype(np.float32), 8, np.random.default_rng(1),
+                        Judge(max_rel_error=5.0, extrapolation="allow"))
+    assert rec is not None and rec.verdict != "refused" and rec.fresh is not None and rec.fresh.size == FRESH_DRAWS
+    assert float(np.mean(rec.fresh)) == pytest.approx(rec.actual, rel=0.35) and np.ptp(rec.fresh) > 0
 
 
 def test_dataset_demo_writes_each_images_camera_and_mount(tmp_path):

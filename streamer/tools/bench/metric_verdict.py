@@ -33,7 +33,6 @@ from streamer.train.metric_records import (
     format_summary,
     ground_record,
     points_record,
-    ranking_ceiling,
     spearman,
     summarize,
 )
@@ -93,18 +92,15 @@ def bench_verdict(model, images: int = 48, max_rel_error: float = 0.4, size: tup
     for label, mode, wrong in (("points, 8 anchors", "points", 0), WRONG_ROW, ("ground", "ground", 0)):
         for with_model in (False, True) if models[mode] is not None else (False,):
             j = Judge(max_rel_error=max_rel_error, model=models[mode] if with_model else None)
-            recs = _records(report, mode, j, seed=1, wrong=wrong, keep=mode == "points")
-            s = summarize(recs, max_rel_error)
+            s = summarize(_records(report, mode, j, seed=1, wrong=wrong), max_rel_error)
             key = f"{label}, {'error model' if with_model else 'analytic'}"
             out[key] = s
             print(format_summary(s, key))
             if mode == "points" and not wrong and not with_model:
                 s["spearman_draws"] = _draws(report, j)
-                s["ranking_ceiling"] = ranking_ceiling(recs)
                 print(f"{key}: Spearman over anchor draws 1-{len(s['spearman_draws'])}: "
                       f"{np.mean(s['spearman_draws']):.2f} ({min(s['spearman_draws']):.2f}-"
-                      f"{max(s['spearman_draws']):.2f}); ceiling (each published map's true error at 8 fresh "
-                      f"random pixels): {_num(s['ranking_ceiling'])}")
+                      f"{max(s['spearman_draws']):.2f})")
     with tempfile.TemporaryDirectory(prefix="bench-verdict-model-") as tmp:
         path = Path(tmp) / "ground.json"
         ground = models["ground"]
@@ -123,10 +119,6 @@ def _draws(report: list, judge: Judge, draws: int = 5) -> list[float]:
                if r.ok and r.verdict != "refused" and np.isfinite(r.actual)]
         out.append(spearman(np.array([r.expected for r in pub]), np.array([r.actual for r in pub])))
     return out
-
-
-def _num(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}"
 
 
 def _demo(model, frames: int, size: tuple[int, int] = (640, 480)) -> list:
