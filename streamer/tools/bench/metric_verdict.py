@@ -27,15 +27,7 @@ from streamer.steady import MetricOptions, MetricStage
 from streamer.tools.bench.demo_maps import Feed, demo_maps
 from streamer.train.camera_file import image_camera
 from streamer.train.dataset import RGBDDataset
-from streamer.train.metric_records import (
-    Judge,
-    calibrate,
-    format_summary,
-    ground_record,
-    points_record,
-    spearman,
-    summarize,
-)
+from streamer.train.metric_records import Judge, calibrate, format_summary, ground_record, points_record, summarize
 from streamer.train.synth import write_demo_dataset
 
 TUNE_SEED = 5
@@ -113,12 +105,8 @@ def bench_verdict(model, images: int = 48, max_rel_error: float = 0.4, size: tup
 
 def _draws(report: list, judge: Judge, draws: int = 5) -> list[float]:
     """Spearman(expected, actual) of the published maps for anchor draws 1..`draws` (one draw is noisy)."""
-    out = []
-    for seed in range(1, draws + 1):
-        pub = [r for r in _records(report, "points", judge, seed=seed)
-               if r.ok and r.verdict != "refused" and np.isfinite(r.actual)]
-        out.append(spearman(np.array([r.expected for r in pub]), np.array([r.actual for r in pub])))
-    return out
+    return [summarize(_records(report, "points", judge, seed=seed), judge.max_rel_error)["spearman"]
+            for seed in range(1, draws + 1)]
 
 
 def _demo(model, frames: int, size: tuple[int, int] = (640, 480)) -> list:
